@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine: `make app` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch 2.13.0 (the one CI uses); override with TORCH=torch for your platform's default build.
+TORCH ?= torch==2.13.0
+
+.PHONY: app test lint bench models clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+app: $(VENV)/.installed
+	$(VENV)/bin/streamlit run streamlit_app.py
+
+test: $(VENV)/.installed
+	bash scripts/ensure_chromium.sh
+	$(PY) -m ruff check gru_viz tests streamlit_app.py
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) -m gru_viz bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

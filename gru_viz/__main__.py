@@ -1,0 +1,7 @@
+"""Entry point for `python -m gru_viz`."""
+
+import sys
+
+from gru_viz.cli import main
+
+sys.exit(main())

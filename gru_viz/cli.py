@@ -1,0 +1,199 @@
+"""`python -m gru_viz train|trace|sample|fetch|bench`: for instructors who precompute models, and for tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gru_viz.data import CorpusError, install_timemachine, load_corpus
+from gru_viz.inference import predict, trace_text
+from gru_viz.model import Forcing, ForcingError, GateForce
+from gru_viz.train import ConfigError, EpochReport, TrainConfig, Trainer
+
+USER_ERRORS = (CorpusError, CheckpointError, ConfigError, ForcingError, ValueError, OSError)
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every other bad input
+        raise UsageError(message)
+
+
+def _gate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"a gate value must lie in [0, 1], got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = _Parser(prog="python -m gru_viz", description="d2l's scratch GRU: train, trace, sample, benchmark.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train the scratch GRU with d2l's train_ch8")
+    t.add_argument("--hidden", type=int, default=d.hidden)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--num-steps", type=int, default=d.num_steps)
+    t.add_argument("--clip", type=float, default=d.clip, help="gradient clipping θ (global norm)")
+    t.add_argument("--max-tokens", type=int, default=d.max_tokens, help="truncate the corpus (<=0: all)")
+    t.add_argument("--random-iter", action="store_true", help="random sampling instead of sequential")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--engine", default=d.engine, choices=["textbook", "fast"])
+    t.add_argument("--corpus", default="timemachine", help="timemachine (default), offline, or a path to a .txt")
+    t.add_argument("--force-r", type=_gate, default=None, metavar="V", help="train with the reset gate held at V")
+    t.add_argument("--force-z", type=_gate, default=None, metavar="V", help="train with the update gate held at V")
+    t.add_argument("--out", type=Path, default=None, metavar="CKPT.safetensors")
+    t.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
+                   help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
+    t.add_argument("--prefix", default="time traveller")
+    t.add_argument("--json", action="store_true", help="end stdout with one JSON object of the results")
+
+    tr = sub.add_parser("trace", help="record R, Z, H̃, H and logits over a text into an .npz")
+    tr.add_argument("--checkpoint", type=Path, required=True)
+    tr.add_argument("--text", required=True)
+    tr.add_argument("--force-r", type=_gate, default=None, metavar="V")
+    tr.add_argument("--force-z", type=_gate, default=None, metavar="V")
+    tr.add_argument("--out", type=Path, required=True, metavar="OUT.npz")
+
+    s = sub.add_parser("sample", help="continue a prefix (greedy, or sampled with --temperature)")
+    s.add_argument("--checkpoint", type=Path, required=True)
+    s.add_argument("--prefix", default="time traveller")
+    s.add_argument("--n", type=int, default=50)
+    s.add_argument("--temperature", type=float, default=0.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force-r", type=_gate, default=None, metavar="V")
+    s.add_argument("--force-z", type=_gate, default=None, metavar="V")
+
+    f = sub.add_parser("fetch", help="download The Time Machine into the cache, or install a local copy")
+    f.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE")
+
+    b = sub.add_parser("bench", help="textbook vs fast path vs torch.nn.GRU, side by side")
+    b.add_argument("--epochs", type=int, default=3, help="epochs per repetition")
+    b.add_argument("--reps", type=int, default=3)
+    b.add_argument("--hidden", type=int, default=d.hidden)
+    b.add_argument("--corpus", default="timemachine")
+    b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    b.add_argument("--json", action="store_true")
+    return p
+
+
+def _progress(report: EpochReport) -> None:
+    width = 30
+    done = int(width * report.epoch / report.epochs)
+    left = report.elapsed / report.epoch * (report.epochs - report.epoch)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] epoch {report.epoch}/{report.epochs} "
+                     f"perplexity {report.perplexity:.2f} {report.tokens_per_sec:,.0f} tok/s ~{left:.0f}s left ")
+    sys.stderr.flush()
+    if report.epoch == report.epochs:
+        sys.stderr.write("\n")
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    corpus = load_corpus(a.corpus, a.max_tokens)
+    cfg = TrainConfig(hidden=a.hidden, lr=a.lr, epochs=a.epochs, batch_size=a.batch_size, num_steps=a.num_steps,
+                      clip=a.clip, max_tokens=a.max_tokens, random_iter=a.random_iter, seed=a.seed, device=a.device,
+                      force_r=a.force_r, force_z=a.force_z, engine=a.engine)
+    trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None)
+    start = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - start
+    if trainer.status == "diverged":
+        raise ConfigError(trainer.message)
+    model, last = trainer.model, trainer.history[-1]
+    model.cpu()
+    sample = predict(a.prefix, 50, model, corpus.vocab, cfg.forcing)
+    tps = trainer.history[-1]["tokens"] / wall  # cumulative tokens over the whole run
+    meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2)}
+    if a.out:
+        save_checkpoint(a.out, model, corpus.vocab, {**cfg.to_dict(), **meta}, trainer.history)
+    if a.snapshots:
+        for epoch, params in sorted(trainer.snapshots.items()):
+            save_checkpoint(a.snapshots / f"epoch_{epoch:04d}.safetensors", params, corpus.vocab,
+                            {**cfg.to_dict(), **meta, "epoch": epoch},
+                            [h for h in trainer.history if h["epoch"] <= epoch])
+    result = {"perplexity": last["perplexity"], "tokens_per_sec": tps, "device": str(trainer.device),
+              "epochs": last["epoch"], "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
+              "sample": sample, "checkpoint": str(a.out) if a.out else None}
+    print(f"perplexity {last['perplexity']:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
+          f"{last['epoch']} epochs in {wall:.1f} s")
+    print(sample)
+    if a.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _forcing(a: argparse.Namespace) -> Forcing:
+    return Forcing(reset=GateForce(a.force_r), update=GateForce(a.force_z))
+
+
+def cmd_trace(a: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(a.checkpoint)
+    tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(a.out, **tr.arrays(), text=np.array(tr.text))
+    print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {a.out}")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    import torch
+
+    if a.n < 0 or a.n > 100_000:
+        raise ValueError(f"--n must be from 0 to 100000, got {a.n}")
+    if not (math.isfinite(a.temperature) and a.temperature >= 0):
+        raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
+    ckpt = load_checkpoint(a.checkpoint)
+    gen = torch.Generator().manual_seed(a.seed)
+    print(predict(a.prefix, a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
+    return 0
+
+
+def cmd_fetch(a: argparse.Namespace) -> int:
+    from gru_viz.data import TIMEMACHINE_FILE, cache_dir, fetch_timemachine
+
+    if a.source:
+        print(f"installed {install_timemachine(a.source)}")
+    else:
+        fetch_timemachine()
+        print(f"cached {cache_dir() / TIMEMACHINE_FILE}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from gru_viz.bench import run_bench
+
+    return run_bench(a)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        return {"train": cmd_train, "trace": cmd_trace, "sample": cmd_sample, "fetch": cmd_fetch,
+                "bench": cmd_bench}[a.command](a)
+    except UsageError as exc:
+        print(f"gru_viz: error: {exc}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"gru_viz: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gru_viz: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,245 @@
+"""Corpus sources, d2l's preprocessing and vocabulary, and d2l's two minibatch iterators."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import random
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+TIMEMACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
+TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
+TIMEMACHINE_FILE = "timemachine.txt"
+UNK = "<unk>"
+DEFAULT_MAX_TOKENS = 10_000
+
+
+class CorpusError(ValueError):
+    """A corpus could not be obtained or is unusable; the message is meant for a person."""
+
+
+# --- preprocessing (d2l's read_time_machine / tokenize) ------------------------------------
+
+_NON_LETTERS = re.compile("[^A-Za-z]+")
+
+
+def preprocess(text: str) -> str:
+    """d2l's normalisation: per line, runs of non-letters -> one space, strip, lowercase; lines joined with nothing."""
+    return "".join(_NON_LETTERS.sub(" ", line).strip().lower() for line in text.splitlines())
+
+
+class Vocab:
+    """Character vocabulary: tokens by descending frequency (ties in first-seen order), `<unk>` at index 0."""
+
+    def __init__(self, idx_to_token: Sequence[str]):
+        if not idx_to_token or idx_to_token[0] != UNK:
+            raise CorpusError("a vocabulary must start with <unk>")
+        if len(set(idx_to_token)) != len(idx_to_token):
+            raise CorpusError("a vocabulary must not repeat tokens")
+        self.idx_to_token: list[str] = list(idx_to_token)
+        self.token_to_idx: dict[str, int] = {t: i for i, t in enumerate(self.idx_to_token)}
+
+    @classmethod
+    def build(cls, text: str) -> Vocab:
+        # Counter keeps first-seen order and sorted() is stable, as in d2l's Vocab.
+        freqs = sorted(collections.Counter(text).items(), key=lambda kv: kv[1], reverse=True)
+        return cls([UNK] + [tok for tok, _ in freqs if tok != UNK])
+
+    def __len__(self) -> int:
+        return len(self.idx_to_token)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.idx_to_token == other.idx_to_token
+
+    def encode(self, text: str) -> list[int]:
+        """Character ids; characters not in the vocabulary become `<unk>` (0)."""
+        return [self.token_to_idx.get(ch, 0) for ch in text]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self.idx_to_token[int(i)] for i in ids)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A normalised text, its vocabulary (built on the whole text) and the truncated token stream."""
+
+    name: str
+    text: str
+    vocab: Vocab
+    tokens: list[int]
+
+
+def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> Corpus:
+    """d2l's load_corpus_time_machine for any raw text; `max_tokens <= 0` keeps everything."""
+    text = preprocess(raw)
+    if not text.strip():
+        raise CorpusError(f"{name}: the text has no letters A-Z after normalisation")
+    vocab = Vocab.build(text)
+    tokens = vocab.encode(text)
+    if max_tokens > 0:
+        tokens = tokens[:max_tokens]
+    return Corpus(name=name, text=text, vocab=vocab, tokens=tokens)
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept: $GRU_VIZ_CACHE_DIR, else the user's cache directory."""
+    env = os.environ.get("GRU_VIZ_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gru_viz"))
+
+
+def sha1_of(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()  # an integrity check, as d2l does
+
+
+def install_timemachine(source: Path, directory: Path | None = None) -> Path:
+    """Verify a local copy of The Time Machine and place it in the cache (for offline classrooms)."""
+    data = Path(source).read_bytes()
+    if sha1_of(data) != TIMEMACHINE_SHA1:
+        raise CorpusError(f"{source}: SHA-1 {sha1_of(data)} is not The Time Machine's {TIMEMACHINE_SHA1}")
+    target = (directory or cache_dir()) / TIMEMACHINE_FILE
+    _atomic_write(target, data)
+    return target
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)  # readers never see a half-written file
+
+
+def fetch_timemachine(url: str = TIMEMACHINE_URL, directory: Path | None = None, timeout: float = 20.0) -> str:
+    """The Time Machine's raw text: from the cache if it verifies, else downloaded, verified and cached."""
+    target = (directory or cache_dir()) / TIMEMACHINE_FILE
+    if target.exists():
+        data = target.read_bytes()
+        if sha1_of(data) == TIMEMACHINE_SHA1:
+            return data.decode("utf-8")
+        target.unlink()  # a corrupt cache entry is re-downloaded, not trusted
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed http URL by design)
+            data = response.read(5_000_000)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CorpusError(
+            f"could not download The Time Machine from {url} ({reason}); you seem to be offline: "
+            "use the offline corpus, a local file, or `python -m gru_viz fetch --from FILE`"
+        ) from None
+    if sha1_of(data) != TIMEMACHINE_SHA1:
+        raise CorpusError(f"the file downloaded from {url} has the wrong SHA-1 ({sha1_of(data)}); not cached")
+    _atomic_write(target, data)
+    return data.decode("utf-8")
+
+
+OFFLINE_NAME = "Python documentation topics (pydoc_data, shipped with CPython)"
+
+
+def offline_text() -> str:
+    """English text that every CPython install ships: the pydoc topics, or module docstrings if those are stripped."""
+    try:
+        from pydoc_data.topics import topics
+
+        return "\n".join(topics[key] for key in sorted(topics))
+    except ImportError:  # some distributions strip pydoc_data
+        import argparse
+        import collections as c
+        import json
+        import string
+
+        return "\n".join(m.__doc__ or "" for m in (argparse, c, json, string, os, re, random, hashlib))
+
+
+def read_text_file(path: Path | str, max_bytes: int = 20_000_000) -> str:
+    """A local UTF-8 text file, refusing binaries and oversized files with a clear message."""
+    p = Path(path)
+    if not p.is_file():
+        raise CorpusError(f"{p}: no such file")
+    if p.stat().st_size > max_bytes:
+        raise CorpusError(f"{p}: larger than {max_bytes // 1_000_000} MB")
+    return decode_text(p.read_bytes(), str(p))
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """UTF-8 text from bytes, or a clear error for binary or other encodings."""
+    if b"\x00" in data[:8192]:
+        raise CorpusError(f"{name}: looks like a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{name}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+
+
+def load_corpus(
+    source: str = "timemachine", max_tokens: int = DEFAULT_MAX_TOKENS, url: str = TIMEMACHINE_URL
+) -> Corpus:
+    """`timemachine` (download/cache), `offline` (pydoc topics) or a path to a UTF-8 text file."""
+    if source == "timemachine":
+        return make_corpus(fetch_timemachine(url), "The Time Machine (H. G. Wells)", max_tokens)
+    if source == "offline":
+        return make_corpus(offline_text(), OFFLINE_NAME, max_tokens)
+    return make_corpus(read_text_file(source), Path(source).name, max_tokens)
+
+
+# --- minibatch iterators (d2l's seq_data_iter_sequential / seq_data_iter_random) ------------
+
+
+def min_corpus_tokens(batch_size: int, num_steps: int) -> int:
+    """Fewest tokens for which both iterators yield at least one minibatch whatever their random offset."""
+    return batch_size * num_steps + num_steps + 1
+
+
+def seq_data_iter_sequential(
+    corpus: Sequence[int], batch_size: int, num_steps: int, rng: random.Random
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Adjacent minibatches continue each other row by row, so the state can be carried across them."""
+    offset = rng.randint(0, num_steps)
+    num_tokens = ((len(corpus) - offset - 1) // batch_size) * batch_size
+    xs = torch.tensor(corpus[offset : offset + num_tokens]).reshape(batch_size, -1)
+    ys = torch.tensor(corpus[offset + 1 : offset + 1 + num_tokens]).reshape(batch_size, -1)
+    num_batches = xs.shape[1] // num_steps
+    for i in range(0, num_steps * num_batches, num_steps):
+        yield xs[:, i : i + num_steps], ys[:, i : i + num_steps]  # (batch, steps) each
+
+
+def seq_data_iter_random(
+    corpus: Sequence[int], batch_size: int, num_steps: int, rng: random.Random
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Random, non-overlapping subsequences; no relation between minibatches, so the state restarts."""
+    corpus = corpus[rng.randint(0, num_steps - 1) :]
+    num_subseqs = (len(corpus) - 1) // num_steps
+    starts = list(range(0, num_subseqs * num_steps, num_steps))
+    rng.shuffle(starts)
+    num_batches = num_subseqs // batch_size
+    for i in range(0, batch_size * num_batches, batch_size):
+        batch = starts[i : i + batch_size]
+        xs = [corpus[j : j + num_steps] for j in batch]
+        ys = [corpus[j + 1 : j + 1 + num_steps] for j in batch]
+        yield torch.tensor(xs), torch.tensor(ys)
+
+
+def batches(
+    corpus: Sequence[int], batch_size: int, num_steps: int, random_iter: bool, rng: random.Random
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of minibatches; refuses corpora too short to give any (d2l silently yields none)."""
+    need = min_corpus_tokens(batch_size, num_steps)
+    if len(corpus) < need:
+        raise CorpusError(
+            f"the corpus has {len(corpus)} tokens; batch size {batch_size} × {num_steps} steps needs at least {need}"
+        )
+    make = seq_data_iter_random if random_iter else seq_data_iter_sequential
+    return make(corpus, batch_size, num_steps, rng)

@@ -1,0 +1,103 @@
+"""Using a trained model: d2l's greedy predict_ch8, temperature sampling, recorded traces and perplexity."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from gru_viz.data import Vocab, preprocess
+from gru_viz.model import FREE, Forcing, GRUScratch
+
+
+@torch.no_grad()
+def predict(
+    prefix: str,
+    num_preds: int,
+    model: GRUScratch,
+    vocab: Vocab,
+    forcing: Forcing = FREE,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> str:
+    """d2l's predict_ch8: warm up on the prefix, then emit argmax (temperature 0) or sample at `temperature`."""
+    device = model.W_hq.device
+    ids = vocab.encode(prefix) or [0]
+    state = model.begin_state(1, device)
+    outputs = [ids[0]]
+    t = 0
+    for token in ids[1:]:  # warm-up: feed the prefix, ignore the predictions
+        _, state, _ = model(torch.tensor([[outputs[-1]]], device=device), state, forcing, start_step=t)
+        outputs.append(token)
+        t += 1
+    for _ in range(num_preds):
+        logits, state, _ = model(torch.tensor([[outputs[-1]]], device=device), state, forcing, start_step=t)
+        t += 1
+        if temperature <= 0:
+            outputs.append(int(logits.argmax(dim=1)))
+        else:
+            probs = F.softmax(logits[0].double() / temperature, dim=0).cpu()
+            outputs.append(int(torch.multinomial(probs, 1, generator=generator)))
+    return vocab.decode(outputs)
+
+
+@dataclass
+class TextTrace:
+    """A recorded pass over one text: arrays are (steps, hidden) or (steps, vocab), float32 numpy."""
+
+    text: str  # the normalised text; character t is consumed at step t
+    tokens: np.ndarray
+    R: np.ndarray
+    Z: np.ndarray
+    H_tilde: np.ndarray
+    H: np.ndarray
+    H_prev: np.ndarray
+    logits: np.ndarray
+    forcing: Forcing
+
+    @property
+    def probs(self) -> np.ndarray:
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"R": self.R, "Z": self.Z, "H_tilde": self.H_tilde, "H": self.H, "logits": self.logits,
+                "tokens": self.tokens}
+
+
+@torch.no_grad()
+def trace_text(
+    model: GRUScratch, vocab: Vocab, text: str, forcing: Forcing = FREE, normalize: bool = True
+) -> TextTrace:
+    """Run from a zero state over `text` (normalised as the corpus is; unknown characters -> <unk>), recording."""
+    norm = preprocess(text) if normalize else text
+    if not norm:
+        raise ValueError("the text has no letters to trace")
+    ids = torch.tensor([vocab.encode(norm)], device=model.W_hq.device)
+    _, _, tr = model(ids, model.begin_state(1), forcing, record=True)
+    as_np = {k: getattr(tr, k)[:, 0].float().cpu().numpy() for k in ("R", "Z", "H_tilde", "H", "logits")}
+    return TextTrace(text=norm, tokens=ids[0].cpu().numpy(), H_prev=tr.H_prev[:, 0].float().cpu().numpy(),
+                     forcing=forcing, **as_np)
+
+
+@torch.no_grad()
+def text_perplexity(model: GRUScratch, tokens: list[int], forcing: Forcing = FREE, chunk: int = 1000) -> float:
+    """Perplexity of predicting each next token of a stream from a zero state (one sequence, state carried)."""
+    if len(tokens) < 2:
+        raise ValueError("need at least two tokens")
+    device = model.W_hq.device
+    state = model.begin_state(1, device)
+    data = torch.tensor(tokens, device=device)
+    total, count = 0.0, 0
+    for start in range(0, len(tokens) - 1, chunk):
+        X = data[start : start + chunk][: len(tokens) - 1 - start].unsqueeze(0)
+        Y = data[start + 1 : start + 1 + X.shape[1]]
+        logits, state, _ = model(X, state, forcing, start_step=start)
+        total += float(F.cross_entropy(logits, Y, reduction="sum"))
+        count += Y.numel()
+    mean = total / count
+    return math.exp(mean) if mean < 700 else math.inf

@@ -1,0 +1,210 @@
+"""d2l's from-scratch GRU, step by step as in the chapter, with explicit gate forcing and recording."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# d2l's names, in the order the chapter introduces them.
+PARAM_NAMES: tuple[str, ...] = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+
+def param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """d2l's shapes: inputs are one-hot rows, so W_x* is vocab×hidden and W_hq is hidden×vocab."""
+    v, h = vocab_size, hidden
+    shapes: dict[str, tuple[int, ...]] = {}
+    for gate in "zrh":
+        shapes[f"W_x{gate}"], shapes[f"W_h{gate}"], shapes[f"b_{gate}"] = (v, h), (h, h), (h,)
+    shapes["W_hq"], shapes["b_q"] = (h, v), (v,)
+    return {name: shapes[name] for name in PARAM_NAMES}
+
+
+class ForcingError(ValueError):
+    """A forcing setting that cannot be applied; the message is meant for a person."""
+
+
+@dataclass(frozen=True)
+class GateForce:
+    """Override one gate by a constant, for all or some hidden units and all or some time steps.
+
+    `value=None` leaves the gate free. `steps` is a half-open range [start, stop) of time-step indices.
+    """
+
+    value: float | None = None
+    units: tuple[int, ...] | None = None
+    steps: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.value is not None and not (math.isfinite(self.value) and 0.0 <= self.value <= 1.0):
+            raise ForcingError(f"a forced gate value must lie in [0, 1], got {self.value}")
+        if self.steps is not None and not (0 <= self.steps[0] <= self.steps[1]):
+            raise ForcingError(f"a step range must be 0 <= start <= stop, got {self.steps}")
+        if self.units is not None and any(u < 0 for u in self.units):
+            raise ForcingError("hidden unit indices must be >= 0")
+
+    @property
+    def active(self) -> bool:
+        return self.value is not None
+
+    def check(self, hidden: int) -> None:
+        if self.units is not None and any(u >= hidden for u in self.units):
+            raise ForcingError(f"unit indices must be below the hidden size {hidden}")
+
+    def applies_at(self, t: int) -> bool:
+        return self.value is not None and (self.steps is None or self.steps[0] <= t < self.steps[1])
+
+    def unit_mask(self, hidden: int, device: torch.device) -> torch.Tensor | None:
+        """(hidden,) bool mask of forced units, or None when every unit is forced."""
+        if self.units is None:
+            return None
+        mask = torch.zeros(hidden, dtype=torch.bool, device=device)
+        mask[list(self.units)] = True
+        return mask
+
+    def apply(self, gate: torch.Tensor, t: int, mask: torch.Tensor | None) -> torch.Tensor:
+        """The gate with forced entries replaced; a forced entry passes no gradient to the parameters."""
+        if not self.applies_at(t):
+            return gate
+        forced = torch.full_like(gate, self.value)
+        return forced if mask is None else torch.where(mask, forced, gate)
+
+
+@dataclass(frozen=True)
+class Forcing:
+    """Forcing of the reset gate R and the update gate Z; the default forces nothing."""
+
+    reset: GateForce = field(default_factory=GateForce)
+    update: GateForce = field(default_factory=GateForce)
+
+    @property
+    def active(self) -> bool:
+        return self.reset.active or self.update.active
+
+    @classmethod
+    def gates(cls, r: float | None = None, z: float | None = None) -> Forcing:
+        return cls(reset=GateForce(r), update=GateForce(z))
+
+    def describe(self) -> str:
+        parts = []
+        for name, g in (("R", self.reset), ("Z", self.update)):
+            if g.active:
+                where = "" if g.units is None else f" on {len(g.units)} units"
+                when = "" if g.steps is None else f" for steps {g.steps[0]}-{g.steps[1] - 1}"
+                parts.append(f"{name}={g.value:g}{where}{when}")
+        return ", ".join(parts) or "free"
+
+
+FREE = Forcing()
+PRESETS: dict[str, Forcing] = {
+    "free": FREE,
+    "plain_rnn": Forcing.gates(r=1.0, z=0.0),  # H = H̃ = tanh(X W_xh + H W_hh + b_h)
+    "frozen_memory": Forcing.gates(z=1.0),  # H_t = H_{t-1}: the state never changes
+    "amnesia": Forcing.gates(r=0.0),  # H̃ ignores the past: only the update gate carries memory
+}
+
+
+@dataclass
+class Trace:
+    """Everything a forward pass computed, per time step: tensors are (steps, batch, ·), detached."""
+
+    R: torch.Tensor
+    Z: torch.Tensor
+    H_tilde: torch.Tensor
+    H: torch.Tensor
+    logits: torch.Tensor
+    H0: torch.Tensor  # (batch, hidden): the state before step 0, so H_{t-1} is known at every t
+
+    @property
+    def H_prev(self) -> torch.Tensor:
+        return torch.cat([self.H0.unsqueeze(0), self.H[:-1]], dim=0)
+
+
+class GRUScratch(nn.Module):
+    """The chapter's `gru` function and parameters as a module; `forward` follows the equations step by step."""
+
+    def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
+        super().__init__()
+        if vocab_size < 2 or hidden < 1:
+            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
+        self.vocab_size, self.hidden = vocab_size, hidden
+        for name, shape in param_shapes(vocab_size, hidden).items():
+            # d2l's init: weights N(0, 0.01²), biases 0.
+            init = torch.zeros(shape) if name.startswith("b_") else torch.randn(shape, generator=generator) * 0.01
+            self.register_parameter(name, nn.Parameter(init))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name) for name in PARAM_NAMES}
+
+    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: torch.Tensor,
+        forcing: Forcing = FREE,
+        record: bool = False,
+        start_step: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
+        """inputs (batch, steps) token ids; state (batch, hidden).
+
+        Returns logits (steps·batch, vocab) in d2l's time-major order, the final state and, when `record`,
+        a Trace. `start_step` is the time index of inputs[:, 0], so step ranges of a forcing stay absolute.
+        """
+        forcing.reset.check(self.hidden)
+        forcing.update.check(self.hidden)
+        X = F.one_hot(inputs.T, self.vocab_size).to(self.W_xz.dtype)  # (steps, batch, vocab), as d2l
+        H = state
+        r_mask = forcing.reset.unit_mask(self.hidden, H.device)
+        z_mask = forcing.update.unit_mask(self.hidden, H.device)
+        outputs, rec = [], {"R": [], "Z": [], "H_tilde": [], "H": []}
+        for i, X_t in enumerate(X):
+            t = start_step + i
+            H_prev = H
+            update = torch.sigmoid(X_t @ self.W_xz + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
+            update = forcing.update.apply(update, t, z_mask)
+            reset = torch.sigmoid(X_t @ self.W_xr + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
+            reset = forcing.reset.apply(reset, t, r_mask)
+            candidate = torch.tanh(X_t @ self.W_xh + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
+            H = update * H_prev + (1 - update) * candidate  # H_t
+            Y = H @ self.W_hq + self.b_q  # (batch, vocab)
+            outputs.append(Y)
+            if record:
+                for key, value in (("R", reset), ("Z", update), ("H_tilde", candidate), ("H", H)):
+                    rec[key].append(value.detach())
+        logits = torch.cat(outputs, dim=0)
+        trace = None
+        if record:
+            stacked = {k: torch.stack(v) for k, v in rec.items()}
+            steps, batch = X.shape[0], X.shape[1]
+            trace = Trace(logits=logits.detach().reshape(steps, batch, -1), H0=state.detach(), **stacked)
+        return logits, H, trace
+
+
+def load_params(model: GRUScratch, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy tensors named as in PARAM_NAMES into the model (shapes must match)."""
+    with torch.no_grad():
+        for name in PARAM_NAMES:
+            getattr(model, name).copy_(tensors[name])
+
+
+def clone_params(model: GRUScratch) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.params().items()}
+
+
+def from_params(tensors: dict[str, torch.Tensor]) -> GRUScratch:
+    vocab_size, hidden = tensors["W_xz"].shape
+    model = GRUScratch(vocab_size, hidden)
+    load_params(model, tensors)
+    return model
+
+
+def forcing_from_values(r: float | None, z: float | None, units: Sequence[int] | None = None,
+                        steps: tuple[int, int] | None = None) -> Forcing:
+    u = tuple(units) if units is not None else None
+    return Forcing(reset=GateForce(r, u, steps), update=GateForce(z, u, steps))

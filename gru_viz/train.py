@@ -1,0 +1,283 @@
+"""Training with d2l's train_ch8 semantics: SGD, gradient clipping, perplexity; a callback, pause and stop."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch.nn import functional as F
+
+from gru_viz.data import batches, min_corpus_tokens
+from gru_viz.model import PARAM_NAMES, Forcing, GateForce, GRUScratch, clone_params, load_params
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work; the message is meant for a person."""
+
+
+LIMITS = {"hidden": (1, 4096), "epochs": (1, 100_000), "batch_size": (1, 4096), "num_steps": (1, 1000)}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """d2l's defaults for the chapter's run; `force_r`/`force_z` train a model with gates held constant."""
+
+    hidden: int = 256
+    lr: float = 1.0
+    epochs: int = 500
+    batch_size: int = 32
+    num_steps: int = 35
+    clip: float = 1.0
+    max_tokens: int = 10_000
+    random_iter: bool = False
+    seed: int = 0
+    device: str = "auto"
+    force_r: float | None = None
+    force_z: float | None = None
+    engine: str = "textbook"
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise ConfigError(f"{name.replace('_', ' ')} must be an integer from {lo} to {hi}, got {value}")
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                label = "learning rate" if name == "lr" else "clipping θ"
+                raise ConfigError(f"{label} must be a positive number, got {value}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        self.forcing  # noqa: B018 (validates the forced values)
+
+    @property
+    def forcing(self) -> Forcing:
+        try:
+            return Forcing(reset=GateForce(self.force_r), update=GateForce(self.force_z))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: CUDA, then Apple MPS, then CPU; an explicit device that is missing is a clear error."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA GPU is available")
+    if name == "mps" and not has_mps:
+        raise ConfigError("MPS was requested but Apple's Metal backend is not available")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}")
+    return torch.device(name)
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp(loss) that never overflows: a diverged loss reads as infinite perplexity."""
+    if not math.isfinite(mean_loss) or mean_loss > 700:
+        return math.inf
+    return math.exp(mean_loss)
+
+
+def grad_clipping(params: list[torch.Tensor], theta: float) -> float:
+    """d2l's grad_clipping: rescale all gradients together so their global norm is at most θ."""
+    params = [p for p in params if p.grad is not None]  # a gate forced everywhere leaves its weights gradient-free
+    norm = torch.sqrt(sum(torch.sum(p.grad**2) for p in params))
+    if norm > theta:
+        for p in params:
+            p.grad.mul_(theta / norm)
+    return float(norm)
+
+
+def textbook_step(
+    model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float, forcing: Forcing
+) -> tuple[float, torch.Tensor]:
+    """One minibatch as d2l does it: forward, mean cross-entropy, autograd, clip, SGD. Returns (loss, state)."""
+    y = Y.T.reshape(-1)  # time-major, matching the logits
+    logits, state, _ = model(X, state, forcing)
+    loss = F.cross_entropy(logits, y)
+    params = [model.params()[n] for n in PARAM_NAMES]
+    for p in params:
+        p.grad = None
+    loss.backward()
+    grad_clipping(params, clip)
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p -= lr * p.grad  # d2l.sgd with batch_size=1: the loss is already a mean
+    return float(loss.detach()), state.detach()
+
+
+StepFn = Callable[
+    [GRUScratch, torch.Tensor, torch.Tensor, torch.Tensor, float, float, Forcing], tuple[float, torch.Tensor]
+]
+
+
+def _fast_step(*args):  # imported lazily so the textbook path never needs the fast one
+    from gru_viz.fast import fast_step
+
+    return fast_step(*args)
+
+
+ENGINES: dict[str, StepFn] = {"textbook": textbook_step, "fast": _fast_step}
+
+
+@dataclass
+class EpochReport:
+    """What the callback receives after each epoch."""
+
+    epoch: int
+    epochs: int
+    perplexity: float
+    loss: float
+    tokens_per_sec: float
+    elapsed: float
+    tokens: int
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite or exploded; the model was restored to its last good epoch."""
+
+
+DEFAULT_SNAPSHOT_EPOCHS = (1, 5, 10, 20, 50, 100, 250, 500)
+
+
+@dataclass
+class Trainer:
+    """Trains a GRUScratch on a token stream; `run()` blocks, so the app calls it in a worker thread.
+
+    `pause()`, `resume()` and `stop()` are safe from other threads and take effect between minibatches.
+    """
+
+    tokens: list[int]
+    vocab_size: int
+    config: TrainConfig = field(default_factory=TrainConfig)
+    callback: Callable[[EpochReport], None] | None = None
+    model: GRUScratch | None = None
+    snapshot_epochs: tuple[int, ...] = DEFAULT_SNAPSHOT_EPOCHS
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        need = min_corpus_tokens(cfg.batch_size, cfg.num_steps)
+        if len(self.tokens) < need:
+            raise ConfigError(
+                f"the corpus has {len(self.tokens)} tokens, but batch size {cfg.batch_size} × {cfg.num_steps} steps "
+                f"needs at least {need}: use more text or a smaller batch size or number of steps"
+            )
+        self.device = resolve_device(cfg.device)
+        if self.model is None:
+            generator = torch.Generator().manual_seed(cfg.seed)
+            self.model = GRUScratch(self.vocab_size, cfg.hidden, generator=generator)
+        elif self.model.vocab_size != self.vocab_size:
+            raise ConfigError("the model's vocabulary size does not match the corpus")
+        self.model.to(self.device)
+        self.history: list[dict] = []
+        self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
+        self.status = "ready"  # ready, running, paused, stopped, finished, diverged
+        self.message = ""
+        self.epoch = 0
+        self._lock = threading.Lock()
+        self._good = clone_params(self.model)  # the last parameters that ended an epoch with a finite loss
+        self._run_gate = threading.Event()
+        self._run_gate.set()
+        self._stop = threading.Event()
+
+    # --- control from other threads ---
+    def pause(self) -> None:
+        if self.status == "running":
+            self._run_gate.clear()
+            self.status = "paused"
+
+    def resume(self) -> None:
+        if self.status == "paused":
+            self.status = "running"
+        self._run_gate.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._run_gate.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def latest_params(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the parameters at the end of the last good epoch (safe while training runs)."""
+        with self._lock:
+            return {k: v.cpu().clone() for k, v in self._good.items()}
+
+    # --- the loop ---
+    def run(self) -> list[dict]:
+        cfg, model = self.config, self.model
+        step = ENGINES[cfg.engine]
+        forcing = cfg.forcing
+        rng = random.Random(cfg.seed)
+        diverge_loss = 10 * math.log(self.vocab_size)  # an untrained model starts near log(vocab)
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        self.status = "running"
+        start = time.perf_counter()
+        total_tokens = 0
+        try:
+            for epoch in range(self.epoch + 1, cfg.epochs + 1):
+                loss_sum, n_tokens, t0 = 0.0, 0, time.perf_counter()
+                state = None
+                for X, Y in batches(self.tokens, cfg.batch_size, cfg.num_steps, cfg.random_iter, rng):
+                    self._run_gate.wait()
+                    if self._stop.is_set():
+                        break
+                    if state is None or cfg.random_iter:
+                        state = model.begin_state(X.shape[0], self.device)
+                    loss, state = step(model, X.to(self.device), Y.to(self.device), state, cfg.lr, cfg.clip, forcing)
+                    if not math.isfinite(loss) or loss > diverge_loss:
+                        raise TrainingDiverged(
+                            f"training diverged in epoch {epoch} (loss {loss:.3g}); the model was restored to "
+                            f"epoch {self.epoch}: lower the learning rate or the clipping θ"
+                        )
+                    loss_sum += loss * Y.numel()
+                    n_tokens += Y.numel()
+                if self._stop.is_set():
+                    break
+                total_tokens += n_tokens
+                self._end_epoch(epoch, loss_sum / n_tokens, n_tokens / (time.perf_counter() - t0),
+                                time.perf_counter() - start, total_tokens)
+            self.status = "stopped" if self._stop.is_set() else "finished"
+        except TrainingDiverged as exc:
+            with self._lock:
+                load_params(model, self._good)
+            self.status, self.message = "diverged", str(exc)
+        return self.history
+
+    def _end_epoch(self, epoch: int, mean_loss: float, tps: float, elapsed: float, total_tokens: int) -> None:
+        report = EpochReport(epoch, self.config.epochs, perplexity(mean_loss), mean_loss, tps, elapsed, total_tokens)
+        with self._lock:
+            self._good = clone_params(self.model)
+            self.epoch = epoch
+            self.history.append(asdict(report))
+            if epoch in self.snapshot_epochs or epoch == self.config.epochs:
+                self.snapshots[epoch] = {k: v.cpu() for k, v in self._good.items()}
+        if self.callback:
+            self.callback(report)
+
+
+def train(tokens: list[int], vocab_size: int, config: TrainConfig = TrainConfig(),
+          callback: Callable[[EpochReport], None] | None = None) -> Trainer:
+    """Convenience: build a Trainer, run it to the end, return it (model, history, snapshots, status)."""
+    trainer = Trainer(tokens, vocab_size, config, callback)
+    trainer.run()
+    return trainer

@@ -1,0 +1,42 @@
+"""Shared fixtures: The Time Machine from ../shared (never downloaded in tests) and a private cache dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Every test gets a private cache with the verified Time Machine (when ../shared has it)."""
+    from gru_viz.data import install_timemachine
+
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("GRU_VIZ_CACHE_DIR")
+    os.environ["GRU_VIZ_CACHE_DIR"] = str(cache)
+    if SHARED_TM.is_file():
+        install_timemachine(SHARED_TM, cache)
+    yield cache
+    if old is None:
+        os.environ.pop("GRU_VIZ_CACHE_DIR", None)
+    else:
+        os.environ["GRU_VIZ_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def timemachine_raw() -> str:
+    if not SHARED_TM.is_file():
+        pytest.skip(f"{SHARED_TM} not found")
+    return SHARED_TM.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def tm_corpus(timemachine_raw):
+    from gru_viz.data import make_corpus
+
+    return make_corpus(timemachine_raw, "The Time Machine")
