@@ -1,7 +1,10 @@
-"""Streamlit entry point: the app itself is being built in gru_viz.ui."""
+"""Entry point for `streamlit run streamlit_app.py` (and Streamlit Community Cloud): set the page, hand over."""
 
 import streamlit as st
 
-st.set_page_config(page_title="GRU gates, live", layout="wide")
-st.title("GRU gates, live")
-st.write("The engine is ready: `python -m gru_viz train`. The interactive app comes next.")
+st.set_page_config(page_title="GRU gates, live · d2l", page_icon="🚪", layout="wide",
+                   initial_sidebar_state="expanded")
+
+from gru_viz.ui.app import main  # noqa: E402  (set_page_config must come first)
+
+main()

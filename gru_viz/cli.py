@@ -39,6 +39,16 @@ def _gate(text: str) -> float:
     return value
 
 
+def _epochs(text: str) -> tuple[int, ...]:
+    try:
+        epochs = tuple(sorted({int(e) for e in text.split(",") if e.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of epochs") from None
+    if not epochs or epochs[0] < 1:
+        raise argparse.ArgumentTypeError("snapshot epochs must be positive integers")
+    return epochs
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = _Parser(prog="python -m gru_viz", description="d2l's scratch GRU: train, trace, sample, benchmark.")
@@ -62,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, metavar="CKPT.safetensors")
     t.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
                    help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
+    t.add_argument("--snapshot-epochs", type=_epochs, default=None, metavar="E1,E2,…",
+                   help="which epochs --snapshots keeps (default 1,5,10,20,50,100,250,500; the last is always kept)")
     t.add_argument("--prefix", default="time traveller")
     t.add_argument("--json", action="store_true", help="end stdout with one JSON object of the results")
 
@@ -110,7 +122,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg = TrainConfig(hidden=a.hidden, lr=a.lr, epochs=a.epochs, batch_size=a.batch_size, num_steps=a.num_steps,
                       clip=a.clip, max_tokens=a.max_tokens, random_iter=a.random_iter, seed=a.seed, device=a.device,
                       force_r=a.force_r, force_z=a.force_z, engine=a.engine)
-    trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None)
+    extra = {"snapshot_epochs": a.snapshot_epochs} if a.snapshot_epochs else {}
+    trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None,
+                      **extra)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start

@@ -10,7 +10,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -75,6 +75,7 @@ class Corpus:
     text: str
     vocab: Vocab
     tokens: list[int]
+    raw: str = field(default="", repr=False)  # the text before normalisation (for readable excerpts)
 
 
 def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> Corpus:
@@ -86,7 +87,7 @@ def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> Co
     tokens = vocab.encode(text)
     if max_tokens > 0:
         tokens = tokens[:max_tokens]
-    return Corpus(name=name, text=text, vocab=vocab, tokens=tokens)
+    return Corpus(name=name, text=text, vocab=vocab, tokens=tokens, raw=raw)
 
 
 # --- sources -------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The UI boundary: global read-only caches, the global training limiter, and each visitor's session state."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from gru_viz.checkpoint import Checkpoint, load_checkpoint
+from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
+from gru_viz.ui.worker import TrainingWorker, reap_orphans
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
+MAX_TRAINERS = int(os.environ.get("GRU_VIZ_MAX_TRAINERS", "2"))  # concurrent training runs on this server
+ORPHAN_GRACE_S = float(os.environ.get("GRU_VIZ_ORPHAN_GRACE", "150"))  # > Streamlit's 120 s reconnect window
+TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "0")) or None
+
+
+# --- shared by every visitor: read-only data and the server-wide limits ---------------------
+
+
+@st.cache_resource(show_spinner=False, ttl=600)
+def timemachine() -> tuple[Corpus | None, str]:
+    """(corpus, error message); cached with a TTL so an offline server retries now and then, not every rerun."""
+    try:
+        return make_corpus(fetch_timemachine(timeout=8), "The Time Machine (H. G. Wells)", max_tokens=0), ""
+    except CorpusError as exc:
+        return None, str(exc)
+
+
+@st.cache_resource(show_spinner=False)
+def offline_corpus() -> Corpus:
+    return make_corpus(offline_text(), OFFLINE_NAME, max_tokens=0)
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained() -> dict[int, Checkpoint]:
+    """Bundled snapshots by epoch; read-only (inference never mutates a model), so sharing them is safe."""
+    out = {}
+    for path in sorted(ASSETS.glob("epoch_*.safetensors")):
+        ckpt = load_checkpoint(path)
+        ckpt.model.requires_grad_(False)
+        out[int(path.stem.split("_")[1])] = ckpt
+    return out
+
+
+@st.cache_resource
+def training_slots() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(MAX_TRAINERS)
+
+
+@st.cache_resource
+def _watchdog() -> threading.Thread:
+    """Stops runs whose visitor left more than ORPHAN_GRACE_S ago (their session's on_release paused them)."""
+
+    def loop() -> None:
+        while True:
+            reap_orphans(ORPHAN_GRACE_S)
+            time.sleep(2.0)
+
+    thread = threading.Thread(target=loop, name="gru-orphan-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+# --- one visitor's session ------------------------------------------------------------------
+
+
+@dataclass
+class SessionGuard:
+    """Lives in a session-scoped cache: Streamlit releases it when the browser session ends."""
+
+    runs: list
+
+
+def _on_session_end(guard: SessionGuard) -> None:
+    for w in guard.runs:
+        if w.snapshot().status in ("running", "queued"):
+            w.pause()
+            w.paused_by_release = True
+        w.orphaned_at = time.monotonic()
+
+
+@st.cache_resource(scope="session", on_release=_on_session_end, show_spinner=False)
+def _session_guard() -> SessionGuard:
+    return SessionGuard(runs=[])
+
+
+def init_session() -> None:
+    """Default session state, and re-adoption of this session's runs after a reconnect."""
+    ss = st.session_state
+    ss.setdefault("runs", [])
+    ss.setdefault("trace_cache", OrderedDict())
+    ss.setdefault("uploaded", None)
+    _watchdog()
+    guard = _session_guard()
+    if guard.runs is not ss.runs:  # a new guard: first run of this session, or a reconnect
+        guard.runs = ss.runs
+        for w in ss.runs:
+            w.orphaned_at = None
+            if getattr(w, "paused_by_release", False):
+                w.paused_by_release = False
+                w.resume()
+
+
+def runs() -> list[TrainingWorker]:
+    return st.session_state.runs
+
+
+def active_run() -> TrainingWorker | None:
+    for w in reversed(runs()):
+        if w.snapshot().active:
+            return w
+    return None
+
+
+def active_count() -> int:
+    """Runs training or waiting across the whole server (the limiter's view)."""
+    from gru_viz.ui.worker import ALL_WORKERS
+
+    return sum(1 for w in list(ALL_WORKERS) if w.snapshot().status == "running")
+
+
+def cached(name: str, key: tuple, compute, size: int = 8):
+    """A small per-session LRU (traces, perplexities): never shared with other visitors."""
+    cache: OrderedDict = st.session_state.setdefault(f"_lru_{name}", OrderedDict())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    cache[key] = value
+    while len(cache) > size:
+        cache.popitem(last=False)
+    return value

@@ -1,0 +1,175 @@
+"""A training run in a background thread for one visitor: a plain object, no Streamlit calls.
+
+The page polls `snapshot()`; everything the thread shares is behind one lock. A global semaphore caps how many
+runs train at once; a run waiting for a slot is 'queued' and says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import torch
+
+from gru_viz.data import Corpus
+from gru_viz.inference import predict
+from gru_viz.model import from_params
+from gru_viz.train import ConfigError, EpochReport, TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+ALL_WORKERS: weakref.WeakSet[TrainingWorker] = weakref.WeakSet()
+
+
+@dataclass
+class Snapshot:
+    """What the page shows of a run; a copy, safe to read without the lock."""
+
+    run_id: int
+    label: str
+    status: str  # queued, running, paused, stopped, finished, diverged, failed
+    epoch: int
+    epochs: int
+    history: list[dict]
+    sample: str
+    sample_epoch: int
+    message: str
+    tokens_per_sec: float
+    elapsed: float
+    device: str
+    forcing: str
+    snapshot_epochs: list[int] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running", "paused")
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.epoch == 0 or self.elapsed <= 0:
+            return None
+        return self.elapsed / self.epoch * (self.epochs - self.epoch)
+
+
+class TrainingWorker:
+    """Owns one Trainer and its thread; `start`, `pause`, `resume`, `stop` may be called from any thread."""
+
+    def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
+                 limiter: threading.Semaphore | None = None, prefix: str = "time traveller",
+                 sample_every: int = 5, num_threads: int | None = None, max_snapshots: int = 8):
+        self.run_id = next(_ids)
+        self.corpus, self.config, self.label, self.prefix = corpus, config, label, prefix
+        self.sample_every, self.limiter, self.num_threads = sample_every, limiter, num_threads
+        self._lock = threading.Lock()
+        self._status, self._message, self._sample, self._sample_epoch = "queued", "", "", 0
+        self._report: EpochReport | None = None
+        self._stop_requested = threading.Event()
+        self.orphaned_at: float | None = None  # set when the visitor's session disconnects
+        self.paused_by_release = False  # paused because the session disconnected; resumed on reconnect
+        snap_epochs = tuple(e for e in (1, 5, 10, 20, 50, 100, 250, 500) if e <= config.epochs)[-max_snapshots + 1:]
+        # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
+        self.trainer = Trainer(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
+                               snapshot_epochs=snap_epochs)
+        self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
+        ALL_WORKERS.add(self)
+
+    # --- control ---
+    def start(self) -> None:
+        self._thread.start()
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._status == "running":
+                self.trainer.pause()
+                self._status = "paused"
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._status == "paused":
+                self.trainer.resume()
+                self._status = "running"
+
+    def stop(self) -> None:
+        self._stop_requested.set()
+        self.trainer.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # --- what the page reads ---
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            r = self._report
+            return Snapshot(
+                run_id=self.run_id, label=self.label, status=self._status, epoch=r.epoch if r else 0,
+                epochs=self.config.epochs, history=list(self.trainer.history), sample=self._sample,
+                sample_epoch=self._sample_epoch, message=self._message,
+                tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
+                device=str(self.trainer.device), forcing=self.config.forcing.describe(),
+                snapshot_epochs=sorted(self.trainer.snapshots))
+
+    def params_at(self, epoch: int | None = None) -> dict[str, torch.Tensor]:
+        """Parameters of a kept snapshot epoch, or of the last completed epoch (None)."""
+        if epoch is None:
+            return self.trainer.latest_params()
+        with self.trainer._lock:
+            return {k: v.clone() for k, v in self.trainer.snapshots[epoch].items()}
+
+    # --- the thread ---
+    def _on_epoch(self, report: EpochReport) -> None:
+        sample = None
+        if report.epoch % self.sample_every == 0 or report.epoch in (1, report.epochs):
+            # Between epochs the model is not being updated, so it can be read here without copying.
+            sample = predict(self.prefix, 50, self.trainer.model, self.corpus.vocab, self.config.forcing)
+        with self._lock:
+            self._report = report
+            if sample is not None:
+                self._sample, self._sample_epoch = sample, report.epoch
+
+    def _run(self) -> None:
+        acquired = False
+        try:
+            while self.limiter is not None and not acquired:
+                acquired = self.limiter.acquire(timeout=0.2)
+                if self._stop_requested.is_set():
+                    with self._lock:
+                        self._status = "stopped"
+                    return
+            with self._lock:
+                if self._status == "queued":
+                    self._status = "running"
+            if self.num_threads:
+                torch.set_num_threads(self.num_threads)
+            self.trainer.run()
+            with self._lock:
+                self._status = self.trainer.status
+                self._message = self.trainer.message
+        except (ConfigError, ValueError, RuntimeError) as exc:  # shown to the visitor as a message
+            log.exception("training run %s failed", self.run_id)
+            with self._lock:
+                self._status, self._message = "failed", f"training failed: {str(exc).splitlines()[0][:300]}"
+        finally:
+            if acquired and self.limiter is not None:
+                self.limiter.release()
+
+    def model(self, epoch: int | None = None):
+        """A fresh CPU model with the parameters of `epoch` (None: the latest epoch)."""
+        return from_params(self.params_at(epoch))
+
+
+def reap_orphans(grace_seconds: float, now: float | None = None) -> int:
+    """Stop runs whose session disconnected more than `grace_seconds` ago; returns how many were stopped."""
+    now = time.monotonic() if now is None else now
+    stopped = 0
+    for w in list(ALL_WORKERS):
+        if w.orphaned_at is not None and now - w.orphaned_at > grace_seconds and w.snapshot().active:
+            w.stop()
+            stopped += 1
+    return stopped
+
