@@ -41,8 +41,11 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int
                                  line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
                                  hovertemplate="epoch %{x}<br>perplexity %{y:.3f}<extra>" + label + "</extra>"))
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
-    fig.update_yaxes(title_text="perplexity", type="log")
-    fig.update_layout(title=title, legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    ticks = [1, 1.2, 1.5, 2, 3, 5, 10, 20, 30, 100, 1000]
+    fig.update_yaxes(title_text="perplexity", type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+                     minor=dict(showgrid=False))
+    fig.update_layout(title=title, showlegend=True,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return _base_layout(fig, height, font_size)
 
 
@@ -58,13 +61,14 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     idx = np.arange(R.shape[1]) if units is None else np.asarray(units)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=titles)
     labels = [f"{t}:{show_char(c)}" for t, c in enumerate(chars)]
+    # With all units the row number is the unit; a subset carries its unit numbers for the hover (small then).
+    unit_ref = "%{y}" if units is None else "%{customdata}"
+    custom = None if units is None else np.broadcast_to(idx[:, None], (len(idx), steps)).astype(np.int32)
     for row, (gate, name) in enumerate(((R, "R"), (Z, "Z")), start=1):
         fig.add_trace(go.Heatmap(
-            z=gate[:, idx].T.astype(np.float32), x=np.arange(steps), y=np.arange(len(idx)),
-            zmin=0.0, zmax=1.0, colorscale=GATE_SCALE, showscale=row == 1,
-            colorbar=dict(title=dict(text="gate"), len=0.9, tickvals=[0, 0.5, 1]),
-            customdata=np.broadcast_to(idx[:, None], (len(idx), steps)).astype(np.int32),
-            hovertemplate=f"step %{{x}}<br>unit %{{customdata}}<br>{name} = %{{z:.3f}}<extra></extra>",
+            z=gate[:, idx].T.astype(np.float32), zmin=0.0, zmax=1.0, colorscale=GATE_SCALE, showscale=row == 1,
+            colorbar=dict(title=dict(text="gate"), len=0.9, tickvals=[0, 0.5, 1]), customdata=custom,
+            hovertemplate=f"step %{{x}}<br>unit {unit_ref}<br>{name} = %{{z:.3f}}<extra></extra>",
             name=name), row=row, col=1)
         fig.update_yaxes(title_text="unit", row=row, col=1, autorange="reversed", showgrid=False)
         fig.add_vline(x=step, line=dict(color="#D55E00", width=3), row=row, col=1)

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 
 import streamlit as st
+import torch
 
 from gru_viz.checkpoint import CheckpointError, load_checkpoint
 from gru_viz.data import Corpus, CorpusError, Vocab, decode_text, make_corpus
@@ -77,7 +78,7 @@ def sidebar(lang: str) -> tuple[Corpus | None, TrainConfig | None, str]:
     device = c2.selectbox(tr("device", lang), ["auto", "cpu", "cuda", "mps"], key="device")
     sampling = sb.radio(tr("sampling", lang), ["sequential", "random"], format_func=lambda k: tr(k, lang),
                         horizontal=True, key="sampling")
-    engine = sb.radio(tr("engine_choice", lang), ["fast", "textbook"], format_func=lambda k: tr(f"engine_{k}", lang),
+    engine = sb.radio(tr("engine_choice", lang), ["textbook", "fast"], format_func=lambda k: tr(f"engine_{k}", lang),
                       key="engine")
     config = None
     try:
@@ -152,6 +153,8 @@ def resolve_model(key: str) -> tuple[GRUScratch, Vocab, tuple] | None:
 
 def main() -> None:
     lang = st.session_state.get("lang", "en")
+    # Inference here is batch 1 with tiny matmuls: one thread is fastest, and it never stalls behind busy cores.
+    torch.set_num_threads(1)
     init_session()
     corpus, config, settings_error = sidebar(lang)
     st.title(tr("title", lang))

@@ -79,6 +79,7 @@ def eval_tokens(vocab: Vocab) -> list[int]:
 def _controls(lang: str, hidden: int, probe_len: int) -> None:
     labels = {k: tr(f"preset_{k}", lang) for k in PRESET_KEYS}
     st.radio(tr("preset", lang), PRESET_KEYS, format_func=labels.get, horizontal=True, key="preset")
+    st.caption(tr(f"explain_{st.session_state.get('preset', 'free')}", lang))
     if st.session_state.get("preset") != "custom":
         return
     c1, c2 = st.columns(2)

@@ -18,7 +18,9 @@ from gru_viz.ui.worker import TrainingWorker, reap_orphans
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 MAX_TRAINERS = int(os.environ.get("GRU_VIZ_MAX_TRAINERS", "2"))  # concurrent training runs on this server
 ORPHAN_GRACE_S = float(os.environ.get("GRU_VIZ_ORPHAN_GRACE", "150"))  # > Streamlit's 120 s reconnect window
-TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "0")) or None
+# Threads per training run. Under contention (other visitors, other runs) one thread per run was far faster than
+# torch's default here: multi-threaded tiny matmuls wait on descheduled threads.
+TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "1"))
 
 
 # --- shared by every visitor: read-only data and the server-wide limits ---------------------

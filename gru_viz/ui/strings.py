@@ -67,6 +67,7 @@ EN: dict[str, str] = {
     "status_failed": "Stopped: {message}",
     "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
+    "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
     # scrubber
     "probe": "Probe text (any text; it is normalised like the corpus: letters and spaces)",
@@ -101,6 +102,15 @@ EN: dict[str, str] = {
     "preset_frozen_memory": "Frozen memory (Z=1)",
     "preset_amnesia": "Amnesia (R=0)",
     "preset_custom": "Custom",
+    "explain_free": "The gates compute their own values: this is the trained GRU.",
+    "explain_plain_rnn": "Z = 0 lets every step overwrite the state and R = 1 always reads the whole past: the "
+                         "GRU becomes exactly the plain RNN H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h), with this "
+                         "model's weights (it was not trained that way, so expect it to break).",
+    "explain_frozen_memory": "Z = 1 copies the old state forever: H_t = H_{t−1}. Nothing new gets in, so the "
+                             "prediction never changes with the input.",
+    "explain_amnesia": "R = 0 makes the candidate ignore the past: H̃_t = tanh(X_t W_xh + b_h). Only the update "
+                       "gate still carries memory forward.",
+    "explain_custom": "Hold R and/or Z at a value of your choice, on all or some hidden units and time steps.",
     "force_r": "Force the reset gate R",
     "force_z": "Force the update gate Z",
     "value": "value",

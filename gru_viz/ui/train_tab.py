@@ -11,7 +11,7 @@ import streamlit as st
 from gru_viz.data import Corpus
 from gru_viz.figures import perplexity_figure
 from gru_viz.train import ConfigError, TrainConfig
-from gru_viz.ui.state import TORCH_THREADS, active_count, active_run, runs, training_slots
+from gru_viz.ui.state import TORCH_THREADS, active_count, active_run, pretrained, runs, training_slots
 from gru_viz.ui.strings import tr
 from gru_viz.ui.worker import TrainingWorker
 
@@ -49,6 +49,14 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
+def _reference_curve(lang: str) -> tuple[str, list[dict]] | None:
+    """The bundled model's own training history (d2l's run), as a yardstick for live runs."""
+    snaps = pretrained()
+    if not snaps:
+        return None
+    return tr("reference_run", lang), snaps[max(snaps)].history
+
+
 def _controls(lang: str, corpus: Corpus | None, config: TrainConfig | None) -> None:
     current = runs()[-1] if runs() else None
     snap = current.snapshot() if current else None
@@ -82,8 +90,12 @@ def _controls(lang: str, corpus: Corpus | None, config: TrainConfig | None) -> N
 
 def _live(lang: str, corpus: Corpus | None, config: TrainConfig | None) -> None:
     _controls(lang, corpus, config)
+    reference = _reference_curve(lang)
     if not runs():
         st.info(tr("no_runs", lang))
+        if reference:
+            st.plotly_chart(perplexity_figure([reference], title=tr("ppl_title", lang)), key="ppl_chart",
+                            config={"displaylogo": False})
         return
     current = runs()[-1]
     snap = current.snapshot()
@@ -105,6 +117,8 @@ def _live(lang: str, corpus: Corpus | None, config: TrainConfig | None) -> None:
     m[2].metric(tr("time_left", lang), fmt_seconds(snap.seconds_left) if snap.active else "–")
     m[3].metric(tr("device_in_use", lang), f"{snap.device} · {current.config.engine}")
     curves = [(f"{w.run_id}: {w.label}", w.snapshot().history) for w in runs() if w.snapshot().history]
+    if reference:
+        curves.append(reference)
     if curves:
         st.plotly_chart(perplexity_figure(curves, title=tr("ppl_title", lang)), key="ppl_chart",
                         config={"displaylogo": False})

@@ -1,0 +1,210 @@
+"""The app driven headless with Streamlit's AppTest: first load, scrubbing, presets, training, bad uploads."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture()
+def at():
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    yield app
+    for w in app.session_state["runs"] if "runs" in app.session_state else []:
+        w.stop()
+        w.join(2.0)
+    st.cache_resource.clear()  # AppTests share one session id: do not leak session-scoped caches
+
+
+def charts(app) -> dict:
+    return {c.proto.id: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+
+
+def chart(app, key: str) -> dict:
+    for c in app.get("plotly_chart"):
+        if key in c.proto.id:
+            return json.loads(c.proto.spec)
+    raise KeyError(key)
+
+
+def heat_z(fig: dict, i: int):
+    import base64
+
+    import numpy as np
+
+    z = fig["data"][i]["z"]
+    if isinstance(z, dict):  # plotly's typed-array encoding
+        arr = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
+        shape = z.get("shape")
+        if isinstance(shape, str):
+            shape = [int(s) for s in shape.split(",")]
+        return arr.reshape(shape) if shape else arr
+    return np.asarray(z)
+
+
+def no_errors(app) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+
+
+def test_first_load_shows_pretrained_scrubber(at):
+    no_errors(at)
+    assert at.selectbox(key="inspect").value == "pre:500"
+    figs = charts(at)
+    assert len(figs) >= 3
+    heat = chart(at, "heatmaps")
+    assert [d["type"] for d in heat["data"]] == ["heatmap", "heatmap"]
+    assert at.session_state["step"] == 0
+    assert any("The GRU" in e.label for e in at.expander)
+
+
+def test_scrubbing_changes_step_and_per_step_chart(at):
+    before = chart(at, "mix")
+    at.button(key="b_next").click().run()
+    no_errors(at)
+    assert at.session_state["step"] == 1
+    after = chart(at, "mix")
+    assert before["data"][3]["y"] != after["data"][3]["y"]  # H_t of another step
+    at.button(key="b_last").click().run()
+    last = at.session_state["step"]
+    assert last == at.session_state["_probe_len"] - 1
+    at.slider(key="step").set_value(7).run()
+    assert at.session_state["step"] == 7
+    assert chart(at, "heatmaps")["layout"]["meta"]["step"] == 7
+    at.text_input(key="jump_char").set_value("v").run()
+    assert at.session_state["probe"].replace("\n", " ")[at.session_state["step"]] == "v"
+
+
+@pytest.mark.parametrize("preset, r, z", [("plain_rnn", 1.0, 0.0), ("frozen_memory", None, 1.0),
+                                          ("amnesia", 0.0, None)])
+def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
+    free_md = [m.value for m in at.markdown if "font-family:monospace" in m.value and "mark" not in m.value]
+    at.radio(key="preset").set_value(preset).run()
+    no_errors(at)
+    heat = chart(at, "heatmaps")
+    R, Z = heat_z(heat, 0), heat_z(heat, 1)
+    if r is not None:
+        assert (R == r).all()
+    else:
+        assert not (R == R.flat[0]).all()
+    if z is not None:
+        assert (Z == z).all()
+    forced = [m.value for m in at.markdown if "<mark" in m.value]
+    assert forced, "the forced continuation should differ from the free one somewhere"
+    assert free_md
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Perplexity, forced"]) > float(metrics["Perplexity, free"])
+
+
+def test_custom_forcing_units_and_steps(at):
+    at.radio(key="preset").set_value("custom").run()
+    at.toggle(key="fz_on").set_value(True).run()
+    at.slider(key="fz_val").set_value(1.0).run()
+    at.text_input(key="f_units").set_value("0-3").run()
+    no_errors(at)
+    at.radio(key="units_mode").set_value("all").run()
+    Z = heat_z(chart(at, "heatmaps"), 1)
+    assert (Z[:4] == 1.0).all() and not (Z[4:] == 1.0).all()
+    at.text_input(key="f_units").set_value("0-9999").run()
+    no_errors(at)
+    assert any("outside" in e.value for e in at.error)
+
+
+def _set_small_run(at, epochs: int) -> None:
+    at.number_input(key="hidden").set_value(8)
+    at.number_input(key="epochs").set_value(epochs)
+    at.number_input(key="batch_size").set_value(4)
+    at.number_input(key="num_steps").set_value(10)
+    at.run()
+
+
+def _wait(pred, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_start_pause_resume_stop(at):
+    _set_small_run(at, 1000)
+    at.button(key="btn_start").click().run()
+    no_errors(at)
+    run = at.session_state["runs"][0]
+    assert _wait(lambda: run.snapshot().epoch >= 1)
+    at.button(key="btn_pause").click().run()
+    assert run.snapshot().status == "paused"
+    e = run.snapshot().epoch
+    time.sleep(0.3)
+    assert run.snapshot().epoch <= e + 1
+    at.button(key="btn_resume").click().run()
+    assert run.snapshot().status == "running"
+    assert _wait(lambda: run.snapshot().epoch > e + 1)
+    t0 = time.time()
+    at.button(key="btn_stop").click().run()
+    assert run.snapshot().status == "stopped" and time.time() - t0 < 5
+    no_errors(at)
+    assert any(o.startswith(f"Run {run.run_id} (GRU) · latest") for o in at.selectbox(key="inspect").options)
+
+
+def test_training_on_pasted_text_then_inspecting_it(at):
+    at.radio(key="corpus_source").set_value("paste").run()
+    at.text_area(key="paste_text").set_value("The quick brown fox jumps over the lazy dog. " * 40).run()
+    _set_small_run(at, 3)
+    at.button(key="btn_start").click().run()
+    run = at.session_state["runs"][0]
+    assert run.join(30) and run.snapshot().status == "finished"
+    at.run()
+    no_errors(at)
+    at.selectbox(key="inspect").set_value(f"run:{run.run_id}:latest").run()
+    no_errors(at)
+    assert heat_z(chart(at, "heatmaps"), 0).shape[0] == 8  # the new model's 8 hidden units
+    assert f"Run {run.run_id} (GRU) · epoch 3" in at.selectbox(key="inspect").options
+
+
+def test_text_too_short_says_how_much_is_needed(at):
+    at.radio(key="corpus_source").set_value("paste").run()
+    at.text_area(key="paste_text").set_value("far too short").run()
+    at.button(key="btn_start").click().run()
+    no_errors(at)
+    assert any("needs at least" in e.value for e in at.error)
+    assert not at.session_state["runs"]
+
+
+def test_bad_uploads_show_messages(at, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    at.file_uploader(key="upload_ckpt").upload("model.safetensors", pickle.dumps(Evil()))
+    at.run()
+    no_errors(at)
+    assert any("pickle" in e.value for e in at.sidebar.error)
+    assert not marker.exists()
+    at.radio(key="corpus_source").set_value("upload").run()
+    at.file_uploader(key="upload_txt").upload("book.txt", b"\x00\x01binary\xff")
+    at.run()
+    no_errors(at)
+    assert any("binary" in e.value for e in at.sidebar.error)
+
+
+def test_good_checkpoint_upload_is_inspectable(at):
+    from pathlib import Path
+
+    data = (Path(__file__).resolve().parents[1] / "assets" / "pretrained" / "epoch_0005.safetensors").read_bytes()
+    at.file_uploader(key="upload_ckpt").upload("mine.safetensors", data)
+    at.run()
+    no_errors(at)
+    assert at.selectbox(key="inspect").value == "upload"
+    assert any("Loaded mine.safetensors" in s.value for s in at.sidebar.success)

@@ -1,0 +1,81 @@
+"""Figure builders are pure functions: check their data and layout, no browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gru_viz import figures
+
+T, H = 12, 6
+rng = np.random.default_rng(0)
+R, Z = rng.random((T, H)), rng.random((T, H))
+CHARS = "the time tra"
+
+
+def test_gate_heatmaps_data_scale_and_marker():
+    fig = figures.gate_heatmaps(R, Z, CHARS, step=4)
+    assert isinstance(fig, go.Figure)
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 2
+    np.testing.assert_allclose(np.asarray(heat[0].z), R.T, rtol=1e-6)  # units × time
+    np.testing.assert_allclose(np.asarray(heat[1].z), Z.T, rtol=1e-6)
+    for h in heat:
+        assert (h.zmin, h.zmax) == (0.0, 1.0)  # the same fixed scale everywhere
+        assert h.colorscale == go.Heatmap(colorscale="Cividis").colorscale
+    markers = [s for s in fig.layout.shapes if s.type == "line"]
+    assert len(markers) == 2 and all(s.x0 == s.x1 == 4 for s in markers)
+    assert list(fig.layout.xaxis2.ticktext)[:4] == ["t", "h", "e", "␣"]
+    assert fig.layout.meta["step"] == 4
+
+
+def test_gate_heatmaps_unit_subset_and_window():
+    units = np.array([5, 1])
+    fig = figures.gate_heatmaps(R, Z, CHARS, step=11, units=units, window=6)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), R[:, [5, 1]].T, rtol=1e-6)
+    assert list(fig.data[0].customdata[:, 0]) == [5, 1]
+    assert tuple(fig.layout.xaxis2.range) == (5.5, 11.5)  # a window ending at the last step
+
+
+def test_state_mix_puts_h_between_prev_and_candidate():
+    h_prev, h_tilde, z = rng.uniform(-1, 1, H), rng.uniform(-1, 1, H), rng.random(H)
+    h = z * h_prev + (1 - z) * h_tilde
+    fig = figures.state_mix_figure(h_prev, h_tilde, h, z)
+    by_name = {t.name: t for t in fig.data if t.name}
+    np.testing.assert_allclose(by_name["state H<sub>t</sub>"].y, h, rtol=1e-6)
+    np.testing.assert_allclose(by_name["candidate H̃<sub>t</sub>"].y, h_tilde, rtol=1e-6)
+    bars = [t for t in fig.data if t.type == "bar"]
+    np.testing.assert_allclose(bars[0].y, z, rtol=1e-6)
+    assert tuple(fig.layout.yaxis.range) == (-1.05, 1.05) and tuple(fig.layout.yaxis2.range) == (0, 1)
+    seg = fig.data[0]
+    assert len(seg.x) == 3 * H and np.isnan(seg.y[2])  # one segment per unit
+
+
+def test_topk_orders_by_probability():
+    probs = np.array([0.05, 0.5, 0.1, 0.3, 0.05])
+    fig = figures.topk_figure(probs, ["<unk>", " ", "e", "t", "a"], k=3)
+    assert list(fig.data[0].y) == ["␣", "t", "e"]
+    np.testing.assert_allclose(fig.data[0].x, [0.5, 0.3, 0.1], rtol=1e-6)
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_perplexity_figure_overlays_runs_and_caps_infinity():
+    runs = [("GRU", [{"epoch": 1, "perplexity": 20.0}, {"epoch": 2, "perplexity": 10.0}]),
+            ("RNN", [{"epoch": 1, "perplexity": float("inf")}])]
+    fig = figures.perplexity_figure(runs)
+    assert [t.name for t in fig.data] == ["GRU", "RNN"]
+    assert list(fig.data[0].y) == [20.0, 10.0] and fig.data[1].y[0] == 1e6
+    assert fig.layout.yaxis.type == "log"
+    assert fig.data[0].line.color != fig.data[1].line.color
+
+
+def test_state_heatmap_diverging_and_centred():
+    fig = figures.state_heatmap(rng.uniform(-1, 1, (T, H)), CHARS, 3, "H")
+    h = fig.data[0]
+    assert (h.zmin, h.zmax, h.zmid) == (-1, 1, 0)
+
+
+def test_payload_of_a_500_character_probe_is_small():
+    big_r, big_z = rng.random((500, 256)), rng.random((500, 256))
+    size = len(figures.gate_heatmaps(big_r, big_z, "a" * 500, 0).to_json())
+    assert size < 3_000_000, size  # float32 arrays travel as base64, not as JSON lists
