@@ -14,7 +14,7 @@ from gru_viz.model import GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui import force_tab, scrub_tab, train_tab
 from gru_viz.ui.state import init_session, offline_corpus, pretrained, runs, timemachine
-from gru_viz.ui.strings import tr
+from gru_viz.ui.view import View, header_controls, share_box
 
 log = logging.getLogger(__name__)
 
@@ -24,62 +24,62 @@ MAX_TEXT_BYTES = 2_000_000
 MAX_CKPT_MB = 16
 
 
-def sidebar(lang: str) -> tuple[Corpus | None, TrainConfig | None, str]:
+Q = {"bind": "query-params"}  # the widget's value lives in the URL, so a link reopens the same view
+
+
+def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus | None, str]:
+    """The corpus chosen in the sidebar, or (None, a readable reason)."""
+    sb = st.sidebar
+    try:
+        if source == "tm":
+            base, error = timemachine()
+            if base is None:
+                return None, error
+            return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
+        if source == "offline":
+            base = offline_corpus()
+            return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
+        if source == "upload":
+            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
+            if up is None:
+                return None, ""
+            if up.size > MAX_TEXT_BYTES:
+                return None, f"{up.name}: larger than {MAX_TEXT_BYTES // 1_000_000} MB"
+            return make_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens), ""
+        raw = sb.text_area(view.t("paste_here"), key="paste_text", height=150, max_chars=MAX_TEXT_BYTES)
+        return (make_corpus(raw, "pasted text", max_tokens), "") if raw.strip() else (None, "")
+    except CorpusError as exc:
+        return None, str(exc)
+
+
+def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
     """Training settings and corpus; returns (corpus, config, error message)."""
     sb = st.sidebar
-    sb.header(tr("settings", lang))
-    choices = {"tm": tr("corpus_tm", lang), "offline": tr("corpus_offline", lang),
-               "upload": tr("corpus_upload", lang), "paste": tr("corpus_paste", lang)}
-    source = sb.radio(tr("corpus", lang), list(choices), format_func=choices.get, key="corpus_source")
+    sb.header(view.t("settings"))
+    choices = {k: view.t(f"corpus_{k}") for k in ("tm", "offline", "upload", "paste")}
+    source = sb.radio(view.t("corpus"), list(choices), format_func=choices.get, key="corpus_source", **Q)
     d = TrainConfig()
-    max_tokens = sb.number_input(tr("max_tokens", lang), 100, CAPS["max_tokens"], d.max_tokens, step=1000,
-                                 key="max_tokens")
-    raw, name, error = None, "", ""
-    if source == "tm":
-        corpus, error = timemachine()
-        if corpus is not None:
-            raw, name = None, corpus.name
-    if source == "offline":
-        corpus, error = offline_corpus(), ""
-    if source == "upload":
-        up = sb.file_uploader(tr("upload_txt", lang), type=["txt"], key="upload_txt")
-        if up is not None:
-            try:
-                if up.size > MAX_TEXT_BYTES:
-                    raise CorpusError(f"{up.name}: larger than {MAX_TEXT_BYTES // 1_000_000} MB")
-                raw, name = decode_text(up.getvalue(), up.name), up.name
-            except CorpusError as exc:
-                error = str(exc)
-    if source == "paste":
-        raw = sb.text_area(tr("paste_here", lang), key="paste_text", height=150, max_chars=MAX_TEXT_BYTES)
-        name = "pasted text"
-    corpus = None
-    try:
-        if source in ("tm", "offline") and not error:
-            base = timemachine()[0] if source == "tm" else offline_corpus()
-            corpus = dataclasses.replace(base, tokens=base.tokens[:max_tokens])
-        elif raw is not None and raw.strip():
-            corpus = make_corpus(raw, name, max_tokens)
-    except CorpusError as exc:
-        error = str(exc)
+    max_tokens = sb.number_input(view.t("max_tokens"), 100, CAPS["max_tokens"], d.max_tokens, step=1000,
+                                 key="max_tokens", **Q)
+    corpus, error = _training_corpus(view, source, int(max_tokens))
     if corpus is not None:
-        sb.caption(tr("corpus_info", lang, name=corpus.name, tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
+        sb.caption(view.t("corpus_info", name=corpus.name, tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
     elif error:
         sb.error(error)
 
     c1, c2 = sb.columns(2)
-    hidden = c1.number_input(tr("hidden", lang), 1, CAPS["hidden"], d.hidden, key="hidden")
-    epochs = c2.number_input(tr("epochs", lang), 1, CAPS["epochs"], d.epochs, key="epochs")
-    lr = c1.number_input(tr("lr", lang), 0.001, 100.0, d.lr, format="%.3f", key="lr")
-    clip = c2.number_input(tr("clip", lang), 0.01, 100.0, d.clip, format="%.2f", key="clip")
-    batch = c1.number_input(tr("batch_size", lang), 1, CAPS["batch_size"], d.batch_size, key="batch_size")
-    steps = c2.number_input(tr("num_steps", lang), 1, CAPS["num_steps"], d.num_steps, key="num_steps")
-    seed = c1.number_input(tr("seed", lang), 0, 2**31 - 1, d.seed, key="seed")
-    device = c2.selectbox(tr("device", lang), ["auto", "cpu", "cuda", "mps"], key="device")
-    sampling = sb.radio(tr("sampling", lang), ["sequential", "random"], format_func=lambda k: tr(k, lang),
-                        horizontal=True, key="sampling")
-    engine = sb.radio(tr("engine_choice", lang), ["textbook", "fast"], format_func=lambda k: tr(f"engine_{k}", lang),
-                      key="engine")
+    hidden = c1.number_input(view.t("hidden"), 1, CAPS["hidden"], d.hidden, key="hidden", **Q)
+    epochs = c2.number_input(view.t("epochs"), 1, CAPS["epochs"], d.epochs, key="epochs", **Q)
+    lr = c1.number_input(view.t("lr"), 0.001, 100.0, d.lr, format="%.3f", key="lr", **Q)
+    clip = c2.number_input(view.t("clip"), 0.01, 100.0, d.clip, format="%.2f", key="clip", **Q)
+    batch = c1.number_input(view.t("batch_size"), 1, CAPS["batch_size"], d.batch_size, key="batch_size", **Q)
+    steps = c2.number_input(view.t("num_steps"), 1, CAPS["num_steps"], d.num_steps, key="num_steps", **Q)
+    seed = c1.number_input(view.t("seed"), 0, 2**31 - 1, d.seed, key="seed", **Q)
+    device = c2.selectbox(view.t("device"), available_devices(), key="device", **Q)
+    sampling = sb.radio(view.t("sampling"), ["sequential", "random"], format_func=view.t, horizontal=True,
+                        key="sampling", **Q)
+    engine = sb.radio(view.t("engine_choice"), ["textbook", "fast"], format_func=lambda k: view.t(f"engine_{k}"),
+                      key="engine", **Q)
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -88,12 +88,23 @@ def sidebar(lang: str) -> tuple[Corpus | None, TrainConfig | None, str]:
     except ValueError as exc:
         error = error or str(exc)
     sb.divider()
-    checkpoint_upload(lang)
+    checkpoint_upload(view)
     return corpus, config, error
 
 
-def checkpoint_upload(lang: str) -> None:
-    up = st.sidebar.file_uploader(tr("upload_ckpt", lang), type=["safetensors"], key="upload_ckpt",
+def available_devices() -> list[str]:
+    """Only devices this server has: choosing a missing GPU is prevented rather than reported."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def checkpoint_upload(view: View) -> None:
+    up = st.sidebar.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
                                   max_upload_size=MAX_CKPT_MB)
     ss = st.session_state
     if up is None:
@@ -108,22 +119,22 @@ def checkpoint_upload(lang: str) -> None:
         ckpt.model.requires_grad_(False)
         ss.uploaded = (up.name, ckpt)
         ss.inspect = "upload"
-        st.sidebar.success(tr("ckpt_loaded", lang, name=up.name, hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
+        st.sidebar.success(view.t("ckpt_loaded", name=up.name, hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
         ss.uploaded_error = str(exc)
         st.sidebar.error(str(exc))
 
 
-def model_options(lang: str) -> dict[str, str]:
-    opts = {f"pre:{e}": tr("pretrained", lang, epoch=e) for e in sorted(pretrained(), reverse=True)}
+def model_options(view: View) -> dict[str, str]:
+    opts = {f"pre:{e}": view.t("pretrained", epoch=e) for e in sorted(pretrained(), reverse=True)}
     for w in reversed(runs()):
         snap = w.snapshot()
         if snap.epoch:
-            opts[f"run:{w.run_id}:latest"] = tr("run_latest", lang, id=w.run_id, label=snap.label, epoch=snap.epoch)
+            opts[f"run:{w.run_id}:latest"] = view.t("run_latest", id=w.run_id, label=snap.label, epoch=snap.epoch)
             for e in reversed(snap.snapshot_epochs):
-                opts[f"run:{w.run_id}:{e}"] = tr("run_epoch", lang, id=w.run_id, label=snap.label, epoch=e)
+                opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", id=w.run_id, label=snap.label, epoch=e)
     if st.session_state.get("uploaded"):
-        opts["upload"] = tr("uploaded", lang, name=st.session_state.uploaded[0])
+        opts["upload"] = view.t("uploaded", name=st.session_state.uploaded[0])
     return opts
 
 
@@ -152,32 +163,39 @@ def resolve_model(key: str) -> tuple[GRUScratch, Vocab, tuple] | None:
 
 
 def main() -> None:
-    lang = st.session_state.get("lang", "en")
     # Inference here is batch 1 with tiny matmuls: one thread is fastest, and it never stalls behind busy cores.
     torch.set_num_threads(1)
     init_session()
-    corpus, config, settings_error = sidebar(lang)
-    st.title(tr("title", lang))
-    st.markdown(tr("subtitle", lang))
+    view = header_controls()
+    corpus, config, settings_error = sidebar(view)
+    if not view.projector:
+        st.markdown(view.t("subtitle"))
+    else:
+        st.markdown(f"**{view.t('shortcuts_bar')}**")
 
-    options = model_options(lang)
-    if st.session_state.get("inspect") not in options:
+    options = model_options(view)
+    if st.session_state.get("inspect") not in options:  # e.g. a run that was reset, or another visitor's link
         st.session_state.pop("inspect", None)
     chosen = None
     if options:
-        key = st.selectbox(tr("inspect", lang), list(options), format_func=options.get, key="inspect")
+        key = st.selectbox(view.t("inspect"), list(options), format_func=options.get, key="inspect", **Q)
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
-    tabs = st.tabs([tr("tab_scrub", lang), tr("tab_force", lang), tr("tab_train", lang)])
+    tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train")])
     with tabs[0]:
         if chosen is None:
-            st.info(tr("no_model", lang))
+            st.info(view.t("no_model"))
         else:
-            scrub_tab.render(lang, *chosen, corpus=corpus)
+            scrub_tab.render(view, *chosen, corpus=corpus, name=_file_name(key))
     with tabs[1]:
         if chosen is None:
-            st.info(tr("no_model", lang))
+            st.info(view.t("no_model"))
         else:
-            force_tab.render(lang, *chosen, corpus=corpus, config=config)
+            force_tab.render(view, *chosen, corpus=corpus, config=config)
     with tabs[2]:
-        train_tab.render(lang, corpus, config, settings_error)
+        train_tab.render(view, corpus, config, settings_error)
+    share_box(view)
+
+
+def _file_name(key: str) -> str:
+    return "gru_" + key.replace(":", "_")

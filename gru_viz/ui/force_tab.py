@@ -11,7 +11,7 @@ from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui.state import cached, offline_corpus, timemachine
-from gru_viz.ui.strings import tr
+from gru_viz.ui.view import View
 
 PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]
 EVAL_CHARS = 2_000
@@ -76,60 +76,63 @@ def eval_tokens(vocab: Vocab) -> list[int]:
     return vocab.encode(text)
 
 
-def _controls(lang: str, hidden: int, probe_len: int) -> None:
-    labels = {k: tr(f"preset_{k}", lang) for k in PRESET_KEYS}
-    st.radio(tr("preset", lang), PRESET_KEYS, format_func=labels.get, horizontal=True, key="preset")
-    st.caption(tr(f"explain_{st.session_state.get('preset', 'free')}", lang))
+def _controls(view: View, hidden: int, probe_len: int) -> None:
+    labels = {k: view.t(f"preset_{k}") for k in PRESET_KEYS}
+    st.radio(view.t("preset"), PRESET_KEYS, format_func=labels.get, horizontal=True, key="preset",
+             bind="query-params")
+    st.caption(view.t(f"explain_{st.session_state.get('preset', 'free')}"))
     if st.session_state.get("preset") != "custom":
         return
     c1, c2 = st.columns(2)
-    c1.toggle(tr("force_r", lang), key="fr_on")
-    c1.slider(tr("value", lang) + " R", 0.0, 1.0, 1.0, 0.05, key="fr_val", disabled=not st.session_state.get("fr_on"))
-    c2.toggle(tr("force_z", lang), key="fz_on")
-    c2.slider(tr("value", lang) + " Z", 0.0, 1.0, 0.0, 0.05, key="fz_val", disabled=not st.session_state.get("fz_on"))
-    c1.text_input(tr("force_units", lang), key="f_units", placeholder="0-31, 100")
-    c2.toggle(tr("force_steps", lang), key="f_steps_on")
+    c1.toggle(view.t("force_r"), key="fr_on", bind="query-params")
+    c1.slider(view.t("value") + " R", 0.0, 1.0, 1.0, 0.05, key="fr_val", bind="query-params",
+              disabled=not st.session_state.get("fr_on"))
+    c2.toggle(view.t("force_z"), key="fz_on", bind="query-params")
+    c2.slider(view.t("value") + " Z", 0.0, 1.0, 0.0, 0.05, key="fz_val", bind="query-params",
+              disabled=not st.session_state.get("fz_on"))
+    c1.text_input(view.t("force_units"), key="f_units", bind="query-params", placeholder="0-31, 100")
+    c2.toggle(view.t("force_steps"), key="f_steps_on", bind="query-params")
     if st.session_state.get("f_steps_on") and probe_len > 1:
         last = probe_len - 1
         cur = st.session_state.get("f_steps")
         if cur is None or cur[1] > last:
             st.session_state["f_steps"] = (0, min(last, 20))
-        c2.slider(tr("force_steps", lang), 0, last, key="f_steps", label_visibility="collapsed")
+        c2.slider(view.t("force_steps"), 0, last, key="f_steps", bind="query-params", label_visibility="collapsed")
 
 
-def render(lang: str, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None,
+def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None,
            config: TrainConfig | None) -> None:
     from gru_viz.ui.train_tab import start_run
 
     probe_len = st.session_state.get("_probe_len", 100)
-    _controls(lang, model.hidden, probe_len)
+    _controls(view, model.hidden, probe_len)
     forcing, error = current_forcing(model.hidden)
     if error:
-        st.error(tr("bad_units", lang, message=error))
+        st.error(view.t("bad_units", message=error))
     tokens = eval_tokens(vocab)
     free_ppl = cached("ppl", (ident, Forcing()), lambda: text_perplexity(model, tokens))
     forced_ppl = cached("ppl", (ident, forcing), lambda: text_perplexity(model, tokens, forcing))
     m = st.columns(3)
-    m[0].metric(tr("ppl_free", lang), f"{free_ppl:.2f}")
-    m[1].metric(tr("ppl_forced", lang), f"{forced_ppl:.2f}", delta=f"{forced_ppl - free_ppl:+.2f}",
+    m[0].metric(view.t("ppl_free"), f"{free_ppl:.2f}")
+    m[1].metric(view.t("ppl_forced"), f"{forced_ppl:.2f}", delta=f"{forced_ppl - free_ppl:+.2f}",
                 delta_color="inverse")
-    m[2].caption(tr("ppl_on", lang, n=len(tokens)))
+    m[2].caption(view.t("ppl_on", n=len(tokens)))
     free_text = cached("cont", (ident, Forcing()), lambda: predict(PREFIX, 80, model, vocab))
     forced_text = cached("cont", (ident, forcing), lambda: predict(PREFIX, 80, model, vocab, forcing))
     c1, c2 = st.columns(2)
     box = '<div style="font-family:monospace;font-size:1.05em;line-height:1.6;word-break:break-all">{}</div>'
-    c1.markdown(f"**{tr('cont_free', lang)}**")
+    c1.markdown(f"**{view.t('cont_free')}**")
     c1.markdown(box.format(html.escape(free_text).replace(" ", "&nbsp;")), unsafe_allow_html=True)
-    c2.markdown(f"**{html.escape(tr('cont_forced', lang, what=forcing.describe()))}**")
+    c2.markdown(f"**{html.escape(view.t('cont_forced', what=forcing.describe()))}**")
     c2.markdown(box.format(diff_html(free_text, forced_text)), unsafe_allow_html=True)
-    st.caption(tr("diff_note", lang))
+    st.caption(view.t("diff_note"))
     st.divider()
     if forcing.reset.units or forcing.update.units or forcing.reset.steps or forcing.update.steps:
-        st.caption(tr("train_forced_units", lang))
-    if st.button(tr("train_this_way", lang), help=tr("train_this_way_help", lang), key="btn_train_forced",
+        st.caption(view.t("train_forced_units"))
+    if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or config is None):
         import dataclasses
 
         cfg = dataclasses.replace(config, force_r=forcing.reset.value, force_z=forcing.update.value)
-        if start_run(lang, corpus, cfg, label=forcing.describe()):
+        if start_run(view, corpus, cfg, label=forcing.describe()):
             st.rerun()

@@ -13,7 +13,7 @@ from gru_viz.inference import trace_text
 from gru_viz.model import GRUScratch
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, timemachine
-from gru_viz.ui.strings import tr
+from gru_viz.ui.view import View, downloads
 
 MAX_PROBE = 500
 PLAY_SECONDS = 0.4
@@ -92,7 +92,12 @@ def tape_html(text: str, step: int, width: int = 70) -> str:
             + "".join(cells) + "</div>")
 
 
-def _scrubber(lang: str, trace, vocab: Vocab) -> None:
+def _label(view: View, key: str) -> str:
+    """Button text; in projector mode the icon and the key hint say enough, and long labels would be cut."""
+    return "" if view.projector else view.t(key)
+
+
+def _scrubber(view: View, trace, vocab: Vocab) -> None:
     ss = st.session_state
     steps = len(trace.tokens)
     ss["step"] = min(max(int(ss.get("step", 0)), 0), steps - 1)
@@ -103,69 +108,82 @@ def _scrubber(lang: str, trace, vocab: Vocab) -> None:
         ss["step"] += 1
     step = ss["step"]
     c = st.columns([1, 1, 1, 1, 1.3, 2.2])
-    c[0].button(tr("first", lang), icon=":material/first_page:", on_click=_set_step, args=(0,), key="b_first",
+    c[0].button(_label(view, "first"), icon=":material/first_page:", on_click=_set_step, args=(0,), key="b_first",
                 shortcut="Home", width="stretch")
-    c[1].button(tr("prev", lang), icon=":material/chevron_left:", on_click=_set_step, args=(max(step - 1, 0),),
+    c[1].button(_label(view, "prev"), icon=":material/chevron_left:", on_click=_set_step, args=(max(step - 1, 0),),
                 key="b_prev", shortcut="Left", width="stretch")
-    c[2].button(tr("next", lang), icon=":material/chevron_right:", on_click=_set_step,
+    c[2].button(_label(view, "next"), icon=":material/chevron_right:", on_click=_set_step,
                 args=(min(step + 1, steps - 1),), key="b_next", shortcut="Right", width="stretch")
-    c[3].button(tr("last", lang), icon=":material/last_page:", on_click=_set_step, args=(steps - 1,), key="b_last",
+    c[3].button(_label(view, "last"), icon=":material/last_page:", on_click=_set_step, args=(steps - 1,), key="b_last",
                 shortcut="End", width="stretch")
     playing = ss.get("playing", False)
-    if c[4].button(tr("pause_play" if playing else "play", lang), key="b_play", shortcut="Space", width="stretch",
+    if c[4].button(_label(view, "pause_play" if playing else "play"), key="b_play", shortcut="Space", width="stretch",
                    icon=":material/pause:" if playing else ":material/play_arrow:"):
         _toggle_play()
         st.rerun()  # the whole page, so the fragment is declared again with (or without) its timer
-    c[5].text_input(tr("jump", lang), key="jump_char", max_chars=1, help=tr("jump_help", lang),
+    c[5].text_input(view.t("jump"), key="jump_char", max_chars=1, help=view.t("jump_help"),
                     on_change=_jump, args=(trace.text, step), label_visibility="collapsed",
-                    placeholder=tr("jump", lang) + " …")
+                    placeholder=view.t("jump") + " …")
     if steps > 1:
-        st.slider(tr("step", lang), 0, steps - 1, key="step")
+        st.slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
     step = ss["step"]
     ch = trace.text[step]
-    st.markdown(f"#### {html.escape(tr('at_step', lang, t=step, ch=show_char(ch)))}")
-    st.markdown(tape_html(trace.text, step), unsafe_allow_html=True)
+    head = st.columns([1, 3], vertical_alignment="center")
+    head[0].markdown(f"#### {html.escape(view.t('at_step', t=step, ch=show_char(ch)))}")
+    head[1].markdown(tape_html(trace.text, step), unsafe_allow_html=True)
     units = units_to_show(ss.get("units_mode", "active"), trace.Z)
     left, right = st.columns([3, 2])
-    left.plotly_chart(gate_heatmaps(trace.R, trace.Z, trace.text, step, units,
-                                    titles=(tr("r_title", lang), tr("z_title", lang))),
+    left.plotly_chart(gate_heatmaps(trace.R, trace.Z, trace.text, step, units, font_size=view.font,
+                                    height=view.height(560), titles=(view.t("r_title"), view.t("z_title"))),
                       key="heatmaps", config={"displaylogo": False})
-    names = tuple(tr("mix_names", lang).split("|"))
+    names = tuple(view.t("mix_names").split("|"))
     right.plotly_chart(state_mix_figure(trace.H_prev[step], trace.H_tilde[step], trace.H[step], trace.Z[step], units,
-                                        names=names), key="mix", config={"displaylogo": False})
-    right.plotly_chart(topk_figure(trace.probs[step], vocab.idx_to_token, 5, title=tr("next_char", lang)),
+                                        names=names, font_size=view.font, height=view.height(460)),
+                       key="mix", config={"displaylogo": False})
+    right.plotly_chart(topk_figure(trace.probs[step], vocab.idx_to_token, 5, title=view.t("next_char"),
+                                   font_size=view.font, height=view.height(240)),
                        key="topk", config={"displaylogo": False})
     u = int(ss.get("unit", 0)) % trace.H.shape[1]
-    right.markdown(f"**{tr('numbers_at', lang, u=u, t=step)}**")
+    right.markdown(f"**{view.t('numbers_at', u=u, t=step)}**")
     right.latex(step_numbers(trace, step, u))
 
 
-def render(lang: str, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None) -> None:
+def _preset_keys(view: View) -> None:
+    """Preset buttons with number-key shortcuts, so a presenter can flip the gates while scrubbing."""
+    cols = st.columns(4)
+    for i, key in enumerate(("free", "plain_rnn", "frozen_memory", "amnesia")):
+        cols[i].button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="stretch",
+                       type="primary" if st.session_state.get("preset", "free") == key else "secondary",
+                       on_click=st.session_state.__setitem__, args=("preset", key))
+
+
+def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None, name: str) -> None:
     ss = st.session_state
-    if "probe" not in ss:
-        ss["probe"] = default_probe(corpus)
-    top = st.columns([3, 1, 1])
-    probe = top[0].text_area(tr("probe", lang), key="probe", height=90, max_chars=5000)
-    top[1].radio(tr("units", lang), ["active", "all", "first"], key="units_mode",
-                 format_func=lambda k: tr(f"units_{k}", lang))
-    top[2].number_input(tr("unit_numbers", lang), 0, model.hidden - 1, 0, key="unit")
+    with st.expander(view.t("probe_settings"), expanded=False):
+        top = st.columns([3, 1, 1])
+        probe = top[0].text_area(view.t("probe"), value=default_probe(corpus), key="probe", height=90,
+                                 max_chars=5000, bind="query-params")
+        top[1].radio(view.t("units"), ["active", "all", "first"], key="units_mode",
+                     format_func=lambda k: view.t(f"units_{k}"), bind="query-params")
+        top[2].number_input(view.t("unit_numbers"), 0, model.hidden - 1, 0, key="unit", bind="query-params")
+    _preset_keys(view)
     norm = preprocess(probe)
     if not norm:
-        st.warning(tr("probe_empty", lang))
+        st.warning(view.t("probe_empty"))
         return
     if len(norm) > MAX_PROBE:
-        st.caption(tr("probe_long", lang, n=MAX_PROBE))
+        st.caption(view.t("probe_long", n=MAX_PROBE))
         norm = norm[:MAX_PROBE]
     ss["_probe_len"] = len(norm)
     unknown = sum(1 for ch in norm if ch not in vocab.token_to_idx)
     if unknown:
-        st.caption(tr("unknown_chars", lang, n=unknown))
+        st.caption(view.t("unknown_chars", n=unknown))
     forcing, _ = current_forcing(model.hidden)
     if forcing.active:
-        st.info(tr("forced_note", lang, what=forcing.describe()))
+        st.info(view.t("forced_note", what=forcing.describe()))
     trace = cached("trace", (ident, norm, forcing),
                    lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
-    st.caption(tr("keys_hint", lang))
-    st.fragment(run_every=PLAY_SECONDS if ss.get("playing") else None)(_scrubber)(lang, trace, vocab)
-    with st.expander(tr("equations", lang), expanded=True):
+    st.fragment(run_every=PLAY_SECONDS if ss.get("playing") else None)(_scrubber)(view, trace, vocab)
+    with st.expander(view.t("equations"), expanded=True):
         st.latex(EQUATIONS)
+    downloads(view, model, vocab, trace, name)

@@ -1,0 +1,104 @@
+"""How the page looks and travels: language, projector mode, the share link and the downloads."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from gru_viz.checkpoint import checkpoint_bytes
+from gru_viz.data import Vocab
+from gru_viz.inference import TextTrace
+from gru_viz.model import GRUScratch
+from gru_viz.ui.strings import LANGUAGE_NAMES, tr
+
+PROJECTOR_CSS = """
+<style>
+html, .stApp { font-size: 22px !important; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stCaptionContainer"],
+[data-testid="stTooltipIcon"], [data-testid="stToolbar"] { display: none !important; }
+.stApp { color: #000 !important; }
+[data-testid="stMarkdownContainer"] p, label, button p { font-size: 1rem !important; }
+[data-testid="stHeader"] { display: none !important; }
+.block-container { padding-top: 1.2rem !important; max-width: 100% !important; }
+h1 { font-size: 1.5rem !important; padding: 0 !important; }
+</style>
+"""
+
+
+@dataclass(frozen=True)
+class View:
+    """Presentation settings every tab reads."""
+
+    lang: str = "en"
+    projector: bool = False
+
+    @property
+    def font(self) -> int:
+        return 20 if self.projector else 13
+
+    def height(self, base: int) -> int:
+        return int(base * 1.25) if self.projector else base
+
+    def t(self, key: str, **fmt: object) -> str:
+        return tr(key, self.lang, **fmt)
+
+
+def header_controls() -> View:
+    """The title row, with the language and projector switches at the right; both live in the URL."""
+    ss = st.session_state
+    names = list(LANGUAGE_NAMES.values())  # the URL carries the visible name: ?lang=简体中文
+    code_of = {name: code for code, name in LANGUAGE_NAMES.items()}
+    cols = st.columns([6, 1.4, 1.5], vertical_alignment="bottom")
+    name = cols[1].selectbox("Language · 语言", names, key="lang", bind="query-params")
+    lang = code_of.get(name, "en")
+    cols[2].toggle(tr("projector", lang), key="proj", help=tr("projector_help", lang), bind="query-params")
+    view = View(lang=lang, projector=bool(ss.get("proj")))
+    cols[0].title(view.t("title"))
+    if view.projector:
+        st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
+    return view
+
+
+def share_box(view: View) -> None:
+    """The current URL (widgets bound to query parameters keep it up to date), with st.code's copy button."""
+    url = st.context.url or ""
+    query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
+    link = url.split("?")[0] + (f"?{query}" if query else "")
+    with st.expander(view.t("share")):
+        st.caption(view.t("share_help"))
+        st.code(link or "?", language=None, wrap_lines=True)
+
+
+def trace_csv(trace: TextTrace) -> bytes:
+    """One row per (step, unit): the character, R, Z, H̃, H and H_{t−1}; tidy for spreadsheets and pandas."""
+    steps, hidden = trace.H.shape
+    out = io.StringIO()
+    out.write("step,char,unit,R,Z,H_tilde,H,H_prev\n")
+    for t in range(steps):
+        ch = trace.text[t].replace('"', '""')
+        for u in range(hidden):
+            out.write(f'{t},"{ch}",{u},{trace.R[t, u]:.6g},{trace.Z[t, u]:.6g},{trace.H_tilde[t, u]:.6g},'
+                      f"{trace.H[t, u]:.6g},{trace.H_prev[t, u]:.6g}\n")
+    return out.getvalue().encode("utf-8")
+
+
+def trace_npz(trace: TextTrace) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **trace.arrays(), H_prev=trace.H_prev, text=np.array(trace.text))
+    return buf.getvalue()
+
+
+def downloads(view: View, model: GRUScratch, vocab: Vocab, trace: TextTrace, name: str) -> None:
+    with st.expander(view.t("exports")):
+        c = st.columns(3)
+        c[0].download_button(view.t("dl_ckpt"), data=lambda: checkpoint_bytes(model, vocab, {"source": name}),
+                             file_name=f"{name}.safetensors", mime="application/octet-stream", key="dl_ckpt",
+                             on_click="ignore")
+        c[1].download_button(view.t("dl_csv"), data=lambda: trace_csv(trace), file_name=f"{name}_trace.csv",
+                             mime="text/csv", key="dl_csv", on_click="ignore")
+        c[2].download_button(view.t("dl_npz"), data=lambda: trace_npz(trace), file_name=f"{name}_trace.npz",
+                             mime="application/octet-stream", key="dl_npz", on_click="ignore")
+        st.caption(view.t("dl_figures"))
