@@ -85,6 +85,22 @@ def trace_text(
 
 
 @torch.no_grad()
+def corpus_perplexity(model: GRUScratch, tokens: list[int], batch_size: int = 32, forcing: Forcing = FREE) -> float:
+    """Perplexity as d2l's training loop sees the corpus: split into `batch_size` rows read in parallel
+    (sequential partitioning, offset 0), the state carried along each row from zero. No weights change.
+    """
+    n = ((len(tokens) - 1) // batch_size) * batch_size
+    if n < batch_size:
+        raise ValueError(f"need more than {batch_size} tokens")
+    device = model.W_hq.device
+    data = torch.tensor(tokens, device=device)
+    X, Y = data[:n].reshape(batch_size, -1), data[1 : n + 1].reshape(batch_size, -1)
+    logits, _, _ = model(X, model.begin_state(batch_size, device), forcing)
+    mean = float(F.cross_entropy(logits, Y.T.reshape(-1)))
+    return math.exp(mean) if mean < 700 else math.inf
+
+
+@torch.no_grad()
 def text_perplexity(model: GRUScratch, tokens: list[int], forcing: Forcing = FREE, chunk: int = 1000) -> float:
     """Perplexity of predicting each next token of a stream from a zero state (one sequence, state carried)."""
     if len(tokens) < 2:

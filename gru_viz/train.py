@@ -196,6 +196,8 @@ class Trainer:
         self._run_gate = threading.Event()
         self._run_gate.set()
         self._stop = threading.Event()
+        self._rng = random.Random(cfg.seed)  # one stream for the whole run, so a continued run is not a replay
+        self._elapsed, self._tokens = 0.0, 0
 
     # --- control from other threads ---
     def pause(self) -> None:
@@ -216,6 +218,11 @@ class Trainer:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def rearm(self) -> None:
+        """Allow `run()` again after a stop: it continues with the next epoch."""
+        self._stop.clear()
+        self._run_gate.set()
+
     def latest_params(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the parameters at the end of the last good epoch (safe while training runs)."""
         with self._lock:
@@ -226,13 +233,12 @@ class Trainer:
         cfg, model = self.config, self.model
         step = ENGINES[cfg.engine]
         forcing = cfg.forcing
-        rng = random.Random(cfg.seed)
+        rng = self._rng
         diverge_loss = 10 * math.log(self.vocab_size)  # an untrained model starts near log(vocab)
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
         self.status = "running"
-        start = time.perf_counter()
-        total_tokens = 0
+        start = time.perf_counter() - self._elapsed
         try:
             for epoch in range(self.epoch + 1, cfg.epochs + 1):
                 loss_sum, n_tokens, t0 = 0.0, 0, time.perf_counter()
@@ -253,9 +259,10 @@ class Trainer:
                     n_tokens += Y.numel()
                 if self._stop.is_set():
                     break
-                total_tokens += n_tokens
+                self._tokens += n_tokens
+                self._elapsed = time.perf_counter() - start
                 self._end_epoch(epoch, loss_sum / n_tokens, n_tokens / (time.perf_counter() - t0),
-                                time.perf_counter() - start, total_tokens)
+                                self._elapsed, self._tokens)
             self.status = "stopped" if self._stop.is_set() else "finished"
         except TrainingDiverged as exc:
             with self._lock:

@@ -6,9 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
+
+
+# Tests run beside other work on 2 cores: one intra-op thread avoids stalls behind a busy core.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)

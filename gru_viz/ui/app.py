@@ -14,7 +14,7 @@ from gru_viz.model import GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui import force_tab, scrub_tab, train_tab
 from gru_viz.ui.state import init_session, offline_corpus, pretrained, runs, timemachine
-from gru_viz.ui.view import View, header_controls, share_box
+from gru_viz.ui.view import View, error_boundary, header_controls, md_escape, share_box
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,10 @@ def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
                                  key="max_tokens", **Q)
     corpus, error = _training_corpus(view, source, int(max_tokens))
     if corpus is not None:
-        sb.caption(view.t("corpus_info", name=corpus.name, tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
+        sb.caption(view.t("corpus_info", name=md_escape(corpus.name), tokens=len(corpus.tokens),
+                          vocab=len(corpus.vocab)))
     elif error:
-        sb.error(error)
+        sb.error(md_escape(error))
 
     c1, c2 = sb.columns(2)
     hidden = c1.number_input(view.t("hidden"), 1, CAPS["hidden"], d.hidden, key="hidden", **Q)
@@ -119,10 +120,11 @@ def checkpoint_upload(view: View) -> None:
         ckpt.model.requires_grad_(False)
         ss.uploaded = (up.name, ckpt)
         ss.inspect = "upload"
-        st.sidebar.success(view.t("ckpt_loaded", name=up.name, hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
+        st.sidebar.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
+                                  vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
-        ss.uploaded_error = str(exc)
-        st.sidebar.error(str(exc))
+        ss.uploaded_error = md_escape(str(exc))
+        st.sidebar.error(ss.uploaded_error)
 
 
 def model_options(view: View) -> dict[str, str]:
@@ -182,17 +184,17 @@ def main() -> None:
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
     tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train")])
-    with tabs[0]:
+    with tabs[0], error_boundary(view, "scrub tab"):
         if chosen is None:
             st.info(view.t("no_model"))
         else:
             scrub_tab.render(view, *chosen, corpus=corpus, name=_file_name(key))
-    with tabs[1]:
+    with tabs[1], error_boundary(view, "force tab"):
         if chosen is None:
             st.info(view.t("no_model"))
         else:
             force_tab.render(view, *chosen, corpus=corpus, config=config)
-    with tabs[2]:
+    with tabs[2], error_boundary(view, "train tab"):
         train_tab.render(view, corpus, config, settings_error)
     share_box(view)
 

@@ -13,7 +13,7 @@ from gru_viz.inference import trace_text
 from gru_viz.model import GRUScratch
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, timemachine
-from gru_viz.ui.view import View, downloads
+from gru_viz.ui.view import View, downloads, error_boundary
 
 MAX_PROBE = 500
 PLAY_SECONDS = 0.4
@@ -98,6 +98,11 @@ def _label(view: View, key: str) -> str:
 
 
 def _scrubber(view: View, trace, vocab: Vocab) -> None:
+    with error_boundary(view, "scrubber"):
+        _scrubber_body(view, trace, vocab)
+
+
+def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
     ss = st.session_state
     steps = len(trace.tokens)
     ss["step"] = min(max(int(ss.get("step", 0)), 0), steps - 1)

@@ -13,11 +13,13 @@ import streamlit as st
 
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
-from gru_viz.ui.worker import TrainingWorker, reap_orphans
+from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 MAX_TRAINERS = int(os.environ.get("GRU_VIZ_MAX_TRAINERS", "2"))  # concurrent training runs on this server
-ORPHAN_GRACE_S = float(os.environ.get("GRU_VIZ_ORPHAN_GRACE", "150"))  # > Streamlit's 120 s reconnect window
+# A run whose page has not polled it for this long is stopped, even if Streamlit never released the session.
+# Long enough for a background tab, whose timers browsers slow to about once a minute.
+UNSEEN_GRACE_S = float(os.environ.get("GRU_VIZ_UNSEEN_GRACE", "180"))
 # Threads per training run. Under contention (other visitors, other runs) one thread per run was far faster than
 # torch's default here: multi-threaded tiny matmuls wait on descheduled threads.
 TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "1"))
@@ -58,14 +60,14 @@ def training_slots() -> threading.BoundedSemaphore:
 
 @st.cache_resource
 def _watchdog() -> threading.Thread:
-    """Stops runs whose visitor left more than ORPHAN_GRACE_S ago (their session's on_release paused them)."""
+    """The safety net behind on_release: stops runs whose page has not been seen for UNSEEN_GRACE_S."""
 
     def loop() -> None:
         while True:
-            reap_orphans(ORPHAN_GRACE_S)
+            reap_unseen(UNSEEN_GRACE_S)
             time.sleep(2.0)
 
-    thread = threading.Thread(target=loop, name="gru-orphan-watchdog", daemon=True)
+    thread = threading.Thread(target=loop, name="gru-unseen-watchdog", daemon=True)
     thread.start()
     return thread
 
@@ -81,11 +83,9 @@ class SessionGuard:
 
 
 def _on_session_end(guard: SessionGuard) -> None:
+    """The browser session ended: stop its runs now (a reconnect can continue them with Resume)."""
     for w in guard.runs:
-        if w.snapshot().status in ("running", "queued"):
-            w.pause()
-            w.paused_by_release = True
-        w.orphaned_at = time.monotonic()
+        w.stop()
 
 
 @st.cache_resource(scope="session", on_release=_on_session_end, show_spinner=False)
@@ -100,14 +100,10 @@ def init_session() -> None:
     ss.setdefault("trace_cache", OrderedDict())
     ss.setdefault("uploaded", None)
     _watchdog()
-    guard = _session_guard()
-    if guard.runs is not ss.runs:  # a new guard: first run of this session, or a reconnect
-        guard.runs = ss.runs
-        for w in ss.runs:
-            w.orphaned_at = None
-            if getattr(w, "paused_by_release", False):
-                w.paused_by_release = False
-                w.resume()
+    _session_guard().runs = ss.runs  # a new guard after a reconnect takes over the same runs
+    now = time.monotonic()
+    for w in ss.runs:
+        w.last_seen = now
 
 
 def runs() -> list[TrainingWorker]:

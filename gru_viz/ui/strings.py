@@ -292,3 +292,4 @@ ZH: dict[str, str] = {
 
 LANGS = {"en": EN, "zh": ZH}
 LANGUAGE_NAMES = {"en": "English", "zh": "简体中文"}
+LANGUAGE_LABEL = "Language · 语言"  # the same in both languages, so anyone can find the switch

@@ -12,7 +12,7 @@ from gru_viz.data import Corpus
 from gru_viz.figures import perplexity_figure
 from gru_viz.train import ConfigError, TrainConfig
 from gru_viz.ui.state import TORCH_THREADS, active_count, active_run, pretrained, runs, training_slots
-from gru_viz.ui.view import View
+from gru_viz.ui.view import View, error_boundary
 from gru_viz.ui.worker import TrainingWorker
 
 POLL_SECONDS = 1.0
@@ -69,9 +69,12 @@ def _controls(view: View, corpus: Corpus | None, config: TrainConfig | None) -> 
                    width="stretch"):
         current.pause()
         st.rerun()
-    if c[2].button(view.t("resume"), disabled=not (active and snap.status == "paused"), key="btn_resume",
-                   width="stretch"):
-        current.resume()
+    resumable = current is not None and (snap.status == "paused" or current.can_continue)
+    if c[2].button(view.t("resume"), disabled=not resumable, key="btn_resume", width="stretch"):
+        if snap.status == "paused":
+            current.resume()
+        elif active_run() is None:
+            current.restart()
         st.rerun()
     if c[3].button(view.t("stop"), disabled=not active, key="btn_stop", width="stretch"):
         current.stop()
@@ -89,6 +92,11 @@ def _controls(view: View, corpus: Corpus | None, config: TrainConfig | None) -> 
 
 
 def _live(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
+    with error_boundary(view, "live training view"):
+        _live_body(view, corpus, config)
+
+
+def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
     _controls(view, corpus, config)
     reference = _reference_curve(view)
     if not runs():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +15,9 @@ from gru_viz.checkpoint import checkpoint_bytes
 from gru_viz.data import Vocab
 from gru_viz.inference import TextTrace
 from gru_viz.model import GRUScratch
-from gru_viz.ui.strings import LANGUAGE_NAMES, tr
+from gru_viz.ui.strings import LANGUAGE_LABEL, LANGUAGE_NAMES, tr
+
+log = logging.getLogger(__name__)
 
 PROJECTOR_CSS = """
 <style>
@@ -52,7 +57,7 @@ def header_controls() -> View:
     names = list(LANGUAGE_NAMES.values())  # the URL carries the visible name: ?lang=简体中文
     code_of = {name: code for code, name in LANGUAGE_NAMES.items()}
     cols = st.columns([6, 1.4, 1.5], vertical_alignment="bottom")
-    name = cols[1].selectbox("Language · 语言", names, key="lang", bind="query-params")
+    name = cols[1].selectbox(LANGUAGE_LABEL, names, key="lang", bind="query-params")
     lang = code_of.get(name, "en")
     cols[2].toggle(tr("projector", lang), key="proj", help=tr("projector_help", lang), bind="query-params")
     view = View(lang=lang, projector=bool(ss.get("proj")))
@@ -60,6 +65,25 @@ def header_controls() -> View:
     if view.projector:
         st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
     return view
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")
+
+
+def md_escape(text: str) -> str:
+    """User text (file names, pasted text) shown through Markdown: every Markdown and HTML character escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+@contextlib.contextmanager
+def error_boundary(view: View, where: str):
+    """Whatever fails inside shows a readable message and the rest of the page keeps working (no traceback)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 (Streamlit's rerun/stop signals are BaseExceptions and pass through)
+        log.exception("error in %s", where)
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        st.error(view.t("errors_generic", message=message))
 
 
 def share_box(view: View) -> None:

@@ -60,7 +60,7 @@ class TrainingWorker:
 
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
                  limiter: threading.Semaphore | None = None, prefix: str = "time traveller",
-                 sample_every: int = 5, num_threads: int | None = None, max_snapshots: int = 8):
+                 sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8):
         self.run_id = next(_ids)
         self.corpus, self.config, self.label, self.prefix = corpus, config, label, prefix
         self.sample_every, self.limiter, self.num_threads = sample_every, limiter, num_threads
@@ -68,8 +68,7 @@ class TrainingWorker:
         self._status, self._message, self._sample, self._sample_epoch = "queued", "", "", 0
         self._report: EpochReport | None = None
         self._stop_requested = threading.Event()
-        self.orphaned_at: float | None = None  # set when the visitor's session disconnects
-        self.paused_by_release = False  # paused because the session disconnected; resumed on reconnect
+        self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
         snap_epochs = tuple(e for e in (1, 5, 10, 20, 50, 100, 250, 500) if e <= config.epochs)[-max_snapshots + 1:]
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
         self.trainer = Trainer(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
@@ -96,6 +95,23 @@ class TrainingWorker:
     def stop(self) -> None:
         self._stop_requested.set()
         self.trainer.stop()
+
+    @property
+    def can_continue(self) -> bool:
+        """A stopped run (by the visitor, or because their tab closed) can train on from where it stopped."""
+        snap = self.snapshot()
+        return snap.status == "stopped" and snap.epoch < snap.epochs and not self._thread.is_alive()
+
+    def restart(self) -> None:
+        """Continue a stopped run in a new thread, from the next epoch, with the same random stream."""
+        if not self.can_continue:
+            return
+        self._stop_requested.clear()
+        self.trainer.rearm()
+        with self._lock:
+            self._status = "queued"
+        self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
+        self._thread.start()
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread.is_alive():
@@ -144,8 +160,7 @@ class TrainingWorker:
             with self._lock:
                 if self._status == "queued":
                     self._status = "running"
-            if self.num_threads:
-                torch.set_num_threads(self.num_threads)
+            torch.set_num_threads(self.num_threads)  # per thread: this run's share of the cores
             self.trainer.run()
             with self._lock:
                 self._status = self.trainer.status
@@ -163,12 +178,12 @@ class TrainingWorker:
         return from_params(self.params_at(epoch))
 
 
-def reap_orphans(grace_seconds: float, now: float | None = None) -> int:
-    """Stop runs whose session disconnected more than `grace_seconds` ago; returns how many were stopped."""
+def reap_unseen(grace_seconds: float, now: float | None = None) -> int:
+    """Stop active runs whose page has not been seen for `grace_seconds` (a lost session); returns how many."""
     now = time.monotonic() if now is None else now
     stopped = 0
     for w in list(ALL_WORKERS):
-        if w.orphaned_at is not None and now - w.orphaned_at > grace_seconds and w.snapshot().active:
+        if now - w.last_seen > grace_seconds and w.snapshot().active:
             w.stop()
             stopped += 1
     return stopped

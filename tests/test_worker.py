@@ -1,0 +1,108 @@
+"""The per-visitor training worker: queueing behind the global cap, stop/continue, lost sessions, failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from gru_viz import train as train_mod
+from gru_viz.data import make_corpus
+from gru_viz.train import TrainConfig
+from gru_viz.ui.worker import TrainingWorker, reap_unseen
+
+TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 20
+CFG = TrainConfig(hidden=8, epochs=12, batch_size=8, num_steps=10, engine="textbook")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return make_corpus(TEXT, "small", max_tokens=0)
+
+
+def wait(pred, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_runs_to_the_end_with_samples_and_snapshots(corpus):
+    w = TrainingWorker(corpus, CFG, sample_every=5)
+    w.start()
+    assert w.join(30)
+    snap = w.snapshot()
+    assert snap.status == "finished" and snap.epoch == 12 and len(snap.history) == 12
+    assert snap.sample.startswith("time traveller") and snap.sample_epoch == 12
+    assert snap.snapshot_epochs == [1, 5, 10, 12]
+    assert w.model(5).hidden == 8
+
+
+def test_stop_then_continue_from_the_same_epoch(corpus):
+    w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=400, batch_size=4, num_steps=10))
+    w.start()
+    assert wait(lambda: w.snapshot().epoch >= 3)
+    w.stop()
+    assert w.join(1.0)  # stop takes effect within a second
+    stopped_at = w.snapshot().epoch
+    assert w.snapshot().status == "stopped" and w.can_continue
+    w.restart()
+    assert wait(lambda: w.snapshot().epoch >= stopped_at + 3)
+    w.stop()
+    assert w.join(1.0)
+    epochs = [h["epoch"] for h in w.snapshot().history]
+    assert epochs == list(range(1, len(epochs) + 1))  # continued, not restarted
+    tokens = [h["tokens"] for h in w.snapshot().history]
+    assert tokens == sorted(tokens)
+
+
+def test_global_cap_queues_then_runs(corpus):
+    slots = threading.BoundedSemaphore(1)
+    first = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10), limiter=slots)
+    second = TrainingWorker(corpus, CFG, limiter=slots)
+    first.start()
+    assert wait(lambda: first.snapshot().status == "running")
+    second.start()
+    time.sleep(0.5)
+    assert second.snapshot().status == "queued" and second.snapshot().epoch == 0
+    first.stop()
+    assert second.join(30) and second.snapshot().status == "finished"
+    third = TrainingWorker(corpus, CFG, limiter=threading.BoundedSemaphore(0))
+    third.start()
+    time.sleep(0.3)
+    third.stop()  # leaving the queue
+    assert third.join(2) and third.snapshot().status == "stopped"
+
+
+def test_runs_of_a_lost_session_are_stopped(corpus):
+    w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))
+    w.start()
+    assert wait(lambda: w.snapshot().epoch >= 1)
+    assert reap_unseen(60.0) == 0  # seen just now
+    w.last_seen -= 120
+    assert reap_unseen(60.0) == 1
+    assert w.join(1.0) and w.snapshot().status == "stopped"
+
+
+def test_a_crash_becomes_a_message(corpus, monkeypatch):
+    def boom(*args):
+        raise RuntimeError("out of memory\nsecond line")
+
+    monkeypatch.setitem(train_mod.ENGINES, "textbook", boom)
+    w = TrainingWorker(corpus, CFG)
+    w.start()
+    assert w.join(10)
+    snap = w.snapshot()
+    assert snap.status == "failed" and snap.message == "training failed: out of memory"
+
+
+def test_divergence_keeps_the_last_good_model(corpus):
+    w = TrainingWorker(corpus, TrainConfig(hidden=16, epochs=50, batch_size=4, num_steps=10, lr=1e6, clip=1e6))
+    w.start()
+    assert w.join(30)
+    snap = w.snapshot()
+    assert snap.status == "diverged" and "learning rate" in snap.message
+    assert all(h["perplexity"] < float("inf") for h in snap.history)
