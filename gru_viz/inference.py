@@ -40,6 +40,7 @@ def predict(
             outputs.append(int(logits.argmax(dim=1)))
         else:
             probs = F.softmax(logits[0].double() / temperature, dim=0).cpu()
+            probs[0] = 0.0  # never sample <unk>: it stands for characters the model cannot write
             outputs.append(int(torch.multinomial(probs, 1, generator=generator)))
     return vocab.decode(outputs)
 
@@ -85,9 +86,13 @@ def trace_text(
 
 
 @torch.no_grad()
-def corpus_perplexity(model: GRUScratch, tokens: list[int], batch_size: int = 32, forcing: Forcing = FREE) -> float:
-    """Perplexity as d2l's training loop sees the corpus: split into `batch_size` rows read in parallel
-    (sequential partitioning, offset 0), the state carried along each row from zero. No weights change.
+def corpus_perplexity(model: GRUScratch, tokens: list[int], batch_size: int = 32, num_steps: int = 35,
+                      forcing: Forcing = FREE, all_positions: bool = False) -> float:
+    """Perplexity with fixed weights over the minibatches d2l's sequential iterator yields (offset 0): the
+    corpus cut into `batch_size` rows read in parallel, the state carried along each row from zero.
+
+    d2l's iterator drops the last (row length mod num_steps) positions of every row, so training never sees
+    them; `all_positions=True` scores those too.
     """
     n = ((len(tokens) - 1) // batch_size) * batch_size
     if n < batch_size:
@@ -95,6 +100,9 @@ def corpus_perplexity(model: GRUScratch, tokens: list[int], batch_size: int = 32
     device = model.W_hq.device
     data = torch.tensor(tokens, device=device)
     X, Y = data[:n].reshape(batch_size, -1), data[1 : n + 1].reshape(batch_size, -1)
+    if not all_positions:
+        steps = (X.shape[1] // num_steps) * num_steps
+        X, Y = X[:, :steps], Y[:, :steps]
     logits, _, _ = model(X, model.begin_state(batch_size, device), forcing)
     mean = float(F.cross_entropy(logits, Y.T.reshape(-1)))
     return math.exp(mean) if mean < 700 else math.inf

@@ -1,0 +1,103 @@
+"""Classroom features: bundled snapshots, URLs that restore a view, both languages complete, upload cap."""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from gru_viz.checkpoint import load_checkpoint
+from gru_viz.data import make_corpus
+from gru_viz.inference import corpus_perplexity, text_perplexity
+from gru_viz.ui import strings
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = sorted((ROOT / "assets" / "pretrained").glob("epoch_*.safetensors"))
+
+
+def test_bundled_snapshots_load_and_final_model_is_good(timemachine_raw):
+    assert len(SNAPSHOTS) >= 5
+    epochs = [int(p.stem.split("_")[1]) for p in SNAPSHOTS]
+    assert epochs[0] == 1 and epochs[-1] == 500
+    ckpts = [load_checkpoint(p) for p in SNAPSHOTS]
+    final = ckpts[-1]
+    assert final.config["hidden"] == 256 and final.config["epochs"] == 500 and len(final.history) == 500
+    corpus = make_corpus(timemachine_raw, "tm")  # first 10,000 tokens, as in training
+    assert final.vocab == corpus.vocab
+    # over the minibatches d2l's iterator yields (the positions training sees), with fixed weights
+    ppl = corpus_perplexity(final.model, corpus.tokens)
+    assert ppl <= 1.2, ppl
+    first = text_perplexity(ckpts[0].model, corpus.tokens[:2000])
+    assert first > 10  # the early snapshot really is early
+    assert sum(p.stat().st_size for p in SNAPSHOTS) < 8_000_000
+
+
+def _fmt_fields(text: str) -> set[str]:
+    return {f[1] for f in string.Formatter().parse(text) if f[1]}
+
+
+def test_every_string_exists_in_both_languages_with_the_same_placeholders():
+    assert set(strings.EN) == set(strings.ZH)
+    for key, en in strings.EN.items():
+        assert _fmt_fields(en) == _fmt_fields(strings.ZH[key]), key
+        assert strings.ZH[key].strip(), key
+    for term in ("重置门", "更新门", "候选隐状态", "隐状态", "困惑度"):
+        assert any(term in v for v in strings.ZH.values()), term
+
+
+def test_ui_code_has_no_stray_english_literals():
+    """Labels come from strings.py: look for st.* calls with a literal English label in the UI modules."""
+    pattern = re.compile(r"\.(button|radio|selectbox|slider|toggle|text_input|text_area|metric|header|subheader)"
+                         r"\(\s*\"[A-Za-z]")
+    for path in (ROOT / "gru_viz" / "ui").glob("*.py"):
+        assert not pattern.search(path.read_text(encoding="utf-8")), path.name
+
+
+def test_config_caps_uploads():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert 1 <= config["server"]["maxUploadSize"] <= 50
+
+
+@pytest.fixture()
+def fresh():
+    yield
+    st.cache_resource.clear()
+
+
+def test_url_restores_the_view(fresh):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params.update({"step": "9", "preset": "Plain RNN (Z=0, R=1)", "unit": "3",
+                            "inspect": "Pretrained on The Time Machine · epoch 100",
+                            "units_mode": "all", "hidden": "64", "epochs": "20"})
+    at.run()
+    assert not at.exception
+    ss = at.session_state
+    assert ss["step"] == 9 and ss["preset"] == "plain_rnn" and ss["unit"] == 3 and ss["units_mode"] == "all"
+    assert ss["inspect"] == "pre:100" and ss["hidden"] == 64 and ss["epochs"] == 20
+    import json
+
+    heat = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "heatmaps" in c.proto.id)
+    assert heat["layout"]["meta"]["step"] == 9
+
+
+def test_url_in_chinese_and_projector_mode(fresh):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params.update({"lang": "简体中文", "proj": "true"})
+    at.run()
+    assert not at.exception
+    assert at.session_state["proj"] is True
+    assert any("门控循环单元" in t.value for t in at.title)
+    assert any("PROJECTOR" not in m.value and "font-size: 22px" in m.value for m in at.markdown)
+
+
+def test_bad_url_values_are_ignored(fresh):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params.update({"step": "99999", "preset": "<script>", "inspect": "run:77:latest", "hidden": "-5"})
+    at.run()
+    assert not at.exception
+    assert at.session_state["preset"] == "free" and at.session_state["inspect"] == "pre:500"
