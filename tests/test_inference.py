@@ -34,6 +34,7 @@ def test_corpus_perplexity_equals_d2l_loop_without_updates():
     m = _model()
     tokens = [random.Random(1).randrange(len(VOCAB)) for _ in range(400)]
     total, count, state = 0.0, 0, None
+    m.requires_grad_(False)
     for X, Y in seq_data_iter_sequential(tokens, 4, 5, _Offset0()):
         state = m.begin_state(4) if state is None else state
         logits, state, _ = m(X, state)
