@@ -141,7 +141,7 @@ class GRUScratch(nn.Module):
         return {name: getattr(self, name) for name in PARAM_NAMES}
 
     def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device)
+        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
 
     def forward(
         self,

@@ -1,0 +1,152 @@
+"""Why gates matter, computed: gradient flow through time, memory survival, unit-feature correlations,
+and the PyTorch (nn.GRU) convention of the same cell. Pure NumPy/PyTorch, no UI.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from gru_viz.model import FREE, Forcing, GRUScratch
+
+
+@torch.no_grad()
+def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Forcing = FREE) -> np.ndarray:
+    """‖∂loss_t/∂H_{t'}‖ for every t' ≤ t, by a hand-written backward through the GRU step.
+
+    loss_t is the cross-entropy of predicting tokens[t+1] from H_t. Returns a vector of length t+1 (index t').
+    Written out (not autograd) so the chain rule through Z, R and H̃ is visible; tests check it against autograd.
+    """
+    if not 0 <= target < len(tokens) - 1:
+        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    m = copy.deepcopy(model).double().cpu()  # a private float64 copy: shared models are never mutated
+    p = m.params()
+    ids = torch.tensor(tokens[: target + 1])
+    _, _, tr = m(ids.unsqueeze(0), m.begin_state(1), forcing, record=True)
+    Z, R, Ht, H = (getattr(tr, k)[:, 0] for k in ("Z", "R", "H_tilde", "H"))  # (t+1, hidden)
+    H_prev = tr.H_prev[:, 0]
+    # dloss/dH_t through the output layer: (softmax − onehot) W_hqᵀ
+    probs = F.softmax(H[target] @ p["W_hq"] + p["b_q"], dim=0)
+    probs[tokens[target + 1]] -= 1.0
+    g = probs @ p["W_hq"].T
+    norms = np.zeros(target + 1)
+    for t in range(target, -1, -1):
+        norms[t] = float(g.norm())
+        z_free = _free_mask(forcing.update, t, Z.shape[1])
+        r_free = _free_mask(forcing.reset, t, Z.shape[1])
+        d_z = g * (H_prev[t] - Ht[t]) * Z[t] * (1 - Z[t]) * z_free  # through σ; a forced gate is a constant
+        d_ah = g * (1 - Z[t]) * (1 - Ht[t] ** 2)  # through tanh
+        d_rh = d_ah @ p["W_hh"].T  # gradient of (R⊙H_{t−1})
+        d_r = d_rh * H_prev[t] * R[t] * (1 - R[t]) * r_free
+        g = g * Z[t] + d_rh * R[t] + d_r @ p["W_hr"].T + d_z @ p["W_hz"].T  # dloss/dH_{t−1}
+    return norms
+
+
+def _free_mask(force, t: int, hidden: int) -> torch.Tensor:
+    """1 where the gate is computed (and so passes gradient), 0 where forcing holds it constant."""
+    mask = torch.ones(hidden, dtype=torch.float64)
+    if force.applies_at(t):
+        if force.units is None:
+            mask.zero_()
+        else:
+            mask[list(force.units)] = 0.0
+    return mask
+
+
+def memory_survival(Z: np.ndarray, target: int) -> np.ndarray:
+    """S[t', u] = ∏_{k=t'+1}^{t} Z_k[u]: the share of H_{t'} that reaches H_t along the update gate's copy path.
+
+    Z is (steps, hidden); returns (target+1, hidden), with S[target] = 1.
+    """
+    z = Z[1 : target + 1][::-1]
+    tail = np.cumprod(z, axis=0)[::-1]  # tail[k] = ∏_{j=k+1}^{target} Z_j
+    return np.vstack([tail, np.ones((1, Z.shape[1]), dtype=Z.dtype)])
+
+
+FEATURES = ("space", "vowel", "word start", "word end", "position in word")
+
+
+def char_features(text: str) -> dict[str, np.ndarray]:
+    """Simple per-character features of a normalised text (letters and single spaces)."""
+    n = len(text)
+    space = np.array([c == " " for c in text], dtype=float)
+    vowel = np.array([c in "aeiou" for c in text], dtype=float)
+    start = np.array([c != " " and (i == 0 or text[i - 1] == " ") for i, c in enumerate(text)], dtype=float)
+    end = np.array([c != " " and (i == n - 1 or text[i + 1] == " ") for i, c in enumerate(text)], dtype=float)
+    pos, k = np.zeros(n), 0
+    for i, c in enumerate(text):
+        k = 0 if c == " " else k + 1
+        pos[i] = k
+    return dict(zip(FEATURES, (space, vowel, start, end, pos), strict=True))
+
+
+@dataclass
+class UnitMatch:
+    unit: int
+    feature: str
+    r: float
+
+
+def rank_units(values: np.ndarray, text: str, top: int = 10) -> list[UnitMatch]:
+    """Units whose activation (steps × hidden) best correlates (|Pearson r|) with a character feature."""
+    feats = char_features(text)
+    v = values - values.mean(axis=0)
+    v_norm = np.sqrt((v**2).sum(axis=0))
+    out = []
+    for name, f in feats.items():
+        fc = f - f.mean()
+        denom = v_norm * np.sqrt((fc**2).sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(denom > 0, (fc @ v) / denom, 0.0)
+        out.extend(UnitMatch(int(u), name, float(r[u])) for u in range(values.shape[1]))
+    out.sort(key=lambda m: -abs(m.r))
+    seen, best = set(), []
+    for m in out:  # each unit once, at its best feature
+        if m.unit not in seen:
+            seen.add(m.unit)
+            best.append(m)
+        if len(best) == top:
+            break
+    return best
+
+
+class TorchConventionGRU(torch.nn.Module):
+    """The same cell in PyTorch's nn.GRU convention: the reset gate acts after the recurrent matmul,
+    n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), and h' = (1 − z) ⊙ n + z ⊙ h.
+
+    Parameters use nn.GRU's layout (rows r, z, n), so `load_from(nn.GRU)` reproduces it exactly.
+    """
+
+    def __init__(self, vocab_size: int, hidden: int):
+        super().__init__()
+        self.vocab_size, self.hidden = vocab_size, hidden
+        self.weight_ih = torch.nn.Parameter(torch.zeros(3 * hidden, vocab_size))
+        self.weight_hh = torch.nn.Parameter(torch.zeros(3 * hidden, hidden))
+        self.bias_ih = torch.nn.Parameter(torch.zeros(3 * hidden))
+        self.bias_hh = torch.nn.Parameter(torch.zeros(3 * hidden))
+
+    @torch.no_grad()
+    def load_from(self, gru: torch.nn.GRU) -> TorchConventionGRU:
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(self, name).copy_(getattr(gru, f"{name}_l0"))
+        return self
+
+    def forward(self, inputs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs (steps, batch, vocab) as nn.GRU takes them; returns (outputs (steps, batch, hidden), h)."""
+        outs = []
+        w_ir, w_iz, w_in = self.weight_ih.chunk(3)
+        w_hr, w_hz, w_hn = self.weight_hh.chunk(3)
+        b_ir, b_iz, b_in = self.bias_ih.chunk(3)
+        b_hr, b_hz, b_hn = self.bias_hh.chunk(3)
+        for x in inputs:
+            reset = torch.sigmoid(x @ w_ir.T + b_ir + h @ w_hr.T + b_hr)
+            update = torch.sigmoid(x @ w_iz.T + b_iz + h @ w_hz.T + b_hz)
+            candidate = torch.tanh(x @ w_in.T + b_in + reset * (h @ w_hn.T + b_hn))  # reset after the matmul
+            h = (1 - update) * candidate + update * h
+            outs.append(h)
+        return torch.stack(outs), h
+
