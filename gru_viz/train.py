@@ -229,44 +229,47 @@ class Trainer:
             return {k: v.cpu().clone() for k, v in self._good.items()}
 
     # --- the loop ---
-    def run(self) -> list[dict]:
-        cfg, model = self.config, self.model
-        step = ENGINES[cfg.engine]
-        forcing = cfg.forcing
-        rng = self._rng
+    def train_epoch(self) -> bool:
+        """Train the next epoch. False when a stop interrupted it (that epoch does not count);
+        raises TrainingDiverged after restoring the last good parameters.
+        """
+        cfg, model, epoch = self.config, self.model, self.epoch + 1
+        step, forcing = ENGINES[cfg.engine], cfg.forcing
         diverge_loss = 10 * math.log(self.vocab_size)  # an untrained model starts near log(vocab)
+        loss_sum, n_tokens, t0 = 0.0, 0, time.perf_counter()
+        state = None
+        for X, Y in batches(self.tokens, cfg.batch_size, cfg.num_steps, cfg.random_iter, self._rng):
+            self._run_gate.wait()
+            if self._stop.is_set():
+                return False
+            if state is None or cfg.random_iter:
+                state = model.begin_state(X.shape[0], self.device)
+            loss, state = step(model, X.to(self.device), Y.to(self.device), state, cfg.lr, cfg.clip, forcing)
+            if not math.isfinite(loss) or loss > diverge_loss:
+                with self._lock:
+                    load_params(model, self._good)
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch} (loss {loss:.3g}); the model was restored to "
+                    f"epoch {self.epoch}: lower the learning rate or the clipping θ"
+                )
+            loss_sum += loss * Y.numel()
+            n_tokens += Y.numel()
+        seconds = time.perf_counter() - t0
+        self._tokens += n_tokens
+        self._elapsed += seconds
+        self._end_epoch(epoch, loss_sum / n_tokens, n_tokens / seconds, self._elapsed, self._tokens)
+        return True
+
+    def run(self) -> list[dict]:
+        """Train until the last epoch, a stop or a divergence; `status` says which."""
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
         self.status = "running"
-        start = time.perf_counter() - self._elapsed
         try:
-            for epoch in range(self.epoch + 1, cfg.epochs + 1):
-                loss_sum, n_tokens, t0 = 0.0, 0, time.perf_counter()
-                state = None
-                for X, Y in batches(self.tokens, cfg.batch_size, cfg.num_steps, cfg.random_iter, rng):
-                    self._run_gate.wait()
-                    if self._stop.is_set():
-                        break
-                    if state is None or cfg.random_iter:
-                        state = model.begin_state(X.shape[0], self.device)
-                    loss, state = step(model, X.to(self.device), Y.to(self.device), state, cfg.lr, cfg.clip, forcing)
-                    if not math.isfinite(loss) or loss > diverge_loss:
-                        raise TrainingDiverged(
-                            f"training diverged in epoch {epoch} (loss {loss:.3g}); the model was restored to "
-                            f"epoch {self.epoch}: lower the learning rate or the clipping θ"
-                        )
-                    loss_sum += loss * Y.numel()
-                    n_tokens += Y.numel()
-                if self._stop.is_set():
-                    break
-                self._tokens += n_tokens
-                self._elapsed = time.perf_counter() - start
-                self._end_epoch(epoch, loss_sum / n_tokens, n_tokens / (time.perf_counter() - t0),
-                                self._elapsed, self._tokens)
+            while self.epoch < self.config.epochs and self.train_epoch():
+                pass
             self.status = "stopped" if self._stop.is_set() else "finished"
         except TrainingDiverged as exc:
-            with self._lock:
-                load_params(model, self._good)
             self.status, self.message = "diverged", str(exc)
         return self.history
 

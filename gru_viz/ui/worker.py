@@ -18,6 +18,7 @@ import torch
 from gru_viz.data import Corpus
 from gru_viz.inference import predict
 from gru_viz.model import from_params
+from gru_viz.race import Race
 from gru_viz.train import EpochReport, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Snapshot:
     epoch: int
     epochs: int
     history: list[dict]
-    sample: str
+    sample: str | dict[str, str]  # a race has one continuation per variant
     sample_epoch: int
     message: str
     tokens_per_sec: float
@@ -43,6 +44,7 @@ class Snapshot:
     device: str
     forcing: str
     snapshot_epochs: list[int] = field(default_factory=list)
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # label -> history (one per race variant)
 
     @property
     def active(self) -> bool:
@@ -60,7 +62,7 @@ class TrainingWorker:
 
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
                  limiter: threading.Semaphore | None = None, prefix: str = "time traveller",
-                 sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8):
+                 sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8, race: bool = False):
         self.run_id = next(_ids)
         self.corpus, self.config, self.label, self.prefix = corpus, config, label, prefix
         self.sample_every, self.limiter, self.num_threads = sample_every, limiter, num_threads
@@ -71,8 +73,10 @@ class TrainingWorker:
         self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
         snap_epochs = tuple(e for e in (1, 5, 10, 20, 50, 100, 250, 500) if e <= config.epochs)[-max_snapshots + 1:]
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
-        self.trainer = Trainer(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
-                               snapshot_epochs=snap_epochs)
+        make = Race if race else Trainer
+        self.trainer = make(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
+                            snapshot_epochs=snap_epochs)
+        self.race = race
         self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
         ALL_WORKERS.add(self)
 
@@ -128,7 +132,8 @@ class TrainingWorker:
                 sample_epoch=self._sample_epoch, message=self._message,
                 tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
                 device=str(self.trainer.device), forcing=self.config.forcing.describe(),
-                snapshot_epochs=sorted(self.trainer.snapshots))
+                snapshot_epochs=sorted(self.trainer.snapshots),
+                curves=self.trainer.histories() if self.race else {self.label: list(self.trainer.history)})
 
     def params_at(self, epoch: int | None = None) -> dict[str, torch.Tensor]:
         """Parameters of a kept snapshot epoch, or of the last completed epoch (None)."""
@@ -141,8 +146,12 @@ class TrainingWorker:
     def _on_epoch(self, report: EpochReport) -> None:
         sample = None
         if report.epoch % self.sample_every == 0 or report.epoch in (1, report.epochs):
-            # Between epochs the model is not being updated, so it can be read here without copying.
-            sample = predict(self.prefix, 50, self.trainer.model, self.corpus.vocab, self.config.forcing)
+            # Between epochs the models are not being updated, so they can be read here without copying.
+            if self.race:
+                sample = {name: predict(self.prefix, 50, t.model, self.corpus.vocab, t.config.forcing)
+                          for name, t in self.trainer.trainers.items()}
+            else:
+                sample = predict(self.prefix, 50, self.trainer.model, self.corpus.vocab, self.config.forcing)
         with self._lock:
             self._report = report
             if sample is not None:
