@@ -146,3 +146,49 @@ def state_heatmap(values: np.ndarray, chars: Sequence[str], step: int, title: st
     fig.add_vline(x=step, line=dict(color="#000000", width=2))
     fig.update_layout(title=title)
     return _base_layout(fig, height, font_size)
+
+
+def scale_colors(values: np.ndarray, scale: str = GATE_SCALE, vmin: float = 0.0, vmax: float = 1.0) -> list[str]:
+    """CSS colours of `values` on a Plotly scale over [vmin, vmax] (for colouring text by a unit or a gradient)."""
+    from plotly.colors import sample_colorscale
+
+    span = vmax - vmin if vmax > vmin else 1.0
+    return sample_colorscale(scale, np.clip((np.asarray(values, dtype=float) - vmin) / span, 0, 1).tolist())
+
+
+def gradient_flow_figure(curves: Sequence[tuple[str, np.ndarray]], chars: Sequence[str], target: int,
+                         font_size: int = 13, height: int = 320, title: str = "", y_title: str = "") -> go.Figure:
+    """‖∂loss_t/∂H_t'‖ against t' for several models (log scale): how far back the error signal reaches."""
+    fig = go.Figure()
+    for i, (label, norms) in enumerate(curves):
+        fig.add_trace(go.Scatter(x=np.arange(len(norms)), y=np.maximum(norms, 1e-30).astype(np.float32),
+                                 mode="lines+markers", name=label, marker=dict(size=4),
+                                 line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
+                                 hovertemplate="t′ = %{x}<br>%{y:.2e}<extra>" + label + "</extra>"))
+    fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
+    fig.update_xaxes(tickvals=list(range(0, target + 1, max(1, (target + 1) // 40))),
+                     ticktext=[show_char(chars[t]) for t in range(0, target + 1, max(1, (target + 1) // 40))],
+                     tickangle=0)
+    fig.update_layout(title=title, showlegend=True, legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
+    return _base_layout(fig, height, font_size)
+
+
+def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, font_size: int = 13,
+                    height: int = 320, title: str = "", y_title: str = "") -> go.Figure:
+    """How much of H_t' survives in H_t through the update gate: the mean over units and its spread."""
+    mean = survival.mean(axis=1)
+    lo, hi = np.quantile(survival, 0.1, axis=1), np.quantile(survival, 0.9, axis=1)
+    x = np.arange(len(mean))
+    fig = go.Figure([
+        go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.maximum(np.concatenate([hi, lo[::-1]]), 1e-12),
+                   fill="toself", fillcolor="rgba(0,114,178,0.15)", line=dict(width=0), hoverinfo="skip",
+                   name="10-90 % of units"),
+        go.Scatter(x=x, y=np.maximum(mean, 1e-12), mode="lines", name="mean over units",
+                   line=dict(color=COLORS["hidden"], width=2.5), hovertemplate="t′ = %{x}<br>%{y:.2e}<extra></extra>"),
+    ])
+    fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
+    step = max(1, (target + 1) // 40)
+    fig.update_xaxes(tickvals=list(range(0, target + 1, step)),
+                     ticktext=[show_char(chars[t]) for t in range(0, target + 1, step)], tickangle=0)
+    fig.update_layout(title=title, showlegend=True, legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
+    return _base_layout(fig, height, font_size)

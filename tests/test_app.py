@@ -208,3 +208,40 @@ def test_good_checkpoint_upload_is_inspectable(at):
     no_errors(at)
     assert at.selectbox(key="inspect").value == "upload"
     assert any(s.value.startswith("Loaded mine") for s in at.sidebar.success)
+
+
+def test_why_gates_tab_wiring(at):
+    grad = chart(at, "grad_chart")
+    assert [d["name"] for d in grad["data"]] == ["GRU (free)", "plain RNN (Z=0, R=1)"]
+    surv = chart(at, "surv_chart")
+    assert len(surv["data"]) == 2
+    at.slider(key="g_target").set_value(20).run()
+    no_errors(at)
+    assert "t = 20" in chart(at, "grad_chart")["layout"]["title"]["text"]
+    # a lesson button sets the forcing up, and the gradient view shows it as a third curve
+    at.button(key="l1_setup").click().run()
+    no_errors(at)
+    assert at.session_state["preset"] == "custom" and at.session_state["fz_on"] is True
+    assert len(chart(at, "grad_chart")["data"]) == 3
+    assert any("Z is now held at 1" in i.value for i in at.info)
+    # the unit explorer ranks units and colours the text
+    at.radio(key="g_quantity").set_value("Z").run()
+    no_errors(at)
+    assert at.selectbox(key="g_unit").options[0].startswith("unit ")  # ranked units come first, labelled
+    assert any("background:" in m.value for m in at.markdown if "title=\"Z[" in m.value)
+
+
+def test_race_starts_from_the_gates_tab(at):
+    at.number_input(key="race_hidden").set_value(8)
+    at.number_input(key="race_epochs").set_value(5)
+    at.number_input(key="batch_size").set_value(8)
+    at.run()
+    at.button(key="btn_race").click().run()
+    no_errors(at)
+    run = at.session_state["runs"][0]
+    assert run.race and run.join(120) and run.snapshot().status == "finished"
+    at.run()
+    no_errors(at)
+    ppl = chart(at, "ppl_chart")
+    names = [d["name"] for d in ppl["data"]]
+    assert sum(n.startswith(f"{run.run_id}: ") for n in names) == 4

@@ -79,3 +79,15 @@ def test_payload_of_a_500_character_probe_is_small():
     big_r, big_z = rng.random((500, 256)), rng.random((500, 256))
     size = len(figures.gate_heatmaps(big_r, big_z, "a" * 500, 0).to_json())
     assert size < 3_000_000, size  # float32 arrays travel as base64, not as JSON lists
+
+
+def test_gradient_flow_and_survival_figures():
+    norms = np.array([1e-6, 1e-3, 0.1, 1.0])
+    fig = figures.gradient_flow_figure([("GRU", norms), ("RNN", norms / 10)], "abcd", 3)
+    assert [t.name for t in fig.data] == ["GRU", "RNN"] and fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(fig.data[1].y, norms / 10, rtol=1e-6)
+    S = np.array([[0.1, 0.3], [0.5, 0.5], [1.0, 1.0]])
+    sfig = figures.survival_figure(S, "abc", 2)
+    np.testing.assert_allclose(sfig.data[1].y, [0.2, 0.5, 1.0], rtol=1e-6)
+    assert figures.scale_colors([0.0, 1.0])[0] != figures.scale_colors([0.0, 1.0])[1]
+    assert len(figures.scale_colors([-1, 0, 1], figures.STATE_SCALE, -1, 1)) == 3

@@ -12,7 +12,7 @@ from gru_viz.checkpoint import CheckpointError, load_checkpoint
 from gru_viz.data import Corpus, CorpusError, Vocab, decode_text, make_corpus
 from gru_viz.model import GRUScratch
 from gru_viz.train import TrainConfig
-from gru_viz.ui import force_tab, scrub_tab, train_tab
+from gru_viz.ui import force_tab, gates_tab, scrub_tab, train_tab
 from gru_viz.ui.state import init_session, offline_corpus, pretrained, runs, timemachine
 from gru_viz.ui.view import View, error_boundary, header_controls, md_escape, share_box
 
@@ -183,7 +183,7 @@ def main() -> None:
         key = st.selectbox(view.t("inspect"), list(options), format_func=options.get, key="inspect", **Q)
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
-    tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train")])
+    tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train"), view.t("tab_gates")])
     with tabs[0], error_boundary(view, "scrub tab"):
         if chosen is None:
             st.info(view.t("no_model"))
@@ -196,6 +196,11 @@ def main() -> None:
             force_tab.render(view, *chosen, corpus=corpus, config=config)
     with tabs[2], error_boundary(view, "train tab"):
         train_tab.render(view, corpus, config, settings_error)
+    with tabs[3], error_boundary(view, "gates tab"):
+        if chosen is None:
+            st.info(view.t("no_model"))
+        else:
+            gates_tab.render(view, *chosen, corpus=corpus, config=config)
     share_box(view)
 
 

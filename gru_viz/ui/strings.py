@@ -146,6 +146,67 @@ EN: dict[str, str] = {
     "dl_npz": "Trace (NPZ)",
     "dl_figures": "Each chart's camera icon saves a PNG.",
     "bad_query": "The link's setting “{name}” was not understood and was ignored.",
+    # tab ④
+    "tab_gates": "④ Why gates matter",
+    "g_grad_title": "Gradient flow through time",
+    "g_grad_help": "How strongly the loss of predicting the character after step t reacts to the state H_t′ of "
+                   "every earlier step t′. Through a plain RNN the signal shrinks or explodes step after step; the "
+                   "update gate's copy path keeps it in a usable range.",
+    "g_target": "Target step t",
+    "g_free": "GRU (free)",
+    "g_rnn": "plain RNN (Z=0, R=1)",
+    "g_current": "your forcing ({what})",
+    "g_grad_chart": "‖∂loss_t/∂H_t′‖ for t = {t} (log scale)",
+    "g_surv_chart": "How much of H<sub>t′</sub> survives in H<sub>{t}</sub> through Z (log scale)",
+    "g_influence": "The probe coloured by the free GRU's gradient norm (brighter = more influence on step t):",
+    "g_units_title": "Unit explorer",
+    "g_units_help": "Units ranked by how well they track simple character features; pick one and read the text "
+                    "in its colours.",
+    "g_quantity": "Colour by",
+    "g_features": "space|vowel|first letter of a word|last letter of a word|position in the word",
+    "g_rank_label": "unit {u}: {feature} (r = {r:+.2f})",
+    "g_unit": "Hidden unit",
+    "g_scale": "Colour scale from {lo} (dark) to {hi} (bright).",
+    "g_race_title": "A race: GRU against its crippled versions",
+    "g_race_help": "Four models from the same initial weights on the same minibatches: the GRU, a plain RNN "
+                   "(Z=0, R=1), a reset-gate-only variant (Z=0) and an update-gate-only variant (R=1). The "
+                   "curves grow together in ③ Train live.",
+    "g_race_start": "Start the race",
+    "g_race_label": "race",
+    "g_race_started": "The race is on: watch the curves in ③ Train live.",
+    "g_conv_title": "Conventions",
+    "g_conv": "Write the GRU as",
+    "g_conv_d2l": "d2l (this app)",
+    "g_conv_colah": "colah's blog",
+    "g_conv_pytorch": "PyTorch nn.GRU",
+    "g_conv_note_d2l": "Z_t close to 1 keeps the old state. This is the cell the app computes.",
+    "g_conv_note_colah": "The roles of Z and 1 − Z are swapped: here Z_t close to 1 takes the new candidate. The "
+                         "same model, with z read as 1 − z.",
+    "g_conv_note_pytorch": "The reset gate multiplies W_hn h + b_hn after the matrix product and there are two "
+                           "biases: not the same function as d2l's cell. gru_viz.analysis.TorchConventionGRU "
+                           "reproduces nn.GRU exactly (tested).",
+    "g_lesson_title": "Lesson: the chapter's exercises",
+    "g_predict": "Your prediction first (nobody sees it but you)",
+    "g_setup": "Set up the app for this",
+    "g_reveal": "Reveal",
+    "l1_q": "1. Which gate values make the output at step t depend only on the input at an earlier step t′?",
+    "l1_where": "Z is now held at 1 from step 21 on (② Force the gates): look at the gradient flow above for "
+                "t = 60. The curve is flat from 60 back to 20: nothing in between reaches the loss.",
+    "l1_a": "At t′: R = 0 and Z = 0, so H_t′ = H̃_t′ depends on X_t′ only. After t′: Z = 1, so H is copied "
+            "unchanged to step t. The gradient then flows back to t′ without decay and stops there.",
+    "l2_q": "2. Train a GRU and a plain RNN the same way. Which reaches the lower perplexity, and which is faster "
+            "per epoch?",
+    "l2_where": "Start the race above and compare the curves and tokens/s in ③ Train live.",
+    "l2_a": "The GRU reaches a far lower perplexity in the same number of epochs; each of its epochs costs about "
+            "three matrix products per step instead of one, so it is slower per epoch.",
+    "l3_q": "3. What happens with fewer hidden units, e.g. 32 instead of 256?",
+    "l3_where": "The sidebar now says 32 hidden units: press Start in ③ Train live and compare with the bundled "
+                "model's curve.",
+    "l3_a": "Training is faster but the perplexity stays higher: 32 units cannot memorise as much of the text.",
+    "l4_q": "4. A GRU with only a reset gate, or only an update gate: which gate matters more here?",
+    "l4_where": "The race trains both variants beside the GRU: start it above.",
+    "l4_a": "The update-gate-only model (R = 1) usually stays much closer to the GRU than the reset-only one "
+            "(Z = 0): the copy path of the update gate is what carries information and gradients far.",
 }
 
 def tr(key: str, lang: str = "en", **fmt: object) -> str:
@@ -288,6 +349,58 @@ ZH: dict[str, str] = {
     "dl_npz": "轨迹（NPZ）",
     "dl_figures": "每个图表的相机图标可保存 PNG。",
     "bad_query": "链接中的设置“{name}”无法识别，已忽略。",
+    "tab_gates": "④ 门为何重要",
+    "g_grad_title": "梯度随时间的流动",
+    "g_grad_help": "预测第 t 步之后字符的损失，对每个更早时间步 t′ 的隐状态 H_t′ 有多敏感。经过普通 RNN，信号逐步缩小"
+                   "或爆炸；更新门的复制通路让它保持在可用的范围内。",
+    "g_target": "目标时间步 t",
+    "g_free": "GRU（自由）",
+    "g_rnn": "普通 RNN（Z=0，R=1）",
+    "g_current": "你的强制设定（{what}）",
+    "g_grad_chart": "t = {t} 时的 ‖∂loss_t/∂H_t′‖（对数刻度）",
+    "g_surv_chart": "H<sub>t′</sub> 经由 Z 在 H<sub>{t}</sub> 中保留了多少（对数刻度）",
+    "g_influence": "按自由 GRU 的梯度范数给探测文本着色（越亮对第 t 步影响越大）：",
+    "g_units_title": "隐藏单元探索",
+    "g_units_help": "按与简单字符特征的相关程度给单元排序；选择一个单元，用它的颜色阅读文本。",
+    "g_quantity": "着色依据",
+    "g_features": "空格|元音|词首字母|词尾字母|词内位置",
+    "g_rank_label": "单元 {u}：{feature}（r = {r:+.2f}）",
+    "g_unit": "隐藏单元",
+    "g_scale": "颜色从 {lo}（暗）到 {hi}（亮）。",
+    "g_race_title": "比赛：GRU 与它被削弱的版本",
+    "g_race_help": "四个模型，相同的初始权重、相同的小批量：GRU、普通 RNN（Z=0，R=1）、只有重置门（Z=0）、"
+                   "只有更新门（R=1）。曲线在“③ 实时训练”中一起增长。",
+    "g_race_start": "开始比赛",
+    "g_race_label": "比赛",
+    "g_race_started": "比赛开始了：在“③ 实时训练”中观看曲线。",
+    "g_conv_title": "不同的写法",
+    "g_conv": "GRU 的写法",
+    "g_conv_d2l": "d2l（本应用）",
+    "g_conv_colah": "colah 的博客",
+    "g_conv_pytorch": "PyTorch nn.GRU",
+    "g_conv_note_d2l": "Z_t 接近 1 时保留旧的隐状态。这就是本应用计算的单元。",
+    "g_conv_note_colah": "Z 与 1 − Z 的角色互换：这里 Z_t 接近 1 时采用新的候选隐状态。模型相同，只是把 z 读作 1 − z。",
+    "g_conv_note_pytorch": "重置门在矩阵乘法之后乘以 W_hn h + b_hn，并且有两组偏置：与 d2l 的单元不是同一个函数。"
+                           "gru_viz.analysis.TorchConventionGRU 可以精确复现 nn.GRU（已测试）。",
+    "g_lesson_title": "练习：本章的习题",
+    "g_predict": "先写下你的预测（只有你能看到）",
+    "g_setup": "为此设置应用",
+    "g_reveal": "揭晓答案",
+    "l1_q": "1. 什么样的门取值能让第 t 步的输出只依赖于更早的第 t′ 步的输入？",
+    "l1_where": "现在从第 21 步起 Z 固定为 1（“② 强制设定门”）：看上方 t = 60 的梯度流。曲线从 60 到 20 是平的："
+                "中间的步骤都影响不到损失。",
+    "l1_a": "在 t′：R = 0 且 Z = 0，于是 H_t′ = H̃_t′ 只依赖于 X_t′。t′ 之后：Z = 1，H 原样复制到第 t 步。"
+            "梯度不衰减地流回 t′，并在那里停止。",
+    "l2_q": "2. 用相同方式训练 GRU 和普通 RNN。哪个的困惑度更低？哪个每个周期更快？",
+    "l2_where": "开始上方的比赛，在“③ 实时训练”中比较曲线和词元/秒。",
+    "l2_a": "相同周期数下 GRU 的困惑度低得多；它每一步大约需要三次矩阵乘法而不是一次，所以每个周期更慢。",
+    "l3_q": "3. 隐藏单元更少（例如 32 而不是 256）会怎样？",
+    "l3_where": "侧边栏现在是 32 个隐藏单元：在“③ 实时训练”中点击“开始”，与内置模型的曲线比较。",
+    "l3_a": "训练更快，但困惑度更高：32 个单元记不住那么多文本。",
+    "l4_q": "4. 只有重置门或只有更新门的 GRU：在这里哪个门更重要？",
+    "l4_where": "比赛会在 GRU 旁边训练这两个变体：在上方开始比赛。",
+    "l4_a": "只有更新门的模型（R = 1）通常比只有重置门的模型（Z = 0）更接近 GRU："
+            "更新门的复制通路才能把信息和梯度传得更远。",
 }
 
 LANGS = {"en": EN, "zh": ZH}

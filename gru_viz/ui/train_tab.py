@@ -19,7 +19,8 @@ POLL_SECONDS = 1.0
 PREFIX = "time traveller"
 
 
-def start_run(view: View, corpus: Corpus | None, config: TrainConfig | None, label: str = "GRU") -> bool:
+def start_run(view: View, corpus: Corpus | None, config: TrainConfig | None, label: str = "GRU",
+              race: bool = False) -> bool:
     """Create and start a run for this visitor; shows a message and returns False when it cannot start."""
     if corpus is None or config is None:
         st.error(st.session_state.get("_settings_error") or view.t("no_runs"))
@@ -29,7 +30,7 @@ def start_run(view: View, corpus: Corpus | None, config: TrainConfig | None, lab
         return False
     try:
         worker = TrainingWorker(corpus, config, label=label, limiter=training_slots(), prefix=PREFIX,
-                                num_threads=TORCH_THREADS)
+                                num_threads=TORCH_THREADS, race=race)
     except (ConfigError, ValueError) as exc:
         st.error(str(exc))
         return False
@@ -125,7 +126,7 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
     m[1].metric(view.t("tokens_per_sec"), f"{snap.tokens_per_sec:,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
     m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
-    curves = [(f"{w.run_id}: {w.label}", w.snapshot().history) for w in runs() if w.snapshot().history]
+    curves = [(f"{w.run_id}: {name}", hist) for w in runs() for name, hist in w.snapshot().curves.items() if hist]
     if reference:
         curves.append(reference)
     if curves:
@@ -133,7 +134,9 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
                         config={"displaylogo": False})
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
-        st.code(snap.sample, language=None)
+        samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
+        for name, text in samples.items():
+            st.code(f"{name}: {text}" if len(samples) > 1 else text, language=None)
     if st.session_state.get("_polling") and not snap.active:
         st.session_state["_polling"] = False
         st.rerun()  # a full rerun stops the polling and refreshes the model chooser

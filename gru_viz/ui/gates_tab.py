@@ -1,0 +1,170 @@
+"""Tab ④: why gates matter — gradient flow, memory survival, a unit explorer, the race, conventions, lessons."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+
+import numpy as np
+import streamlit as st
+
+from gru_viz.analysis import FEATURES, gradient_flow, memory_survival, rank_units
+from gru_viz.data import Corpus, Vocab, preprocess
+from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
+from gru_viz.inference import trace_text
+from gru_viz.model import FREE, PRESETS, GRUScratch
+from gru_viz.train import TrainConfig
+from gru_viz.ui.force_tab import current_forcing
+from gru_viz.ui.state import cached
+from gru_viz.ui.view import View
+
+MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
+CONVENTIONS = {
+    "d2l": (r"H_t = Z_t \odot H_{t-1} + (1 - Z_t) \odot \tilde H_t,\quad "
+            r"\tilde H_t = \tanh(X_t W_{xh} + (R_t \odot H_{t-1}) W_{hh} + b_h)"),
+    "colah": (r"H_t = (1 - Z_t) \odot H_{t-1} + Z_t \odot \tilde H_t,\quad "
+              r"\tilde H_t = \tanh(X_t W_{xh} + (R_t \odot H_{t-1}) W_{hh} + b_h)"),
+    "pytorch": (r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1},\quad "
+                r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))"),
+}
+
+
+def _luminance(css: str) -> float:
+    r, g, b = (float(x) / 255 for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def colored_text(text: str, colors: list[str], titles: list[str]) -> str:
+    """Each character on its colour; escaped; a hover title with the value."""
+    spans = []
+    for ch, color, title in zip(text, colors, titles):
+        shown = "&nbsp;" if ch == " " else html.escape(ch)
+        ink = "#000" if _luminance(color) > 0.45 else "#fff"  # readable on light and dark cells alike
+        spans.append(f'<span title="{html.escape(title)}" style="background:{color};color:{ink};'
+                     f'padding:1px 1px;border-radius:2px">{shown}</span>')
+    return ('<div style="font-family:monospace;font-size:1.15em;line-height:1.9;word-break:break-all">'
+            + "".join(spans) + "</div>")
+
+
+def _probe(view: View, vocab: Vocab) -> str:
+    text = preprocess(st.session_state.get("probe", "")) or "the time traveller for so it will be convenient"
+    return text[:MAX_GRAD_STEPS]
+
+
+def gradient_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> None:
+    st.subheader(view.t("g_grad_title"))
+    st.caption(view.t("g_grad_help"))
+    text = _probe(view, vocab)
+    tokens = vocab.encode(text)
+    if len(tokens) < 3:
+        st.warning(view.t("probe_empty"))
+        return
+    target = st.slider(view.t("g_target"), 1, len(tokens) - 2, min(len(tokens) - 2, 60), key="g_target",
+                       bind="query-params")
+    forcing, _ = current_forcing(model.hidden)
+    curves = [(view.t("g_free"), cached("grad", (ident, text, target, FREE),
+                                        lambda: gradient_flow(model, tokens, target)))]
+    curves.append((view.t("g_rnn"), cached("grad", (ident, text, target, PRESETS["plain_rnn"]),
+                                           lambda: gradient_flow(model, tokens, target, PRESETS["plain_rnn"]))))
+    if forcing.active and forcing != PRESETS["plain_rnn"]:
+        curves.append((view.t("g_current", what=forcing.describe()),
+                       cached("grad", (ident, text, target, forcing),
+                              lambda: gradient_flow(model, tokens, target, forcing))))
+    trace = cached("trace", (ident, text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
+    left, right = st.columns(2)
+    left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(320),
+                                           title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
+                      key="grad_chart", config={"displaylogo": False})
+    survival = memory_survival(trace.Z, target)
+    right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(320),
+                                       title=view.t("g_surv_chart", t=target), y_title="∏ Z"),
+                       key="surv_chart", config={"displaylogo": False})
+    norms = np.log10(np.maximum(curves[0][1], 1e-30))
+    colors = scale_colors(norms, vmin=float(norms.min()), vmax=float(norms.max()))
+    titles = [f"t′={i}: {v:.2e}" for i, v in enumerate(curves[0][1])]
+    st.markdown(view.t("g_influence"))
+    st.markdown(colored_text(text[: target + 1], colors, titles), unsafe_allow_html=True)
+
+
+def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> None:
+    st.subheader(view.t("g_units_title"))
+    st.caption(view.t("g_units_help"))
+    text = preprocess(st.session_state.get("probe", ""))[:500] or "the time traveller"
+    trace = cached("trace", (ident, text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
+    quantity = st.radio(view.t("g_quantity"), ["H", "Z", "R"], horizontal=True, key="g_quantity",
+                        bind="query-params")
+    values = {"H": trace.H, "Z": trace.Z, "R": trace.R}[quantity]
+    ranked = cached("rank", (ident, text, quantity), lambda: rank_units(values, text, top=12))
+    feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
+    options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
+    labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
+    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit",
+                        bind="query-params")
+    v = values[:, unit]
+    if quantity == "H":
+        colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1
+    else:
+        colors, lo, hi = scale_colors(v), 0, 1
+    st.markdown(colored_text(text, colors, [f"{quantity}[{unit}] = {x:+.3f}" for x in v]), unsafe_allow_html=True)
+    st.caption(view.t("g_scale", lo=lo, hi=hi))
+
+
+def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
+    from gru_viz.ui.train_tab import start_run
+
+    st.subheader(view.t("g_race_title"))
+    st.caption(view.t("g_race_help"))
+    c = st.columns([1, 1, 2], vertical_alignment="bottom")
+    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden")
+    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs")
+    if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
+        cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), force_r=None, force_z=None)
+        if start_run(view, corpus, cfg, label=view.t("g_race_label"), race=True):
+            st.info(view.t("g_race_started"))
+
+
+def conventions_section(view: View) -> None:
+    st.subheader(view.t("g_conv_title"))
+    which = st.radio(view.t("g_conv"), list(CONVENTIONS), format_func=lambda k: view.t(f"g_conv_{k}"),
+                     horizontal=True, key="g_conv")
+    st.latex(CONVENTIONS[which])
+    st.caption(view.t(f"g_conv_note_{which}"))
+
+
+LESSONS = ("l1", "l2", "l3", "l4")
+
+
+def _setup_lesson(name: str) -> None:
+    ss = st.session_state
+    if name == "l1":  # keep H fixed after step 20: only the input at 20 can matter afterwards
+        ss.update(preset="custom", fz_on=True, fz_val=1.0, fr_on=False, f_units="", f_steps_on=True,
+                  f_steps=(21, 60), g_target=60)
+    elif name == "l3":
+        ss.update(hidden=32)
+    ss["lesson_ready"] = name
+
+
+def lesson_section(view: View) -> None:
+    st.subheader(view.t("g_lesson_title"))
+    for name in LESSONS:
+        with st.container(border=True):
+            st.markdown(f"**{view.t(f'{name}_q')}**")
+            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68)
+            st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
+            if st.session_state.get("lesson_ready") == name:
+                st.info(view.t(f"{name}_where"))
+            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal"):
+                st.markdown(view.t(f"{name}_a"))
+
+
+def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None,
+           config: TrainConfig | None) -> None:
+    gradient_section(view, model, vocab, ident)
+    st.divider()
+    unit_section(view, model, vocab, ident)
+    st.divider()
+    race_section(view, corpus, config)
+    st.divider()
+    conventions_section(view)
+    st.divider()
+    lesson_section(view)
