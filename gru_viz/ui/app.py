@@ -180,7 +180,8 @@ def main() -> None:
         st.session_state.pop("inspect", None)
     chosen = None
     if options:
-        key = st.selectbox(view.t("inspect"), list(options), format_func=options.get, key="inspect", **Q)
+        key = st.selectbox(view.t("inspect"), list(options), format_func=options.get, key="inspect",
+                           label_visibility="collapsed" if view.projector else "visible", **Q)
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
     tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train"), view.t("tab_gates")])

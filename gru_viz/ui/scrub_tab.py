@@ -112,7 +112,10 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
             st.rerun()
         ss["step"] += 1
     step = ss["step"]
-    c = st.columns([1, 1, 1, 1, 1.3, 2.2])
+    # In projector mode the charts come first (the presenter steps with the keyboard); controls go below them.
+    controls, charts = _ordered(view, 2)
+    controls = controls.container()
+    c = controls.columns([1, 1, 1, 1, 1.3, 2.2])
     c[0].button(_label(view, "first"), icon=":material/first_page:", on_click=_set_step, args=(0,), key="b_first",
                 shortcut="Home", width="stretch")
     c[1].button(_label(view, "prev"), icon=":material/chevron_left:", on_click=_set_step, args=(max(step - 1, 0),),
@@ -130,7 +133,19 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
                     on_change=_jump, args=(trace.text, step), label_visibility="collapsed",
                     placeholder=view.t("jump") + " …")
     if steps > 1:
-        st.slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
+        controls.slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
+    with charts:
+        _charts(view, trace, vocab)
+
+
+def _ordered(view: View, n: int) -> list:
+    """n containers in page order; reversed in projector mode, so what matters most is on the first screen."""
+    boxes = [st.container() for _ in range(n)]
+    return boxes[::-1] if view.projector else boxes
+
+
+def _charts(view: View, trace, vocab: Vocab) -> None:
+    ss = st.session_state
     step = ss["step"]
     ch = trace.text[step]
     head = st.columns([1, 3], vertical_alignment="center")
@@ -163,7 +178,14 @@ def _preset_keys(view: View) -> None:
 
 
 def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None, name: str) -> None:
-    ss = st.session_state
+    settings, scrubber = _ordered(view, 2)
+    with settings:
+        probe = _settings(view, model, corpus)
+    with scrubber:
+        _scrub(view, model, vocab, ident, probe, name)
+
+
+def _settings(view: View, model: GRUScratch, corpus: Corpus | None) -> str:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1, 1])
         probe = top[0].text_area(view.t("probe"), value=default_probe(corpus), key="probe", height=90,
@@ -172,6 +194,11 @@ def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Co
                      format_func=lambda k: view.t(f"units_{k}"), bind="query-params")
         top[2].number_input(view.t("unit_numbers"), 0, model.hidden - 1, 0, key="unit", bind="query-params")
     _preset_keys(view)
+    return probe
+
+
+def _scrub(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, probe: str, name: str) -> None:
+    ss = st.session_state
     norm = preprocess(probe)
     if not norm:
         st.warning(view.t("probe_empty"))

@@ -56,7 +56,7 @@ def header_controls() -> View:
     ss = st.session_state
     names = list(LANGUAGE_NAMES.values())  # the URL carries the visible name: ?lang=简体中文
     code_of = {name: code for code, name in LANGUAGE_NAMES.items()}
-    cols = st.columns([6, 1.4, 1.5], vertical_alignment="bottom")
+    cols = st.columns([5.5, 1.4, 1.9], vertical_alignment="bottom")
     name = cols[1].selectbox(LANGUAGE_LABEL, names, key="lang", bind="query-params")
     lang = code_of.get(name, "en")
     cols[2].toggle(tr("projector", lang), key="proj", help=tr("projector_help", lang), bind="query-params")
