@@ -27,6 +27,7 @@ def show_char(ch: str) -> str:
 def _base_layout(fig: go.Figure, height: int, font_size: int) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=40, b=40), font=dict(size=font_size),
                       template="plotly_white", hoverlabel=dict(font_size=font_size))
+    fig.update_annotations(font_size=font_size)  # subplot titles follow the projector's larger type
     return fig
 
 

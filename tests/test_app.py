@@ -57,7 +57,7 @@ def no_errors(app) -> None:
 
 def test_first_load_shows_pretrained_scrubber(at):
     no_errors(at)
-    assert at.selectbox(key="inspect").value == "pre:500"
+    assert at.selectbox(key="w_inspect_en").value == "pre:500"
     figs = charts(at)
     assert len(figs) >= 3
     heat = chart(at, "heatmaps")
@@ -87,7 +87,7 @@ def test_scrubbing_changes_step_and_per_step_chart(at):
                                           ("amnesia", 0.0, None)])
 def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
     free_md = [m.value for m in at.markdown if "font-family:monospace" in m.value and "mark" not in m.value]
-    at.radio(key="preset").set_value(preset).run()
+    at.radio(key="w_preset_en").set_value(preset).run()
     no_errors(at)
     heat = chart(at, "heatmaps")
     R, Z = heat_z(heat, 0), heat_z(heat, 1)
@@ -105,12 +105,12 @@ def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
 
 
 def test_custom_forcing_units_and_steps(at):
-    at.radio(key="preset").set_value("custom").run()
+    at.radio(key="w_preset_en").set_value("custom").run()
     at.toggle(key="fz_on").set_value(True).run()
     at.slider(key="fz_val").set_value(1.0).run()
     at.text_input(key="f_units").set_value("0-3").run()
     no_errors(at)
-    at.radio(key="units_mode").set_value("all").run()
+    at.radio(key="w_units_mode_en").set_value("all").run()
     Z = heat_z(chart(at, "heatmaps"), 1)
     assert (Z[:4] == 1.0).all() and not (Z[4:] == 1.0).all()
     at.text_input(key="f_units").set_value("0-9999").run()
@@ -153,11 +153,11 @@ def test_start_pause_resume_stop(at):
     at.button(key="btn_stop").click().run()
     assert run.snapshot().status == "stopped" and time.time() - t0 < 5
     no_errors(at)
-    assert any(o.startswith(f"Run {run.run_id} (GRU) · latest") for o in at.selectbox(key="inspect").options)
+    assert any(o.startswith(f"Run {run.run_id} (GRU) · latest") for o in at.selectbox(key="w_inspect_en").options)
 
 
 def test_training_on_pasted_text_then_inspecting_it(at):
-    at.radio(key="corpus_source").set_value("paste").run()
+    at.radio(key="w_corpus_source_en").set_value("paste").run()
     at.text_area(key="paste_text").set_value("The quick brown fox jumps over the lazy dog. " * 40).run()
     _set_small_run(at, 3)
     at.button(key="btn_start").click().run()
@@ -165,14 +165,14 @@ def test_training_on_pasted_text_then_inspecting_it(at):
     assert run.join(30) and run.snapshot().status == "finished"
     at.run()
     no_errors(at)
-    at.selectbox(key="inspect").set_value(f"run:{run.run_id}:latest").run()
+    at.selectbox(key="w_inspect_en").set_value(f"run:{run.run_id}:latest").run()
     no_errors(at)
     assert heat_z(chart(at, "heatmaps"), 0).shape[0] == 8  # the new model's 8 hidden units
-    assert f"Run {run.run_id} (GRU) · epoch 3" in at.selectbox(key="inspect").options
+    assert f"Run {run.run_id} (GRU) · epoch 3" in at.selectbox(key="w_inspect_en").options
 
 
 def test_text_too_short_says_how_much_is_needed(at):
-    at.radio(key="corpus_source").set_value("paste").run()
+    at.radio(key="w_corpus_source_en").set_value("paste").run()
     at.text_area(key="paste_text").set_value("far too short").run()
     at.button(key="btn_start").click().run()
     no_errors(at)
@@ -192,7 +192,7 @@ def test_bad_uploads_show_messages(at, tmp_path):
     no_errors(at)
     assert any("pickle" in e.value for e in at.sidebar.error)
     assert not marker.exists()
-    at.radio(key="corpus_source").set_value("upload").run()
+    at.radio(key="w_corpus_source_en").set_value("upload").run()
     at.file_uploader(key="upload_txt").upload("book.txt", b"\x00\x01binary\xff")
     at.run()
     no_errors(at)
@@ -206,7 +206,7 @@ def test_good_checkpoint_upload_is_inspectable(at):
     at.file_uploader(key="upload_ckpt").upload("mine.safetensors", data)
     at.run()
     no_errors(at)
-    assert at.selectbox(key="inspect").value == "upload"
+    assert at.selectbox(key="w_inspect_en").value == "upload"
     assert any(s.value.startswith("Loaded mine") for s in at.sidebar.success)
 
 
@@ -225,7 +225,7 @@ def test_why_gates_tab_wiring(at):
     assert len(chart(at, "grad_chart")["data"]) == 3
     assert any("Z is now held at 1" in i.value for i in at.info)
     # the unit explorer ranks units and colours the text
-    at.radio(key="g_quantity").set_value("Z").run()
+    at.radio(key="w_g_quantity_en").set_value("Z").run()
     no_errors(at)
     assert at.selectbox(key="g_unit").options[0].startswith("unit ")  # ranked units come first, labelled
     assert any("background:" in m.value for m in at.markdown if "title=\"Z[" in m.value)

@@ -71,8 +71,7 @@ def fresh():
 
 def test_url_restores_the_view(fresh):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.query_params.update({"step": "9", "preset": "Plain RNN (Z=0, R=1)", "unit": "3",
-                            "inspect": "Pretrained on The Time Machine · epoch 100",
+    at.query_params.update({"step": "9", "preset": "plain_rnn", "unit": "3", "inspect": "pre:100",
                             "units_mode": "all", "hidden": "64", "epochs": "20"})
     at.run()
     assert not at.exception
@@ -87,7 +86,7 @@ def test_url_restores_the_view(fresh):
 
 def test_url_in_chinese_and_projector_mode(fresh):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.query_params.update({"lang": "简体中文", "proj": "true"})
+    at.query_params.update({"lang": "zh", "proj": "true"})
     at.run()
     assert not at.exception
     assert at.session_state["proj"] is True
@@ -101,3 +100,17 @@ def test_bad_url_values_are_ignored(fresh):
     at.run()
     assert not at.exception
     assert at.session_state["preset"] == "free" and at.session_state["inspect"] == "pre:500"
+
+
+def test_choices_are_written_to_the_url_as_keys(fresh):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert "preset" not in at.query_params  # defaults stay out of the link
+    at.radio(key="w_preset_en").set_value("amnesia").run()
+    at.selectbox(key="lang").set_value("zh").run()
+    assert not at.exception
+    params = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert params["preset"] == "amnesia" and params["lang"] == "zh"
+    assert at.radio(key="w_preset_zh").value == "amnesia"  # the Chinese widget starts from the stored value
+    at.radio(key="w_preset_zh").set_value("free").run()
+    assert "preset" not in at.query_params

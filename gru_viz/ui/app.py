@@ -14,7 +14,7 @@ from gru_viz.model import GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui import force_tab, gates_tab, scrub_tab, train_tab
 from gru_viz.ui.state import init_session, offline_corpus, pretrained, runs, timemachine
-from gru_viz.ui.view import View, error_boundary, header_controls, md_escape, share_box
+from gru_viz.ui.view import View, choice, error_boundary, header_controls, md_escape, share_box, sync_url
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
     sb = st.sidebar
     sb.header(view.t("settings"))
     choices = {k: view.t(f"corpus_{k}") for k in ("tm", "offline", "upload", "paste")}
-    source = sb.radio(view.t("corpus"), list(choices), format_func=choices.get, key="corpus_source", **Q)
+    source = choice(sb.radio, view.t("corpus"), list(choices), "corpus_source", view, choices.get)
     d = TrainConfig()
     max_tokens = sb.number_input(view.t("max_tokens"), 100, CAPS["max_tokens"], d.max_tokens, step=1000,
                                  key="max_tokens", **Q)
@@ -77,10 +77,10 @@ def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
     steps = c2.number_input(view.t("num_steps"), 1, CAPS["num_steps"], d.num_steps, key="num_steps", **Q)
     seed = c1.number_input(view.t("seed"), 0, 2**31 - 1, d.seed, key="seed", **Q)
     device = c2.selectbox(view.t("device"), available_devices(), key="device", **Q)
-    sampling = sb.radio(view.t("sampling"), ["sequential", "random"], format_func=view.t, horizontal=True,
-                        key="sampling", **Q)
-    engine = sb.radio(view.t("engine_choice"), ["textbook", "fast"], format_func=lambda k: view.t(f"engine_{k}"),
-                      key="engine", **Q)
+    sampling = choice(sb.radio, view.t("sampling"), ["sequential", "random"], "sampling", view, view.t,
+                      horizontal=True)
+    engine = choice(sb.radio, view.t("engine_choice"), ["textbook", "fast"], "engine", view,
+                    lambda k: view.t(f"engine_{k}"))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -176,12 +176,11 @@ def main() -> None:
         st.markdown(f"**{view.t('shortcuts_bar')}**")
 
     options = model_options(view)
-    if st.session_state.get("inspect") not in options:  # e.g. a run that was reset, or another visitor's link
-        st.session_state.pop("inspect", None)
     chosen = None
     if options:
-        key = st.selectbox(view.t("inspect"), list(options), format_func=options.get, key="inspect",
-                           label_visibility="collapsed" if view.projector else "visible", **Q)
+        # url_choice drops a value that is not here: a run that was reset, or another visitor's link
+        key = choice(st.selectbox, view.t("inspect"), list(options), "inspect", view, options.get,
+                     label_visibility="collapsed" if view.projector else "visible")
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
     tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train"), view.t("tab_gates")])
@@ -202,6 +201,7 @@ def main() -> None:
             st.info(view.t("no_model"))
         else:
             gates_tab.render(view, *chosen, corpus=corpus, config=config)
+    sync_url()
     share_box(view)
 
 

@@ -11,7 +11,7 @@ from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui.state import cached, offline_corpus, timemachine
-from gru_viz.ui.view import View
+from gru_viz.ui.view import View, choice
 
 PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]
 EVAL_CHARS = 2_000
@@ -43,6 +43,8 @@ def current_forcing(hidden: int) -> tuple[Forcing, str]:
     """The forcing the visitor set up (read from session state, so every tab sees the same), and any error."""
     ss = st.session_state
     preset = ss.get("preset", "free")
+    if preset not in PRESETS and preset != "custom":  # a bad link: the radio will drop it too
+        preset = "free"
     if preset != "custom":
         return PRESETS[preset], ""
     try:
@@ -78,8 +80,7 @@ def eval_tokens(vocab: Vocab) -> list[int]:
 
 def _controls(view: View, hidden: int, probe_len: int) -> None:
     labels = {k: view.t(f"preset_{k}") for k in PRESET_KEYS}
-    st.radio(view.t("preset"), PRESET_KEYS, format_func=labels.get, horizontal=True, key="preset",
-             bind="query-params")
+    choice(st.radio, view.t("preset"), PRESET_KEYS, "preset", view, labels.get, horizontal=True)
     st.caption(view.t(f"explain_{st.session_state.get('preset', 'free')}"))
     if st.session_state.get("preset") != "custom":
         return

@@ -16,7 +16,7 @@ from gru_viz.model import FREE, PRESETS, GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached
-from gru_viz.ui.view import View
+from gru_viz.ui.view import View, choice
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
@@ -91,15 +91,13 @@ def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> N
     st.caption(view.t("g_units_help"))
     text = preprocess(st.session_state.get("probe", ""))[:500] or "the time traveller"
     trace = cached("trace", (ident, text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
-    quantity = st.radio(view.t("g_quantity"), ["H", "Z", "R"], horizontal=True, key="g_quantity",
-                        bind="query-params")
+    quantity = choice(st.radio, view.t("g_quantity"), ["H", "Z", "R"], "g_quantity", view, str, horizontal=True)
     values = {"H": trace.H, "Z": trace.Z, "R": trace.R}[quantity]
     ranked = cached("rank", (ident, text, quantity), lambda: rank_units(values, text, top=12))
     feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
     options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
     labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
-    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit",
-                        bind="query-params")
+    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit")
     v = values[:, unit]
     if quantity == "H":
         colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1

@@ -13,7 +13,7 @@ from gru_viz.inference import trace_text
 from gru_viz.model import GRUScratch
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, timemachine
-from gru_viz.ui.view import View, downloads, error_boundary
+from gru_viz.ui.view import View, choice, downloads, error_boundary
 
 MAX_PROBE = 500
 PLAY_SECONDS = 0.4
@@ -190,8 +190,8 @@ def _settings(view: View, model: GRUScratch, corpus: Corpus | None) -> str:
         top = st.columns([3, 1, 1])
         probe = top[0].text_area(view.t("probe"), value=default_probe(corpus), key="probe", height=90,
                                  max_chars=5000, bind="query-params")
-        top[1].radio(view.t("units"), ["active", "all", "first"], key="units_mode",
-                     format_func=lambda k: view.t(f"units_{k}"), bind="query-params")
+        choice(top[1].radio, view.t("units"), ["active", "all", "first"], "units_mode", view,
+               lambda k: view.t(f"units_{k}"))
         top[2].number_input(view.t("unit_numbers"), 0, model.hidden - 1, 0, key="unit", bind="query-params")
     _preset_keys(view)
     return probe

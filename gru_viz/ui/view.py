@@ -54,11 +54,10 @@ class View:
 def header_controls() -> View:
     """The title row, with the language and projector switches at the right; both live in the URL."""
     ss = st.session_state
-    names = list(LANGUAGE_NAMES.values())  # the URL carries the visible name: ?lang=简体中文
-    code_of = {name: code for code, name in LANGUAGE_NAMES.items()}
+    restore_from_url()
     cols = st.columns([5.5, 1.4, 1.9], vertical_alignment="bottom")
-    name = cols[1].selectbox(LANGUAGE_LABEL, names, key="lang", bind="query-params")
-    lang = code_of.get(name, "en")
+    lang = cols[1].selectbox(LANGUAGE_LABEL, url_choice("lang", list(LANGUAGE_NAMES)), format_func=LANGUAGE_NAMES.get,
+                             key="lang")
     cols[2].toggle(tr("projector", lang), key="proj", help=tr("projector_help", lang), bind="query-params")
     view = View(lang=lang, projector=bool(ss.get("proj")))
     cols[0].title(view.t("title"))
@@ -73,6 +72,67 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")
 def md_escape(text: str) -> str:
     """User text (file names, pasted text) shown through Markdown: every Markdown and HTML character escaped."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# Choice widgets whose labels are translated keep their *option keys* in the URL (?preset=plain_rnn&lang=zh).
+# Streamlit's own bind="query-params" stores the translated label, which breaks when the language changes, so
+# these are synced by hand; plain values (numbers, text, toggles) use bind="query-params".
+URL_CHOICES = {"lang": "en", "preset": "free", "inspect": None, "units_mode": "active", "corpus_source": "tm",
+               "sampling": "sequential", "engine": "textbook", "g_quantity": "H"}
+
+
+def restore_from_url() -> None:
+    """Once per session: choice values from the link that opened the page (checked later by url_choice)."""
+    ss = st.session_state
+    if ss.get("_url_restored"):
+        return
+    ss["_url_restored"] = True
+    for key in URL_CHOICES:
+        if key in st.query_params and key not in ss:
+            ss[key] = st.query_params[key]
+
+
+def url_choice(key: str, options: list) -> list:
+    """The options of a choice widget; a session value that is not among them (a bad link) is dropped."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+    return options
+
+
+def choice(widget, label: str, options: list, key: str, view: View, labels, **kwargs):
+    """A radio or selectbox whose value lives in st.session_state[key] (an option key, not a label).
+
+    The widget itself is keyed per language: when the labels change language the browser gets a new widget,
+    initialised from the stored value (a widget keeping its key while its labels change shows nothing selected).
+    """
+    ss = st.session_state
+    options = url_choice(key, options)
+    default = URL_CHOICES.get(key)
+    current = ss.get(key, default if default in options else options[0])
+    wkey = f"w_{key}_{view.lang}"
+    if ss.get(wkey, current) != current:  # set elsewhere (a preset key, a lesson button): follow it
+        ss[wkey] = current
+
+    def _store() -> None:
+        ss[key] = ss[wkey]
+
+    value = widget(label, options, index=options.index(current), format_func=labels, key=wkey, on_change=_store,
+                   **kwargs)
+    ss[key] = value
+    return value
+
+
+def sync_url() -> None:
+    """Write the choice widgets' option keys to the URL (defaults left out, so links stay short)."""
+    ss = st.session_state
+    for key, default in URL_CHOICES.items():
+        value = ss.get(key)
+        default = default if default is not None else "pre:500"
+        if value is None or value == default:
+            if key in st.query_params:
+                del st.query_params[key]
+        elif st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
 
 
 @contextlib.contextmanager
