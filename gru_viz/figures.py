@@ -12,6 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+# Axis words, overridable per call so the UI can pass them in another language.
+AXES = {"unit": "unit", "gate": "gate", "value": "value", "hidden unit": "hidden unit", "probability": "probability",
+        "epoch": "epoch", "perplexity": "perplexity"}
 GATE_SCALE = "Cividis"
 STATE_SCALE = "RdBu"
 COLORS = {"prev": "#7f7f7f", "cand": "#E69F00", "hidden": "#0072B2", "forced": "#D55E00", "free": "#0072B2"}
@@ -32,7 +35,7 @@ def _base_layout(fig: go.Figure, height: int, font_size: int) -> go.Figure:
 
 
 def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int = 13, height: int = 340,
-                      title: str = "Perplexity per epoch") -> go.Figure:
+                      title: str = "Perplexity per epoch", axes: dict | None = None) -> go.Figure:
     """One line per run (label, history of {'epoch', 'perplexity'}); log y, as the curve spans 28 down to 1."""
     fig = go.Figure()
     for i, (label, history) in enumerate(runs):
@@ -41,9 +44,10 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int
         fig.add_trace(go.Scatter(x=epochs, y=ppl, mode="lines", name=label,
                                  line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
                                  hovertemplate="epoch %{x}<br>perplexity %{y:.3f}<extra>" + label + "</extra>"))
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    ax = {**AXES, **(axes or {})}
+    fig.update_xaxes(title_text=ax["epoch"], rangemode="tozero")
     ticks = [1, 1.2, 1.5, 2, 3, 5, 10, 20, 30, 100, 1000]
-    fig.update_yaxes(title_text="perplexity", type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+    fig.update_yaxes(title_text=ax["perplexity"], type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
                      minor=dict(showgrid=False))
     fig.update_layout(title=title, showlegend=True,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
@@ -52,12 +56,14 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int
 
 def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
                   units: np.ndarray | None = None, font_size: int = 13, height: int = 560, window: int = 80,
-                  titles: tuple[str, str] = ("Reset gate R<sub>t</sub>", "Update gate Z<sub>t</sub>")) -> go.Figure:
+                  titles: tuple[str, str] = ("Reset gate R<sub>t</sub>", "Update gate Z<sub>t</sub>"),
+                  axes: dict | None = None) -> go.Figure:
     """R and Z as hidden units × time steps, the probe's characters along x, a marker at `step`.
 
     R and Z are (steps, hidden); `units` picks and orders the rows shown (default: all). The x axis opens on a
     window of `window` steps around `step` so every character is legible; pan or zoom out for the rest.
     """
+    ax = {**AXES, **(axes or {})}
     steps = R.shape[0]
     idx = np.arange(R.shape[1]) if units is None else np.asarray(units)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=titles)
@@ -68,10 +74,10 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     for row, (gate, name) in enumerate(((R, "R"), (Z, "Z")), start=1):
         fig.add_trace(go.Heatmap(
             z=gate[:, idx].T.astype(np.float32), zmin=0.0, zmax=1.0, colorscale=GATE_SCALE, showscale=row == 1,
-            colorbar=dict(title=dict(text="gate"), len=0.9, tickvals=[0, 0.5, 1]), customdata=custom,
+            colorbar=dict(title=dict(text=ax["gate"]), len=0.9, tickvals=[0, 0.5, 1]), customdata=custom,
             hovertemplate=f"step %{{x}}<br>unit {unit_ref}<br>{name} = %{{z:.3f}}<extra></extra>",
             name=name), row=row, col=1)
-        fig.update_yaxes(title_text="unit", row=row, col=1, autorange="reversed", showgrid=False)
+        fig.update_yaxes(title_text=ax["unit"], row=row, col=1, autorange="reversed", showgrid=False)
         fig.add_vline(x=step, line=dict(color="#D55E00", width=3), row=row, col=1)
     lo = min(max(step - window // 2, 0), max(steps - window, 0))
     x_range = [lo - 0.5, min(steps, lo + window) - 0.5]
@@ -87,11 +93,12 @@ def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: 
                      units: np.ndarray | None = None, font_size: int = 13, height: int = 460,
                      names: tuple[str, str, str, str] = ("H<sub>t−1</sub>", "candidate H̃<sub>t</sub>",
                                                          "state H<sub>t</sub>", "update gate Z<sub>t</sub>"),
-                     ) -> go.Figure:
+                     axes: dict | None = None) -> go.Figure:
     """At one step: per unit, a segment from H̃_t to H_{t−1} with H_t on it, and Z_t (the mixing weight) below.
 
     H_t = Z_t⊙H_{t−1} + (1−Z_t)⊙H̃_t, so H_t sits a fraction Z_t of the way from H̃_t towards H_{t−1}.
     """
+    ax = {**AXES, **(axes or {})}
     idx = np.arange(h.shape[0]) if units is None else np.asarray(units)
     x = np.arange(len(idx))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
@@ -110,9 +117,9 @@ def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: 
     fig.add_trace(go.Bar(x=x, y=z[idx].astype(np.float32), name=names[3], marker=dict(
         color=z[idx].astype(np.float32), colorscale=GATE_SCALE, cmin=0, cmax=1), customdata=idx.astype(np.int32),
         hovertemplate="unit %{customdata}<br>Z = %{y:.3f}<extra></extra>"), row=2, col=1)
-    fig.update_yaxes(range=[-1.05, 1.05], title_text="value", zeroline=True, row=1, col=1)
+    fig.update_yaxes(range=[-1.05, 1.05], title_text=ax["value"], zeroline=True, row=1, col=1)
     fig.update_yaxes(range=[0, 1], title_text="Z_t", tickvals=[0, 0.5, 1], row=2, col=1)
-    fig.update_xaxes(title_text="hidden unit", row=2, col=1)
+    fig.update_xaxes(title_text=ax["hidden unit"], row=2, col=1)
     if units is not None:
         fig.update_xaxes(tickvals=x[:: max(1, len(x) // 16)], ticktext=[str(u) for u in idx[:: max(1, len(x) // 16)]],
                          row=2, col=1)
@@ -121,7 +128,7 @@ def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: 
 
 
 def topk_figure(probs: np.ndarray, tokens: Sequence[str], k: int = 5, font_size: int = 13, height: int = 240,
-                title: str = "Next character") -> go.Figure:
+                title: str = "Next character", axes: dict | None = None) -> go.Figure:
     """The k most probable next characters as horizontal bars, most likely on top."""
     order = np.argsort(-probs)[:k]
     labels = [show_char(tokens[i]) for i in order]
@@ -129,7 +136,7 @@ def topk_figure(probs: np.ndarray, tokens: Sequence[str], k: int = 5, font_size:
                            marker_color=COLORS["hidden"], text=[f"{p:.1%}" for p in probs[order]],
                            textposition="auto", hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(range=[0, 1], title_text="probability")
+    fig.update_xaxes(range=[0, 1], title_text={**AXES, **(axes or {})}["probability"])
     fig.update_layout(title=title)
     return _base_layout(fig, height, font_size)
 

@@ -154,14 +154,15 @@ def _charts(view: View, trace, vocab: Vocab) -> None:
     units = units_to_show(ss.get("units_mode", "active"), trace.Z)
     left, right = st.columns([3, 2])
     left.plotly_chart(gate_heatmaps(trace.R, trace.Z, trace.text, step, units, font_size=view.font,
-                                    height=view.height(560), titles=(view.t("r_title"), view.t("z_title"))),
+                                    height=view.height(560), titles=(view.t("r_title"), view.t("z_title")),
+                                    axes=view.axes),
                       key="heatmaps", config={"displaylogo": False})
     names = tuple(view.t("mix_names").split("|"))
     right.plotly_chart(state_mix_figure(trace.H_prev[step], trace.H_tilde[step], trace.H[step], trace.Z[step], units,
-                                        names=names, font_size=view.font, height=view.height(460)),
+                                        names=names, font_size=view.font, height=view.height(460), axes=view.axes),
                        key="mix", config={"displaylogo": False})
     right.plotly_chart(topk_figure(trace.probs[step], vocab.idx_to_token, 5, title=view.t("next_char"),
-                                   font_size=view.font, height=view.height(240)),
+                                   font_size=view.font, height=view.height(240), axes=view.axes),
                        key="topk", config={"displaylogo": False})
     u = int(ss.get("unit", 0)) % trace.H.shape[1]
     right.markdown(f"**{view.t('numbers_at', u=u, t=step)}**")

@@ -50,6 +50,11 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
+def _curve_chart(view: View, curves: list) -> None:
+    fig = perplexity_figure(curves, title=view.t("ppl_title"), font_size=view.font, axes=view.axes)
+    st.plotly_chart(fig, key="ppl_chart", config={"displaylogo": False})
+
+
 def _reference_curve(view: View) -> tuple[str, list[dict]] | None:
     """The bundled model's own training history (d2l's run), as a yardstick for live runs."""
     snaps = pretrained()
@@ -103,9 +108,7 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
     if not runs():
         st.info(view.t("no_runs"))
         if reference:
-            st.plotly_chart(perplexity_figure([reference], title=view.t("ppl_title"), font_size=view.font),
-                            key="ppl_chart",
-                            config={"displaylogo": False})
+            _curve_chart(view, [reference])
         return
     current = runs()[-1]
     snap = current.snapshot()
@@ -130,8 +133,7 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
     if reference:
         curves.append(reference)
     if curves:
-        st.plotly_chart(perplexity_figure(curves, title=view.t("ppl_title"), font_size=view.font), key="ppl_chart",
-                        config={"displaylogo": False})
+        _curve_chart(view, curves)
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
         samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}

@@ -13,6 +13,7 @@ import streamlit as st
 
 from gru_viz.checkpoint import checkpoint_bytes
 from gru_viz.data import Vocab
+from gru_viz.figures import AXES
 from gru_viz.inference import TextTrace
 from gru_viz.model import GRUScratch
 from gru_viz.ui.strings import LANGUAGE_LABEL, LANGUAGE_NAMES, tr
@@ -49,6 +50,11 @@ class View:
 
     def t(self, key: str, **fmt: object) -> str:
         return tr(key, self.lang, **fmt)
+
+    @property
+    def axes(self) -> dict[str, str]:
+        """Axis words for the figure builders, in this language."""
+        return {k: self.t(f"ax_{k.replace(' ', '_')}") for k in AXES}
 
 
 def header_controls() -> View:
