@@ -245,3 +245,15 @@ def test_race_starts_from_the_gates_tab(at):
     ppl = chart(at, "ppl_chart")
     names = [d["name"] for d in ppl["data"]]
     assert sum(n.startswith(f"{run.run_id}: ") for n in names) == 4
+
+
+def test_one_visitor_sees_nothing_of_another(at):
+    _set_small_run(at, 3)
+    at.button(key="btn_start").click().run()
+    run = at.session_state["runs"][0]
+    assert run.join(60)
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.run()
+    no_errors(other)
+    assert other.session_state["runs"] == []
+    assert not any(o.startswith("Run ") for o in other.selectbox(key="w_inspect_en").options)

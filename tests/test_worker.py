@@ -106,3 +106,20 @@ def test_divergence_keeps_the_last_good_model(corpus):
     snap = w.snapshot()
     assert snap.status == "diverged" and "learning rate" in snap.message
     assert all(h["perplexity"] < float("inf") for h in snap.history)
+
+
+def test_session_end_stops_its_runs_and_memory_is_released(corpus):
+    import gc
+
+    from gru_viz.ui.state import SessionGuard, _on_session_end
+    from gru_viz.ui.worker import ALL_WORKERS
+
+    runs = [TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))]
+    runs[0].start()
+    assert wait(lambda: runs[0].snapshot().epoch >= 1)
+    _on_session_end(SessionGuard(runs=runs))  # what Streamlit calls when the browser session goes away
+    assert runs[0].join(1.0) and runs[0].snapshot().status == "stopped"
+    ident = runs[0].run_id
+    runs.clear()  # Streamlit drops the session state
+    gc.collect()
+    assert all(x.run_id != ident for x in list(ALL_WORKERS))  # nothing else keeps the run (and its model) alive
