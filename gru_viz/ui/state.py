@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -97,7 +98,6 @@ def init_session() -> None:
     """Default session state, and re-adoption of this session's runs after a reconnect."""
     ss = st.session_state
     ss.setdefault("runs", [])
-    ss.setdefault("trace_cache", OrderedDict())
     ss.setdefault("uploaded", None)
     _watchdog()
     _session_guard().runs = ss.runs  # a new guard after a reconnect takes over the same runs
@@ -124,14 +124,31 @@ def active_count() -> int:
     return sum(1 for w in list(ALL_WORKERS) if w.snapshot().status == "running")
 
 
+@st.cache_resource
+def _shared_results() -> tuple[threading.Lock, dict[str, OrderedDict]]:
+    return threading.Lock(), {}
+
+
 def cached(name: str, key: tuple, compute, size: int = 8):
-    """A small per-session LRU (traces, perplexities): never shared with other visitors."""
-    cache: OrderedDict = st.session_state.setdefault(f"_lru_{name}", OrderedDict())
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = compute()
-    cache[key] = value
-    while len(cache) > size:
-        cache.popitem(last=False)
+    """A small LRU of results (traces, perplexities, continuations).
+
+    Results of the bundled models (read-only, the same for everyone) are shared between visitors, which spares
+    a class of 30 the same 30 computations; results of a visitor's own models stay in that visitor's session.
+    """
+    shared = isinstance(key[0], tuple) and key[0][:1] == ("pre",)
+    if shared:
+        lock, caches = _shared_results()
+        size *= 4
+    else:
+        lock, caches = None, st.session_state.setdefault("_lru", {})
+    with lock or contextlib.nullcontext():
+        cache = caches.setdefault(name, OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = compute()  # outside the lock: another visitor's lookup need not wait for this computation
+    with lock or contextlib.nullcontext():
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
     return value

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Load test: start the app, let N simulated visitors use it at once, report memory, latency and errors.
+
+    python tools/loadtest.py --visitors 30 --trainers 10 --duration 120 [--port P] [--json]
+
+Each visitor is a websocket client speaking Streamlit's own protocol (the BackMsg/ForwardMsg protobufs a
+browser exchanges with /_stcore/stream), one request at a time like a browser tab: it loads the page, steps
+the scrubber (the Forward button and the step slider, both inside the scrubber's fragment), changes the
+forcing preset (a full rerun), and, for --trainers of them, sets hidden 32 / epochs 30, presses Start and then
+polls the training fragment every second as the browser's run_every timer does, until the run has finished or
+shows that it is queued for a free slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
+
+Exit status: 0 when every target is met, 1 when one is not (or there were errors), 2 when the app never started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import random
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import OrderedDict
+from pathlib import Path
+
+import websocket  # websocket-client
+from streamlit.proto.Alert_pb2 import Alert
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"  # the only address this tool ever talks to
+SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
+PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]  # the preset radio's option order
+# the force tab's heading over the forced continuation, for each preset
+PRESET_SHOWN = {"free": "Forced (free)", "plain_rnn": "Forced (R=1, Z=0)", "frozen_memory": "Forced (Z=1)",
+                "amnesia": "Forced (R=0)"}
+QUEUED_TEXT = "Waiting for a free training slot"
+FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
+STOPPED_TEXT = "Stopped"
+STEP_RX = re.compile(r"Step (\d+): input")
+TARGET_RSS_MB, TARGET_P95_S = 1536, 1.0  # from the issue: 1.5 GB peak RSS, p95 update within 1 s
+DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
+
+
+class ProtocolError(Exception):
+    """The conversation with the server broke: a timeout, a closed socket or an unexpected message."""
+
+
+class Visitor:
+    """One browser tab: a websocket session, the widgets it has seen, and what it measured."""
+
+    def __init__(self, port: int, timeout: float):
+        self.ws = websocket.create_connection(f"ws://{HOST}:{port}/_stcore/stream", subprotocols=["streamlit"],
+                                              timeout=timeout)
+        self.timeout, self.url = timeout, f"http://{HOST}:{port}/"
+        self.query, self.page_hash = "", ""
+        self.widgets: dict[str, tuple[str, str, object]] = {}  # user key -> (widget id, fragment id, proto)
+        self.cache: OrderedDict[str, ForwardMsg] = OrderedDict()  # like the browser's message cache
+        self.auto: dict[str, float] = {}  # fragment id -> run_every interval, from auto_rerun messages
+        self.errors: list[str] = []
+        self.texts: list[str] = []  # texts of the elements drawn by the last request
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken socket
+            self.ws.close(timeout=2)
+
+    # --- one request: send a rerun, read until the run has finished ---------------------------------
+    def rerun(self, states: list[WidgetState] = (), fragment: str = "", auto: bool = False) -> float:
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string, cs.page_script_hash, cs.fragment_id, cs.is_auto_rerun = (
+            self.query, self.page_hash, fragment, auto)
+        cs.widget_states.widgets.extend(states)
+        ci = cs.context_info  # what a browser reports about itself
+        ci.timezone, ci.timezone_offset, ci.locale, ci.url, ci.color_scheme = "UTC", 0, "en-US", self.url, "light"
+        cs.cached_message_hashes.extend(self.cache)
+        if not fragment:
+            self.auto.clear()  # a full run declares its fragments' timers again
+        self.texts = []
+        t0 = time.monotonic()
+        try:
+            self.ws.send_binary(msg.SerializeToString())
+            while True:
+                status = self._read(t0 + self.timeout)
+                if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                    raise ProtocolError("script finished with a compile error")
+                if status in DONE:
+                    return time.monotonic() - t0
+        except websocket.WebSocketTimeoutException:
+            raise ProtocolError(f"no script_finished within {self.timeout:.0f} s") from None
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
+
+    def idle(self, until: float) -> None:
+        """Wait like an open tab: keep reading (and answering pings) without sending anything."""
+        while (left := until - time.monotonic()) > 0:
+            self.ws.settimeout(min(left, 1.0))
+            try:
+                self._handle(self._recv())
+            except websocket.WebSocketTimeoutException:
+                pass
+            except (websocket.WebSocketException, OSError) as exc:
+                raise ProtocolError(f"websocket while idle: {exc}") from None
+
+    def _recv(self) -> ForwardMsg:
+        data = self.ws.recv()
+        if not data:  # websocket-client returns '' when the server closed the connection
+            raise ProtocolError("the server closed the connection")
+        if isinstance(data, str):
+            raise ProtocolError("text frame from the server")
+        m = ForwardMsg()
+        m.ParseFromString(data)
+        return m
+
+    def _read(self, deadline: float) -> int | None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise websocket.WebSocketTimeoutException()
+        self.ws.settimeout(left)
+        return self._handle(self._recv())
+
+    def _handle(self, m: ForwardMsg) -> int | None:
+        kind = m.WhichOneof("type")
+        if kind == "ref_hash":  # the server re-sent a large element we reported as cached
+            if m.ref_hash not in self.cache:
+                raise ProtocolError("reference to a message this client never cached")
+            self.cache.move_to_end(m.ref_hash)
+            m = self.cache[m.ref_hash]
+            kind = "delta"
+        elif m.metadata.cacheable:
+            self.cache[m.hash] = m
+            while len(self.cache) > 40:
+                self.cache.popitem(last=False)
+        if kind == "delta":
+            self._delta(m)
+        elif kind == "script_finished":
+            if m.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                self.auto.clear()  # st.rerun(): the full run that follows declares the timers again
+            return m.script_finished
+        elif kind == "new_session":
+            self.page_hash = m.new_session.page_script_hash or self.page_hash
+        elif kind == "page_info_changed":
+            self.query = m.page_info_changed.query_string
+        elif kind == "auto_rerun":
+            self.auto[m.auto_rerun.fragment_id] = m.auto_rerun.interval
+        elif kind == "stop_auto_rerun":
+            for f in m.stop_auto_rerun.fragment_ids:
+                self.auto.pop(f, None)
+        elif kind == "session_event" and m.session_event.WhichOneof("type") == "script_compilation_exception":
+            self.errors.append("script compilation exception")
+        return None
+
+    def _delta(self, m: ForwardMsg) -> None:
+        if m.delta.WhichOneof("type") != "new_element":
+            return
+        el = m.delta.new_element
+        kind = el.WhichOneof("type")
+        if kind == "exception":
+            self.errors.append(f"exception shown: {el.exception.type}: {el.exception.message[:200]}")
+        elif kind == "alert":
+            self.texts.append(el.alert.body)
+            if el.alert.format == Alert.ERROR:
+                self.errors.append(f"error shown: {el.alert.body[:200]}")
+        elif kind == "markdown":
+            self.texts.append(el.markdown.body)
+        elif kind == "progress":
+            self.texts.append(el.progress.text)
+        else:
+            proto = getattr(el, kind)
+            wid = getattr(proto, "id", "")
+            if isinstance(wid, str) and wid.startswith("$$ID-"):  # $$ID-<hash>-<user key or None>
+                self.widgets[wid.split("-", 2)[2]] = (wid, m.delta.fragment_id, proto)
+
+    # --- what a visitor does --------------------------------------------------------------------------
+    def widget(self, key: str) -> tuple[str, str, object]:
+        """(id, fragment id, proto) of the widget with this key, or with the per-language key w_<key>_<lang>."""
+        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w_{key}_"))):
+            if k in self.widgets:
+                return self.widgets[k]
+        raise ProtocolError(f"widget {key!r} not on the page")
+
+    def _state(self, key: str) -> tuple[WidgetState, str]:
+        wid, fragment, _ = self.widget(key)
+        return WidgetState(id=wid), fragment
+
+    def press(self, key: str) -> float:
+        s, fragment = self._state(key)
+        s.trigger_value = True
+        return self.rerun([s], fragment)
+
+    def set_number(self, key: str, value: int) -> float:
+        s, fragment = self._state(key)
+        s.int_value = value
+        return self.rerun([s], fragment)
+
+    def set_slider(self, key: str, value: float) -> float:
+        s, fragment = self._state(key)
+        s.double_array_value.data.append(value)
+        return self.rerun([s], fragment)
+
+    def set_radio(self, key: str, index: int) -> float:
+        s, fragment = self._state(key)
+        s.string_value = self.widget(key)[2].options[index]  # radios send the shown option text
+        return self.rerun([s], fragment)
+
+    def text(self, pattern: re.Pattern | str) -> re.Match | str | None:
+        for t in self.texts:
+            if isinstance(pattern, str):
+                if pattern in t:
+                    return t
+            elif m := pattern.search(t):
+                return m
+        return None
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[max(0, math.ceil(p * len(v)) - 1)]
+
+
+def summary(values: list[float]) -> dict:
+    return {"count": len(values), "p50_s": percentile(values, 0.5), "p95_s": percentile(values, 0.95),
+            "max_s": max(values) if values else None}
+
+
+class Results:
+    """Everything the visitors record, behind one lock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.times: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+        self.skipped = 0
+        self.loaded = 0
+        self.runs: list[dict] = []
+
+    def time(self, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.times.setdefault(kind, []).append(seconds)
+
+    def error(self, who: int, text: str) -> None:
+        with self.lock:
+            self.errors.append(f"visitor {who}: {text}")
+
+
+def plan_for(i: int, trainer: bool, args, rng: random.Random) -> list[str]:
+    """Scrub steps (Forward and slider in turn) with preset changes mixed in; trainers set up a run first."""
+    plan = ["next" if k % 2 == 0 else "slider" for k in range(args.steps)]
+    for k in range(args.presets):  # plain RNN, frozen memory, amnesia, back to free, …: each one a change
+        plan.insert(rng.randint(0, len(plan)), ["plain_rnn", "frozen_memory", "amnesia", "free"][k % 4])
+    return ["hidden", "epochs", "start", *plan] if trainer else plan
+
+
+def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) -> None:
+    """One interaction, timed from sending the change to the end of the run it causes."""
+    last = state["steps"] - 1
+    if action == "next":
+        res.time("scrub: Forward", v.press("b_next"))
+        expected = min(state["step"] + 1, last)
+    elif action == "slider":
+        expected = rng.randint(0, last)
+        res.time("scrub: slider", v.set_slider("step", expected))
+    elif action in PRESET_KEYS:
+        res.time("forcing preset", v.set_radio("preset", PRESET_KEYS.index(action)))
+        if v.text(PRESET_SHOWN[action]) is None:
+            v.errors.append(f"preset {action}: the page did not show {PRESET_SHOWN[action]!r}")
+        return
+    elif action in ("hidden", "epochs"):
+        res.time("training settings", v.set_number(action, 32 if action == "hidden" else 30))
+        return
+    else:  # start
+        res.time("training start", v.press("btn_start"))
+        return
+    m = v.text(STEP_RX)  # the scrubber's heading "Step t: input …" must show the new step
+    if m is None or int(m.group(1)) != expected:
+        v.errors.append(f"{action}: expected step {expected}, the page showed {m.group(0) if m else 'no step'}")
+    state["step"] = expected
+
+
+def check_run(v: Visitor, run: dict) -> None:
+    """Read the training status the last request drew."""
+    queued = v.text(QUEUED_TEXT) is not None
+    run["queued_message"] |= queued
+    run["now"] = "queued" if queued else "running"
+    if m := v.text(FINISHED_RX):
+        run["outcome"], run["epochs"] = "finished", int(m.group(1))
+        run["seconds"] = round(time.monotonic() - run["t0"], 1)
+    elif t := v.text(STOPPED_TEXT):
+        run["outcome"] = f"stopped: {t[:120]}"
+
+
+def run_visitor(i: int, trainer: bool, args, port: int, start_at: float, end_at: float, res: Results) -> None:
+    rng = random.Random(args.seed * 1000 + i)
+    run = {"visitor": i, "outcome": "not started", "queued_message": False, "epochs": 0, "seconds": None,
+           "t0": 0.0, "now": ""}
+    if trainer:
+        with res.lock:
+            res.runs.append(run)
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    v = None
+    try:
+        v = Visitor(port, args.timeout)
+        res.time("page load", v.rerun())
+        with res.lock:
+            res.loaded += 1
+        state = {"step": 0, "steps": int(v.widget("step")[2].max) + 1}
+        plan = plan_for(i, trainer, args, rng)
+        next_action, next_poll = time.monotonic() + rng.uniform(0.5, 1.5), math.inf
+        drain_until = end_at + args.drain
+        while True:
+            now = time.monotonic()
+            polling = run["outcome"] == "running" and bool(v.auto)
+            acting = bool(plan) and now < end_at
+            # after the visit, a run that is training (not waiting in the queue) may still finish
+            draining = polling and run["now"] == "running" and end_at <= now < drain_until
+            if not (acting or (polling and now < end_at) or draining):
+                break
+            due = min(next_action if acting else math.inf, next_poll if polling else math.inf)
+            if now < due:
+                v.idle(min(due, end_at if now < end_at else drain_until))
+                continue
+            if acting and now >= next_action:
+                action = plan.pop(0)
+                act(v, action, state, res, rng)
+                if action == "start":
+                    run["outcome"], run["t0"] = "running", time.monotonic()
+                # think time: the remaining actions spread over the remaining visit (settings are quick)
+                left = (end_at - time.monotonic()) / (len(plan) + 1)
+                think = 1.0 if action in ("hidden", "epochs") else left * rng.uniform(0.5, 1.5)
+                next_action = time.monotonic() + think
+            else:  # the training fragment's run_every timer, as the browser fires it
+                res.time("training poll", v.rerun(fragment=next(iter(v.auto)), auto=True))
+                next_poll = math.inf
+            if run["outcome"] == "running":
+                check_run(v, run)
+            # every full run declares the timer again; none left means the page stopped polling
+            if not v.auto:
+                next_poll = math.inf
+            elif next_poll == math.inf:
+                next_poll = time.monotonic() + next(iter(v.auto.values()))
+        with res.lock:
+            res.skipped += len(plan)
+        if run["outcome"] == "running":
+            run["outcome"] = ("queued with message" if run["queued_message"]
+                              else "still running at the end" if v.auto else "the page stopped polling")
+        v.idle(end_at)  # stay on the page until the end, as an open tab does
+    except Exception as exc:  # noqa: BLE001 (a failed visitor is a result, not a crash)
+        why = str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}"
+        res.error(i, why)
+        if run["outcome"] in ("running", "not started"):
+            run["outcome"] = "queued with message" if run["queued_message"] else f"visitor failed: {why}"
+    finally:
+        run.pop("t0", None)
+        run.pop("now", None)
+        if v is not None:
+            for e in v.errors:
+                res.error(i, e)
+            v.close()
+
+
+# --- the server and its memory ----------------------------------------------------------------------------
+
+
+def tree_rss_kb(pid: int) -> int:
+    """VmRSS of a process and all its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class RssMonitor(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak_kb, self.samples = pid, every, 0, 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            self.samples += 1
+            self.stop.wait(self.every)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, cache: Path, log_path: Path, max_trainers: int | None,
+                 options: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, GRU_VIZ_CACHE_DIR=str(cache))
+    if max_trainers is not None:
+        env["GRU_VIZ_MAX_TRAINERS"] = str(max_trainers)
+    if SHARED_TM.is_file():  # The Time Machine, installed like `python -m gru_viz fetch --from FILE`
+        subprocess.run([sys.executable, "-m", "gru_viz", "fetch", "--from", str(SHARED_TM)], cwd=ROOT, env=env,
+                       check=True, capture_output=True, timeout=120)
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+           "--server.address", HOST, "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    for opt in options:  # --set runner.postScriptGC=false -> --runner.postScriptGC false
+        key, _, value = opt.partition("=")
+        cmd += [f"--{key}", value]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 90.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=2) as r:  # noqa: S310
+                if r.read().strip() == b"ok":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def app_revision() -> str:
+    """The commit under test, with '+dirty' when the working tree has changes (other engineers' edits)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{head}{'+dirty' if dirty else ''}" if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), "unknown")
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--visitors", type=int, default=30)
+    p.add_argument("--trainers", type=int, default=10, help="visitors that also start a training run")
+    p.add_argument("--duration", type=float, default=120, help="seconds of visiting (the run takes a bit more)")
+    p.add_argument("--port", type=int, default=None, help="default: a free port")
+    p.add_argument("--steps", type=int, default=10, help="scrub steps per visitor (Forward and slider in turn)")
+    p.add_argument("--presets", type=int, default=3, help="forcing preset changes per visitor")
+    p.add_argument("--ramp", type=float, default=None, help="seconds over which visitors arrive (default 1/6)")
+    p.add_argument("--drain", type=float, default=60, help="extra seconds for runs still training at the end")
+    p.add_argument("--timeout", type=float, default=60, help="seconds one request may take before it is an error")
+    p.add_argument("--max-trainers", type=int, default=None, help="GRU_VIZ_MAX_TRAINERS for the app (default: its own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                   help="a Streamlit config option for the app, e.g. runner.postScriptGC=false (repeatable)")
+    p.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    a = p.parse_args(argv)
+    if not (1 <= a.visitors <= 200 and 0 <= a.trainers <= a.visitors and 5 <= a.duration <= 3600):
+        p.error("need 1 <= visitors <= 200, 0 <= trainers <= visitors, 5 <= duration <= 3600")
+    port = a.port or free_port()
+    info = machine()
+    tmp = Path(tempfile.mkdtemp(prefix="gru_viz_loadtest_"))
+    log_path = tmp / "server.log"
+    try:
+        proc = start_server(port, tmp / "cache", log_path, a.max_trainers, a.set)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"could not start the app: {exc}")
+        return 2
+    res, monitor = Results(), RssMonitor(proc.pid)
+    monitor.start()
+    try:
+        if not wait_healthy(proc, port):
+            print(f"the app did not become healthy; log tail:\n{log_path.read_text(errors='replace')[-3000:]}")
+            return 2
+        t0 = time.monotonic()
+        ramp = a.duration / 6 if a.ramp is None else a.ramp
+        every = a.visitors / a.trainers if a.trainers else math.inf
+        trainers = {int(k * every) for k in range(a.trainers)}
+        threads = [threading.Thread(target=run_visitor, daemon=True,
+                                    args=(i, i in trainers, a, port, t0 + ramp * i / a.visitors, t0 + a.duration, res))
+                   for i in range(a.visitors)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=max(1.0, t0 + a.duration + a.drain + a.timeout + 10 - time.monotonic()))
+        if proc.poll() is not None:
+            res.error(-1, f"the app exited during the test (exit code {proc.returncode}); see its log")
+        hung = sum(t.is_alive() for t in threads)
+        if hung:
+            res.error(-1, f"{hung} visitors still busy after the time limit")
+        wall = time.monotonic() - t0
+    finally:
+        monitor.stop.set()
+        monitor.join(timeout=2)
+        peak_mb = max(monitor.peak_kb, tree_rss_kb(proc.pid)) / 1024
+        server_cpu = cpu_seconds(proc.pid)
+        stop_server(proc)
+    log_text = log_path.read_text(errors="replace")
+    tracebacks = log_text.count("Traceback (most recent call last)")
+    if tracebacks:
+        res.error(-1, f"{tracebacks} tracebacks in the server log ({log_path})")
+    updates = [t for k, ts in res.times.items() if k.startswith(("scrub", "forcing")) for t in ts]
+    upd = summary(updates)
+    runs_ok = all(r["outcome"] in ("finished", "queued with message") for r in res.runs)
+    targets = {
+        "every visitor loaded the page": res.loaded == a.visitors,
+        "zero errors": not res.errors,
+        f"peak RSS <= {TARGET_RSS_MB} MB": peak_mb <= TARGET_RSS_MB,
+        f"p95 update <= {TARGET_P95_S} s": upd["p95_s"] is not None and upd["p95_s"] <= TARGET_P95_S,
+        "every run finished or queued with a message": runs_ok,
+        "every planned action done": res.skipped == 0,
+    }
+    out = {
+        "visitors": a.visitors, "trainers": a.trainers, "duration_s": a.duration, "wall_s": round(wall, 1),
+        "port": port, "protocol": "streamlit websocket (BackMsg/ForwardMsg)", **info,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "app_revision": app_revision(), "streamlit_options": a.set, "server_cpu_s": round(server_cpu, 1),
+        "loadtest_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
+        "pages_loaded": res.loaded, "peak_rss_mb": round(peak_mb, 1), "rss_samples": monitor.samples,
+        "update": upd, "by_kind": {k: summary(v) for k, v in sorted(res.times.items())},
+        "errors": len(res.errors), "error_samples": res.errors[:20], "skipped_actions": res.skipped,
+        "runs": sorted(res.runs, key=lambda r: r["visitor"]), "server_log": str(log_path),
+        "targets": targets, "passed": all(targets.values()),
+    }
+    shutil.rmtree(tmp / "cache", ignore_errors=True)
+    if out["passed"]:  # keep the server log only when something needs a look
+        shutil.rmtree(tmp, ignore_errors=True)
+        out["server_log"] = None
+    print_summary(out)
+    if a.json:
+        print(json.dumps(out))
+    return 0 if out["passed"] else 1
+
+
+def print_summary(o: dict) -> None:
+    def fmt(s: dict) -> str:
+        if not s["count"]:
+            return "n=0"
+        return f"n={s['count']:<4} p50 {s['p50_s']:.3f} s  p95 {s['p95_s']:.3f} s  max {s['max_s']:.3f} s"
+
+    print(f"gru_viz load test, {o['date']}: {o['visitors']} visitors ({o['trainers']} training) for "
+          f"{o['duration_s']:.0f} s on {o['cpu']} ({o['cores']} cores), load average "
+          f"{o['load_average_at_start'][0]} at start, {o['load_average_at_end'][0]} at end")
+    print(f"  app               {o['app_revision']}" + (f"  options {' '.join(o['streamlit_options'])}"
+                                                         if o["streamlit_options"] else ""))
+    print(f"  pages loaded      {o['pages_loaded']}/{o['visitors']}")
+    print(f"  peak server RSS   {o['peak_rss_mb']:.0f} MB ({o['rss_samples']} samples every 0.5 s)")
+    print(f"  CPU time          server {o['server_cpu_s']} s, this load test {o['loadtest_cpu_s']} s "
+          f"(wall {o['wall_s']} s)")
+    print(f"  scrub + forcing   {fmt(o['update'])}")
+    for k, s in o["by_kind"].items():
+        print(f"    {k:<18}{fmt(s)}")
+    print(f"  errors            {o['errors']}   skipped actions {o['skipped_actions']}"
+          + (f"   server log {o['server_log']}" if o["server_log"] else ""))
+    for e in o["error_samples"]:
+        print(f"    {e}")
+    for r in o["runs"]:
+        took = f" in {r['seconds']} s" if r["seconds"] is not None else ""
+        print(f"  run of visitor {r['visitor']:<3} {r['outcome']}{took}"
+              f"{' (the queued message was shown)' if r['queued_message'] else ''}")
+    for name, ok in o["targets"].items():
+        print(f"  [{'ok' if ok else 'FAIL'}] {name}")
+    print("PASSED" if o["passed"] else "FAILED")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
