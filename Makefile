@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch 2.13.0 (the one CI uses); override with TORCH=torch for your platform's default build.
 TORCH ?= torch==2.13.0
 
-.PHONY: app test lint bench models clean
+.PHONY: app test bench loadtest models clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m gru_viz bench
+
+# 30 simulated visitors on 127.0.0.1 (about 3 minutes); see docs/LOADTEST.md
+loadtest: $(VENV)/.installed
+	$(PY) tools/loadtest.py --visitors 30 --trainers 10 --duration 120
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
