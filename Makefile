@@ -12,6 +12,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -r requirements-dev.txt
+	# the fast path's C++ kernel, compiled once at install time (optional: without a compiler the app and the
+	# trainer use the PyTorch fallback, which gives the same results)
+	-$(PY) -m gru_viz build-ext
 	touch $@
 
 app: $(VENV)/.installed

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fetch", help="download The Time Machine into the cache, or install a local copy")
     f.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE")
 
+    sub.add_parser("build-ext", help="compile the fast path's C++ kernel now (the app otherwise builds it in the "
+                   "background, and uses the PyTorch fallback until it is ready)")
+
     b = sub.add_parser("bench", help="textbook vs fast path vs torch.nn.GRU, side by side")
     b.add_argument("--epochs", type=int, default=3, help="epochs per repetition")
     b.add_argument("--reps", type=int, default=3)
@@ -190,6 +193,13 @@ def cmd_fetch(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_ext(a: argparse.Namespace) -> int:
+    from gru_viz.fast import build_extension
+
+    print(f"built {build_extension()}")
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from gru_viz.bench import run_bench
 
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "trace": cmd_trace, "sample": cmd_sample, "fetch": cmd_fetch,
-                "bench": cmd_bench}[a.command](a)
+                "bench": cmd_bench, "build-ext": cmd_build_ext}[a.command](a)
     except UsageError as exc:
         print(f"gru_viz: error: {exc}", file=sys.stderr)
         return 2

@@ -79,7 +79,12 @@ def trace_text(
     if not norm:
         raise ValueError("the text has no letters to trace")
     ids = torch.tensor([vocab.encode(norm)], device=model.W_hq.device)
-    _, _, tr = model(ids, model.begin_state(1), forcing, record=True)
+    # The fast recording forward computes the same numbers (tested against the textbook forward) about 10-30x
+    # faster: scrubbing a 1,000-character probe must feel instant.
+    from gru_viz.fast import fast_trace
+
+    with torch.no_grad():
+        tr = fast_trace(model, ids, forcing)
     as_np = {k: getattr(tr, k)[:, 0].float().cpu().numpy() for k in ("R", "Z", "H_tilde", "H", "logits")}
     return TextTrace(text=norm, tokens=ids[0].cpu().numpy(), H_prev=tr.H_prev[:, 0].float().cpu().numpy(),
                      forcing=forcing, **as_np)

@@ -39,7 +39,7 @@ class TrainConfig:
     device: str = "auto"
     force_r: float | None = None
     force_z: float | None = None
-    engine: str = "textbook"
+    engine: str = "textbook"  # the CLI keeps d2l's code by default; the app uses "fast"
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in LIMITS.items():

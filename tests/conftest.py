@@ -14,6 +14,8 @@ SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / 
 
 # Tests run beside other work on 2 cores: one intra-op thread avoids stalls behind a busy core.
 torch.set_num_threads(1)
+# The app would compile the fast kernel in the background (about 45 s of a core): not during the tests.
+os.environ.setdefault("GRU_VIZ_BUILD_EXT", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -79,8 +79,8 @@ def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
     device = c2.selectbox(view.t("device"), available_devices(), key="device", **Q)
     sampling = choice(sb.radio, view.t("sampling"), ["sequential", "random"], "sampling", view, view.t,
                       horizontal=True)
-    engine = choice(sb.radio, view.t("engine_choice"), ["textbook", "fast"], "engine", view,
-                    lambda k: view.t(f"engine_{k}"))
+    engine = choice(sb.radio, view.t("engine_choice"), ["fast", "textbook"], "engine", view,
+                    lambda k: view.t(f"engine_{k}", backend=fast_backend_label(view)))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -91,6 +91,13 @@ def sidebar(view: View) -> tuple[Corpus | None, TrainConfig | None, str]:
     sb.divider()
     checkpoint_upload(view)
     return corpus, config, error
+
+
+def fast_backend_label(view: View) -> str:
+    """Which code the fast path runs here: the compiled C++ kernel, or its pure-PyTorch fallback."""
+    from gru_viz.fast import fast_backend
+
+    return view.t("backend_cpp") if fast_backend() == "cpp" else view.t("backend_torch")
 
 
 def available_devices() -> list[str]:

@@ -55,6 +55,17 @@ def pretrained() -> dict[int, Checkpoint]:
 
 
 @st.cache_resource
+def fast_kernel_build() -> None:
+    """Compile the fast path's C++ kernel once per server, in a background thread: the page never waits for it
+    (the PyTorch fallback, with the same results, runs until it is ready, or for good without a compiler)."""
+    if os.environ.get("GRU_VIZ_BUILD_EXT", "1") == "0":  # tests: no compiler running beside them
+        return
+    from gru_viz.fast import start_background_build
+
+    start_background_build()
+
+
+@st.cache_resource
 def training_slots() -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(MAX_TRAINERS)
 
@@ -100,6 +111,7 @@ def init_session() -> None:
     ss.setdefault("runs", [])
     ss.setdefault("uploaded", None)
     _watchdog()
+    fast_kernel_build()
     _session_guard().runs = ss.runs  # a new guard after a reconnect takes over the same runs
     now = time.monotonic()
     for w in ss.runs:

@@ -84,7 +84,7 @@ def md_escape(text: str) -> str:
 # Streamlit's own bind="query-params" stores the translated label, which breaks when the language changes, so
 # these are synced by hand; plain values (numbers, text, toggles) use bind="query-params".
 URL_CHOICES = {"lang": "en", "preset": "free", "inspect": None, "units_mode": "active", "corpus_source": "tm",
-               "sampling": "sequential", "engine": "textbook", "g_quantity": "H"}
+               "sampling": "sequential", "engine": "fast", "g_quantity": "H"}
 
 
 def restore_from_url() -> None:

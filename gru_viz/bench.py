@@ -1,0 +1,223 @@
+"""`python -m gru_viz bench`: the textbook step, the fast step and torch.nn.GRU on the same batches, side by side.
+
+Also checks that the fast path trains to the textbook's parameters, and times traces of a 1,000-character probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gru_viz.data import batches, load_corpus, preprocess
+from gru_viz.fast import fast_backend, fast_step, fast_trace
+from gru_viz.fast_ext import build_failure
+from gru_viz.inference import trace_text
+from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch
+from gru_viz.train import TrainConfig, grad_clipping, resolve_device, textbook_step
+
+CHECK_RTOL = 1e-5
+PROBE_CHARS = 1000
+TRACE_REPS = 7
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class ConciseGRU(nn.Module):
+    """d2l's concise RNNModel around nn.GRU: one-hot inputs, nn.GRU(vocab, hidden), Linear(hidden, vocab)."""
+
+    def __init__(self, vocab_size: int, hidden: int):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.rnn = nn.GRU(vocab_size, hidden)
+        self.linear = nn.Linear(hidden, vocab_size)
+
+    def forward(self, X: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.one_hot(X.T.long(), self.vocab_size).to(torch.float32)
+        Y, state = self.rnn(x, state)
+        return self.linear(Y.reshape(-1, Y.shape[-1])), state
+
+
+def concise_step(net: ConciseGRU, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float,
+                 clip: float) -> tuple[float, torch.Tensor]:
+    """d2l's train_epoch_ch8 for the concise model: autograd, the same global-norm clipping, plain SGD."""
+    logits, state = net(X, state)
+    loss = F.cross_entropy(logits, Y.T.reshape(-1))
+    params = list(net.parameters())
+    for p in params:
+        p.grad = None
+    loss.backward()
+    grad_clipping(params, clip)
+    with torch.no_grad():
+        for p in params:
+            p -= lr * p.grad
+    return float(loss.detach()), state.detach()
+
+
+def _train(step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[float, torch.Tensor]],
+           begin_state: Callable[[int], torch.Tensor], tokens: list[int], cfg: TrainConfig, epochs: int,
+           device: torch.device) -> tuple[float, int]:
+    """Train_ch8's loop (sequential batches, state carried within an epoch); returns (seconds, tokens)."""
+    rng = random.Random(cfg.seed)
+    n_tokens, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        state = None
+        for X, Y in batches(tokens, cfg.batch_size, cfg.num_steps, False, rng):
+            if state is None:
+                state = begin_state(X.shape[0])
+            loss, state = step(X.to(device), Y.to(device), state)
+            if not math.isfinite(loss):
+                raise RuntimeError("the benchmark's training diverged")
+            n_tokens += Y.numel()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, n_tokens
+
+
+def _scratch_model(vocab_size: int, cfg: TrainConfig, device: torch.device) -> GRUScratch:
+    return GRUScratch(vocab_size, cfg.hidden, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+
+
+def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[str, Callable[[], tuple]]:
+    """Each runner makes a fresh model from the same seed and returns (model, step, begin_state)."""
+
+    def scratch(step_fn):
+        def make():
+            model = _scratch_model(vocab_size, cfg, device)
+            return model, (lambda X, Y, s: step_fn(model, X, Y, s, cfg.lr, cfg.clip, FREE)), (
+                lambda b: model.begin_state(b, device))
+        return make
+
+    def concise():
+        torch.manual_seed(cfg.seed)
+        net = ConciseGRU(vocab_size, cfg.hidden).to(device)
+        return net, (lambda X, Y, s: concise_step(net, X, Y, s, cfg.lr, cfg.clip)), (
+            lambda b: torch.zeros((1, b, cfg.hidden), device=device))
+
+    return {"textbook": scratch(textbook_step), "fast": scratch(fast_step), "nn.GRU": concise}
+
+
+def max_relative_difference(a: GRUScratch, b: GRUScratch) -> float:
+    """max over parameters of max|a - b| / max|b|: 1e-5 means agreement to about five significant digits."""
+    worst = 0.0
+    for name in PARAM_NAMES:
+        x, ref = getattr(a, name).detach().double(), getattr(b, name).detach().double()
+        worst = max(worst, float((x - ref).abs().max()) / max(float(ref.abs().max()), 1e-30))
+    return worst
+
+
+def _probe(text: str) -> str:
+    """A 1,000-character window of the normalised corpus that normalises to itself (no edge spaces)."""
+    for start in range(max(1, len(text) - PROBE_CHARS)):
+        window = text[start : start + PROBE_CHARS]
+        if preprocess(window) == window:
+            return window
+    return preprocess(text)[:PROBE_CHARS]
+
+
+def _median_ms(fn: Callable[[], object], reps: int = TRACE_REPS) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def _trace_timings(model: GRUScratch, corpus, device: torch.device) -> dict[str, float]:
+    probe = _probe(corpus.text)
+    ids = torch.tensor([corpus.vocab.encode(probe)], device=device)
+    forced = Forcing.gates(r=1.0, z=0.0)
+    out: dict[str, float] = {"probe_chars": len(probe)}
+    for label, forcing in (("free", FREE), ("forced", forced)):
+        out[f"trace_text_{label}_ms"] = _median_ms(lambda f=forcing: trace_text(model, corpus.vocab, probe, f))
+        out[f"fast_trace_{label}_ms"] = _median_ms(lambda f=forcing: fast_trace(model, ids, f))
+        with torch.no_grad():
+            _, _, ref = model(ids, model.begin_state(1, device), forcing, record=True)
+        fast = fast_trace(model, ids, forcing)
+        out[f"fast_trace_{label}_max_abs_diff"] = max(
+            float((getattr(fast, k) - getattr(ref, k)).abs().max()) for k in ("R", "Z", "H_tilde", "H", "logits"))
+    return out
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Alternating repetitions of the three paths; prints tokens/s, ratios, the equality check and trace times."""
+    device = resolve_device(args.device)
+    corpus = load_corpus(args.corpus)
+    cfg = TrainConfig(hidden=args.hidden, epochs=max(1, args.epochs))
+    vocab_size = len(corpus.vocab)
+    backend = fast_backend() if device.type == "cpu" else "torch"
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": str(device), "backend": backend, "hidden": cfg.hidden,
+            "batch_size": cfg.batch_size, "num_steps": cfg.num_steps, "epochs": cfg.epochs, "reps": args.reps,
+            "corpus": corpus.name, "tokens": len(corpus.tokens)}
+    print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} ({info['torch_threads']} threads), "
+          f"device {device}")
+    why = "" if backend == "cpp" or device.type != "cpu" else (
+        f" (C++ loops not built{': ' + build_failure() if build_failure() else ''}; "
+        "build them with `python -m gru_viz build-ext`)")
+    print(f"fast path backend: {backend}{why}")
+    print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, lr {cfg.lr}, clip {cfg.clip}, "
+          f"{cfg.epochs} epochs x {args.reps} reps per path, corpus {corpus.name} ({len(corpus.tokens)} tokens)")
+
+    runners = _runners(vocab_size, cfg, device)
+    for make in runners.values():  # warm-up: first-call costs (BLAS init, loading the extension) are not timed
+        _, step, begin = make()
+        X, Y = next(iter(batches(corpus.tokens, cfg.batch_size, cfg.num_steps, False, random.Random(0))))
+        step(X.to(device), Y.to(device), begin(X.shape[0]))
+
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    trained: dict[str, nn.Module] = {}
+    for rep in range(max(1, args.reps)):
+        for name, make in runners.items():  # alternating, so drifting machine load hits every path alike
+            model, step, begin = make()
+            seconds, n_tokens = _train(step, begin, corpus.tokens, cfg, cfg.epochs, device)
+            rates[name].append(n_tokens / seconds)
+            if rep == 0:
+                trained[name] = model
+
+    base = statistics.median(rates["textbook"])
+    summary = {}
+    for name, values in rates.items():
+        med = statistics.median(values)
+        summary[name] = {"median": med, "min": min(values), "max": max(values), "ratio_to_textbook": med / base}
+        print(f"{name:>9}: {med:10,.0f} tokens/s (min {min(values):,.0f}, max {max(values):,.0f})  "
+              f"{med / base:5.2f}x textbook")
+    print(f"fast / nn.GRU: {summary['fast']['median'] / summary['nn.GRU']['median']:.2f}x")
+
+    diff = max_relative_difference(trained["fast"], trained["textbook"])
+    ok = diff <= CHECK_RTOL
+    print(f"fast vs textbook parameters after {cfg.epochs} epochs from the same init: max relative difference "
+          f"{diff:.2e} (limit {CHECK_RTOL:.0e}): {'PASS' if ok else 'FAIL'}")
+
+    traces = _trace_timings(trained["textbook"], corpus, device)
+    print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: "
+          f"trace_text free {traces['trace_text_free_ms']:.1f} ms, forced (R=1, Z=0) "
+          f"{traces['trace_text_forced_ms']:.1f} ms; fast_trace free {traces['fast_trace_free_ms']:.1f} ms, forced "
+          f"{traces['fast_trace_forced_ms']:.1f} ms (max |difference| to the textbook forward "
+          f"{max(traces['fast_trace_free_max_abs_diff'], traces['fast_trace_forced_max_abs_diff']):.1e})")
+    if args.json:
+        print(json.dumps({**info, "tokens_per_sec": summary, "check": {"max_relative_difference": diff,
+                                                                         "limit": CHECK_RTOL, "pass": ok},
+                          "trace": traces}))
+    return 0 if ok else 1
