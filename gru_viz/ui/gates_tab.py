@@ -15,7 +15,7 @@ from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui.force_tab import current_forcing
-from gru_viz.ui.state import cached
+from gru_viz.ui.state import cached, runs
 from gru_viz.ui.view import View, choice
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
@@ -118,7 +118,10 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
     if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
         cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), force_r=None, force_z=None)
         if start_run(view, corpus, cfg, label=view.t("g_race_label"), race=True):
-            st.info(view.t("g_race_started"))
+            st.session_state["_race_started"] = True
+            st.rerun()  # the whole page, so the live view (rendered before this tab) starts polling
+    if st.session_state.get("_race_started") and any(w.race and w.snapshot().active for w in runs()):
+        st.info(view.t("g_race_started"))
 
 
 def conventions_section(view: View) -> None:
