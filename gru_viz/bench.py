@@ -160,6 +160,39 @@ def _trace_timings(model: GRUScratch, corpus, device: torch.device) -> dict[str,
     return out
 
 
+def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
+    """The scrubber's three figures for a 1,000-character probe (all units), and the app's cold start: a fresh
+    Python process running the page once headless (imports, bundled models, first trace and all charts)."""
+    import subprocess
+    import sys
+
+    from gru_viz import figures
+
+    probe = _probe(corpus.text)
+    tr = trace_text(model, corpus.vocab, probe)
+    t = len(probe) // 2
+
+    def build() -> None:
+        for fig in (figures.gate_heatmaps(tr.R, tr.Z, tr.text, t),
+                    figures.state_mix_figure(tr.H_prev[t], tr.H_tilde[t], tr.H[t], tr.Z[t]),
+                    figures.topk_figure(tr.probs[t], corpus.vocab.idx_to_token)):
+            fig.to_json()  # what Streamlit sends
+
+    out = {"figures_ms": _median_ms(build)}
+    script = ("import time; t = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
+              "at = AppTest.from_file('streamlit_app.py', default_timeout=120); at.run(); "
+              "assert not at.exception and at.get('plotly_chart'); print(time.perf_counter() - t)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "GRU_VIZ_BUILD_EXT": "0"}
+    try:
+        proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                              timeout=300, env=env)
+        out["cold_start_s"] = float(proc.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        out["cold_start_s"] = float("nan")
+    return out
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Alternating repetitions of the three paths; prints tokens/s, ratios, the equality check and trace times."""
     device = resolve_device(args.device)
@@ -216,8 +249,12 @@ def run_bench(args: argparse.Namespace) -> int:
           f"{traces['trace_text_forced_ms']:.1f} ms; fast_trace free {traces['fast_trace_free_ms']:.1f} ms, forced "
           f"{traces['fast_trace_forced_ms']:.1f} ms (max |difference| to the textbook forward "
           f"{max(traces['fast_trace_free_max_abs_diff'], traces['fast_trace_forced_max_abs_diff']):.1e})")
+    app = _app_timings(trained["textbook"], corpus)
+    print(f"scrubber figures for {traces['probe_chars']} characters (build + JSON), median of {TRACE_REPS}: "
+          f"{app['figures_ms']:.0f} ms; app cold start to first charts (fresh process, headless): "
+          f"{app['cold_start_s']:.1f} s")
     if args.json:
         print(json.dumps({**info, "tokens_per_sec": summary, "check": {"max_relative_difference": diff,
                                                                          "limit": CHECK_RTOL, "pass": ok},
-                          "trace": traces}))
+                          "trace": traces, "app": app}))
     return 0 if ok else 1
