@@ -24,7 +24,7 @@ from gru_viz.fast import fast_backend, fast_step, fast_trace
 from gru_viz.fast_ext import build_failure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch
-from gru_viz.train import TrainConfig, grad_clipping, resolve_device, textbook_step
+from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_step
 
 CHECK_RTOL = 1e-5
 PROBE_CHARS = 1000
@@ -62,14 +62,7 @@ def concise_step(net: ConciseGRU, X: torch.Tensor, Y: torch.Tensor, state: torch
     """d2l's train_epoch_ch8 for the concise model: autograd, the same global-norm clipping, plain SGD."""
     logits, state = net(X, state)
     loss = F.cross_entropy(logits, Y.T.reshape(-1))
-    params = list(net.parameters())
-    for p in params:
-        p.grad = None
-    loss.backward()
-    grad_clipping(params, clip)
-    with torch.no_grad():
-        for p in params:
-            p -= lr * p.grad
+    clipped_sgd(loss, list(net.parameters()), lr, clip)
     return float(loss.detach()), state.detach()
 
 

@@ -110,7 +110,13 @@ def textbook_step(
     y = Y.T.reshape(-1)  # time-major, matching the logits
     logits, state, _ = model(X, state, forcing)
     loss = F.cross_entropy(logits, y)
-    params = [model.params()[n] for n in PARAM_NAMES]
+    clipped_sgd(loss, [model.params()[n] for n in PARAM_NAMES], lr, clip)
+    return float(loss.detach()), state.detach()
+
+
+def clipped_sgd(loss: torch.Tensor, params: list[torch.Tensor], lr: float, clip: float) -> None:
+    """d2l's update: autograd, global-norm clipping to θ, then p -= lr·grad (d2l.sgd with batch size 1, since
+    the loss is already a mean). Parameters a forced gate leaves without a gradient are not touched."""
     for p in params:
         p.grad = None
     loss.backward()
@@ -118,8 +124,7 @@ def textbook_step(
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
-                p -= lr * p.grad  # d2l.sgd with batch_size=1: the loss is already a mean
-    return float(loss.detach()), state.detach()
+                p -= lr * p.grad
 
 
 StepFn = Callable[
