@@ -195,8 +195,12 @@ def cmd_fetch(a: argparse.Namespace) -> int:
 
 def cmd_build_ext(a: argparse.Namespace) -> int:
     from gru_viz.fast import build_extension
+    from gru_viz.fast_ext import ExtensionBuildError
 
-    print(f"built {build_extension()}")
+    try:
+        print(f"built {build_extension()}")
+    except ExtensionBuildError as exc:  # no compiler, or a compile error: the PyTorch fallback still works
+        raise ValueError(f"could not build the C++ kernel ({exc}); training uses the PyTorch fallback") from None
     return 0
 
 

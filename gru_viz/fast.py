@@ -24,20 +24,19 @@ MIN_ROWS_PER_BLOCK = 8
 # --- the model's weights in the layout the loops want, forcing as a table, reusable buffers ------------------
 
 
-def _weights(model: GRUScratch) -> dict[str, torch.Tensor]:
+def _weights(model: GRUScratch, transposed: bool) -> dict[str, torch.Tensor]:
     p = {n: t.detach() for n, t in model.params().items()}
-    w_hzr = torch.cat([p["W_hz"], p["W_hr"]], dim=1)  # one matmul gives both gates' recurrent terms
-    return {
+    w = {
         "w_x": torch.cat([p["W_xz"], p["W_xr"], p["W_xh"]], dim=1),
         "b": torch.cat([p["b_z"], p["b_r"], p["b_h"]]),
-        "w_hzr": w_hzr,
+        "w_hzr": torch.cat([p["W_hz"], p["W_hr"]], dim=1),  # one matmul gives both gates' recurrent terms
         "w_hh": p["W_hh"].contiguous(),
         "w_hq": p["W_hq"],
         "b_q": p["b_q"],
-        # Contiguous transposed copies for the backward: BLAS was 1.5-3x slower on transposed operands here.
-        "w_hzr_t": w_hzr.T.contiguous(),
-        "w_hh_t": p["W_hh"].T.contiguous(),
     }
+    if transposed:  # contiguous copies for the backward: BLAS was 1.5-3x slower on transposed operands here
+        w["w_hzr_t"], w["w_hh_t"] = w["w_hzr"].T.contiguous(), w["w_hh"].T.contiguous()
+    return w
 
 
 def _force_table(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -94,7 +93,7 @@ def _buffers(N: int, h: int, like: torch.Tensor, reuse: bool) -> dict[str, torch
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
     shapes = {"hs": (N, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h), "dh_out": (N, h), "da": (N, 3 * h),
-              "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
+              "w_hzr_t": (2 * h, h), "w_hh_t": (h, h), "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
     buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
     if reuse:
         _scratch.key, _scratch.buffers = key, buffers
@@ -172,14 +171,16 @@ def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: torch.Tensor | None,
-             blocks: int, cpp: bool, buf: dict[str, torch.Tensor]) -> None:
-    """ids (B*T) token ids in the loops' order (`_positions`); fills buf's hs, zr, ht and rh."""
+             blocks: int, cpp: bool, buf: dict[str, torch.Tensor], for_backward: bool = False) -> None:
+    """ids (B*T) token ids in the loops' order (`_positions`); fills buf's hs, zr, ht and rh, and with
+    for_backward the C++ loops also fill buf's transposed weights, which the backward needs."""
     B, h = h0.shape
     T = ids.numel() // B
     if cpp:
         empty = h0.new_empty((0,))
         load_extension().forward(ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if force is None else force,
-                                 blocks, buf["hs"], buf["zr"], buf["ht"], buf["rh"])
+                                 blocks, buf["hs"], buf["zr"], buf["ht"], buf["rh"],
+                                 *((buf["w_hzr_t"], buf["w_hh_t"]) if for_backward else (empty, empty)))
     else:
         gx = (w["w_x"].index_select(0, ids) + w["b"]).view(T, B, -1)  # one-hot @ W_x is a row gather
         _forward_torch(gx, h0, w["w_hzr"], w["w_hh"], force,
@@ -193,17 +194,17 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
 def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
              forcing: Forcing = FREE, backend: str | None = None) -> tuple[float, torch.Tensor]:
     """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available."""
-    w = _weights(model)
     B, T = X.shape
     h, N = model.hidden, B * T
-    cpp = _use_cpp(backend, w["w_x"])
+    cpp = _use_cpp(backend, model.W_hq)
+    w = _weights(model, transposed=not cpp)  # the C++ forward transposes them itself, on all cores
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_x"].dtype).contiguous()
     force = _force_table(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
     buf = _buffers(N, h, w["w_x"], reuse=True)
-    _forward(ids, h0, w, force, blocks, cpp, buf)
+    _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True)
     H, da = buf["hs"], buf["da"]
 
     # Output layer and mean cross-entropy over all positions at once (their order does not matter to a mean).
@@ -218,19 +219,21 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     # Back through time; the recurrent weights' gradients as large products over all positions.
     if cpp:
         empty = h0.new_empty((0,))
-        load_extension().backward(dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], w["w_hzr_t"], w["w_hh_t"],
-                                  empty if force is None else force, blocks, da, buf["dw_zr"], buf["dw_hh"])
+        d_wx, d_b = torch.empty_like(w["w_x"]), torch.empty_like(w["b"])
+        load_extension().backward(ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
+                                  empty if force is None else force, blocks, da, buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
         d_whzr, d_whh = buf["dw_zr"], buf["dw_hh"]
     else:
         _backward_torch(dh_out.view(T, B, h), h0, H.view(T, B, h), buf["zr"].view(T, B, 2 * h),
                         buf["ht"].view(T, B, h), w["w_hzr_t"], w["w_hh_t"], force, da.view(T, B, 3 * h))
         d_whzr = torch.addmm(h0.T @ da[:B, : 2 * h], H[:-B].T, da[B:, : 2 * h])  # H_{t-1}: H_0, then H_1...
         d_whh = buf["rh"].T @ da[:, 2 * h :]
-    d_wx = torch.zeros_like(w["w_x"]).index_add_(0, ids, da)
+        d_wx = torch.zeros_like(w["w_x"]).index_add_(0, ids, da)  # X is one-hot: each position adds to one row
+        d_b = da.sum(0)
     grads = {"W_xz": d_wx[:, :h], "W_xr": d_wx[:, h : 2 * h], "W_xh": d_wx[:, 2 * h :],
              "W_hz": d_whzr[:, :h], "W_hr": d_whzr[:, h:], "W_hh": d_whh,
              "W_hq": (d_logits.T @ H).T, "b_q": d_logits.sum(0)}  # (dl^T H)^T: 2x faster than H^T dl here
-    grads["b_z"], grads["b_r"], grads["b_h"] = da.sum(0).split(h)
+    grads["b_z"], grads["b_r"], grads["b_h"] = d_b.split(h)
     ordered = [grads[n] for n in PARAM_NAMES]
 
     # d2l's grad_clipping (one global norm, rescaled to θ when above it) and SGD, in place on the parameters.
@@ -254,7 +257,7 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
 
     ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
     """
-    w = _weights(model)
+    w = _weights(model, transposed=False)
     B, T = ids.shape
     h = model.hidden
     h0 = (model.begin_state(B, w["w_x"].device) if state is None else state).to(w["w_x"].dtype).contiguous()

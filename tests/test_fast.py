@@ -146,6 +146,26 @@ def test_fast_trace_equals_recorded_forward(name, start_step):
     assert torch.count_nonzero(zero.H0) == 0 and zero.H.shape == (T, 1, H)
 
 
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_position_order_is_block_by_block_then_step_then_row(blocks):
+    from gru_viz.fast import _positions
+
+    B, T = 7, 4
+    order, last = _positions(B, T, blocks)
+    data = torch.arange(B * T).view(B, T)  # data[b, t] = its flat index
+    assert sorted(order.tolist()) == list(range(B * T))
+    if blocks == 1:
+        assert torch.equal(order, data.T.reshape(-1))  # d2l's time-major order
+    rows = data.reshape(-1)[order] // T
+    steps = data.reshape(-1)[order] % T
+    starts = [0, *torch.cumsum(torch.tensor([B // blocks + (k < B % blocks) for k in range(blocks)]), 0).tolist()]
+    for k in range(blocks):  # each block: its own rows, step by step
+        lo, hi = starts[k] * T, starts[k + 1] * T
+        assert set(rows[lo:hi].tolist()) == set(range(starts[k], starts[k + 1]))
+        assert steps[lo:hi].tolist() == sorted(steps[lo:hi].tolist())
+    assert torch.equal(order[last], data[:, -1])  # the last step's positions, in row order
+
+
 def test_trainer_with_fast_engine_matches_textbook():
     text = "the time traveller for so it will be convenient to speak of him was expounding a matter " * 12
     corpus = make_corpus(text, "small", max_tokens=0)
@@ -226,7 +246,7 @@ def test_compiled_loops_equal_the_torch_path():
     fast_ext.build_extension()
     assert fast_backend() == "cpp"
     for dtype, rtol, atol in ((torch.float64, 1e-11, 1e-13), (torch.float32, 1e-5, 1e-6)):
-        for batch in (1, 3, 20):  # one block, and several when there are threads for them
+        for batch in (1, 3, 20, 21):  # one block, and several (equal or not) when there are threads for them
             for name in ("free", "plain_rnn", "both_units_and_steps", "r_on_units"):
                 a, b = _model(dtype), _model(dtype)
                 X, Y, state = _batch(dtype, batch=batch)

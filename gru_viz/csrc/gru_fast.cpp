@@ -87,6 +87,17 @@ void gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const scalar_t* a, int6
   }
 }
 
+// Rows [r0, r1) of src (m x n) into dst (n x m) = src^T, by 16 x 16 tiles.
+template <typename scalar_t>
+void transpose_rows(const scalar_t* __restrict__ src, int64_t m, int64_t n, int64_t r0, int64_t r1,
+                    scalar_t* __restrict__ dst) {
+  constexpr int64_t tile = 16;
+  for (int64_t i0 = r0; i0 < r1; i0 += tile)
+    for (int64_t j0 = 0; j0 < n; j0 += tile)
+      for (int64_t j = j0; j < std::min(n, j0 + tile); ++j)
+        for (int64_t i = i0; i < std::min(r1, i0 + tile); ++i) dst[j * m + i] = src[i * n + j];
+}
+
 // Rows [start, start + count) of block `block` out of `blocks` nearly equal blocks of `batch` rows
 // (gru_viz.fast._positions orders positions with the same formula).
 inline std::pair<int64_t, int64_t> block_rows(int64_t block, int64_t blocks, int64_t batch) {
@@ -177,13 +188,23 @@ inline void backward_through_gates(int64_t h, const scalar_t* __restrict__ z, co
   }
 }
 
+template <typename scalar_t>
+inline void add_row(int64_t n, const scalar_t* __restrict__ src, scalar_t* __restrict__ dst,
+                    scalar_t* __restrict__ sum) {
+  for (int64_t j = 0; j < n; ++j) {
+    dst[j] += src[j];
+    sum[j] += src[j];
+  }
+}
+
 // Back through time for one block, then its share of dW_hz, dW_hr (dw_zr, h x 2h) and dW_hh (dw_hh, h x h):
-// sums over the block's positions, as a few large products over rows this core has just written.
+// sums over the block's positions, as a few large products over rows this core has just written; then its share
+// of the input weights' and biases' gradients (dw_x, V x 3h, and db, 3h, both zeroed by the caller).
 template <typename scalar_t>
 void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out, const at::Tensor& h0,
                     const at::Tensor& hs, const at::Tensor& zr, const at::Tensor& ht, const at::Tensor& rh,
                     const at::Tensor& w_hzr_t, const at::Tensor& w_hh_t, const at::Tensor& force, at::Tensor& da,
-                    scalar_t* dw_zr, scalar_t* dw_hh) {
+                    const at::Tensor& ids, scalar_t* dw_zr, scalar_t* dw_hh, scalar_t* dw_x, scalar_t* db) {
   SerialSection serial;
   const int64_t h = hs.size(1);
   std::vector<scalar_t> carry_buf(nb * h, scalar_t(0)), direct_buf(nb * h), dz_buf(nb * h), drh_buf(nb * h);
@@ -227,6 +248,11 @@ void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out,
                    dw_zr, 2 * h);
   }
   gemm<scalar_t>(true, h, h, T * nb, rh.data_ptr<scalar_t>() + b0 * T * h, h, d0 + 2 * h, 3 * h, 0, dw_hh, h);
+  // [dW_xz | dW_xr | dW_xh]: X is one-hot, so each position adds its dA to its token's row; the biases get all.
+  const int64_t* tok = ids.data_ptr<int64_t>();
+  for (int64_t p = b0 * T; p < (b0 + nb) * T; ++p) {
+    add_row(3 * h, d0 + (p - b0 * T) * 3 * h, dw_x + tok[p] * 3 * h, db);
+  }
 }
 
 void check(std::initializer_list<const at::Tensor*> tensors) {
@@ -236,16 +262,19 @@ void check(std::initializer_list<const at::Tensor*> tensors) {
 
 // Fills hs, zr, ht and rh (allocated by the caller, who may reuse them: fresh pages for these few megabytes on
 // every call cost about a tenth of a training step in page faults).
+// When w_hzr_t (2h, h) and w_hh_t (h, h) are given (not empty), each block also writes its share of the
+// transposed weights that the backward needs: ATen's transposing copy took a quarter of a millisecond on one core.
 void forward(const at::Tensor& ids, const at::Tensor& h0, const at::Tensor& w_x, const at::Tensor& b,
              const at::Tensor& w_hzr, const at::Tensor& w_hh, const at::Tensor& force, int64_t blocks, at::Tensor hs,
-             at::Tensor zr, at::Tensor ht, at::Tensor rh) {
-  check({&ids, &h0, &w_x, &b, &w_hzr, &w_hh, &force, &hs, &zr, &ht, &rh});
+             at::Tensor zr, at::Tensor ht, at::Tensor rh, at::Tensor w_hzr_t, at::Tensor w_hh_t) {
+  check({&ids, &h0, &w_x, &b, &w_hzr, &w_hh, &force, &hs, &zr, &ht, &rh, &w_hzr_t, &w_hh_t});
   const int64_t B = h0.size(0), h = h0.size(1), N = ids.numel(), T = B ? N / B : 0;
   TORCH_CHECK(ids.scalar_type() == at::kLong && N == B * T, "ids must hold batch * steps int64 token ids");
   TORCH_CHECK(w_x.size(1) == 3 * h && b.numel() == 3 * h && w_hzr.size(0) == h && w_hzr.size(1) == 2 * h &&
                   w_hh.size(0) == h && w_hh.size(1) == h && hs.numel() == N * h && zr.numel() == N * 2 * h &&
                   ht.numel() == N * h && rh.numel() == N * h &&
-                  (force.numel() == 0 || (force.size(0) == T && force.size(1) == 2 * h)),
+                  (force.numel() == 0 || (force.size(0) == T && force.size(1) == 2 * h)) &&
+                  (w_hzr_t.numel() == 0 || (w_hzr_t.numel() == 2 * h * h && w_hh_t.numel() == h * h)),
               "gru_fast.forward: shape mismatch");
   TORCH_CHECK(N == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < w_x.size(0)),
               "token ids out of range");
@@ -255,6 +284,11 @@ void forward(const at::Tensor& ids, const at::Tensor& h0, const at::Tensor& w_x,
       for (int64_t blk = lo; blk < hi; ++blk) {
         auto [b0, nb] = block_rows(blk, blocks, B);
         forward_block<scalar_t>(b0, nb, T, ids, h0, w_x, b, w_hzr, w_hh, force, hs, zr, ht, rh);
+        if (w_hzr_t.numel()) {
+          const int64_t r0 = blk * h / blocks, r1 = (blk + 1) * h / blocks;
+          transpose_rows(w_hzr.data_ptr<scalar_t>(), h, 2 * h, r0, r1, w_hzr_t.data_ptr<scalar_t>());
+          transpose_rows(w_hh.data_ptr<scalar_t>(), h, h, r0, r1, w_hh_t.data_ptr<scalar_t>());
+        }
       }
     });
   });
@@ -262,34 +296,44 @@ void forward(const at::Tensor& ids, const at::Tensor& h0, const at::Tensor& w_x,
 
 // dh_out = dL/dH_t through the output layer, per position; w_hzr_t (2h, h) and w_hh_t (h, h) the transposed
 // weights, contiguous (BLAS was 1.5x slower on these per-step products with a transposed operand). Fills da and
-// the recurrent weights' gradients dw_zr (h, 2h) = [dW_hz | dW_hr] and dw_hh (h, h).
-void backward(const at::Tensor& dh_out, const at::Tensor& h0, const at::Tensor& hs, const at::Tensor& zr,
-              const at::Tensor& ht, const at::Tensor& rh, const at::Tensor& w_hzr_t, const at::Tensor& w_hh_t,
-              const at::Tensor& force, int64_t blocks, at::Tensor da, at::Tensor dw_zr, at::Tensor dw_hh) {
-  check({&dh_out, &h0, &hs, &zr, &ht, &rh, &w_hzr_t, &w_hh_t, &force, &da, &dw_zr, &dw_hh});
-  const int64_t B = h0.size(0), h = h0.size(1), N = hs.numel() / std::max<int64_t>(h, 1), T = B ? N / B : 0;
-  TORCH_CHECK(N == B * T && dh_out.numel() == N * h && zr.numel() == N * 2 * h && ht.numel() == N * h &&
-                  rh.numel() == N * h && da.numel() == N * 3 * h && w_hzr_t.size(0) == 2 * h &&
+// the gradients of the weights and biases of the gates and the candidate: dw_zr (h, 2h) = [dW_hz | dW_hr],
+// dw_hh (h, h), dw_x (V, 3h) = [dW_xz | dW_xr | dW_xh] and db (3h).
+void backward(const at::Tensor& ids, const at::Tensor& dh_out, const at::Tensor& h0, const at::Tensor& hs,
+              const at::Tensor& zr, const at::Tensor& ht, const at::Tensor& rh, const at::Tensor& w_hzr_t,
+              const at::Tensor& w_hh_t, const at::Tensor& force, int64_t blocks, at::Tensor da, at::Tensor dw_zr,
+              at::Tensor dw_hh, at::Tensor dw_x, at::Tensor db) {
+  check({&ids, &dh_out, &h0, &hs, &zr, &ht, &rh, &w_hzr_t, &w_hh_t, &force, &da, &dw_zr, &dw_hh, &dw_x, &db});
+  const int64_t B = h0.size(0), h = h0.size(1), N = ids.numel(), T = B ? N / B : 0, V = dw_x.size(0);
+  TORCH_CHECK(N == B * T && hs.numel() == N * h && dh_out.numel() == N * h && zr.numel() == N * 2 * h &&
+                  ht.numel() == N * h && rh.numel() == N * h && da.numel() == N * 3 * h && w_hzr_t.size(0) == 2 * h &&
                   w_hzr_t.size(1) == h && w_hh_t.size(0) == h && w_hh_t.size(1) == h && dw_zr.numel() == 2 * h * h &&
-                  dw_hh.numel() == h * h && (force.numel() == 0 || (force.size(0) == T && force.size(1) == 2 * h)),
+                  dw_hh.numel() == h * h && dw_x.size(1) == 3 * h && db.numel() == 3 * h &&
+                  (force.numel() == 0 || (force.size(0) == T && force.size(1) == 2 * h)),
               "gru_fast.backward: shape mismatch");
+  TORCH_CHECK(N == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < V), "token ids out of range");
   blocks = std::max<int64_t>(1, std::min(blocks, B));
-  // One block writes the gradients in place; several write partial sums, added up afterwards.
-  auto partial_zr = blocks > 1 ? at::empty({blocks, h, 2 * h}, hs.options()) : dw_zr;
-  auto partial_hh = blocks > 1 ? at::empty({blocks, h, h}, hs.options()) : dw_hh;
+  // Each block writes partial sums, added up afterwards (one block writes the gradients in place).
+  const bool one = blocks == 1;
+  auto part_zr = one ? dw_zr : at::empty({blocks, h, 2 * h}, hs.options());
+  auto part_hh = one ? dw_hh : at::empty({blocks, h, h}, hs.options());
+  auto part_x = one ? dw_x.zero_() : at::zeros({blocks, V, 3 * h}, hs.options());
+  auto part_b = one ? db.zero_() : at::zeros({blocks, 3 * h}, hs.options());
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_fast_backward", [&] {
     at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk) {
         auto [b0, nb] = block_rows(blk, blocks, B);
-        backward_block<scalar_t>(b0, nb, T, dh_out, h0, hs, zr, ht, rh, w_hzr_t, w_hh_t, force, da,
-                                 partial_zr.data_ptr<scalar_t>() + (blocks > 1 ? blk * 2 * h * h : 0),
-                                 partial_hh.data_ptr<scalar_t>() + (blocks > 1 ? blk * h * h : 0));
+        const int64_t k = one ? 0 : blk;
+        backward_block<scalar_t>(b0, nb, T, dh_out, h0, hs, zr, ht, rh, w_hzr_t, w_hh_t, force, da, ids,
+                                 part_zr.data_ptr<scalar_t>() + k * 2 * h * h, part_hh.data_ptr<scalar_t>() + k * h * h,
+                                 part_x.data_ptr<scalar_t>() + k * V * 3 * h, part_b.data_ptr<scalar_t>() + k * 3 * h);
       }
     });
   });
-  if (blocks > 1) {
-    at::sum_out(dw_zr, partial_zr, 0);
-    at::sum_out(dw_hh, partial_hh, 0);
+  if (!one) {
+    at::sum_out(dw_zr, part_zr, 0);
+    at::sum_out(dw_hh, part_hh, 0);
+    at::sum_out(dw_x, part_x, 0);
+    at::sum_out(db, part_b, 0);
   }
 }
 
