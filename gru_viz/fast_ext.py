@@ -166,6 +166,10 @@ def start_background_build() -> threading.Thread | None:
             return None
 
         def work() -> None:
+            # Linux sets niceness per thread, and the compiler processes started here inherit it: the build
+            # then takes only CPU time that visitors and training runs leave unused.
+            with contextlib.suppress(OSError, AttributeError):
+                os.nice(10)
             try:
                 build_extension()
             except Exception:  # noqa: S110 (recorded in _failed; the torch path keeps working)
