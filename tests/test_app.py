@@ -55,6 +55,12 @@ def no_errors(app) -> None:
     assert not app.exception, [e.value for e in app.exception]
 
 
+def open_tab(app, name: str):
+    """What a click on a tab does: the page reruns with that tab open (only the open tab is drawn)."""
+    app.session_state["tab"] = name
+    return app.run()
+
+
 def test_first_load_shows_pretrained_scrubber(at):
     no_errors(at)
     assert at.selectbox(key="w_inspect_en").value == "pre:500"
@@ -86,8 +92,16 @@ def test_scrubbing_changes_step_and_per_step_chart(at):
 @pytest.mark.parametrize("preset, r, z", [("plain_rnn", 1.0, 0.0), ("frozen_memory", None, 1.0),
                                           ("amnesia", 0.0, None)])
 def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
+    open_tab(at, "force")
     free_md = [m.value for m in at.markdown if "font-family:monospace" in m.value and "mark" not in m.value]
     at.radio(key="w_preset_en").set_value(preset).run()
+    no_errors(at)
+    forced = [m.value for m in at.markdown if "<mark" in m.value]
+    assert forced, "the forced continuation should differ from the free one somewhere"
+    assert free_md
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Perplexity, forced"]) > float(metrics["Perplexity, free"])
+    open_tab(at, "scrub")  # the scrubber traces with the same forcing
     no_errors(at)
     heat = chart(at, "heatmaps")
     R, Z = heat_z(heat, 0), heat_z(heat, 1)
@@ -97,28 +111,28 @@ def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
         assert not (R == R.flat[0]).all()
     if z is not None:
         assert (Z == z).all()
-    forced = [m.value for m in at.markdown if "<mark" in m.value]
-    assert forced, "the forced continuation should differ from the free one somewhere"
-    assert free_md
-    metrics = {m.label: m.value for m in at.metric}
-    assert float(metrics["Perplexity, forced"]) > float(metrics["Perplexity, free"])
 
 
 def test_custom_forcing_units_and_steps(at):
+    open_tab(at, "force")
     at.radio(key="w_preset_en").set_value("custom").run()
     at.toggle(key="fz_on").set_value(True).run()
     at.slider(key="fz_val").set_value(1.0).run()
     at.text_input(key="f_units").set_value("0-3").run()
     no_errors(at)
+    open_tab(at, "scrub")  # the force tab's widgets are not drawn now; their values must survive
     at.radio(key="w_units_mode_en").set_value("all").run()
     Z = heat_z(chart(at, "heatmaps"), 1)
     assert (Z[:4] == 1.0).all() and not (Z[4:] == 1.0).all()
+    open_tab(at, "force")
+    assert at.toggle(key="fz_on").value is True and at.text_input(key="f_units").value == "0-3"
     at.text_input(key="f_units").set_value("0-9999").run()
     no_errors(at)
     assert any("outside" in e.value for e in at.error)
 
 
 def _set_small_run(at, epochs: int) -> None:
+    at.session_state["tab"] = "train"
     at.number_input(key="hidden").set_value(8)
     at.number_input(key="epochs").set_value(epochs)
     at.number_input(key="batch_size").set_value(4)
@@ -163,7 +177,7 @@ def test_training_on_pasted_text_then_inspecting_it(at):
     at.button(key="btn_start").click().run()
     run = at.session_state["runs"][0]
     assert run.join(30) and run.snapshot().status == "finished"
-    at.run()
+    open_tab(at, "scrub")
     no_errors(at)
     at.selectbox(key="w_inspect_en").set_value(f"run:{run.run_id}:latest").run()
     no_errors(at)
@@ -172,6 +186,7 @@ def test_training_on_pasted_text_then_inspecting_it(at):
 
 
 def test_text_too_short_says_how_much_is_needed(at):
+    open_tab(at, "train")
     at.radio(key="w_corpus_source_en").set_value("paste").run()
     at.text_area(key="paste_text").set_value("far too short").run()
     at.button(key="btn_start").click().run()
@@ -211,6 +226,7 @@ def test_good_checkpoint_upload_is_inspectable(at):
 
 
 def test_why_gates_tab_wiring(at):
+    open_tab(at, "gates")
     grad = chart(at, "grad_chart")
     assert [d["name"] for d in grad["data"]] == ["GRU (free)", "plain RNN (Z=0, R=1)"]
     surv = chart(at, "surv_chart")
@@ -232,6 +248,7 @@ def test_why_gates_tab_wiring(at):
 
 
 def test_race_starts_from_the_gates_tab(at):
+    open_tab(at, "gates")
     at.number_input(key="race_hidden").set_value(8)
     at.number_input(key="race_epochs").set_value(5)
     at.number_input(key="batch_size").set_value(8)
@@ -240,7 +257,7 @@ def test_race_starts_from_the_gates_tab(at):
     no_errors(at)
     run = at.session_state["runs"][0]
     assert run.race and run.join(120) and run.snapshot().status == "finished"
-    at.run()
+    open_tab(at, "train")
     no_errors(at)
     ppl = chart(at, "ppl_chart")
     names = [d["name"] for d in ppl["data"]]
@@ -257,3 +274,37 @@ def test_one_visitor_sees_nothing_of_another(at):
     no_errors(other)
     assert other.session_state["runs"] == []
     assert not any(o.startswith("Run ") for o in other.selectbox(key="w_inspect_en").options)
+
+
+def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):
+    # first load: the scrubber only; nothing of the force, train and gates tabs is computed or sent
+    assert "heatmaps" in str(list(charts(at))) and not at.metric
+    assert not [b for b in at.button if b.key in ("btn_start", "btn_race")]
+    for name, mark in (("force", lambda: at.metric), ("train", lambda: at.button(key="btn_start")),
+                       ("gates", lambda: chart(at, "grad_chart"))):
+        open_tab(at, name)
+        no_errors(at)
+        assert mark()
+        assert not [c for c in charts(at) if "heatmaps" in c]
+    at.radio(key="g_conv").set_value("pytorch").run()
+    at.text_area(key="l2_guess").set_value("my guess").run()
+    open_tab(at, "scrub")
+    open_tab(at, "gates")
+    assert at.radio(key="g_conv").value == "pytorch" and at.text_area(key="l2_guess").value == "my guess"
+    assert at.query_params.get("tab") == "gates"  # a shared link opens the same tab
+
+
+def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
+    _set_small_run(at, 400)
+    at.button(key="btn_start").click().run()
+    run = at.session_state["runs"][0]
+    assert _wait(lambda: run.snapshot().epoch >= 1)
+    open_tab(at, "scrub")
+    no_errors(at)
+    side = [m.value for m in at.sidebar.markdown]
+    assert any(f"Run {run.run_id} (GRU)" in v for v in side)
+    assert at.sidebar.get("progress")
+    run.stop()
+    run.join(5)
+    at.run()
+    assert any(f"Stopped at epoch {run.snapshot().epoch}" in c.value for c in at.sidebar.caption)

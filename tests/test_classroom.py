@@ -96,21 +96,25 @@ def test_url_in_chinese_and_projector_mode(fresh):
 
 def test_bad_url_values_are_ignored(fresh):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.query_params.update({"step": "99999", "preset": "<script>", "inspect": "run:77:latest", "hidden": "-5"})
+    at.query_params.update({"step": "99999", "preset": "<script>", "inspect": "run:77:latest", "hidden": "-5",
+                            "tab": "nowhere"})
     at.run()
     assert not at.exception
-    assert at.session_state["preset"] == "free" and at.session_state["inspect"] == "pre:500"
+    assert at.session_state.get("preset", "free") == "free" and at.session_state["inspect"] == "pre:500"
+    assert at.session_state["tab"] == "scrub" and "preset" not in at.query_params and "tab" not in at.query_params
 
 
 def test_choices_are_written_to_the_url_as_keys(fresh):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.run()
-    assert "preset" not in at.query_params  # defaults stay out of the link
+    assert "preset" not in at.query_params and "tab" not in at.query_params  # defaults stay out of the link
+    at.session_state["tab"] = "force"
+    at.run()
     at.radio(key="w_preset_en").set_value("amnesia").run()
     at.selectbox(key="lang").set_value("zh").run()
     assert not at.exception
     params = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
-    assert params["preset"] == "amnesia" and params["lang"] == "zh"
+    assert params["preset"] == "amnesia" and params["lang"] == "zh" and params["tab"] == "force"
     assert at.radio(key="w_preset_zh").value == "amnesia"  # the Chinese widget starts from the stored value
     at.radio(key="w_preset_zh").set_value("free").run()
     assert "preset" not in at.query_params

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"visitors", "trainers", "duration_s", "cpu", "cores", "date", "load_average_at_start", "pages_loaded",
-          "peak_rss_mb", "update", "by_kind", "errors", "error_samples", "skipped_actions", "runs", "targets",
+          "peak_rss_mb", "update", "update_and_tab_switch", "by_kind", "errors", "error_samples", "skipped_actions", "runs", "targets",
           "passed"}
 
 
@@ -33,7 +33,9 @@ def test_loadtest_smoke():
     assert out["peak_rss_mb"] > 50
     assert set(out["update"]) == {"count", "p50_s", "p95_s", "max_s"}
     assert out["update"]["count"] > 0 and 0 < out["update"]["p50_s"] <= out["update"]["p95_s"] <= out["update"]["max_s"]
-    assert {"page load", "scrub: Forward", "scrub: slider", "forcing preset", "training start"} <= out["by_kind"].keys()
+    assert {"page load", "scrub: Forward", "scrub: slider", "forcing: preset radio", "forcing: scrubber keys",
+            "tab switch", "training start"} <= out["by_kind"].keys()
+    assert out["update_and_tab_switch"]["count"] > out["update"]["count"]
     assert [r["visitor"] for r in out["runs"]] == [0]
     assert out["runs"][0]["outcome"] in ("finished", "queued with message", "still running at the end")
     assert out["passed"] == (proc.returncode == 0) == all(out["targets"].values())

@@ -45,9 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # the only address this tool ever talks to
 SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
 PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]  # the preset radio's option order
-# the force tab's heading over the forced continuation, for each preset
-PRESET_SHOWN = {"free": "Forced (free)", "plain_rnn": "Forced (R=1, Z=0)", "frozen_memory": "Forced (Z=1)",
-                "amnesia": "Forced (R=0)"}
+TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only the open one is drawn
+# what each preset shows: the force tab's heading over the forced continuation, the scrubber's note (None: none)
+PRESET_DESCRIBED = {"free": "free", "plain_rnn": "R=1, Z=0", "frozen_memory": "Z=1", "amnesia": "R=0"}
+FORCED_NOTE = "Gates forced: "
+# a widget each tab draws, to check that a tab switch really drew the tab
+TAB_MARK = {"scrub": "b_next", "force": "w_preset_", "train": "btn_start", "gates": "g_target"}
 QUEUED_TEXT = "Waiting for a free training slot"
 FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
 STOPPED_TEXT = "Stopped"
@@ -73,6 +76,8 @@ class Visitor:
         self.auto: dict[str, float] = {}  # fragment id -> run_every interval, from auto_rerun messages
         self.errors: list[str] = []
         self.texts: list[str] = []  # texts of the elements drawn by the last request
+        self.drawn: set[str] = set()  # keys of the widgets drawn by the last request
+        self.tab, self.tabs_id, self.tab_labels = "scrub", "", []  # the open tab; the tabs widget and labels
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a broken socket
@@ -90,7 +95,7 @@ class Visitor:
         cs.cached_message_hashes.extend(self.cache)
         if not fragment:
             self.auto.clear()  # a full run declares its fragments' timers again
-        self.texts = []
+        self.texts, self.drawn = [], set()
         t0 = time.monotonic()
         try:
             self.ws.send_binary(msg.SerializeToString())
@@ -165,6 +170,13 @@ class Visitor:
         return None
 
     def _delta(self, m: ForwardMsg) -> None:
+        if m.delta.WhichOneof("type") == "add_block":  # the tabs are a widget drawn as blocks
+            block = m.delta.add_block
+            if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
+                self.tabs_id, self.tab_labels = block.tab_container.id, []
+            elif block.WhichOneof("type") == "tab":
+                self.tab_labels.append(block.tab.label)
+            return
         if m.delta.WhichOneof("type") != "new_element":
             return
         el = m.delta.new_element
@@ -184,6 +196,7 @@ class Visitor:
             wid = getattr(proto, "id", "")
             if isinstance(wid, str) and wid.startswith("$$ID-"):  # $$ID-<hash>-<user key or None>
                 self.widgets[wid.split("-", 2)[2]] = (wid, m.delta.fragment_id, proto)
+                self.drawn.add(wid.split("-", 2)[2])
 
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
@@ -216,6 +229,18 @@ class Visitor:
         s, fragment = self._state(key)
         s.string_value = self.widget(key)[2].options[index]  # radios send the shown option text
         return self.rerun([s], fragment)
+
+    def open_tab(self, name: str) -> float | None:
+        """Click a tab (the page reruns with only that tab drawn); None when it is already open."""
+        if name == self.tab:
+            return None
+        if len(self.tab_labels) != len(TABS) or not self.tabs_id:
+            raise ProtocolError("no tabs on the page")
+        seconds = self.rerun([WidgetState(id=self.tabs_id, string_value=self.tab_labels[TABS.index(name)])])
+        if not any(k.startswith(TAB_MARK[name]) for k in self.drawn):
+            self.errors.append(f"tab {name}: the page did not draw {TAB_MARK[name]!r}")
+        self.tab = name
+        return seconds
 
     def text(self, pattern: re.Pattern | str) -> re.Match | str | None:
         for t in self.texts:
@@ -260,31 +285,55 @@ class Results:
 
 
 def plan_for(i: int, trainer: bool, args, rng: random.Random) -> list[str]:
-    """Scrub steps (Forward and slider in turn) with preset changes mixed in; trainers set up a run first."""
+    """Scrub steps (Forward and slider in turn) with preset changes mixed in; trainers set up a run first.
+
+    Preset changes alternate between the force tab's radio ("radio:…") and the scrubber's number keys
+    ("keys:…"), the two ways the page offers."""
     plan = ["next" if k % 2 == 0 else "slider" for k in range(args.steps)]
     for k in range(args.presets):  # plain RNN, frozen memory, amnesia, back to free, …: each one a change
-        plan.insert(rng.randint(0, len(plan)), ["plain_rnn", "frozen_memory", "amnesia", "free"][k % 4])
+        how = "radio" if (i + k) % 2 == 0 else "keys"
+        plan.insert(rng.randint(0, len(plan)), f"{how}:{['plain_rnn', 'frozen_memory', 'amnesia', 'free'][k % 4]}")
     return ["hidden", "epochs", "start", *plan] if trainer else plan
 
 
+def switch(v: Visitor, tab: str, res: Results) -> None:
+    seconds = v.open_tab(tab)
+    if seconds is not None:
+        res.time("tab switch", seconds)
+
+
 def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) -> None:
-    """One interaction, timed from sending the change to the end of the run it causes."""
+    """One interaction, timed from sending the change to the end of the run it causes. Like a person, the
+    visitor first opens the tab the interaction is on (timed separately, as a tab switch)."""
     last = state["steps"] - 1
+    how, _, preset = action.partition(":")
+    if action in ("next", "slider"):
+        switch(v, "scrub", res)
     if action == "next":
         res.time("scrub: Forward", v.press("b_next"))
         expected = min(state["step"] + 1, last)
     elif action == "slider":
         expected = rng.randint(0, last)
         res.time("scrub: slider", v.set_slider("step", expected))
-    elif action in PRESET_KEYS:
-        res.time("forcing preset", v.set_radio("preset", PRESET_KEYS.index(action)))
-        if v.text(PRESET_SHOWN[action]) is None:
-            v.errors.append(f"preset {action}: the page did not show {PRESET_SHOWN[action]!r}")
+    elif how == "radio":  # the force tab's preset radio
+        switch(v, "force", res)
+        res.time("forcing: preset radio", v.set_radio("preset", PRESET_KEYS.index(preset)))
+        if v.text(f"Forced ({PRESET_DESCRIBED[preset]})") is None:
+            v.errors.append(f"preset {preset}: the force tab did not show 'Forced ({PRESET_DESCRIBED[preset]})'")
         return
-    elif action in ("hidden", "epochs"):
+    elif how == "keys":  # the scrubber's preset buttons (number keys 1-4)
+        switch(v, "scrub", res)
+        res.time("forcing: scrubber keys", v.press(f"k_{preset}"))
+        note = v.text(FORCED_NOTE)
+        shown = note is not None and f"{FORCED_NOTE}{PRESET_DESCRIBED[preset]}." in note
+        if shown != (preset != "free"):
+            v.errors.append(f"preset {preset}: the scrubber showed {note!r}")
+        return
+    elif action in ("hidden", "epochs"):  # in the sidebar, on whatever tab is open
         res.time("training settings", v.set_number(action, 32 if action == "hidden" else 30))
         return
     else:  # start
+        switch(v, "train", res)
         res.time("training start", v.press("btn_start"))
         return
     m = v.text(STEP_RX)  # the scrubber's heading "Step t: input …" must show the new step
@@ -544,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         res.error(-1, f"{tracebacks} tracebacks in the server log ({log_path})")
     updates = [t for k, ts in res.times.items() if k.startswith(("scrub", "forcing")) for t in ts]
     upd = summary(updates)
+    with_tabs = summary(updates + res.times.get("tab switch", []))
     runs_ok = all(r["outcome"] in ("finished", "queued with message") for r in res.runs)
     targets = {
         "every visitor loaded the page": res.loaded == a.visitors,
@@ -560,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         "app_revision": app_revision(), "streamlit_options": a.set, "server_cpu_s": round(server_cpu, 1),
         "loadtest_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
         "pages_loaded": res.loaded, "peak_rss_mb": round(peak_mb, 1), "rss_samples": monitor.samples,
-        "update": upd, "by_kind": {k: summary(v) for k, v in sorted(res.times.items())},
+        "update": upd, "update_and_tab_switch": with_tabs,
+        "by_kind": {k: summary(v) for k, v in sorted(res.times.items())},
         "errors": len(res.errors), "error_samples": res.errors[:20], "skipped_actions": res.skipped,
         "runs": sorted(res.runs, key=lambda r: r["visitor"]), "server_log": str(log_path),
         "targets": targets, "passed": all(targets.values()),
@@ -591,6 +642,7 @@ def print_summary(o: dict) -> None:
     print(f"  CPU time          server {o['server_cpu_s']} s, this load test {o['loadtest_cpu_s']} s "
           f"(wall {o['wall_s']} s)")
     print(f"  scrub + forcing   {fmt(o['update'])}")
+    print(f"   + tab switches   {fmt(o['update_and_tab_switch'])}")
     for k, s in o["by_kind"].items():
         print(f"    {k:<18}{fmt(s)}")
     print(f"  errors            {o['errors']}   skipped actions {o['skipped_actions']}"

@@ -1,4 +1,4 @@
-"""The page: sidebar settings, the model chooser, and the three tabs (train, scrub, force)."""
+"""The page: sidebar settings, the model chooser, and four tabs of which only the open one is drawn."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ from gru_viz.model import GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui import force_tab, gates_tab, scrub_tab, train_tab
 from gru_viz.ui.state import init_session, offline_corpus, pretrained, runs, timemachine
-from gru_viz.ui.view import View, choice, error_boundary, header_controls, md_escape, share_box, sync_url
+from gru_viz.ui.view import (
+    TABS,
+    View,
+    choice,
+    error_boundary,
+    header_controls,
+    md_escape,
+    page_tabs,
+    share_box,
+    sync_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +186,7 @@ def main() -> None:
     torch.set_num_threads(1)
     init_session()
     view = header_controls()
+    status_box = st.sidebar.container()  # a run's status goes first in the sidebar (on the other tabs)
     corpus, config, settings_error = sidebar(view)
     if not view.projector:
         st.markdown(view.t("subtitle"))
@@ -190,24 +201,21 @@ def main() -> None:
                      label_visibility="collapsed" if view.projector else "visible")
         chosen = resolve_model(key)
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
-    tabs = st.tabs([view.t("tab_scrub"), view.t("tab_force"), view.t("tab_train"), view.t("tab_gates")])
-    with tabs[0], error_boundary(view, "scrub tab"):
-        if chosen is None:
+    # Only the open tab is drawn (see page_tabs); the others stay empty until they are opened.
+    open_tab, boxes = page_tabs(view)
+    with dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"):
+        if open_tab == "train":
+            train_tab.render(view, corpus, config, settings_error)
+        elif chosen is None:
             st.info(view.t("no_model"))
-        else:
+        elif open_tab == "scrub":
             scrub_tab.render(view, *chosen, corpus=corpus, name=_file_name(key))
-    with tabs[1], error_boundary(view, "force tab"):
-        if chosen is None:
-            st.info(view.t("no_model"))
-        else:
+        elif open_tab == "force":
             force_tab.render(view, *chosen, corpus=corpus, config=config)
-    with tabs[2], error_boundary(view, "train tab"):
-        train_tab.render(view, corpus, config, settings_error)
-    with tabs[3], error_boundary(view, "gates tab"):
-        if chosen is None:
-            st.info(view.t("no_model"))
         else:
             gates_tab.render(view, *chosen, corpus=corpus, config=config)
+    if open_tab != "train":
+        train_tab.sidebar_status(view, status_box)
     sync_url()
     share_box(view)
 

@@ -97,7 +97,8 @@ def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> N
     feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
     options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
     labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
-    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit")
+    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit",
+                        persist_state="page")
     v = values[:, unit]
     if quantity == "H":
         colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1
@@ -113,13 +114,13 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
     st.subheader(view.t("g_race_title"))
     st.caption(view.t("g_race_help"))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden")
-    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs")
+    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden", persist_state="page")
+    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs", persist_state="page")
     if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
         cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), force_r=None, force_z=None)
         if start_run(view, corpus, cfg, label=view.t("g_race_label"), race=True):
             st.session_state["_race_started"] = True
-            st.rerun()  # the whole page, so the live view (rendered before this tab) starts polling
+            st.rerun()  # the whole page, so the sidebar's run status starts polling
     if st.session_state.get("_race_started") and any(w.race and w.snapshot().active for w in runs()):
         st.info(view.t("g_race_started"))
 
@@ -127,7 +128,7 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
 def conventions_section(view: View) -> None:
     st.subheader(view.t("g_conv_title"))
     which = st.radio(view.t("g_conv"), list(CONVENTIONS), format_func=lambda k: view.t(f"g_conv_{k}"),
-                     horizontal=True, key="g_conv")
+                     horizontal=True, key="g_conv", persist_state="page")
     st.latex(CONVENTIONS[which])
     st.caption(view.t(f"g_conv_note_{which}"))
 
@@ -150,11 +151,11 @@ def lesson_section(view: View) -> None:
     for name in LESSONS:
         with st.container(border=True):
             st.markdown(f"**{view.t(f'{name}_q')}**")
-            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68)
+            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68, persist_state="page")
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if st.session_state.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
-            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal"):
+            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal", persist_state="page"):
                 st.markdown(view.t(f"{name}_a"))
 
 

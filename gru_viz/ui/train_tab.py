@@ -16,6 +16,7 @@ from gru_viz.ui.view import View, error_boundary
 from gru_viz.ui.worker import TrainingWorker
 
 POLL_SECONDS = 1.0
+STATUS_POLL_SECONDS = 2.0
 PREFIX = "time traveller"
 
 
@@ -112,17 +113,7 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
         return
     current = runs()[-1]
     snap = current.snapshot()
-    status_text = {
-        "queued": view.t("status_queued", n=active_count()),
-        "running": view.t("status_running"),
-        "paused": view.t("status_paused"),
-        "stopped": view.t("status_stopped", epoch=snap.epoch),
-        "finished": view.t("status_finished", epoch=snap.epoch),
-        "diverged": view.t("status_diverged", message=snap.message),
-        "failed": view.t("status_failed", message=snap.message),
-    }[snap.status]
-    {"diverged": st.error, "failed": st.error, "queued": st.warning}.get(snap.status, st.caption)(status_text)
-    st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
+    _status(view, snap)
     m = st.columns(4)
     last = snap.history[-1]["perplexity"] if snap.history else math.nan
     m[0].metric(view.t("perplexity"), fmt_ppl(last) if snap.history else "–")
@@ -139,9 +130,49 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
         samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
         for name, text in samples.items():
             st.code(f"{name}: {text}" if len(samples) > 1 else text, language=None)
-    if st.session_state.get("_polling") and not snap.active:
+    _stop_polling_when_done(snap.active)
+
+
+def _status(view: View, snap) -> None:
+    """The run's state in words (queued, running, finished, diverged…) and its progress bar."""
+    text = {
+        "queued": view.t("status_queued", n=active_count()),
+        "running": view.t("status_running"),
+        "paused": view.t("status_paused"),
+        "stopped": view.t("status_stopped", epoch=snap.epoch),
+        "finished": view.t("status_finished", epoch=snap.epoch),
+        "diverged": view.t("status_diverged", message=snap.message),
+        "failed": view.t("status_failed", message=snap.message),
+    }[snap.status]
+    {"diverged": st.error, "failed": st.error, "queued": st.warning}.get(snap.status, st.caption)(text)
+    st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
+
+
+def _stop_polling_when_done(active: bool) -> None:
+    if st.session_state.get("_polling") and not active:
         st.session_state["_polling"] = False
         st.rerun()  # a full rerun stops the polling and refreshes the model chooser
+
+
+def _sidebar_status(view: View) -> None:
+    with error_boundary(view, "training status"):
+        current = runs()[-1]
+        snap = current.snapshot()
+        last = f" · {view.t('perplexity')} {fmt_ppl(snap.history[-1]['perplexity'])}" if snap.history else ""
+        st.markdown(f"**{html.escape(view.t('run_status', id=current.run_id, label=snap.label))}**{last}")
+        _status(view, snap)
+        _stop_polling_when_done(snap.active)
+
+
+def sidebar_status(view: View, box) -> None:
+    """While another tab is open: this visitor's latest run in a few lines at the top of the sidebar, polled
+    (less often than the train tab, and with far less to draw) while it trains."""
+    if not runs():
+        return
+    polling = active_run() is not None
+    st.session_state["_polling"] = polling
+    with box:
+        st.fragment(run_every=STATUS_POLL_SECONDS if polling else None)(_sidebar_status)(view)
 
 
 def render(view: View, corpus: Corpus | None, config: TrainConfig | None, error: str) -> None:

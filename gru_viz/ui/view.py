@@ -15,7 +15,7 @@ from gru_viz.checkpoint import checkpoint_bytes
 from gru_viz.data import Vocab
 from gru_viz.figures import AXES
 from gru_viz.inference import TextTrace
-from gru_viz.model import GRUScratch
+from gru_viz.model import PRESETS, GRUScratch
 from gru_viz.ui.strings import LANGUAGE_LABEL, LANGUAGE_NAMES, tr
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,19 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+TABS = ("scrub", "force", "train", "gates")
+
 # Choice widgets whose labels are translated keep their *option keys* in the URL (?preset=plain_rnn&lang=zh).
 # Streamlit's own bind="query-params" stores the translated label, which breaks when the language changes, so
 # these are synced by hand; plain values (numbers, text, toggles) use bind="query-params".
-URL_CHOICES = {"lang": "en", "preset": "free", "inspect": None, "units_mode": "active", "corpus_source": "tm",
-               "sampling": "sequential", "engine": "fast", "g_quantity": "H"}
+URL_CHOICES = {"lang": "en", "tab": "scrub", "preset": "free", "inspect": None, "units_mode": "active",
+               "corpus_source": "tm", "sampling": "sequential", "engine": "fast", "g_quantity": "H"}
+
+
+# The options of choices whose widget may not be drawn on the first run (it sits in a tab that is not open), so
+# a bad link is dropped at once; the others are checked by url_choice when their widget is drawn.
+URL_OPTIONS = {"tab": TABS, "preset": (*PRESETS, "custom"), "units_mode": ("active", "all", "first"),
+               "g_quantity": ("H", "Z", "R")}
 
 
 def restore_from_url() -> None:
@@ -94,8 +102,9 @@ def restore_from_url() -> None:
         return
     ss["_url_restored"] = True
     for key in URL_CHOICES:
-        if key in st.query_params and key not in ss:
-            ss[key] = st.query_params[key]
+        value = st.query_params.get(key)
+        if value is not None and key not in ss and value in URL_OPTIONS.get(key, (value,)):
+            ss[key] = value
 
 
 def url_choice(key: str, options: list) -> list:
@@ -126,6 +135,28 @@ def choice(widget, label: str, options: list, key: str, view: View, labels, **kw
                    **kwargs)
     ss[key] = value
     return value
+
+
+def page_tabs(view: View) -> tuple[str, list]:
+    """The four tabs and which one is open; only the open one should be drawn.
+
+    Switching tabs reruns the page, so every rerun computes and sends one tab instead of four: with a class on
+    one small server that is most of the work a click costs. Like `choice`, the open tab is kept as a key
+    (st.session_state["tab"], and ?tab= in the URL) and the widget is keyed per language.
+    """
+    ss = st.session_state
+    labels = {k: view.t(f"tab_{k}") for k in TABS}
+    current = ss.get("tab") if ss.get("tab") in TABS else "scrub"
+    wkey = f"w_tab_{view.lang}"
+    if ss.get(wkey) != labels[current]:  # first run, a link, another language, or set by code (a lesson)
+        ss[wkey] = labels[current]
+
+    def _store() -> None:
+        ss["tab"] = {v: k for k, v in labels.items()}.get(ss[wkey], "scrub")
+
+    boxes = st.tabs(list(labels.values()), key=wkey, on_change=_store)
+    ss["tab"] = current
+    return current, list(boxes)
 
 
 def sync_url() -> None:

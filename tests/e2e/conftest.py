@@ -304,9 +304,10 @@ class AppPage:
         self.rerun_after(lambda: None, count)
 
     def open_tab(self, label: str) -> None:
-        """Tabs switch in the browser (no rerun); wait until the tab is the selected one."""
+        """A click on a tab reruns the page with only that tab drawn; wait for the run and the selected tab."""
         tab = self.page.get_by_role("tab", name=label, exact=True)
-        tab.click()
+        if tab.get_attribute("aria-selected") != "true":
+            self.rerun_after(tab.click)
         self.page.wait_for_function(
             "label => [...document.querySelectorAll('[role=tab]')].some("
             "t => t.innerText.trim() === label && t.getAttribute('aria-selected') === 'true')", arg=label)
