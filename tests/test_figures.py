@@ -13,6 +13,36 @@ R, Z = rng.random((T, H)), rng.random((T, H))
 CHARS = "the time tra"
 
 
+def validated(fig: go.Figure) -> go.Figure:
+    """The builders skip plotly's validation for speed; this is the full check they skip (it raises on any
+    unknown property or bad value)."""
+    return go.Figure(fig.to_plotly_json())
+
+
+def every_figure() -> dict[str, go.Figure]:
+    h = rng.uniform(-1, 1, H)
+    runs = [("GRU", [{"epoch": 1, "perplexity": 20.0}])]
+    return {
+        "heatmaps": figures.gate_heatmaps(R, Z, CHARS, 4),
+        "heatmaps, units": figures.gate_heatmaps(R, Z, CHARS, 4, units=np.array([3, 0])),
+        "mix": figures.state_mix_figure(h, h, h, Z[0]),
+        "mix, units": figures.state_mix_figure(h, h, h, Z[0], units=np.array([2, 5])),
+        "topk": figures.topk_figure(Z[0], list("abcdef"), 3),
+        "perplexity": figures.perplexity_figure(runs),
+        "state": figures.state_heatmap(R, CHARS, 2, "H"),
+        "gradient": figures.gradient_flow_figure([("GRU", np.ones(4))], "abcd", 3),
+        "survival": figures.survival_figure(np.ones((3, 2)), "abc", 2),
+    }
+
+
+def test_every_figure_is_valid_plotly():
+    for name, fig in every_figure().items():
+        full = validated(fig)  # raises ValueError on an invalid property
+        assert len(full.data) == len(fig.data), name
+        assert full.layout.template.layout.paper_bgcolor == "white", name
+        assert full.layout.height == fig.layout.height, name
+
+
 def test_gate_heatmaps_data_scale_and_marker():
     fig = figures.gate_heatmaps(R, Z, CHARS, step=4)
     assert isinstance(fig, go.Figure)
@@ -20,7 +50,7 @@ def test_gate_heatmaps_data_scale_and_marker():
     assert len(heat) == 2
     np.testing.assert_allclose(np.asarray(heat[0].z), R.T, rtol=1e-6)  # units × time
     np.testing.assert_allclose(np.asarray(heat[1].z), Z.T, rtol=1e-6)
-    for h in heat:
+    for h in validated(fig).data:
         assert (h.zmin, h.zmax) == (0.0, 1.0)  # the same fixed scale everywhere
         assert h.colorscale == go.Heatmap(colorscale="Cividis").colorscale
     markers = [s for s in fig.layout.shapes if s.type == "line"]

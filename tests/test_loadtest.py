@@ -16,8 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"visitors", "trainers", "duration_s", "cpu", "cores", "date", "load_average_at_start", "pages_loaded",
-          "peak_rss_mb", "update", "update_and_tab_switch", "by_kind", "errors", "error_samples", "skipped_actions", "runs", "targets",
-          "passed"}
+          "peak_rss_mb", "update", "update_and_tab_switch", "by_kind", "errors", "error_samples", "skipped_actions",
+          "runs", "targets", "passed"}
 
 
 @pytest.mark.slow
