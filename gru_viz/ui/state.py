@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -137,8 +136,9 @@ def active_count() -> int:
 
 
 @st.cache_resource
-def _shared_results() -> tuple[threading.Lock, dict[str, OrderedDict]]:
-    return threading.Lock(), {}
+def _shared_results() -> tuple[threading.Lock, dict[str, OrderedDict], dict[tuple, threading.Lock]]:
+    """(lock, caches by name, one lock per result being computed)."""
+    return threading.Lock(), {}, {}
 
 
 def cached(name: str, key: tuple, compute, size: int = 8):
@@ -147,20 +147,34 @@ def cached(name: str, key: tuple, compute, size: int = 8):
     Results of the bundled models (read-only, the same for everyone) are shared between visitors, which spares
     a class of 30 the same 30 computations; results of a visitor's own models stay in that visitor's session.
     """
-    shared = isinstance(key[0], tuple) and key[0][:1] == ("pre",)
-    if shared:
-        lock, caches = _shared_results()
-        size *= 4
-    else:
-        lock, caches = None, st.session_state.setdefault("_lru", {})
-    with lock or contextlib.nullcontext():
+    if not (isinstance(key[0], tuple) and key[0][:1] == ("pre",)):
+        cache = st.session_state.setdefault("_lru", {}).setdefault(name, OrderedDict())
+        if key not in cache:
+            cache[key] = compute()
+            while len(cache) > size:
+                cache.popitem(last=False)
+        cache.move_to_end(key)
+        return cache[key]
+    lock, caches, computing = _shared_results()
+    with lock:
         cache = caches.setdefault(name, OrderedDict())
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-    value = compute()  # outside the lock: another visitor's lookup need not wait for this computation
-    with lock or contextlib.nullcontext():
-        cache[key] = value
-        while len(cache) > size:
-            cache.popitem(last=False)
+        flight = computing.setdefault((name, key), threading.Lock())
+    # One visitor computes; the others who asked for the same result meanwhile wait for it rather than all
+    # computing it at once (a class pressing the same preset together would otherwise share the CPU 30 ways).
+    with flight:
+        with lock:
+            if key in cache:
+                return cache[key]
+        try:
+            value = compute()
+        finally:
+            with lock:
+                computing.pop((name, key), None)
+        with lock:
+            cache[key] = value
+            while len(cache) > size * 4:
+                cache.popitem(last=False)
     return value
