@@ -6,9 +6,11 @@
 Each visitor is a websocket client speaking Streamlit's own protocol (the BackMsg/ForwardMsg protobufs a
 browser exchanges with /_stcore/stream), one request at a time like a browser tab: it loads the page, steps
 the scrubber (the Forward button and the step slider, both inside the scrubber's fragment), changes the
-forcing preset (a full rerun), and, for --trainers of them, sets hidden 32 / epochs 30, presses Start and then
-polls the training fragment every second as the browser's run_every timer does, until the run has finished or
-shows that it is queued for a free slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
+forcing preset (on the force tab or with the scrubber's preset keys), opening the tab each action is on first,
+and, for --trainers of them, sets --hidden / --epochs (32 / 30), presses Start on the train tab and then polls
+whatever the page polls (the train tab's live view every second, the sidebar's run status every 2 s on other
+tabs) as the browser's run_every timers do, until the run has finished or shows that it is queued for a free
+slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
 
 Exit status: 0 when every target is met, 1 when one is not (or there were errors), 2 when the app never started.
 """
@@ -330,7 +332,7 @@ def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) 
             v.errors.append(f"preset {preset}: the scrubber showed {note!r}")
         return
     elif action in ("hidden", "epochs"):  # in the sidebar, on whatever tab is open
-        res.time("training settings", v.set_number(action, 32 if action == "hidden" else 30))
+        res.time("training settings", v.set_number(action, state[action]))
         return
     else:  # start
         switch(v, "train", res)
@@ -368,7 +370,7 @@ def run_visitor(i: int, trainer: bool, args, port: int, start_at: float, end_at:
         res.time("page load", v.rerun())
         with res.lock:
             res.loaded += 1
-        state = {"step": 0, "steps": int(v.widget("step")[2].max) + 1}
+        state = {"step": 0, "steps": int(v.widget("step")[2].max) + 1, "hidden": args.hidden, "epochs": args.epochs}
         plan = plan_for(i, trainer, args, rng)
         next_action, next_poll = time.monotonic() + rng.uniform(0.5, 1.5), math.inf
         drain_until = end_at + args.drain
@@ -538,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=None, help="default: a free port")
     p.add_argument("--steps", type=int, default=10, help="scrub steps per visitor (Forward and slider in turn)")
     p.add_argument("--presets", type=int, default=3, help="forcing preset changes per visitor")
+    p.add_argument("--hidden", type=int, default=32, help="hidden units of the trainers' runs (d2l: 256)")
+    p.add_argument("--epochs", type=int, default=30, help="epochs of the trainers' runs (d2l: 500)")
     p.add_argument("--ramp", type=float, default=None, help="seconds over which visitors arrive (default 1/6)")
     p.add_argument("--drain", type=float, default=60, help="extra seconds for runs still training at the end")
     p.add_argument("--timeout", type=float, default=60, help="seconds one request may take before it is an error")
@@ -604,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         "every planned action done": res.skipped == 0,
     }
     out = {
-        "visitors": a.visitors, "trainers": a.trainers, "duration_s": a.duration, "wall_s": round(wall, 1),
+        "visitors": a.visitors, "trainers": a.trainers, "run": {"hidden": a.hidden, "epochs": a.epochs},
+        "duration_s": a.duration, "wall_s": round(wall, 1),
         "port": port, "protocol": "streamlit websocket (BackMsg/ForwardMsg)", **info,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "app_revision": app_revision(), "streamlit_options": a.set, "server_cpu_s": round(server_cpu, 1),
@@ -632,7 +637,8 @@ def print_summary(o: dict) -> None:
             return "n=0"
         return f"n={s['count']:<4} p50 {s['p50_s']:.3f} s  p95 {s['p95_s']:.3f} s  max {s['max_s']:.3f} s"
 
-    print(f"gru_viz load test, {o['date']}: {o['visitors']} visitors ({o['trainers']} training) for "
+    print(f"gru_viz load test, {o['date']}: {o['visitors']} visitors ({o['trainers']} training hidden "
+          f"{o['run']['hidden']} for {o['run']['epochs']} epochs) for "
           f"{o['duration_s']:.0f} s on {o['cpu']} ({o['cores']} cores), load average "
           f"{o['load_average_at_start'][0]} at start, {o['load_average_at_end'][0]} at end")
     print(f"  app               {o['app_revision']}" + (f"  options {' '.join(o['streamlit_options'])}"
