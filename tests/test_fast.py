@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from sgd_reference import autograd_sgd_update
 
 from gru_viz import fast_ext
 from gru_viz.data import make_corpus
@@ -53,25 +54,13 @@ def _assert_same_params(a, b, rtol, atol):
         torch.testing.assert_close(getattr(a, n).detach(), getattr(b, n).detach(), rtol=rtol, atol=atol, msg=n)
 
 
-def _autograd_update(model, X, Y, state, lr, clip, forcing):
-    """Independent of both steps: autograd on the chapter's forward, the clipping written out, SGD."""
-    params = [getattr(model, n) for n in PARAM_NAMES]
-    logits, _, _ = model(X, state, forcing)
-    loss = torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1))
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-    norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
-    scale = clip / norm if norm > clip else 1.0
-    return {n: (p - lr * scale * g).detach() for n, p, g in zip(PARAM_NAMES, params, grads)}, norm, float(loss.detach())
-
-
 @pytest.mark.parametrize("clip", [1e-2, 1e3], ids=["clipped", "unclipped"])
 @pytest.mark.parametrize("name", list(FORCINGS))
 def test_matches_textbook_and_autograd_float64(name, clip):
     forcing = FORCINGS[name]
     ref, fast = _model(), _model()
     X, Y, state = _batch()
-    expected, norm, exp_loss = _autograd_update(ref, X, Y, state, 0.7, clip, forcing)
+    expected, norm, exp_loss = autograd_sgd_update(ref, X, Y, state, 0.7, clip, forcing)
     assert (norm > clip) == (clip < 1)
     loss_t, state_t = textbook_step(ref, X, Y, state, 0.7, clip, forcing)
     loss_f, state_f = run_step(fast, X, Y, state, 0.7, clip, forcing, backend="torch")

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from sgd_reference import autograd_sgd_update
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
@@ -22,18 +23,6 @@ def small():
     return make_corpus(TEXT, "small", max_tokens=0)
 
 
-def _reference_update(model, X, Y, state, lr, clip, forcing):
-    """Independent: autograd on the same forward, d2l's clipping written out, SGD."""
-    params = [getattr(model, n) for n in PARAM_NAMES]
-    logits, _, _ = model(X, state, forcing)
-    loss = torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1))
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-    norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
-    scale = clip / norm if norm > clip else 1.0
-    return {n: (p - lr * scale * g).detach() for n, p, g in zip(PARAM_NAMES, params, grads)}, norm
-
-
 @pytest.mark.parametrize("clip", [1e-3, 1e3])  # clipping active and inactive
 @pytest.mark.parametrize("forcing", ["free", "plain_rnn"])
 def test_textbook_step_is_clipped_sgd(clip, forcing):
@@ -44,7 +33,7 @@ def test_textbook_step_is_clipped_sgd(clip, forcing):
             p.normal_(0, 0.3)
     X, Y = torch.randint(0, 6, (4, 5)), torch.randint(0, 6, (4, 5))
     state = torch.randn(4, 8, dtype=torch.float64)
-    expected, norm = _reference_update(m, X, Y, state, 0.7, clip, PRESETS[forcing])
+    expected, norm, _ = autograd_sgd_update(m, X, Y, state, 0.7, clip, PRESETS[forcing])
     assert (norm > clip) == (clip < 1)
     loss, new_state = textbook_step(m, X, Y, state, 0.7, clip, PRESETS[forcing])
     assert math.isfinite(loss) and not new_state.requires_grad
