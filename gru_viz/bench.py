@@ -155,7 +155,7 @@ def _trace_timings(model: GRUScratch, corpus, device: torch.device) -> dict[str,
 
 def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
     """The scrubber's three figures for a 1,000-character probe (all units), and the app's cold start: a fresh
-    Python process running the page once headless (imports, bundled models, first trace and all charts)."""
+    Python process running the page once headless (imports, bundled models, first trace, the first tab's charts)."""
     import subprocess
     import sys
 
