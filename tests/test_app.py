@@ -288,9 +288,11 @@ def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):
         assert not [c for c in charts(at) if "heatmaps" in c]
     at.radio(key="g_conv").set_value("pytorch").run()
     at.text_area(key="l2_guess").set_value("my guess").run()
+    at.number_input(key="race_hidden").set_value(16).run()
     open_tab(at, "scrub")
     open_tab(at, "gates")
     assert at.radio(key="g_conv").value == "pytorch" and at.text_area(key="l2_guess").value == "my guess"
+    assert at.number_input(key="race_hidden").value == 16
     assert at.query_params.get("tab") == "gates"  # a shared link opens the same tab
 
 

@@ -20,6 +20,7 @@ from gru_viz.ui.view import (
     choice,
     error_boundary,
     header_controls,
+    kept_values,
     md_escape,
     page_tabs,
     share_box,
@@ -203,7 +204,8 @@ def main() -> None:
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
     # Only the open tab is drawn (see page_tabs); the others stay empty until they are opened.
     open_tab, boxes = page_tabs(view)
-    with dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"):
+    kept = gates_tab.KEPT_KEYS if open_tab == "gates" else ()
+    with dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"), kept_values(open_tab, kept):
         if open_tab == "train":
             train_tab.render(view, corpus, config, settings_error)
         elif chosen is None:

@@ -18,6 +18,10 @@ from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, runs
 from gru_viz.ui.view import View, choice
 
+LESSONS = ("l1", "l2", "l3", "l4")
+# Widgets whose values are kept while another tab is open (see view.kept_values); the others are URL-bound.
+KEPT_KEYS = ("g_unit", "g_conv", "race_hidden", "race_epochs",
+             *(f"{n}_{w}" for n in LESSONS for w in ("guess", "reveal")))
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
     "d2l": (r"H_t = Z_t \odot H_{t-1} + (1 - Z_t) \odot \tilde H_t,\quad "
@@ -97,8 +101,9 @@ def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> N
     feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
     options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
     labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
-    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit",
-                        persist_state="page")
+    if st.session_state.get("g_unit") not in options:  # kept from a model with more units
+        st.session_state.pop("g_unit", None)
+    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit")
     v = values[:, unit]
     if quantity == "H":
         colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1
@@ -114,8 +119,8 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
     st.subheader(view.t("g_race_title"))
     st.caption(view.t("g_race_help"))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden", persist_state="page")
-    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs", persist_state="page")
+    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden")
+    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs")
     if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
         cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), force_r=None, force_z=None)
         if start_run(view, corpus, cfg, label=view.t("g_race_label"), race=True):
@@ -128,12 +133,11 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
 def conventions_section(view: View) -> None:
     st.subheader(view.t("g_conv_title"))
     which = st.radio(view.t("g_conv"), list(CONVENTIONS), format_func=lambda k: view.t(f"g_conv_{k}"),
-                     horizontal=True, key="g_conv", persist_state="page")
+                     horizontal=True, key="g_conv")
     st.latex(CONVENTIONS[which])
     st.caption(view.t(f"g_conv_note_{which}"))
 
 
-LESSONS = ("l1", "l2", "l3", "l4")
 
 
 def _setup_lesson(name: str) -> None:
@@ -151,11 +155,11 @@ def lesson_section(view: View) -> None:
     for name in LESSONS:
         with st.container(border=True):
             st.markdown(f"**{view.t(f'{name}_q')}**")
-            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68, persist_state="page")
+            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if st.session_state.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
-            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal", persist_state="page"):
+            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal"):
                 st.markdown(view.t(f"{name}_a"))
 
 

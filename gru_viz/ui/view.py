@@ -159,6 +159,27 @@ def page_tabs(view: View) -> tuple[str, list]:
     return current, list(boxes)
 
 
+@contextlib.contextmanager
+def kept_values(tab: str, keys: tuple[str, ...]):
+    """Draw a tab whose widgets `keys` keep their values while another tab is open.
+
+    Streamlit forgets a widget's value once it is not drawn (choices and URL-bound widgets are kept by other
+    means); streamlit 1.59-1.66 also drops persist_state values when the widget comes back. So a copy is kept
+    while the tab is drawn and put back when it opens again.
+    """
+    ss = st.session_state
+    store = ss.setdefault("_kept", {})
+    if ss.get("_drawn_tab") != tab:
+        for key in keys:
+            if key in store:
+                ss[key] = store[key]
+    try:
+        yield
+    finally:
+        store.update({key: ss[key] for key in keys if key in ss})
+        ss["_drawn_tab"] = tab
+
+
 def sync_url() -> None:
     """Write the choice widgets' option keys to the URL (defaults left out, so links stay short)."""
     ss = st.session_state
