@@ -115,7 +115,7 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
     # In projector mode the charts come first (the presenter steps with the keyboard); controls go below them.
     controls, charts = _ordered(view, 2)
     controls = controls.container()
-    c = controls.columns([1, 1, 1, 1, 1.3, 2.2])
+    c = controls.columns([1, 1, 1, 1, 1.15])  # the jump box sits beside the slider: five labels fit unclipped
     c[0].button(_label(view, "first"), icon=":material/first_page:", on_click=_set_step, args=(0,), key="b_first",
                 shortcut="Home", width="stretch")
     c[1].button(_label(view, "prev"), icon=":material/chevron_left:", on_click=_set_step, args=(max(step - 1, 0),),
@@ -129,11 +129,11 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
                    icon=":material/pause:" if playing else ":material/play_arrow:"):
         _toggle_play()
         st.rerun()  # the whole page, so the fragment is declared again with (or without) its timer
-    c[5].text_input(view.t("jump"), key="jump_char", max_chars=1, help=view.t("jump_help"),
-                    on_change=_jump, args=(trace.text, step), label_visibility="collapsed",
-                    placeholder=view.t("jump") + " …")
+    row = controls.columns([4, 1.2], vertical_alignment="bottom")
     if steps > 1:
-        controls.slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
+        row[0].slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
+    row[1].text_input(view.t("jump"), key="jump_char", max_chars=1, help=view.t("jump_help"),
+                      on_change=_jump, args=(trace.text, step), placeholder=view.t("jump_placeholder"))
     with charts:
         _charts(view, trace, vocab)
 
