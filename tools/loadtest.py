@@ -647,10 +647,10 @@ def print_summary(o: dict) -> None:
     print(f"  peak server RSS   {o['peak_rss_mb']:.0f} MB ({o['rss_samples']} samples every 0.5 s)")
     print(f"  CPU time          server {o['server_cpu_s']} s, this load test {o['loadtest_cpu_s']} s "
           f"(wall {o['wall_s']} s)")
-    print(f"  scrub + forcing   {fmt(o['update'])}")
-    print(f"   + tab switches   {fmt(o['update_and_tab_switch'])}")
+    print(f"  scrub + forcing         {fmt(o['update'])}")
+    print(f"   + tab switches         {fmt(o['update_and_tab_switch'])}")
     for k, s in o["by_kind"].items():
-        print(f"    {k:<18}{fmt(s)}")
+        print(f"    {k:<24}{fmt(s)}")
     print(f"  errors            {o['errors']}   skipped actions {o['skipped_actions']}"
           + (f"   server log {o['server_log']}" if o["server_log"] else ""))
     for e in o["error_samples"]:
