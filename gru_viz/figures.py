@@ -93,19 +93,20 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     ax = {**AXES, **(axes or {})}
     steps = R.shape[0]
     idx = np.arange(R.shape[1]) if units is None else np.asarray(units)
-    # With all units the row number is the unit; a subset carries its unit numbers for the hover (small then).
-    unit_ref = "%{y}" if units is None else "%{customdata}"
-    custom = None if units is None else np.broadcast_to(idx[:, None], (len(idx), steps)).astype(np.int32)
+    # With all units the row number is the unit; a subset names its rows by unit number (a category axis), so
+    # the axis and the hover show real unit numbers without a per-cell customdata array (half the payload,
+    # which travels again at every step because the marker moves).
+    rows = None if units is None else [str(u) for u in idx]
     data = []
     for row, (gate, name) in enumerate(((R, "R"), (Z, "Z")), start=1):
         trace = {"type": "heatmap", "name": name, "z": gate[:, idx].T.astype(np.float32), "zmin": 0.0, "zmax": 1.0,
                  "colorscale": GATE_SCALE, "showscale": row == 1,
-                 "hovertemplate": f"step %{{x}}<br>unit {unit_ref}<br>{name} = %{{z:.3f}}<extra></extra>",
+                 "hovertemplate": f"step %{{x}}<br>unit %{{y}}<br>{name} = %{{z:.3f}}<extra></extra>",
                  "xaxis": "x" if row == 1 else "x2", "yaxis": "y" if row == 1 else "y2"}
         if row == 1:
             trace["colorbar"] = {"title": {"text": ax["gate"]}, "len": 0.9, "tickvals": [0, 0.5, 1]}
-        if custom is not None:
-            trace["customdata"] = custom
+        if rows is not None:
+            trace["y"] = rows
         data.append(trace)
     lo = min(max(step - window // 2, 0), max(steps - window, 0))
     x_range = [lo - 0.5, min(steps, lo + window) - 0.5]
@@ -115,6 +116,8 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
                             **_char_ticks(chars, steps))
     for y in ("yaxis", "yaxis2"):
         layout[y].update(title={"text": ax["unit"]}, autorange="reversed", showgrid=False)
+        if rows is not None:
+            layout[y]["type"] = "category"
     layout["annotations"] = [{"text": text, "x": 0.5, "xanchor": "center", "xref": "paper", "y": y,
                               "yanchor": "bottom", "yref": "paper", "showarrow": False, "font": {"size": font_size}}
                              for text, y in zip(titles, (layout["yaxis"]["domain"][1], layout["yaxis2"]["domain"][1]))]

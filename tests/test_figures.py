@@ -63,7 +63,8 @@ def test_gate_heatmaps_unit_subset_and_window():
     units = np.array([5, 1])
     fig = figures.gate_heatmaps(R, Z, CHARS, step=11, units=units, window=6)
     np.testing.assert_allclose(np.asarray(fig.data[0].z), R[:, [5, 1]].T, rtol=1e-6)
-    assert list(fig.data[0].customdata[:, 0]) == [5, 1]
+    assert list(fig.data[0].y) == ["5", "1"] and fig.layout.yaxis.type == "category"  # rows named by unit
+    assert "unit %{y}" in fig.data[0].hovertemplate and fig.data[0].customdata is None
     assert tuple(fig.layout.xaxis2.range) == (5.5, 11.5)  # a window ending at the last step
 
 
