@@ -165,13 +165,15 @@ def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
     tr = trace_text(model, corpus.vocab, probe)
     t = len(probe) // 2
 
-    def build() -> None:
-        for fig in (figures.gate_heatmaps(tr.R, tr.Z, tr.text, t),
-                    figures.state_mix_figure(tr.H_prev[t], tr.H_tilde[t], tr.H[t], tr.Z[t]),
-                    figures.topk_figure(tr.probs[t], corpus.vocab.idx_to_token)):
-            fig.to_json()  # what Streamlit sends
+    def build(units=None) -> int:
+        """Bytes of JSON the three figures of one step come to (what Streamlit sends at every step)."""
+        return sum(len(fig.to_json()) for fig in (
+            figures.gate_heatmaps(tr.R, tr.Z, tr.text, t, units),
+            figures.state_mix_figure(tr.H_prev[t], tr.H_tilde[t], tr.H[t], tr.Z[t], units),
+            figures.topk_figure(tr.probs[t], corpus.vocab.idx_to_token)))
 
-    out = {"figures_ms": _median_ms(build)}
+    out = {"figures_ms": _median_ms(build), "step_kb_all_units": build() / 1e3,
+           "step_kb_active_units": build(figures.units_to_show("active", tr.Z)) / 1e3}
     script = ("import time; t = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
               "at = AppTest.from_file('streamlit_app.py', default_timeout=120); at.run(); "
               "assert not at.exception and at.get('plotly_chart'); print(time.perf_counter() - t)")
@@ -246,6 +248,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"scrubber figures for {traces['probe_chars']} characters (build + JSON), median of {TRACE_REPS}: "
           f"{app['figures_ms']:.0f} ms; app cold start to first charts (fresh process, headless): "
           f"{app['cold_start_s']:.1f} s")
+    print(f"one scrub step sends {app['step_kb_active_units']:.0f} kB of figures with the 32 most active units "
+          f"(the default) and {app['step_kb_all_units']:.0f} kB with all {cfg.hidden}")
     if args.json:
         print(json.dumps({**info, "tokens_per_sec": summary, "check": {"max_relative_difference": diff,
                                                                          "limit": CHECK_RTOL, "pass": ok},

@@ -53,14 +53,24 @@ def _vline(x: float, xref: str, yref: str, color: str, width: int) -> dict:
             "line": {"color": color, "width": width}}
 
 
-def _char_ticks(chars: Sequence[str], stop: int, every: int = 1) -> dict:
-    return {"tickvals": list(range(0, stop, every)), "ticktext": [show_char(chars[t]) for t in range(0, stop, every)],
-            "tickangle": 0}
+def _char_ticks(chars: Sequence[str], stop: int, every: int = 1, start: int = 0) -> dict:
+    ticks = range(start, stop, every)
+    return {"tickvals": list(ticks), "ticktext": [show_char(chars[t]) for t in ticks], "tickangle": 0}
 
 
 def show_char(ch: str) -> str:
     """Characters as the axes show them: a space is '␣'."""
     return "␣" if ch == " " else ch
+
+
+def units_to_show(mode: str, Z: np.ndarray) -> np.ndarray | None:
+    """The heatmaps' rows: "active" the 32 units whose update gate varies most over the probe, "first" units
+    0-63, "all" every unit (None)."""
+    if mode == "active":
+        return np.sort(np.argsort(-Z.std(axis=0))[:32])
+    if mode == "first":
+        return np.arange(min(64, Z.shape[1]))
+    return None
 
 
 def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int = 13, height: int = 340,
@@ -84,22 +94,29 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int
 def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
                   units: np.ndarray | None = None, font_size: int = 13, height: int = 560, window: int = 80,
                   titles: tuple[str, str] = ("Reset gate R<sub>t</sub>", "Update gate Z<sub>t</sub>"),
-                  axes: dict | None = None) -> go.Figure:
+                  axes: dict | None = None, max_cells: int = 8_192) -> go.Figure:
     """R and Z as hidden units × time steps, the probe's characters along x, a marker at `step`.
 
     R and Z are (steps, hidden); `units` picks and orders the rows shown (default: all). The x axis opens on a
-    window of `window` steps around `step` so every character is legible; pan or zoom out for the rest.
+    window of `window` steps around `step` so every character is legible; pan or zoom out for the rest of the
+    steps sent. At most about `max_cells` cells per gate are sent (every step of a probe of up to 256
+    characters with the default 32 units; fewer steps, around `step`, beyond that), because the figure travels
+    to the browser again at every step: a 500-character probe with all 256 units would be 2 MB per step.
     """
     ax = {**AXES, **(axes or {})}
     steps = R.shape[0]
     idx = np.arange(R.shape[1]) if units is None else np.asarray(units)
+    span = max(window, max_cells // max(len(idx), 1))
+    first = min(max(step - span // 2, 0), max(steps - span, 0))
+    sent = range(first, min(steps, first + span))  # the steps whose cells are sent
     # With all units the row number is the unit; a subset names its rows by unit number (a category axis), so
     # the axis and the hover show real unit numbers without a per-cell customdata array (half the payload,
     # which travels again at every step because the marker moves).
     rows = None if units is None else [str(u) for u in idx]
     data = []
     for row, (gate, name) in enumerate(((R, "R"), (Z, "Z")), start=1):
-        trace = {"type": "heatmap", "name": name, "z": gate[:, idx].T.astype(np.float32), "zmin": 0.0, "zmax": 1.0,
+        trace = {"type": "heatmap", "name": name, "z": gate[sent.start:sent.stop, idx].T.astype(np.float32),
+                 "x": list(sent), "zmin": 0.0, "zmax": 1.0,
                  "colorscale": GATE_SCALE, "showscale": row == 1,
                  "hovertemplate": f"step %{{x}}<br>unit %{{y}}<br>{name} = %{{z:.3f}}<extra></extra>",
                  "xaxis": "x" if row == 1 else "x2", "yaxis": "y" if row == 1 else "y2"}
@@ -113,7 +130,7 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     layout = _rows((0.5, 0.5), 0.08)
     layout["xaxis"].update(range=x_range, showgrid=False)
     layout["xaxis2"].update(range=x_range, showgrid=False, tickfont={"size": font_size - 1},
-                            **_char_ticks(chars, steps))
+                            **_char_ticks(chars, sent.stop, start=sent.start))
     for y in ("yaxis", "yaxis2"):
         layout[y].update(title={"text": ax["unit"]}, autorange="reversed", showgrid=False)
         if rows is not None:
@@ -122,7 +139,7 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
                               "yanchor": "bottom", "yref": "paper", "showarrow": False, "font": {"size": font_size}}
                              for text, y in zip(titles, (layout["yaxis"]["domain"][1], layout["yaxis2"]["domain"][1]))]
     layout["shapes"] = [_vline(step, "x", "y", MARKER_COLOR, 3), _vline(step, "x2", "y2", MARKER_COLOR, 3)]
-    layout["meta"] = {"step": int(step), "labels_shown": len(chars)}
+    layout["meta"] = {"step": int(step), "labels_shown": len(sent), "steps_sent": [sent.start, sent.stop]}
     return _fig(data, layout, height, font_size)
 
 

@@ -108,8 +108,19 @@ def test_state_heatmap_diverging_and_centred():
 
 def test_payload_of_a_500_character_probe_is_small():
     big_r, big_z = rng.random((500, 256)), rng.random((500, 256))
-    size = len(figures.gate_heatmaps(big_r, big_z, "a" * 500, 0).to_json())
-    assert size < 3_000_000, size  # float32 arrays travel as base64, not as JSON lists
+    fig = figures.gate_heatmaps(big_r, big_z, "ab" * 250, 300)  # all 256 units: only the steps around 300 travel
+    assert len(fig.to_json()) < 300_000  # float32 arrays travel as base64, not as JSON lists
+    first, stop = fig.layout.meta["steps_sent"]
+    assert first <= 300 - 40 and 300 + 40 <= stop and stop - first == 80
+    assert list(fig.data[0].x) == list(range(first, stop))
+    np.testing.assert_allclose(np.asarray(fig.data[1].z), big_z[first:stop].T, rtol=1e-6)
+    lo, hi = fig.layout.xaxis2.range
+    assert first - 0.5 <= lo and hi <= stop - 0.5  # the visible window lies inside what was sent
+    assert list(fig.layout.xaxis2.ticktext[:2]) == (["a", "b"] if first % 2 == 0 else ["b", "a"])
+    active = figures.gate_heatmaps(big_r, big_z, "ab" * 250, 300, units=np.arange(32))
+    assert active.layout.meta["steps_sent"] == [172, 428]  # 32 units: 256 steps around the step
+    default = figures.gate_heatmaps(big_r[:212], big_z[:212], "ab" * 106, 5, units=np.arange(32))
+    assert default.layout.meta["steps_sent"] == [0, 212]  # the default probe travels whole
 
 
 def test_gradient_flow_and_survival_figures():

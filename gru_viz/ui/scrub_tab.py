@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import streamlit as st
 
 from gru_viz.data import Corpus, Vocab, preprocess
-from gru_viz.figures import gate_heatmaps, show_char, state_mix_figure, topk_figure
+from gru_viz.figures import gate_heatmaps, show_char, state_mix_figure, topk_figure, units_to_show
 from gru_viz.inference import trace_text
 from gru_viz.model import GRUScratch
 from gru_viz.ui.force_tab import current_forcing
@@ -58,14 +57,6 @@ def _jump(chars: str, step: int) -> None:
 
 def _toggle_play() -> None:
     st.session_state["playing"] = not st.session_state.get("playing", False)
-
-
-def units_to_show(mode: str, Z: np.ndarray) -> np.ndarray | None:
-    if mode == "active":
-        return np.sort(np.argsort(-Z.std(axis=0))[:32])
-    if mode == "first":
-        return np.arange(min(64, Z.shape[1]))
-    return None
 
 
 def step_numbers(tr_: object, t: int, u: int) -> str:
