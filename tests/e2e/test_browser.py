@@ -306,3 +306,13 @@ def test_shared_url_restores_view(app):
     assert fresh.locator("[data-testid='stException']").count() == 0
     fresh.screenshot(path=str(app.shot("shared-url-original").parent / "shared-url-reopened.png"))
     fresh.close()
+    # the open tab travels too: a link made on the force tab opens on the force tab
+    app.open_tab(TAB_FORCE)
+    app.wait_until(lambda: "tab=force" in app.page.url, "the open tab in the URL")
+    fresh = app.page.context.new_page()
+    fresh.set_viewport_size({"width": 1600, "height": 1000})
+    fresh.goto(app.page.url)
+    fresh.get_by_text("Forced (R=0)", exact=False).first.wait_for(timeout=60_000)
+    assert fresh.get_by_role("tab", name=TAB_FORCE, exact=True).get_attribute("aria-selected") == "true"
+    assert fresh.locator("[data-testid='stException']").count() == 0
+    fresh.close()
