@@ -10,12 +10,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 # Axis words, overridable per call so the UI can pass them in another language.
 AXES = {"unit": "unit", "gate": "gate", "value": "value", "hidden unit": "hidden unit", "probability": "probability",
         "epoch": "epoch", "perplexity": "perplexity"}
 GATE_SCALE = "Cividis"
 STATE_SCALE = "RdBu"
+# Sent as colour lists, not names: plotly.js knows its own "RdBu" (reversed, other colours) and "Cividis", which
+# would not match plotly.py's scales that scale_colors uses for the coloured text.
+GATE_COLORS = get_colorscale(GATE_SCALE)
+STATE_COLORS = get_colorscale(STATE_SCALE)
 COLORS = {"prev": "#7f7f7f", "cand": "#E69F00", "hidden": "#0072B2", "forced": "#D55E00", "free": "#0072B2"}
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 RUN_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -117,7 +122,7 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     for row, (gate, name) in enumerate(((R, "R"), (Z, "Z")), start=1):
         trace = {"type": "heatmap", "name": name, "z": gate[sent.start:sent.stop, idx].T.astype(np.float32),
                  "x": list(sent), "zmin": 0.0, "zmax": 1.0,
-                 "colorscale": GATE_SCALE, "showscale": row == 1,
+                 "colorscale": GATE_COLORS, "showscale": row == 1,
                  "hovertemplate": f"step %{{x}}<br>unit %{{y}}<br>{name} = %{{z:.3f}}<extra></extra>",
                  "xaxis": "x" if row == 1 else "x2", "yaxis": "y" if row == 1 else "y2"}
         if row == 1:
@@ -168,7 +173,7 @@ def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: 
                      "xaxis": "x", "yaxis": "y"})
     zs = z[idx].astype(np.float32)
     data.append({"type": "bar", "x": x, "y": zs, "name": names[3], "customdata": idx.astype(np.int32),
-                 "marker": {"color": zs, "colorscale": GATE_SCALE, "cmin": 0, "cmax": 1},
+                 "marker": {"color": zs, "colorscale": GATE_COLORS, "cmin": 0, "cmax": 1},
                  "hovertemplate": "unit %{customdata}<br>Z = %{y:.3f}<extra></extra>", "xaxis": "x2", "yaxis": "y2"})
     layout = _rows((0.7, 0.3), 0.06)
     layout["yaxis"].update(range=[-1.05, 1.05], title={"text": ax["value"]}, zeroline=True)
@@ -198,7 +203,7 @@ def state_heatmap(values: np.ndarray, chars: Sequence[str], step: int, title: st
     """A state (H or H̃) as units × steps on the diverging scale fixed to [-1, 1]."""
     steps = values.shape[0]
     data = [{"type": "heatmap", "z": values.T.astype(np.float32), "zmin": -1, "zmax": 1, "zmid": 0,
-             "colorscale": STATE_SCALE, "hovertemplate": "step %{x}<br>unit %{y}<br>%{z:.3f}<extra></extra>"}]
+             "colorscale": STATE_COLORS, "hovertemplate": "step %{x}<br>unit %{y}<br>%{z:.3f}<extra></extra>"}]
     layout = {"title": {"text": title}, "xaxis": _char_ticks(chars, steps, max(1, -(-steps // 120))),
               "yaxis": {"title": {"text": "unit"}, "autorange": "reversed"},
               "shapes": [_vline(step, "x", "y", "#000000", 2)]}

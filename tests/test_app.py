@@ -311,3 +311,42 @@ def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
     run.join(5)
     at.run()
     assert any(f"Stopped at epoch {run.snapshot().epoch}" in c.value for c in at.sidebar.caption)
+
+
+def share_link(app) -> str:
+    return next(c.value for c in app.code if "?" in c.value or c.value.startswith("http"))
+
+
+def test_share_link_keeps_the_settings_of_tabs_that_are_not_open(at):
+    from urllib.parse import parse_qs, urlsplit
+
+    at.slider(key="step").set_value(7).run()
+    at.number_input(key="unit").set_value(3).run()
+    open_tab(at, "force")
+    at.radio(key="w_preset_en").set_value("custom").run()
+    at.toggle(key="fz_on").set_value(True).run()
+    at.slider(key="fz_val").set_value(0.5).run()
+    at.text_input(key="f_units").set_value("0-3 & more").run()  # a character that must be escaped
+    query = parse_qs(urlsplit(share_link(at)).query)
+    assert query["tab"] == ["force"] and query["step"] == ["7"] and query["unit"] == ["3"]
+    open_tab(at, "scrub")
+    query = parse_qs(urlsplit(share_link(at)).query)
+    assert query["preset"] == ["custom"] and query["fz_on"] == ["true"] and query["fz_val"] == ["0.5"]
+    assert query["f_units"] == ["0-3 & more"] and "tab" not in query and "probe" not in query
+    # the link opens the same view: another visitor, on the force tab first
+    other = AppTest.from_file(APP, default_timeout=60)
+    other.query_params.update({k: v[0] for k, v in query.items()})
+    other.query_params["tab"] = "force"
+    other.run()
+    no_errors(other)
+    assert other.toggle(key="fz_on").value is True and other.slider(key="fz_val").value == 0.5
+    open_tab(other, "scrub")
+    assert other.session_state["step"] == 7 and other.session_state["unit"] == 3
+
+
+def test_an_edit_sent_with_the_click_on_another_tab_is_kept(at):
+    open_tab(at, "gates")
+    at.text_area(key="l2_guess").set_value("sent with the click")  # no run: it travels with the tab switch
+    open_tab(at, "scrub")
+    open_tab(at, "gates")
+    assert at.text_area(key="l2_guess").value == "sent with the click"

@@ -50,9 +50,12 @@ def test_gate_heatmaps_data_scale_and_marker():
     assert len(heat) == 2
     np.testing.assert_allclose(np.asarray(heat[0].z), R.T, rtol=1e-6)  # units × time
     np.testing.assert_allclose(np.asarray(heat[1].z), Z.T, rtol=1e-6)
-    for h in validated(fig).data:
+    cividis = [list(c) for c in go.Heatmap(colorscale="Cividis").colorscale]  # plotly.py's table
+    for h in heat:
         assert (h.zmin, h.zmax) == (0.0, 1.0)  # the same fixed scale everywhere
-        assert h.colorscale == go.Heatmap(colorscale="Cividis").colorscale
+        # sent as colours, not as a name: plotly.js has its own (different) scales under the same names
+        assert [c[1] for c in h.colorscale] == [c[1] for c in cividis]
+        np.testing.assert_allclose([c[0] for c in h.colorscale], [c[0] for c in cividis])
     markers = [s for s in fig.layout.shapes if s.type == "line"]
     assert len(markers) == 2 and all(s.x0 == s.x1 == 4 for s in markers)
     assert list(fig.layout.xaxis2.ticktext)[:4] == ["t", "h", "e", "␣"]
@@ -104,6 +107,9 @@ def test_state_heatmap_diverging_and_centred():
     fig = figures.state_heatmap(rng.uniform(-1, 1, (T, H)), CHARS, 3, "H")
     h = fig.data[0]
     assert (h.zmin, h.zmax, h.zmid) == (-1, 1, 0)
+    # the same colours as the coloured text of the gates tab (scale_colors), at both ends
+    low, high = figures.scale_colors([-1, 1], figures.STATE_SCALE, -1, 1)
+    assert [h.colorscale[0][1], h.colorscale[-1][1]] == [low.replace(" ", ""), high.replace(" ", "")]
 
 
 def test_payload_of_a_500_character_probe_is_small():

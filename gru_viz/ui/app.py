@@ -204,8 +204,8 @@ def main() -> None:
     # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
     # Only the open tab is drawn (see page_tabs); the others stay empty until they are opened.
     open_tab, boxes = page_tabs(view)
-    kept = gates_tab.KEPT_KEYS if open_tab == "gates" else ()
-    with dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"), kept_values(open_tab, kept):
+    with (dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"),
+          kept_values(open_tab, "gates", gates_tab.KEPT_KEYS)):
         if open_tab == "train":
             train_tab.render(view, corpus, config, settings_error)
         elif chosen is None:
@@ -219,7 +219,8 @@ def main() -> None:
     if open_tab != "train":
         train_tab.sidebar_status(view, status_box)
     sync_url()
-    share_box(view)
+    if open_tab != "scrub" or chosen is None:  # the scrubber draws it inside its fragment, following every step
+        share_box(view)
 
 
 def _file_name(key: str) -> str:

@@ -16,7 +16,7 @@ from gru_viz.model import FREE, PRESETS, GRUScratch
 from gru_viz.train import TrainConfig
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, runs
-from gru_viz.ui.view import View, choice
+from gru_viz.ui.view import View, choice, url_default
 
 LESSONS = ("l1", "l2", "l3", "l4")
 # Widgets whose values are kept while another tab is open (see view.kept_values); the others are URL-bound.
@@ -63,6 +63,7 @@ def gradient_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) 
     if len(tokens) < 3:
         st.warning(view.t("probe_empty"))
         return
+    url_default("g_target", min(len(tokens) - 2, 60))
     target = st.slider(view.t("g_target"), 1, len(tokens) - 2, min(len(tokens) - 2, 60), key="g_target",
                        bind="query-params")
     forcing, _ = current_forcing(model.hidden)

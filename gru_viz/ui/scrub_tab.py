@@ -12,7 +12,7 @@ from gru_viz.inference import trace_text
 from gru_viz.model import GRUScratch
 from gru_viz.ui.force_tab import current_forcing
 from gru_viz.ui.state import cached, timemachine
-from gru_viz.ui.view import View, choice, downloads, error_boundary
+from gru_viz.ui.view import View, choice, downloads, error_boundary, share_box, url_default
 
 MAX_PROBE = 500
 PLAY_SECONDS = 0.4
@@ -127,6 +127,7 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
                       on_change=_jump, args=(trace.text, step), placeholder=view.t("jump_placeholder"))
     with charts:
         _charts(view, trace, vocab)
+    share_box(view)
 
 
 def _ordered(view: View, n: int) -> list:
@@ -180,6 +181,7 @@ def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Co
 def _settings(view: View, model: GRUScratch, corpus: Corpus | None) -> str:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1, 1])
+        url_default("probe", default_probe(corpus))
         probe = top[0].text_area(view.t("probe"), value=default_probe(corpus), key="probe", height=90,
                                  max_chars=5000, bind="query-params")
         choice(top[1].radio, view.t("units"), ["active", "all", "first"], "units_mode", view,

@@ -168,13 +168,12 @@ def cached(name: str, key: tuple, compute, size: int = 8):
         with lock:
             if key in cache:
                 return cache[key]
-        try:
-            value = compute()
-        finally:
-            with lock:
-                computing.pop((name, key), None)
-        with lock:
+        # Should this raise, the flight stays registered: whoever asks next waits on the same lock and tries
+        # again, one at a time, rather than beside visitors who started waiting earlier.
+        value = compute()
+        with lock:  # stored and unregistered at once, so no one can miss both
             cache[key] = value
             while len(cache) > size * 4:
                 cache.popitem(last=False)
+            computing.pop((name, key), None)
     return value

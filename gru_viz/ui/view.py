@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import re
+import urllib.parse
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,24 +161,27 @@ def page_tabs(view: View) -> tuple[str, list]:
 
 
 @contextlib.contextmanager
-def kept_values(tab: str, keys: tuple[str, ...]):
-    """Draw a tab whose widgets `keys` keep their values while another tab is open.
+def kept_values(open_tab: str, owner: str, keys: tuple[str, ...]):
+    """Draw the open tab; the widgets `keys` of tab `owner` keep their values while another tab is open.
 
     Streamlit forgets a widget's value once it is not drawn (choices and URL-bound widgets are kept by other
     means); streamlit 1.59-1.66 also drops persist_state values when the widget comes back. So a copy is kept
-    while the tab is drawn and put back when it opens again.
+    and put back when `owner` opens again.
     """
     ss = st.session_state
     store = ss.setdefault("_kept", {})
-    if ss.get("_drawn_tab") != tab:
+    if open_tab == owner and ss.get("_drawn_tab") != owner:
         for key in keys:
             if key in store:
                 ss[key] = store[key]
+    else:  # the latest values, including an edit sent along with the click that opens another tab
+        store.update({key: ss[key] for key in keys if key in ss})
     try:
         yield
     finally:
-        store.update({key: ss[key] for key in keys if key in ss})
-        ss["_drawn_tab"] = tab
+        if open_tab == owner:
+            store.update({key: ss[key] for key in keys if key in ss})
+        ss["_drawn_tab"] = open_tab
 
 
 def sync_url() -> None:
@@ -204,14 +208,51 @@ def error_boundary(view: View, where: str):
         st.error(view.t("errors_generic", message=message))
 
 
+# Widgets bound to the URL that live in a tab. Streamlit drops a bound widget's parameter from the URL while the
+# widget is not drawn (its tab is closed), so the share link adds them back from session state. The default of
+# each (a value the link may leave out); None: recorded by the tab that draws the widget (see url_default).
+TAB_BOUND = {"step": 0, "unit": 0, "probe": None, "fr_on": False, "fr_val": 1.0, "fz_on": False, "fz_val": 0.0,
+             "f_units": "", "f_steps_on": False, "f_steps": None, "g_target": None}
+
+
+def url_default(key: str, value: object) -> None:
+    """Record the default of a URL-bound widget whose default depends on the data (the probe, the gradient target)."""
+    st.session_state.setdefault("_url_defaults", {})[key] = value
+
+
+def _url_value(value: object) -> str | list[str]:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def share_link() -> str:
+    """The page's address with every setting of the view, including those of tabs that are not open."""
+    ss = st.session_state
+    params: dict[str, object] = dict(st.query_params.to_dict())
+    for key, default in URL_CHOICES.items():  # as sync_url writes them (it runs at the end of the page)
+        value = ss.get(key)
+        if value is None or value == (default if default is not None else "pre:500"):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    defaults = {**TAB_BOUND, **ss.get("_url_defaults", {})}
+    for key in TAB_BOUND:
+        if key not in params and key in ss and ss[key] is not None and ss[key] != defaults.get(key):
+            params[key] = ss[key]
+    query = urllib.parse.urlencode({k: _url_value(v) for k, v in params.items()}, doseq=True)
+    base = (st.context.url or "").split("?")[0]
+    return base + (f"?{query}" if query else "")
+
+
 def share_box(view: View) -> None:
-    """The current URL (widgets bound to query parameters keep it up to date), with st.code's copy button."""
-    url = st.context.url or ""
-    query = "&".join(f"{k}={v}" for k, v in st.query_params.to_dict().items())
-    link = url.split("?")[0] + (f"?{query}" if query else "")
+    """The link to this view, with st.code's copy button. The scrubber draws it inside its fragment, so the link
+    follows every step; the other tabs draw it at the end of the page."""
     with st.expander(view.t("share")):
         st.caption(view.t("share_help"))
-        st.code(link or "?", language=None, wrap_lines=True)
+        st.code(share_link() or "?", language=None, wrap_lines=True)
 
 
 def trace_csv(trace: TextTrace) -> bytes:
