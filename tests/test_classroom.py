@@ -82,6 +82,8 @@ def test_url_restores_the_view(fresh):
 
     heat = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "heatmaps" in c.proto.id)
     assert heat["layout"]["meta"]["step"] == 9
+    at.button(key="b_next").click().run()  # Forward counts from the linked step
+    assert at.session_state["step"] == 10
 
 
 def test_url_in_chinese_and_projector_mode(fresh):

@@ -45,10 +45,16 @@ def _set_step(value: int) -> None:
     st.session_state["step"] = value
 
 
-def _jump(chars: str, step: int) -> None:
+def _move(delta: int, steps: int) -> None:
+    """Back and Forward count from the step shown when the button is pressed, not from the step the page had
+    when it drew the button (on a page opened from a link, the slider takes its step from the URL only later)."""
+    st.session_state["step"] = min(max(int(st.session_state.get("step", 0)) + delta, 0), steps - 1)
+
+
+def _jump(chars: str) -> None:
     target = st.session_state.get("jump_char", "")[:1].lower()
     if target:
-        pos = chars.find(target, step + 1)
+        pos = chars.find(target, int(st.session_state.get("step", 0)) + 1)
         if pos < 0:
             pos = chars.find(target)
         if pos >= 0:
@@ -102,17 +108,16 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
             ss["playing"] = False
             st.rerun()
         ss["step"] += 1
-    step = ss["step"]
     # In projector mode the charts come first (the presenter steps with the keyboard); controls go below them.
     controls, charts = _ordered(view, 2)
     controls = controls.container()
     c = controls.columns([1, 1, 1, 1, 1.15])  # the jump box sits beside the slider: five labels fit unclipped
     c[0].button(_label(view, "first"), icon=":material/first_page:", on_click=_set_step, args=(0,), key="b_first",
                 shortcut="Home", width="stretch")
-    c[1].button(_label(view, "prev"), icon=":material/chevron_left:", on_click=_set_step, args=(max(step - 1, 0),),
+    c[1].button(_label(view, "prev"), icon=":material/chevron_left:", on_click=_move, args=(-1, steps),
                 key="b_prev", shortcut="Left", width="stretch")
-    c[2].button(_label(view, "next"), icon=":material/chevron_right:", on_click=_set_step,
-                args=(min(step + 1, steps - 1),), key="b_next", shortcut="Right", width="stretch")
+    c[2].button(_label(view, "next"), icon=":material/chevron_right:", on_click=_move, args=(1, steps),
+                key="b_next", shortcut="Right", width="stretch")
     c[3].button(_label(view, "last"), icon=":material/last_page:", on_click=_set_step, args=(steps - 1,), key="b_last",
                 shortcut="End", width="stretch")
     playing = ss.get("playing", False)
@@ -124,7 +129,7 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
     if steps > 1:
         row[0].slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
     row[1].text_input(view.t("jump"), key="jump_char", max_chars=1, help=view.t("jump_help"),
-                      on_change=_jump, args=(trace.text, step), placeholder=view.t("jump_placeholder"))
+                      on_change=_jump, args=(trace.text,), placeholder=view.t("jump_placeholder"))
     with charts:
         _charts(view, trace, vocab)
     share_box(view)

@@ -303,6 +303,8 @@ def test_shared_url_restores_view(app):
     fresh.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     fresh.get_by_text(re.compile(r"Step 3: input")).first.wait_for(timeout=60_000)
     fresh.get_by_text("Gates forced: R=0", exact=False).first.wait_for(timeout=60_000)
+    fresh.get_by_role("button", name=re.compile("Forward")).first.click()  # on from the linked step, not from 0
+    fresh.get_by_text(re.compile(r"Step 4: input")).first.wait_for(timeout=60_000)
     assert fresh.locator("[data-testid='stException']").count() == 0
     fresh.screenshot(path=str(app.shot("shared-url-original").parent / "shared-url-reopened.png"))
     fresh.close()
