@@ -86,7 +86,7 @@ TABS = ("scrub", "force", "train", "gates")
 # Choice widgets whose labels are translated keep their *option keys* in the URL (?preset=plain_rnn&lang=zh).
 # Streamlit's own bind="query-params" stores the translated label, which breaks when the language changes, so
 # these are synced by hand; plain values (numbers, text, toggles) use bind="query-params".
-URL_CHOICES = {"lang": "en", "tab": "scrub", "preset": "free", "inspect": None, "units_mode": "active",
+URL_CHOICES = {"lang": "en", "tab": "scrub", "preset": "free", "inspect": "pre:500", "units_mode": "active",
                "corpus_source": "tm", "sampling": "sequential", "engine": "fast", "g_quantity": "H"}
 
 
@@ -184,17 +184,21 @@ def kept_values(open_tab: str, owner: str, keys: tuple[str, ...]):
         ss["_drawn_tab"] = open_tab
 
 
-def sync_url() -> None:
-    """Write the choice widgets' option keys to the URL (defaults left out, so links stay short)."""
+def _url_choices() -> dict[str, str | None]:
+    """Each choice's option key as the URL should carry it; None where it is unset or the default (links stay
+    short)."""
     ss = st.session_state
-    for key, default in URL_CHOICES.items():
-        value = ss.get(key)
-        default = default if default is not None else "pre:500"
-        if value is None or value == default:
+    return {key: None if ss.get(key) in (None, default) else str(ss[key]) for key, default in URL_CHOICES.items()}
+
+
+def sync_url() -> None:
+    """Write the choice widgets' option keys to the URL."""
+    for key, value in _url_choices().items():
+        if value is None:
             if key in st.query_params:
                 del st.query_params[key]
-        elif st.query_params.get(key) != str(value):
-            st.query_params[key] = str(value)
+        elif st.query_params.get(key) != value:
+            st.query_params[key] = value
 
 
 @contextlib.contextmanager
@@ -232,9 +236,8 @@ def share_link() -> str:
     """The page's address with every setting of the view, including those of tabs that are not open."""
     ss = st.session_state
     params: dict[str, object] = dict(st.query_params.to_dict())
-    for key, default in URL_CHOICES.items():  # as sync_url writes them (it runs at the end of the page)
-        value = ss.get(key)
-        if value is None or value == (default if default is not None else "pre:500"):
+    for key, value in _url_choices().items():  # as sync_url writes them (it runs at the end of the page)
+        if value is None:
             params.pop(key, None)
         else:
             params[key] = value
