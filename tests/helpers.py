@@ -1,8 +1,9 @@
-"""One clipped-SGD update computed independently of the code under test, for the step tests to compare with."""
+"""Helpers the tests share: an independent clipped-SGD update to compare steps with, and waiting for a thread."""
 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -20,3 +21,13 @@ def autograd_sgd_update(model, X, Y, state, lr, clip, forcing) -> tuple[dict, fl
     norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
     scale = clip / norm if norm > clip else 1.0
     return {n: (p - lr * scale * g).detach() for n, p, g in zip(PARAM_NAMES, params, grads)}, norm, float(loss.detach())
+
+
+def wait_for(pred, timeout: float) -> bool:
+    """Poll `pred` until it is true (True) or `timeout` seconds have passed (False): for a worker thread's state."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False

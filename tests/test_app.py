@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import wait_for
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -140,21 +141,12 @@ def _set_small_run(at, epochs: int) -> None:
     at.run()
 
 
-def _wait(pred, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_start_pause_resume_stop(at):
     _set_small_run(at, 1000)
     at.button(key="btn_start").click().run()
     no_errors(at)
     run = at.session_state["runs"][0]
-    assert _wait(lambda: run.snapshot().epoch >= 1)
+    assert wait_for(lambda: run.snapshot().epoch >= 1, 10.0)
     at.button(key="btn_pause").click().run()
     assert run.snapshot().status == "paused"
     e = run.snapshot().epoch
@@ -162,7 +154,7 @@ def test_start_pause_resume_stop(at):
     assert run.snapshot().epoch <= e + 1
     at.button(key="btn_resume").click().run()
     assert run.snapshot().status == "running"
-    assert _wait(lambda: run.snapshot().epoch > e + 1)
+    assert wait_for(lambda: run.snapshot().epoch > e + 1, 10.0)
     t0 = time.time()
     at.button(key="btn_stop").click().run()
     assert run.snapshot().status == "stopped" and time.time() - t0 < 5
@@ -301,7 +293,7 @@ def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
     _set_small_run(at, 400)
     at.button(key="btn_start").click().run()
     run = at.session_state["runs"][0]
-    assert _wait(lambda: run.snapshot().epoch >= 1)
+    assert wait_for(lambda: run.snapshot().epoch >= 1, 10.0)
     open_tab(at, "scrub")
     no_errors(at)
     side = [m.value for m in at.sidebar.markdown]

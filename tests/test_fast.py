@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from sgd_reference import autograd_sgd_update
+from helpers import autograd_sgd_update
 
 from gru_viz import fast_ext
 from gru_viz.data import make_corpus

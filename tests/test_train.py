@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from sgd_reference import autograd_sgd_update
+from helpers import autograd_sgd_update
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_for
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
@@ -19,15 +20,6 @@ CFG = TrainConfig(hidden=8, epochs=12, batch_size=8, num_steps=10, engine="textb
 @pytest.fixture(scope="module")
 def corpus():
     return make_corpus(TEXT, "small", max_tokens=0)
-
-
-def wait(pred, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_runs_to_the_end_with_samples_and_snapshots(corpus):
@@ -44,13 +36,13 @@ def test_runs_to_the_end_with_samples_and_snapshots(corpus):
 def test_stop_then_continue_from_the_same_epoch(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=400, batch_size=4, num_steps=10))
     w.start()
-    assert wait(lambda: w.snapshot().epoch >= 3)
+    assert wait_for(lambda: w.snapshot().epoch >= 3, 20.0)
     w.stop()
     assert w.join(1.0)  # stop takes effect within a second
     stopped_at = w.snapshot().epoch
     assert w.snapshot().status == "stopped" and w.can_continue
     w.restart()
-    assert wait(lambda: w.snapshot().epoch >= stopped_at + 3)
+    assert wait_for(lambda: w.snapshot().epoch >= stopped_at + 3, 20.0)
     w.stop()
     assert w.join(1.0)
     epochs = [h["epoch"] for h in w.snapshot().history]
@@ -64,7 +56,7 @@ def test_global_cap_queues_then_runs(corpus):
     first = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10), limiter=slots)
     second = TrainingWorker(corpus, CFG, limiter=slots)
     first.start()
-    assert wait(lambda: first.snapshot().status == "running")
+    assert wait_for(lambda: first.snapshot().status == "running", 20.0)
     second.start()
     time.sleep(0.5)
     assert second.snapshot().status == "queued" and second.snapshot().epoch == 0
@@ -80,7 +72,7 @@ def test_global_cap_queues_then_runs(corpus):
 def test_runs_of_a_lost_session_are_stopped(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))
     w.start()
-    assert wait(lambda: w.snapshot().epoch >= 1)
+    assert wait_for(lambda: w.snapshot().epoch >= 1, 20.0)
     assert reap_unseen(60.0) == 0  # seen just now
     w.last_seen -= 120
     assert reap_unseen(60.0) == 1
@@ -116,7 +108,7 @@ def test_session_end_stops_its_runs_and_memory_is_released(corpus):
 
     runs = [TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))]
     runs[0].start()
-    assert wait(lambda: runs[0].snapshot().epoch >= 1)
+    assert wait_for(lambda: runs[0].snapshot().epoch >= 1, 20.0)
     _on_session_end(SessionGuard(runs=runs))  # what Streamlit calls when the browser session goes away
     assert runs[0].join(1.0) and runs[0].snapshot().status == "stopped"
     ident = runs[0].run_id
