@@ -18,7 +18,6 @@ Exit status: 0 when every target is met, 1 when one is not (or there were errors
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import math
@@ -34,14 +33,10 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import OrderedDict
 from pathlib import Path
 
-import websocket  # websocket-client
-from streamlit.proto.Alert_pb2 import Alert
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit_client import ProtocolError, StreamlitClient
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # the only address this tool ever talks to
@@ -58,179 +53,14 @@ FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
 STOPPED_TEXT = "Stopped"
 STEP_RX = re.compile(r"Step (\d+): input")
 TARGET_RSS_MB, TARGET_P95_S = 1536, 1.0  # from the issue: 1.5 GB peak RSS, p95 update within 1 s
-DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
 
-class ProtocolError(Exception):
-    """The conversation with the server broke: a timeout, a closed socket or an unexpected message."""
-
-
-class Visitor:
-    """One browser tab: a websocket session, the widgets it has seen, and what it measured."""
+class Visitor(StreamlitClient):
+    """A visitor of this app: the client, plus which of the app's tabs is open."""
 
     def __init__(self, port: int, timeout: float):
-        self.ws = websocket.create_connection(f"ws://{HOST}:{port}/_stcore/stream", subprotocols=["streamlit"],
-                                              timeout=timeout)
-        self.timeout, self.url = timeout, f"http://{HOST}:{port}/"
-        self.query, self.page_hash = "", ""
-        self.widgets: dict[str, tuple[str, str, object]] = {}  # user key -> (widget id, fragment id, proto)
-        self.cache: OrderedDict[str, ForwardMsg] = OrderedDict()  # like the browser's message cache
-        self.auto: dict[str, float] = {}  # fragment id -> run_every interval, from auto_rerun messages
-        self.errors: list[str] = []
-        self.texts: list[str] = []  # texts of the elements drawn by the last request
-        self.drawn: set[str] = set()  # keys of the widgets drawn by the last request
-        self.tab, self.tabs_id, self.tab_labels = "scrub", "", []  # the open tab; the tabs widget and labels
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing a broken socket
-            self.ws.close(timeout=2)
-
-    # --- one request: send a rerun, read until the run has finished ---------------------------------
-    def rerun(self, states: list[WidgetState] = (), fragment: str = "", auto: bool = False) -> float:
-        msg = BackMsg()
-        cs = msg.rerun_script
-        cs.query_string, cs.page_script_hash, cs.fragment_id, cs.is_auto_rerun = (
-            self.query, self.page_hash, fragment, auto)
-        cs.widget_states.widgets.extend(states)
-        ci = cs.context_info  # what a browser reports about itself
-        ci.timezone, ci.timezone_offset, ci.locale, ci.url, ci.color_scheme = "UTC", 0, "en-US", self.url, "light"
-        cs.cached_message_hashes.extend(self.cache)
-        if not fragment:
-            self.auto.clear()  # a full run declares its fragments' timers again
-        self.texts, self.drawn = [], set()
-        t0 = time.monotonic()
-        try:
-            self.ws.send_binary(msg.SerializeToString())
-            while True:
-                status = self._read(t0 + self.timeout)
-                if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
-                    raise ProtocolError("script finished with a compile error")
-                if status in DONE:
-                    return time.monotonic() - t0
-        except websocket.WebSocketTimeoutException:
-            raise ProtocolError(f"no script_finished within {self.timeout:.0f} s") from None
-        except (websocket.WebSocketException, OSError) as exc:
-            raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
-
-    def idle(self, until: float) -> None:
-        """Wait like an open tab: keep reading (and answering pings) without sending anything."""
-        while (left := until - time.monotonic()) > 0:
-            self.ws.settimeout(min(left, 1.0))
-            try:
-                self._handle(self._recv())
-            except websocket.WebSocketTimeoutException:
-                pass
-            except (websocket.WebSocketException, OSError) as exc:
-                raise ProtocolError(f"websocket while idle: {exc}") from None
-
-    def _recv(self) -> ForwardMsg:
-        data = self.ws.recv()
-        if not data:  # websocket-client returns '' when the server closed the connection
-            raise ProtocolError("the server closed the connection")
-        if isinstance(data, str):
-            raise ProtocolError("text frame from the server")
-        m = ForwardMsg()
-        m.ParseFromString(data)
-        return m
-
-    def _read(self, deadline: float) -> int | None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise websocket.WebSocketTimeoutException()
-        self.ws.settimeout(left)
-        return self._handle(self._recv())
-
-    def _handle(self, m: ForwardMsg) -> int | None:
-        kind = m.WhichOneof("type")
-        if kind == "ref_hash":  # the server re-sent a large element we reported as cached
-            if m.ref_hash not in self.cache:
-                raise ProtocolError("reference to a message this client never cached")
-            self.cache.move_to_end(m.ref_hash)
-            m = self.cache[m.ref_hash]
-            kind = "delta"
-        elif m.metadata.cacheable:
-            self.cache[m.hash] = m
-            while len(self.cache) > 40:
-                self.cache.popitem(last=False)
-        if kind == "delta":
-            self._delta(m)
-        elif kind == "script_finished":
-            if m.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                self.auto.clear()  # st.rerun(): the full run that follows declares the timers again
-            return m.script_finished
-        elif kind == "new_session":
-            self.page_hash = m.new_session.page_script_hash or self.page_hash
-        elif kind == "page_info_changed":
-            self.query = m.page_info_changed.query_string
-        elif kind == "auto_rerun":
-            self.auto[m.auto_rerun.fragment_id] = m.auto_rerun.interval
-        elif kind == "stop_auto_rerun":
-            for f in m.stop_auto_rerun.fragment_ids:
-                self.auto.pop(f, None)
-        elif kind == "session_event" and m.session_event.WhichOneof("type") == "script_compilation_exception":
-            self.errors.append("script compilation exception")
-        return None
-
-    def _delta(self, m: ForwardMsg) -> None:
-        if m.delta.WhichOneof("type") == "add_block":  # the tabs are a widget drawn as blocks
-            block = m.delta.add_block
-            if block.WhichOneof("type") == "tab_container" and block.tab_container.id:
-                self.tabs_id, self.tab_labels = block.tab_container.id, []
-            elif block.WhichOneof("type") == "tab":
-                self.tab_labels.append(block.tab.label)
-            return
-        if m.delta.WhichOneof("type") != "new_element":
-            return
-        el = m.delta.new_element
-        kind = el.WhichOneof("type")
-        if kind == "exception":
-            self.errors.append(f"exception shown: {el.exception.type}: {el.exception.message[:200]}")
-        elif kind == "alert":
-            self.texts.append(el.alert.body)
-            if el.alert.format == Alert.ERROR:
-                self.errors.append(f"error shown: {el.alert.body[:200]}")
-        elif kind == "markdown":
-            self.texts.append(el.markdown.body)
-        elif kind == "progress":
-            self.texts.append(el.progress.text)
-        else:
-            proto = getattr(el, kind)
-            wid = getattr(proto, "id", "")
-            if isinstance(wid, str) and wid.startswith("$$ID-"):  # $$ID-<hash>-<user key or None>
-                self.widgets[wid.split("-", 2)[2]] = (wid, m.delta.fragment_id, proto)
-                self.drawn.add(wid.split("-", 2)[2])
-
-    # --- what a visitor does --------------------------------------------------------------------------
-    def widget(self, key: str) -> tuple[str, str, object]:
-        """(id, fragment id, proto) of the widget with this key, or with the per-language key w_<key>_<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w_{key}_"))):
-            if k in self.widgets:
-                return self.widgets[k]
-        raise ProtocolError(f"widget {key!r} not on the page")
-
-    def _state(self, key: str) -> tuple[WidgetState, str]:
-        wid, fragment, _ = self.widget(key)
-        return WidgetState(id=wid), fragment
-
-    def press(self, key: str) -> float:
-        s, fragment = self._state(key)
-        s.trigger_value = True
-        return self.rerun([s], fragment)
-
-    def set_number(self, key: str, value: int) -> float:
-        s, fragment = self._state(key)
-        s.int_value = value
-        return self.rerun([s], fragment)
-
-    def set_slider(self, key: str, value: float) -> float:
-        s, fragment = self._state(key)
-        s.double_array_value.data.append(value)
-        return self.rerun([s], fragment)
-
-    def set_radio(self, key: str, index: int) -> float:
-        s, fragment = self._state(key)
-        s.string_value = self.widget(key)[2].options[index]  # radios send the shown option text
-        return self.rerun([s], fragment)
+        super().__init__(port, timeout, HOST)
+        self.tab = "scrub"  # the page opens on the scrubber
 
     def open_tab(self, name: str) -> float | None:
         """Click a tab (the page reruns with only that tab drawn); None when it is already open."""
@@ -243,15 +73,6 @@ class Visitor:
             self.errors.append(f"tab {name}: the page did not draw {TAB_MARK[name]!r}")
         self.tab = name
         return seconds
-
-    def text(self, pattern: re.Pattern | str) -> re.Match | str | None:
-        for t in self.texts:
-            if isinstance(pattern, str):
-                if pattern in t:
-                    return t
-            elif m := pattern.search(t):
-                return m
-        return None
 
 
 def percentile(values: list[float], p: float) -> float | None:
