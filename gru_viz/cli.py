@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.data import CorpusError, install_timemachine, load_corpus
 from gru_viz.inference import predict, trace_text
-from gru_viz.model import Forcing, ForcingError, GateForce
-from gru_viz.train import ConfigError, EpochReport, TrainConfig, Trainer
+from gru_viz.model import Forcing, ForcingError
+from gru_viz.train import ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
 
 USER_ERRORS = (CorpusError, CheckpointError, ConfigError, ForcingError, ValueError, OSError)
 
@@ -124,32 +122,32 @@ def cmd_train(a: argparse.Namespace) -> int:
     corpus = load_corpus(a.corpus, a.max_tokens)
     cfg = TrainConfig(hidden=a.hidden, lr=a.lr, epochs=a.epochs, batch_size=a.batch_size, num_steps=a.num_steps,
                       clip=a.clip, max_tokens=a.max_tokens, random_iter=a.random_iter, seed=a.seed, device=a.device,
-                      force_r=a.force_r, force_z=a.force_z, engine=a.engine)
+                      forcing=_forcing(a), engine=a.engine)
     extra = {"snapshot_epochs": a.snapshot_epochs} if a.snapshot_epochs else {}
     trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None,
                       **extra)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start
-    if trainer.status == "diverged":
+    if trainer.status == RunStatus.DIVERGED:
         raise ConfigError(trainer.message)
     model, last = trainer.model, trainer.history[-1]
     model.cpu()
     sample = predict(a.prefix, 50, model, corpus.vocab, cfg.forcing)
-    tps = trainer.history[-1]["tokens"] / wall  # cumulative tokens over the whole run
+    tps = last.tokens / wall  # cumulative tokens over the whole run
     meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2)}
     if a.out:
-        save_checkpoint(a.out, model, corpus.vocab, {**cfg.to_dict(), **meta}, trainer.history)
+        save_checkpoint(a.out, model, corpus.vocab, {**cfg.to_dict(), **meta}, history_dicts(trainer.history))
     if a.snapshots:
         for epoch, params in sorted(trainer.snapshots.items()):
             save_checkpoint(a.snapshots / f"epoch_{epoch:04d}.safetensors", params, corpus.vocab,
                             {**cfg.to_dict(), **meta, "epoch": epoch},
-                            [h for h in trainer.history if h["epoch"] <= epoch])
-    result = {"perplexity": last["perplexity"], "tokens_per_sec": tps, "device": str(trainer.device),
-              "epochs": last["epoch"], "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
+                            history_dicts(h for h in trainer.history if h.epoch <= epoch))
+    result = {"perplexity": last.perplexity, "tokens_per_sec": tps, "device": str(trainer.device),
+              "epochs": last.epoch, "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
               "sample": sample, "checkpoint": str(a.out) if a.out else None}
-    print(f"perplexity {last['perplexity']:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
-          f"{last['epoch']} epochs in {wall:.1f} s")
+    print(f"perplexity {last.perplexity:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
+          f"{last.epoch} epochs in {wall:.1f} s")
     print(sample)
     if a.json:
         print(json.dumps(result))
@@ -157,14 +155,14 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def _forcing(a: argparse.Namespace) -> Forcing:
-    return Forcing(reset=GateForce(a.force_r), update=GateForce(a.force_z))
+    return Forcing.gates(r=a.force_r, z=a.force_z)
 
 
 def cmd_trace(a: argparse.Namespace) -> int:
     ckpt = load_checkpoint(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(a.out, **tr.arrays(), text=np.array(tr.text))
+    a.out.write_bytes(tr.npz_bytes())
     print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {a.out}")
     return 0
 

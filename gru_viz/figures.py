@@ -78,19 +78,38 @@ def units_to_show(mode: str, Z: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def perplexity_figure(runs: Sequence[tuple[str, Sequence[dict]]], font_size: int = 13, height: int = 340,
+def perplexity_figure(runs: Sequence[tuple[str, Sequence[int], Sequence[float]]],
+                      reference: tuple[str, Sequence[int], Sequence[float]] | None = None,
+                      max_epoch: int | None = None, font_size: int = 13, height: int = 340,
                       title: str = "Perplexity per epoch", axes: dict | None = None) -> go.Figure:
-    """One line per run (label, history of {'epoch', 'perplexity'}); log y, as the curve spans 28 down to 1."""
+    """One line per run (label, epochs, perplexities); log y, as the curve spans 28 down to 1.
+
+    `reference` (d2l's run) is drawn first, dashed and grey, so a run that retraces it stays visible on top;
+    with `max_epoch` the x axis (and the reference) ends where the runs end.
+    """
     ax = {**AXES, **(axes or {})}
-    data = [{"type": "scatter", "mode": "lines", "name": label, "x": [h["epoch"] for h in history],
-             "y": [min(float(h["perplexity"]), 1e6) for h in history],  # an infinite value would break the axis
-             "line": {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 2.5},
-             "hovertemplate": "epoch %{x}<br>perplexity %{y:.3f}<extra>" + label + "</extra>"}
-            for i, (label, history) in enumerate(runs)]
+
+    def line(label: str, epochs: Sequence[int], values: Sequence[float], style: dict) -> dict:
+        return {"type": "scatter", "mode": "lines", "name": label, "x": list(epochs),
+                "y": [min(float(v), 1e6) for v in values],  # an infinite value would break the axis
+                "line": style, "hovertemplate": f"{ax['epoch']} %{{x}}<br>{ax['perplexity']} %{{y:.3f}}"
+                                                f"<extra>{label}</extra>"}
+
+    data = []
+    if reference is not None:
+        label, epochs, values = reference
+        keep = [i for i, e in enumerate(epochs) if max_epoch is None or e <= max_epoch]
+        data.append(line(label, [epochs[i] for i in keep], [values[i] for i in keep],
+                         {"color": "#9a9a9a", "width": 2, "dash": "dash"}))
+    data += [line(label, epochs, values, {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 3})
+             for i, (label, epochs, values) in enumerate(runs)]
     ticks = [1, 1.2, 1.5, 2, 3, 5, 10, 20, 30, 100, 1000]
+    xaxis = {"title": {"text": ax["epoch"]}, "rangemode": "tozero"}
+    if max_epoch is not None:
+        xaxis["range"] = [0, max(max_epoch, 1)]
     layout = {"title": {"text": title}, "showlegend": True,
               "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
-              "xaxis": {"title": {"text": ax["epoch"]}, "rangemode": "tozero"},
+              "xaxis": xaxis,
               "yaxis": {"title": {"text": ax["perplexity"]}, "type": "log", "tickvals": ticks,
                         "ticktext": [f"{t:g}" for t in ticks], "minor": {"showgrid": False}}}
     return _fig(data, layout, height, font_size)

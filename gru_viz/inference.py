@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +11,9 @@ from torch.nn import functional as F
 
 from gru_viz.data import Vocab, preprocess
 from gru_viz.model import FREE, Forcing, GRUScratch
+from gru_viz.train import perplexity
+
+PREFIX = "time traveller"  # d2l's prefix for continuations (predict_ch8('time traveller', …))
 
 
 @torch.no_grad()
@@ -66,8 +69,15 @@ class TextTrace:
         return e / e.sum(axis=1, keepdims=True)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"R": self.R, "Z": self.Z, "H_tilde": self.H_tilde, "H": self.H, "logits": self.logits,
-                "tokens": self.tokens}
+        return {"R": self.R, "Z": self.Z, "H_tilde": self.H_tilde, "H": self.H, "H_prev": self.H_prev,
+                "logits": self.logits, "tokens": self.tokens}
+
+    def npz_bytes(self) -> bytes:
+        """The trace as a compressed .npz (the CLI's `trace --out` and the app's download): every array and
+        the text."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.arrays(), text=np.array(self.text))
+        return buf.getvalue()
 
 
 @torch.no_grad()
@@ -109,8 +119,7 @@ def corpus_perplexity(model: GRUScratch, tokens: list[int], batch_size: int = 32
         steps = (X.shape[1] // num_steps) * num_steps
         X, Y = X[:, :steps], Y[:, :steps]
     logits, _, _ = model(X, model.begin_state(batch_size, device), forcing)
-    mean = float(F.cross_entropy(logits, Y.T.reshape(-1)))
-    return math.exp(mean) if mean < 700 else math.inf
+    return perplexity(float(F.cross_entropy(logits, Y.T.reshape(-1))))
 
 
 @torch.no_grad()
@@ -128,5 +137,4 @@ def text_perplexity(model: GRUScratch, tokens: list[int], forcing: Forcing = FRE
         logits, state, _ = model(X, state, forcing, start_step=start)
         total += float(F.cross_entropy(logits, Y, reduction="sum"))
         count += Y.numel()
-    mean = total / count
-    return math.exp(mean) if mean < 700 else math.inf
+    return perplexity(total / count)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -202,9 +201,3 @@ def from_params(tensors: dict[str, torch.Tensor]) -> GRUScratch:
     model = GRUScratch(vocab_size, hidden)
     load_params(model, tensors)
     return model
-
-
-def forcing_from_values(r: float | None, z: float | None, units: Sequence[int] | None = None,
-                        steps: tuple[int, int] | None = None) -> Forcing:
-    u = tuple(units) if units is not None else None
-    return Forcing(reset=GateForce(r, u, steps), update=GateForce(z, u, steps))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from gru_viz.model import FREE, Forcing
-from gru_viz.train import EpochReport, TrainConfig, Trainer, TrainingDiverged
+from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, TrainingDiverged
 
 VARIANTS: dict[str, Forcing] = {
     "GRU": FREE,
-    "plain RNN (Z=0, R=1)": Forcing.gates(r=1.0, z=0.0),
+    "plain RNN (Z=0, R=1)": PRESETS["plain_rnn"],
     "reset gate only (Z=0)": Forcing.gates(z=0.0),
     "update gate only (R=1)": Forcing.gates(r=1.0),
 }
@@ -27,12 +27,11 @@ class Race:
                  callback: Callable[[EpochReport], None] | None = None, variants: dict[str, Forcing] = VARIANTS,
                  snapshot_epochs: tuple[int, ...] = ()):
         self.config, self.callback = config, callback
-        self.trainers: dict[str, Trainer] = {}
-        for name, f in variants.items():
-            cfg = dataclasses.replace(config, force_r=f.reset.value, force_z=f.update.value)
-            self.trainers[name] = Trainer(tokens, vocab_size, cfg, snapshot_epochs=snapshot_epochs)
+        self.trainers: dict[str, Trainer] = {
+            name: Trainer(tokens, vocab_size, dataclasses.replace(config, forcing=f), snapshot_epochs=snapshot_epochs)
+            for name, f in variants.items()}
         self.lead = next(iter(self.trainers.values()))  # the free GRU: progress, samples, snapshots
-        self.status, self.message = "ready", ""
+        self.status, self.message = RunStatus.READY, ""
 
     # the parts of Trainer's interface the worker uses
     @property
@@ -44,16 +43,12 @@ class Race:
         return self.lead.device
 
     @property
-    def history(self) -> list[dict]:
+    def history(self) -> list[EpochReport]:
         return self.lead.history
 
     @property
     def snapshots(self):
         return self.lead.snapshots
-
-    @property
-    def _lock(self):
-        return self.lead._lock
 
     @property
     def epoch(self) -> int:
@@ -62,31 +57,42 @@ class Race:
     def latest_params(self):
         return self.lead.latest_params()
 
-    def histories(self) -> dict[str, list[dict]]:
+    def snapshot_params(self, epoch: int):
+        return self.lead.snapshot_params(epoch)
+
+    def histories(self) -> dict[str, list[EpochReport]]:
         return {name: list(t.history) for name, t in self.trainers.items()}
 
     def pause(self) -> None:
         for t in self.trainers.values():
-            t._run_gate.clear()
+            t.pause()
+        if self.status in (RunStatus.READY, RunStatus.RUNNING):
+            self.status = RunStatus.PAUSED
 
     def resume(self) -> None:
         for t in self.trainers.values():
-            t._run_gate.set()
+            t.resume()
+        if self.status == RunStatus.PAUSED:
+            self.status = RunStatus.RUNNING
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
+        if reason:
+            self.message = reason
         for t in self.trainers.values():
             t.stop()
 
     def rearm(self) -> None:
         for t in self.trainers.values():
             t.rearm()
+        self.status, self.message = RunStatus.READY, ""
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[EpochReport]:
         """One epoch of every variant in turn. A diverging variant drops out with its last good weights."""
-        self.status = "running"
+        if self.status != RunStatus.PAUSED:
+            self.status = RunStatus.RUNNING
         racing = dict(self.trainers)
         reported = self.lead.epoch
-        while racing and not self.lead._stop.is_set():
+        while racing and not self.lead.stopping:
             for name, t in list(racing.items()):
                 if t.epoch >= self.config.epochs:
                     racing.pop(name)
@@ -95,10 +101,10 @@ class Race:
                     if not t.train_epoch():
                         break
                 except TrainingDiverged as exc:
-                    t.status, t.message = "diverged", str(exc)
+                    t.status, t.message = RunStatus.DIVERGED, str(exc)
                     racing.pop(name)
             if self.callback and self.lead.epoch > reported:
                 reported = self.lead.epoch
-                self.callback(EpochReport(**self.lead.history[-1]))
-        self.status = "stopped" if self.lead._stop.is_set() else "finished"
+                self.callback(self.lead.history[-1])
+        self.status = RunStatus.STOPPED if self.lead.stopping else RunStatus.FINISHED
         return self.history

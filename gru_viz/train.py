@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch.nn import functional as F
 
 from gru_viz.data import batches, min_corpus_tokens
-from gru_viz.model import PARAM_NAMES, Forcing, GateForce, GRUScratch, clone_params, load_params
+from gru_viz.model import FREE, PARAM_NAMES, Forcing, GateForce, GRUScratch, clone_params, load_params
 
 
 class ConfigError(ValueError):
@@ -25,7 +26,7 @@ LIMITS = {"hidden": (1, 4096), "epochs": (1, 100_000), "batch_size": (1, 4096), 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """d2l's defaults for the chapter's run; `force_r`/`force_z` train a model with gates held constant."""
+    """d2l's defaults for the chapter's run; `forcing` trains a model with gates held (on its units and steps)."""
 
     hidden: int = 256
     lr: float = 1.0
@@ -37,8 +38,7 @@ class TrainConfig:
     random_iter: bool = False
     seed: int = 0
     device: str = "auto"
-    force_r: float | None = None
-    force_z: float | None = None
+    forcing: Forcing = FREE
     engine: str = "textbook"  # the CLI keeps d2l's code by default; the app uses "fast"
 
     def __post_init__(self) -> None:
@@ -53,22 +53,50 @@ class TrainConfig:
                 raise ConfigError(f"{label} must be a positive number, got {value}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        self.forcing  # noqa: B018 (validates the forced values)
-
-    @property
-    def forcing(self) -> Forcing:
+        if not isinstance(self.forcing, Forcing):
+            raise ConfigError("forcing must be a Forcing")
         try:
-            return Forcing(reset=GateForce(self.force_r), update=GateForce(self.force_z))
+            self.forcing.reset.check(self.hidden)
+            self.forcing.update.check(self.hidden)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (checkpoint metadata, `train --json`): the forcing as its gates' value, units and steps."""
+        d = asdict(self)
+        d["forcing"] = {gate: {"value": g.value, "units": list(g.units) if g.units is not None else None,
+                               "steps": list(g.steps) if g.steps is not None else None}
+                        for gate, g in (("reset", self.forcing.reset), ("update", self.forcing.update))}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """Inverse of to_dict; also reads the force_r/force_z of checkpoints written before forcing was a field."""
+        known = {f.name for f in fields(cls)} - {"forcing"}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        f = d.get("forcing")
+        if isinstance(f, dict):
+            gates = {}
+            for gate in ("reset", "update"):
+                g = f.get(gate) or {}
+                units, steps = g.get("units"), g.get("steps")
+                gates[gate] = GateForce(g.get("value"), tuple(units) if units is not None else None,
+                                        tuple(steps) if steps is not None else None)
+            kwargs["forcing"] = Forcing(**gates)
+        elif d.get("force_r") is not None or d.get("force_z") is not None:
+            kwargs["forcing"] = Forcing.gates(r=d.get("force_r"), z=d.get("force_z"))
+        return cls(**kwargs)
+
+
+def available_devices() -> list[str]:
+    """The device choices this machine has: auto, cpu, and cuda / mps only where they exist."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -141,9 +169,9 @@ def _fast_step(*args):  # imported lazily so the textbook path never needs the f
 ENGINES: dict[str, StepFn] = {"textbook": textbook_step, "fast": _fast_step}
 
 
-@dataclass
+@dataclass(frozen=True)
 class EpochReport:
-    """What the callback receives after each epoch."""
+    """What the callback receives after each epoch; a run's history is a list of these."""
 
     epoch: int
     epochs: int
@@ -153,12 +181,44 @@ class EpochReport:
     elapsed: float
     tokens: int
 
+    @classmethod
+    def from_dict(cls, d: dict) -> EpochReport:
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+def history_dicts(history: Iterable[EpochReport]) -> list[dict]:
+    """A history as JSON-ready dicts (checkpoint metadata, `train --json`)."""
+    return [asdict(r) for r in history]
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is; one type for a Trainer, a Race and the app's background worker."""
+
+    READY = "ready"  # built, not started
+    QUEUED = "queued"  # the app's worker waits for a free training slot
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+    DIVERGED = "diverged"
+    FAILED = "failed"  # an unexpected error in the app's worker
+
+    @property
+    def active(self) -> bool:
+        return self in (RunStatus.READY, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became non-finite or exploded; the model was restored to its last good epoch."""
 
 
 DEFAULT_SNAPSHOT_EPOCHS = (1, 5, 10, 20, 50, 100, 250, 500)
+
+
+def snapshot_epochs(epochs: int, keep: int = len(DEFAULT_SNAPSHOT_EPOCHS)) -> tuple[int, ...]:
+    """The default snapshot epochs of a run of `epochs`, at most `keep` of them with the last epoch (always
+    kept by the Trainer) counted in."""
+    return tuple(e for e in DEFAULT_SNAPSHOT_EPOCHS if e < epochs)[-(keep - 1):] if keep > 1 else ()
 
 
 @dataclass
@@ -191,10 +251,10 @@ class Trainer:
         elif self.model.vocab_size != self.vocab_size:
             raise ConfigError("the model's vocabulary size does not match the corpus")
         self.model.to(self.device)
-        self.history: list[dict] = []
+        self.history: list[EpochReport] = []
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
-        self.status = "ready"  # ready, running, paused, stopped, finished, diverged
-        self.message = ""
+        self.status = RunStatus.READY
+        self.message = ""  # why the run stopped or diverged, in words
         self.epoch = 0
         self._lock = threading.Lock()
         self._good = clone_params(self.model)  # the last parameters that ended an epoch with a finite loss
@@ -206,16 +266,19 @@ class Trainer:
 
     # --- control from other threads ---
     def pause(self) -> None:
-        if self.status == "running":
+        if self.status in (RunStatus.READY, RunStatus.RUNNING):
             self._run_gate.clear()
-            self.status = "paused"
+            self.status = RunStatus.PAUSED
 
     def resume(self) -> None:
-        if self.status == "paused":
-            self.status = "running"
+        if self.status == RunStatus.PAUSED:
+            self.status = RunStatus.RUNNING
         self._run_gate.set()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
+        """Stop between minibatches; `reason` (for a person) becomes `message`."""
+        if reason:
+            self.message = reason
         self._stop.set()
         self._run_gate.set()
 
@@ -227,11 +290,17 @@ class Trainer:
         """Allow `run()` again after a stop: it continues with the next epoch."""
         self._stop.clear()
         self._run_gate.set()
+        self.status, self.message = RunStatus.READY, ""
 
     def latest_params(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the parameters at the end of the last good epoch (safe while training runs)."""
         with self._lock:
             return {k: v.cpu().clone() for k, v in self._good.items()}
+
+    def snapshot_params(self, epoch: int) -> dict[str, torch.Tensor]:
+        """A copy of the parameters kept at `epoch` (one of `snapshots`; safe while training runs)."""
+        with self._lock:
+            return {k: v.clone() for k, v in self.snapshots[epoch].items()}
 
     # --- the loop ---
     def train_epoch(self) -> bool:
@@ -269,13 +338,14 @@ class Trainer:
         """Train until the last epoch, a stop or a divergence; `status` says which."""
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
-        self.status = "running"
+        if self.status != RunStatus.PAUSED:  # paused before the first epoch: stays paused until resumed
+            self.status = RunStatus.RUNNING
         try:
             while self.epoch < self.config.epochs and self.train_epoch():
                 pass
-            self.status = "stopped" if self._stop.is_set() else "finished"
+            self.status = RunStatus.STOPPED if self._stop.is_set() else RunStatus.FINISHED
         except TrainingDiverged as exc:
-            self.status, self.message = "diverged", str(exc)
+            self.status, self.message = RunStatus.DIVERGED, str(exc)
         return self.history
 
     def _end_epoch(self, epoch: int, mean_loss: float, tps: float, elapsed: float, total_tokens: int) -> None:
@@ -283,16 +353,8 @@ class Trainer:
         with self._lock:
             self._good = clone_params(self.model)
             self.epoch = epoch
-            self.history.append(asdict(report))
+            self.history.append(report)
             if epoch in self.snapshot_epochs or epoch == self.config.epochs:
                 self.snapshots[epoch] = {k: v.cpu() for k, v in self._good.items()}
         if self.callback:
             self.callback(report)
-
-
-def train(tokens: list[int], vocab_size: int, config: TrainConfig = TrainConfig(),
-          callback: Callable[[EpochReport], None] | None = None) -> Trainer:
-    """Convenience: build a Trainer, run it to the end, return it (model, history, snapshots, status)."""
-    trainer = Trainer(tokens, vocab_size, config, callback)
-    trainer.run()
-    return trainer

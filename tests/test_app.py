@@ -64,7 +64,7 @@ def open_tab(app, name: str):
 
 def test_first_load_shows_pretrained_scrubber(at):
     no_errors(at)
-    assert at.selectbox(key="w_inspect_en").value == "pre:500"
+    assert at.selectbox(key="w.inspect.en").value == "pre:500"
     figs = charts(at)
     assert len(figs) >= 3
     heat = chart(at, "heatmaps")
@@ -82,12 +82,12 @@ def test_scrubbing_changes_step_and_per_step_chart(at):
     assert before["data"][3]["y"] != after["data"][3]["y"]  # H_t of another step
     at.button(key="b_last").click().run()
     last = at.session_state["step"]
-    assert last == at.session_state["_probe_len"] - 1
-    at.slider(key="step").set_value(7).run()
+    assert last == at.slider(key="w.step.en").max
+    at.slider(key="w.step.en").set_value(7).run()
     assert at.session_state["step"] == 7
     assert chart(at, "heatmaps")["layout"]["meta"]["step"] == 7
     at.text_input(key="jump_char").set_value("v").run()
-    assert at.session_state["probe"].replace("\n", " ")[at.session_state["step"]] == "v"
+    assert at.text_area(key="w.probe.en").value.replace("\n", " ")[at.session_state["step"]] == "v"
 
 
 @pytest.mark.parametrize("preset, r, z", [("plain_rnn", 1.0, 0.0), ("frozen_memory", None, 1.0),
@@ -95,7 +95,7 @@ def test_scrubbing_changes_step_and_per_step_chart(at):
 def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
     open_tab(at, "force")
     free_md = [m.value for m in at.markdown if "font-family:monospace" in m.value and "mark" not in m.value]
-    at.radio(key="w_preset_en").set_value(preset).run()
+    at.radio(key="w.preset.en").set_value(preset).run()
     no_errors(at)
     forced = [m.value for m in at.markdown if "<mark" in m.value]
     assert forced, "the forced continuation should differ from the free one somewhere"
@@ -116,28 +116,28 @@ def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
 
 def test_custom_forcing_units_and_steps(at):
     open_tab(at, "force")
-    at.radio(key="w_preset_en").set_value("custom").run()
-    at.toggle(key="fz_on").set_value(True).run()
-    at.slider(key="fz_val").set_value(1.0).run()
-    at.text_input(key="f_units").set_value("0-3").run()
+    at.radio(key="w.preset.en").set_value("custom").run()
+    at.toggle(key="w.fz_on.en").set_value(True).run()
+    at.slider(key="w.fz_val.en").set_value(1.0).run()
+    at.text_input(key="w.f_units.en").set_value("0-3").run()
     no_errors(at)
     open_tab(at, "scrub")  # the force tab's widgets are not drawn now; their values must survive
-    at.radio(key="w_units_mode_en").set_value("all").run()
+    at.radio(key="w.units_mode.en").set_value("all").run()
     Z = heat_z(chart(at, "heatmaps"), 1)
     assert (Z[:4] == 1.0).all() and not (Z[4:] == 1.0).all()
     open_tab(at, "force")
-    assert at.toggle(key="fz_on").value is True and at.text_input(key="f_units").value == "0-3"
-    at.text_input(key="f_units").set_value("0-9999").run()
+    assert at.toggle(key="w.fz_on.en").value is True and at.text_input(key="w.f_units.en").value == "0-3"
+    at.text_input(key="w.f_units.en").set_value("0-9999").run()
     no_errors(at)
     assert any("outside" in e.value for e in at.error)
 
 
 def _set_small_run(at, epochs: int) -> None:
     at.session_state["tab"] = "train"
-    at.number_input(key="hidden").set_value(8)
-    at.number_input(key="epochs").set_value(epochs)
-    at.number_input(key="batch_size").set_value(4)
-    at.number_input(key="num_steps").set_value(10)
+    at.number_input(key="w.hidden.en").set_value(8)
+    at.number_input(key="w.epochs.en").set_value(epochs)
+    at.number_input(key="w.batch_size.en").set_value(4)
+    at.number_input(key="w.num_steps.en").set_value(10)
     at.run()
 
 
@@ -159,28 +159,31 @@ def test_start_pause_resume_stop(at):
     at.button(key="btn_stop").click().run()
     assert run.snapshot().status == "stopped" and time.time() - t0 < 5
     no_errors(at)
-    assert any(o.startswith(f"Run {run.run_id} (GRU) · latest") for o in at.selectbox(key="w_inspect_en").options)
+    assert any(o.startswith("Run 1 (GRU) · latest") for o in at.selectbox(key="w.inspect.en").options)
 
 
 def test_training_on_pasted_text_then_inspecting_it(at):
-    at.radio(key="w_corpus_source_en").set_value("paste").run()
-    at.text_area(key="paste_text").set_value("The quick brown fox jumps over the lazy dog. " * 40).run()
+    at.radio(key="w.corpus_source.en").set_value("paste").run()
+    at.text_area(key="w.paste_text.en").set_value("The quick brown fox jumps over the lazy dog. " * 40).run()
     _set_small_run(at, 3)
     at.button(key="btn_start").click().run()
     run = at.session_state["runs"][0]
     assert run.join(30) and run.snapshot().status == "finished"
     open_tab(at, "scrub")
     no_errors(at)
-    at.selectbox(key="w_inspect_en").set_value(f"run:{run.run_id}:latest").run()
+    at.selectbox(key="w.inspect.en").set_value(f"run:{run.run_id}:latest").run()
     no_errors(at)
     assert heat_z(chart(at, "heatmaps"), 0).shape[0] == 8  # the new model's 8 hidden units
-    assert f"Run {run.run_id} (GRU) · epoch 3" in at.selectbox(key="w_inspect_en").options
+    options = at.selectbox(key="w.inspect.en").options
+    # the visitor's first run is "Run 1"; its last epoch is listed once, as the latest
+    assert "Run 1 (GRU) · latest, epoch 3" in options and "Run 1 (GRU) · epoch 3" not in options
+    assert "Run 1 (GRU) · epoch 1" in options
 
 
 def test_text_too_short_says_how_much_is_needed(at):
     open_tab(at, "train")
-    at.radio(key="w_corpus_source_en").set_value("paste").run()
-    at.text_area(key="paste_text").set_value("far too short").run()
+    at.radio(key="w.corpus_source.en").set_value("paste").run()
+    at.text_area(key="w.paste_text.en").set_value("far too short").run()
     at.button(key="btn_start").click().run()
     no_errors(at)
     assert any("needs at least" in e.value for e in at.error)
@@ -199,7 +202,7 @@ def test_bad_uploads_show_messages(at, tmp_path):
     no_errors(at)
     assert any("pickle" in e.value for e in at.sidebar.error)
     assert not marker.exists()
-    at.radio(key="w_corpus_source_en").set_value("upload").run()
+    at.radio(key="w.corpus_source.en").set_value("upload").run()
     at.file_uploader(key="upload_txt").upload("book.txt", b"\x00\x01binary\xff")
     at.run()
     no_errors(at)
@@ -213,7 +216,7 @@ def test_good_checkpoint_upload_is_inspectable(at):
     at.file_uploader(key="upload_ckpt").upload("mine.safetensors", data)
     at.run()
     no_errors(at)
-    assert at.selectbox(key="w_inspect_en").value == "upload"
+    assert at.selectbox(key="w.inspect.en").value == "upload"
     assert any(s.value.startswith("Loaded mine") for s in at.sidebar.success)
 
 
@@ -223,7 +226,7 @@ def test_why_gates_tab_wiring(at):
     assert [d["name"] for d in grad["data"]] == ["GRU (free)", "plain RNN (Z=0, R=1)"]
     surv = chart(at, "surv_chart")
     assert len(surv["data"]) == 2
-    at.slider(key="g_target").set_value(20).run()
+    at.slider(key="w.g_target.en").set_value(20).run()
     no_errors(at)
     assert "t = 20" in chart(at, "grad_chart")["layout"]["title"]["text"]
     # a lesson button sets the forcing up, and the gradient view shows it as a third curve
@@ -233,17 +236,17 @@ def test_why_gates_tab_wiring(at):
     assert len(chart(at, "grad_chart")["data"]) == 3
     assert any("Z is now held at 1" in i.value for i in at.info)
     # the unit explorer ranks units and colours the text
-    at.radio(key="w_g_quantity_en").set_value("Z").run()
+    at.radio(key="w.g_quantity.en").set_value("Z").run()
     no_errors(at)
-    assert at.selectbox(key="g_unit").options[0].startswith("unit ")  # ranked units come first, labelled
+    assert at.selectbox(key="w.g_unit.en").options[0].startswith("unit ")  # ranked units come first, labelled
     assert any("background:" in m.value for m in at.markdown if "title=\"Z[" in m.value)
 
 
 def test_race_starts_from_the_gates_tab(at):
     open_tab(at, "gates")
-    at.number_input(key="race_hidden").set_value(8)
-    at.number_input(key="race_epochs").set_value(5)
-    at.number_input(key="batch_size").set_value(8)
+    at.number_input(key="w.race_hidden.en").set_value(8)
+    at.number_input(key="w.race_epochs.en").set_value(5)
+    at.number_input(key="w.batch_size.en").set_value(8)
     at.run()
     at.button(key="btn_race").click().run()
     no_errors(at)
@@ -253,7 +256,7 @@ def test_race_starts_from_the_gates_tab(at):
     no_errors(at)
     ppl = chart(at, "ppl_chart")
     names = [d["name"] for d in ppl["data"]]
-    assert sum(n.startswith(f"{run.run_id}: ") for n in names) == 4
+    assert sum(n.startswith(f"{run.number}: ") for n in names) == 4
 
 
 def test_one_visitor_sees_nothing_of_another(at):
@@ -265,7 +268,7 @@ def test_one_visitor_sees_nothing_of_another(at):
     other.run()
     no_errors(other)
     assert other.session_state["runs"] == []
-    assert not any(o.startswith("Run ") for o in other.selectbox(key="w_inspect_en").options)
+    assert not any(o.startswith("Run ") for o in other.selectbox(key="w.inspect.en").options)
 
 
 def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):
@@ -278,13 +281,13 @@ def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):
         no_errors(at)
         assert mark()
         assert not [c for c in charts(at) if "heatmaps" in c]
-    at.radio(key="g_conv").set_value("pytorch").run()
-    at.text_area(key="l2_guess").set_value("my guess").run()
-    at.number_input(key="race_hidden").set_value(16).run()
+    at.radio(key="w.g_conv.en").set_value("pytorch").run()
+    at.text_area(key="w.l2_guess.en").set_value("my guess").run()
+    at.number_input(key="w.race_hidden.en").set_value(16).run()
     open_tab(at, "scrub")
     open_tab(at, "gates")
-    assert at.radio(key="g_conv").value == "pytorch" and at.text_area(key="l2_guess").value == "my guess"
-    assert at.number_input(key="race_hidden").value == 16
+    assert at.radio(key="w.g_conv.en").value == "pytorch" and at.text_area(key="w.l2_guess.en").value == "my guess"
+    assert at.number_input(key="w.race_hidden.en").value == 16
     tab = at.query_params.get("tab")  # a shared link opens the same tab (older AppTests give lists)
     assert (tab[0] if isinstance(tab, list) else tab) == "gates"
 
@@ -297,7 +300,7 @@ def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
     open_tab(at, "scrub")
     no_errors(at)
     side = [m.value for m in at.sidebar.markdown]
-    assert any(f"Run {run.run_id} (GRU)" in v for v in side)
+    assert any(f"Run {run.number} (GRU)" in v for v in side)
     assert at.sidebar.get("progress")
     run.stop()
     run.join(5)
@@ -312,13 +315,13 @@ def share_link(app) -> str:
 def test_share_link_keeps_the_settings_of_tabs_that_are_not_open(at):
     from urllib.parse import parse_qs, urlsplit
 
-    at.slider(key="step").set_value(7).run()
-    at.number_input(key="unit").set_value(3).run()
+    at.slider(key="w.step.en").set_value(7).run()
+    at.number_input(key="w.unit.en").set_value(3).run()
     open_tab(at, "force")
-    at.radio(key="w_preset_en").set_value("custom").run()
-    at.toggle(key="fz_on").set_value(True).run()
-    at.slider(key="fz_val").set_value(0.5).run()
-    at.text_input(key="f_units").set_value("0-3 & more").run()  # a character that must be escaped
+    at.radio(key="w.preset.en").set_value("custom").run()
+    at.toggle(key="w.fz_on.en").set_value(True).run()
+    at.slider(key="w.fz_val.en").set_value(0.5).run()
+    at.text_input(key="w.f_units.en").set_value("0-3 & more").run()  # a character that must be escaped
     query = parse_qs(urlsplit(share_link(at)).query)
     assert query["tab"] == ["force"] and query["step"] == ["7"] and query["unit"] == ["3"]
     open_tab(at, "scrub")
@@ -331,14 +334,14 @@ def test_share_link_keeps_the_settings_of_tabs_that_are_not_open(at):
     other.query_params["tab"] = "force"
     other.run()
     no_errors(other)
-    assert other.toggle(key="fz_on").value is True and other.slider(key="fz_val").value == 0.5
+    assert other.toggle(key="w.fz_on.en").value is True and other.slider(key="w.fz_val.en").value == 0.5
     open_tab(other, "scrub")
     assert other.session_state["step"] == 7 and other.session_state["unit"] == 3
 
 
 def test_an_edit_sent_with_the_click_on_another_tab_is_kept(at):
     open_tab(at, "gates")
-    at.text_area(key="l2_guess").set_value("sent with the click")  # no run: it travels with the tab switch
+    at.text_area(key="w.l2_guess.en").set_value("sent with the click")  # no run: it travels with the tab switch
     open_tab(at, "scrub")
     open_tab(at, "gates")
-    assert at.text_area(key="l2_guess").value == "sent with the click"
+    assert at.text_area(key="w.l2_guess.en").value == "sent with the click"

@@ -113,11 +113,11 @@ def test_choices_are_written_to_the_url_as_keys(fresh):
     assert "preset" not in at.query_params and "tab" not in at.query_params  # defaults stay out of the link
     at.session_state["tab"] = "force"
     at.run()
-    at.radio(key="w_preset_en").set_value("amnesia").run()
-    at.selectbox(key="lang").set_value("zh").run()
+    at.radio(key="w.preset.en").set_value("amnesia").run()
+    at.selectbox(key="w.lang.any").set_value("zh").run()
     assert not at.exception
     params = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert params["preset"] == "amnesia" and params["lang"] == "zh" and params["tab"] == "force"
-    assert at.radio(key="w_preset_zh").value == "amnesia"  # the Chinese widget starts from the stored value
-    at.radio(key="w_preset_zh").set_value("free").run()
+    assert at.radio(key="w.preset.zh").value == "amnesia"  # the Chinese widget starts from the stored value
+    at.radio(key="w.preset.zh").set_value("free").run()
     assert "preset" not in at.query_params

@@ -160,13 +160,14 @@ def test_trainer_with_fast_engine_matches_textbook():
     corpus = make_corpus(text, "small", max_tokens=0)
     runs = {}
     for engine in ("textbook", "fast"):
-        cfg = TrainConfig(hidden=16, epochs=2, batch_size=4, num_steps=8, engine=engine, force_z=0.3)
+        cfg = TrainConfig(hidden=16, epochs=2, batch_size=4, num_steps=8, engine=engine,
+                          forcing=Forcing.gates(z=0.3))
         t = Trainer(corpus.tokens, len(corpus.vocab), cfg)
         t.run()
         assert t.status == "finished"
         runs[engine] = t
     for a, b in zip(runs["fast"].history, runs["textbook"].history):
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
     _assert_same_params(runs["fast"].model, runs["textbook"].model, rtol=1e-4, atol=1e-6)
 
 

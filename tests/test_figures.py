@@ -21,14 +21,14 @@ def validated(fig: go.Figure) -> go.Figure:
 
 def every_figure() -> dict[str, go.Figure]:
     h = rng.uniform(-1, 1, H)
-    runs = [("GRU", [{"epoch": 1, "perplexity": 20.0}])]
+    runs = [("GRU", [1], [20.0])]
     return {
         "heatmaps": figures.gate_heatmaps(R, Z, CHARS, 4),
         "heatmaps, units": figures.gate_heatmaps(R, Z, CHARS, 4, units=np.array([3, 0])),
         "mix": figures.state_mix_figure(h, h, h, Z[0]),
         "mix, units": figures.state_mix_figure(h, h, h, Z[0], units=np.array([2, 5])),
         "topk": figures.topk_figure(Z[0], list("abcdef"), 3),
-        "perplexity": figures.perplexity_figure(runs),
+        "perplexity": figures.perplexity_figure(runs, reference=("d2l", [1, 2], [25.0, 12.0]), max_epoch=1),
         "state": figures.state_heatmap(R, CHARS, 2, "H"),
         "gradient": figures.gradient_flow_figure([("GRU", np.ones(4))], "abcd", 3),
         "survival": figures.survival_figure(np.ones((3, 2)), "abc", 2),
@@ -94,13 +94,23 @@ def test_topk_orders_by_probability():
 
 
 def test_perplexity_figure_overlays_runs_and_caps_infinity():
-    runs = [("GRU", [{"epoch": 1, "perplexity": 20.0}, {"epoch": 2, "perplexity": 10.0}]),
-            ("RNN", [{"epoch": 1, "perplexity": float("inf")}])]
+    runs = [("GRU", [1, 2], [20.0, 10.0]), ("RNN", [1], [float("inf")])]
     fig = figures.perplexity_figure(runs)
     assert [t.name for t in fig.data] == ["GRU", "RNN"]
     assert list(fig.data[0].y) == [20.0, 10.0] and fig.data[1].y[0] == 1e6
     assert fig.layout.yaxis.type == "log"
     assert fig.data[0].line.color != fig.data[1].line.color
+
+
+def test_perplexity_reference_is_drawn_behind_and_cut_to_the_runs_epochs():
+    """A 20-epoch run must stay visible: the reference goes first (under it), dashed, and only up to epoch 20,
+    and the x axis ends at 20 instead of d2l's 500."""
+    reference = ("d2l", list(range(1, 501)), [20.0 / e for e in range(1, 501)])
+    fig = figures.perplexity_figure([("mine", list(range(1, 21)), [20.0 / e for e in range(1, 21)])],
+                                    reference=reference, max_epoch=20)
+    assert [t.name for t in fig.data] == ["d2l", "mine"]  # drawn in order: the run is on top
+    assert fig.data[0].line.dash == "dash" and fig.data[1].line.dash is None
+    assert max(fig.data[0].x) == 20 and list(fig.layout.xaxis.range) == [0, 20]
 
 
 def test_state_heatmap_diverging_and_centred():

@@ -26,7 +26,8 @@ def test_a_bundled_models_result_is_computed_once_for_visitors_asking_together()
         time.sleep(0.2)  # long enough for every thread below to ask while it is being computed
         return object()
 
-    threads = [threading.Thread(target=lambda: results.append(state.cached("ppl", (("pre", 500), "x"), compute)))
+    ask = lambda: results.append(state.cached("ppl", (("pre", 500), "x"), compute, shared=True))  # noqa: E731
+    threads = [threading.Thread(target=ask)
                for _ in range(8)]
     for t in threads:
         t.start()
@@ -45,6 +46,6 @@ def test_a_failed_computation_is_not_cached_and_others_still_get_a_result():
         return 42
 
     with pytest.raises(RuntimeError):
-        state.cached("ppl", (("pre", 5), "y"), flaky)
-    assert state.cached("ppl", (("pre", 5), "y"), flaky) == 42
-    assert state.cached("ppl", (("pre", 5), "y"), flaky) == 42 and len(attempts) == 2
+        state.cached("ppl", (("pre", 5), "y"), flaky, shared=True)
+    assert state.cached("ppl", (("pre", 5), "y"), flaky, shared=True) == 42
+    assert state.cached("ppl", (("pre", 5), "y"), flaky, shared=True) == 42 and len(attempts) == 2

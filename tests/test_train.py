@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 
 import pytest
 import torch
-from helpers import autograd_sgd_update
+from helpers import autograd_sgd_update, wait_for
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
-from gru_viz.model import PARAM_NAMES, PRESETS, GRUScratch
+from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.train import ConfigError, TrainConfig, Trainer, grad_clipping, perplexity, resolve_device, textbook_step
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us " * 20
@@ -84,7 +85,7 @@ def test_training_learns_and_reports(small):
     assert t.status == "finished" and len(reports) == 30
     assert reports[-1].perplexity < reports[0].perplexity / 2
     assert sorted(t.snapshots) == [1, 10, 30]
-    assert [h["epoch"] for h in t.history] == list(range(1, 31))
+    assert [h.epoch for h in t.history] == list(range(1, 31))
     assert all(r.tokens_per_sec > 0 for r in reports)
     # same seed, same batches, same result
     t2 = Trainer(small.tokens, len(small.vocab), cfg)
@@ -98,8 +99,7 @@ def test_pause_resume_stop_from_another_thread(small):
     t = Trainer(small.tokens, len(small.vocab), cfg)
     worker = threading.Thread(target=t.run)
     worker.start()
-    while t.epoch < 2:
-        time.sleep(0.01)
+    assert wait_for(lambda: t.epoch >= 2, 30.0)  # bounded: a hung trainer fails the test instead of the suite
     t.pause()
     assert t.status == "paused"
     time.sleep(0.2)
@@ -107,8 +107,7 @@ def test_pause_resume_stop_from_another_thread(small):
     time.sleep(0.3)
     assert t.epoch <= frozen + 1  # at most the epoch in flight finishes its current batch
     t.resume()
-    while t.epoch < frozen + 3:
-        time.sleep(0.01)
+    assert wait_for(lambda: t.epoch >= frozen + 3, 30.0)
     t.stop()
     worker.join(timeout=1.0)
     assert not worker.is_alive() and t.status == "stopped"
@@ -123,7 +122,7 @@ def test_divergence_restores_last_good_model(small):
     for n in PARAM_NAMES:
         assert torch.isfinite(getattr(t.model, n)).all()
         assert torch.equal(getattr(t.model, n).detach(), good[n])
-    assert all(math.isfinite(h["perplexity"]) for h in t.history)
+    assert all(math.isfinite(h.perplexity) for h in t.history)
 
 
 def test_perplexity_never_overflows():
@@ -138,8 +137,10 @@ def test_bad_settings_are_refused(small):
         TrainConfig(lr=float("nan"))
     with pytest.raises(ConfigError, match="hidden"):
         TrainConfig(hidden=0)
-    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
-        TrainConfig(force_z=1.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        TrainConfig(forcing=Forcing.gates(z=1.5))
+    with pytest.raises(ConfigError, match="below the hidden size"):
+        TrainConfig(hidden=8, forcing=Forcing(update=GateForce(0.0, units=(3, 9))))
     with pytest.raises(ConfigError, match="needs at least 1156"):
         Trainer(list(range(100)), 28, TrainConfig())
     with pytest.raises(ConfigError, match="device"):
@@ -149,3 +150,13 @@ def test_bad_settings_are_refused(small):
             resolve_device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
     assert TrainConfig.from_dict({**TrainConfig(hidden=8).to_dict(), "corpus": "x"}).hidden == 8
+
+
+def test_config_round_trips_a_forcing_with_units_and_steps_and_reads_old_checkpoints():
+    forcing = Forcing(update=GateForce(0.0, units=tuple(range(10)), steps=(5, 21)), reset=GateForce(1.0))
+    cfg = TrainConfig(hidden=16, forcing=forcing)
+    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))  # as checkpoint metadata stores it
+    assert again == cfg and again.forcing == forcing
+    old = {**TrainConfig().to_dict(), "force_r": None, "force_z": 0.5}  # written before forcing was a field
+    del old["forcing"]
+    assert TrainConfig.from_dict(old).forcing == Forcing.gates(z=0.5)

@@ -45,9 +45,9 @@ def test_stop_then_continue_from_the_same_epoch(corpus):
     assert wait_for(lambda: w.snapshot().epoch >= stopped_at + 3, 20.0)
     w.stop()
     assert w.join(1.0)
-    epochs = [h["epoch"] for h in w.snapshot().history]
+    epochs = [h.epoch for h in w.snapshot().history]
     assert epochs == list(range(1, len(epochs) + 1))  # continued, not restarted
-    tokens = [h["tokens"] for h in w.snapshot().history]
+    tokens = [h.tokens for h in w.snapshot().history]
     assert tokens == sorted(tokens)
 
 
@@ -115,3 +115,26 @@ def test_session_end_stops_its_runs_and_memory_is_released(corpus):
     runs.clear()  # Streamlit drops the session state
     gc.collect()
     assert all(x.run_id != ident for x in list(ALL_WORKERS))  # nothing else keeps the run (and its model) alive
+
+
+def test_a_run_past_the_time_limit_stops_and_says_why_and_resume_gets_a_new_allowance(corpus):
+    w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=50, batch_size=4, num_steps=10), time_limit=1e-9)
+    w.start()
+    assert w.join(30.0)
+    snap = w.snapshot()
+    assert snap.status == "stopped" and snap.epoch == 1 and "time limit" in snap.message
+    w.restart()  # Resume: queued again, then one more epoch within the new allowance
+    assert wait_for(lambda: not w.snapshot().active, 30.0)
+    snap = w.snapshot()
+    assert snap.status == "stopped" and snap.epoch == 2 and "time limit" in snap.message
+
+
+def test_the_watchdog_says_why_it_stopped_a_run(corpus):
+    w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))
+    w.start()
+    assert wait_for(lambda: w.snapshot().epoch >= 1, 20.0)
+    w.last_seen -= 1_000
+    assert reap_unseen(500) >= 1
+    assert w.join(5.0)
+    snap = w.snapshot()
+    assert snap.status == "stopped" and "not seen for 500 s" in snap.message and w.can_continue

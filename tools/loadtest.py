@@ -47,7 +47,7 @@ TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only t
 PRESET_DESCRIBED = {"free": "free", "plain_rnn": "R=1, Z=0", "frozen_memory": "Z=1", "amnesia": "R=0"}
 FORCED_NOTE = "Gates forced: "
 # a widget each tab draws, to check that a tab switch really drew the tab
-TAB_MARK = {"scrub": "b_next", "force": "w_preset_", "train": "btn_start", "gates": "g_target"}
+TAB_MARK = {"scrub": "b_next", "force": "w.preset.", "train": "btn_start", "gates": "w.g_target."}
 QUEUED_TEXT = "Waiting for a free training slot"
 FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
 STOPPED_TEXT = "Stopped"

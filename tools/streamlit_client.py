@@ -163,8 +163,8 @@ class StreamlitClient:
 
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
-        """(id, fragment id, proto) of the widget with this key, or with the per-language key w_<key>_<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w_{key}_"))):
+        """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
+        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w.{key}."))):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")

@@ -9,19 +9,15 @@ import numpy as np
 import streamlit as st
 
 from gru_viz.analysis import FEATURES, gradient_flow, memory_survival, rank_units
-from gru_viz.data import Corpus, Vocab, preprocess
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PRESETS, GRUScratch
-from gru_viz.train import TrainConfig
-from gru_viz.ui.force_tab import current_forcing
-from gru_viz.ui.state import cached, runs
-from gru_viz.ui.view import View, choice, url_default
+from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.ui import page_state as ps
+from gru_viz.ui.actions import Inspected, Training, start_run
+from gru_viz.ui.page_state import LESSONS
+from gru_viz.ui.state import runs
+from gru_viz.ui.view import View
 
-LESSONS = ("l1", "l2", "l3", "l4")
-# Widgets whose values are kept while another tab is open (see view.kept_values); the others are URL-bound.
-KEPT_KEYS = ("g_unit", "g_conv", "race_hidden", "race_epochs",
-             *(f"{n}_{w}" for n in LESSONS for w in ("guess", "reveal")))
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
     "d2l": (r"H_t = Z_t \odot H_{t-1} + (1 - Z_t) \odot \tilde H_t,\quad "
@@ -50,32 +46,29 @@ def colored_text(text: str, colors: list[str], titles: list[str]) -> str:
             + "".join(spans) + "</div>")
 
 
-def _probe(view: View, vocab: Vocab) -> str:
-    text = preprocess(st.session_state.get("probe", "")) or "the time traveller for so it will be convenient"
-    return text[:MAX_GRAD_STEPS]
-
-
-def gradient_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> None:
+def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
+    model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_grad_title"))
     st.caption(view.t("g_grad_help"))
-    text = _probe(view, vocab)
+    text = probe[:MAX_GRAD_STEPS]
     tokens = vocab.encode(text)
     if len(tokens) < 3:
         st.warning(view.t("probe_empty"))
         return
-    url_default("g_target", min(len(tokens) - 2, 60))
-    target = st.slider(view.t("g_target"), 1, len(tokens) - 2, min(len(tokens) - 2, 60), key="g_target",
-                       bind="query-params")
-    forcing, _ = current_forcing(model.hidden)
-    curves = [(view.t("g_free"), cached("grad", (ident, text, target, FREE),
+    last = len(tokens) - 2
+    if ps.get("g_target") is not None:
+        ps.settle("g_target", lo=1, hi=last)
+    target = int(ps.widget(st.slider, view.t("g_target"), "g_target", 1, last, lang=view.lang,
+                           shown=min(last, 60)))
+    curves = [(view.t("g_free"), inspected.cached("grad", (text, target, FREE),
                                         lambda: gradient_flow(model, tokens, target)))]
-    curves.append((view.t("g_rnn"), cached("grad", (ident, text, target, PRESETS["plain_rnn"]),
+    curves.append((view.t("g_rnn"), inspected.cached("grad", (text, target, PRESETS["plain_rnn"]),
                                            lambda: gradient_flow(model, tokens, target, PRESETS["plain_rnn"]))))
     if forcing.active and forcing != PRESETS["plain_rnn"]:
         curves.append((view.t("g_current", what=forcing.describe()),
-                       cached("grad", (ident, text, target, forcing),
+                       inspected.cached("grad", (text, target, forcing),
                               lambda: gradient_flow(model, tokens, target, forcing))))
-    trace = cached("trace", (ident, text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
+    trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
     left, right = st.columns(2)
     left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(320),
                                            title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
@@ -91,20 +84,25 @@ def gradient_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) 
     st.markdown(colored_text(text[: target + 1], colors, titles), unsafe_allow_html=True)
 
 
-def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> None:
+def unit_section(view: View, inspected: Inspected, probe: str) -> None:
+    model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_units_title"))
     st.caption(view.t("g_units_help"))
-    text = preprocess(st.session_state.get("probe", ""))[:500] or "the time traveller"
-    trace = cached("trace", (ident, text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
-    quantity = choice(st.radio, view.t("g_quantity"), ["H", "Z", "R"], "g_quantity", view, str, horizontal=True)
+    text = probe
+    if not text:
+        st.warning(view.t("probe_empty"))
+        return
+    trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
+    quantity = ps.widget(st.radio, view.t("g_quantity"), "g_quantity", ("H", "Z", "R"), lang=view.lang,
+                         horizontal=True)
     values = {"H": trace.H, "Z": trace.Z, "R": trace.R}[quantity]
-    ranked = cached("rank", (ident, text, quantity), lambda: rank_units(values, text, top=12))
+    ranked = inspected.cached("rank", (text, quantity), lambda: rank_units(values, text, top=12))
     feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
     options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
     labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
-    if st.session_state.get("g_unit") not in options:  # kept from a model with more units
-        st.session_state.pop("g_unit", None)
-    unit = st.selectbox(view.t("g_unit"), options, format_func=lambda u: labels.get(u, f"{u}"), key="g_unit")
+    ps.settle("g_unit", options)  # a unit of a model with more units, or none chosen yet: the best-ranked one
+    unit = ps.widget(st.selectbox, view.t("g_unit"), "g_unit", options, lang=view.lang,
+                     format_func=lambda u: labels.get(u, f"{u}"))
     v = values[:, unit]
     if quantity == "H":
         colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1
@@ -114,17 +112,16 @@ def unit_section(view: View, model: GRUScratch, vocab: Vocab, ident: tuple) -> N
     st.caption(view.t("g_scale", lo=lo, hi=hi))
 
 
-def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
-    from gru_viz.ui.train_tab import start_run
-
+def race_section(view: View, training: Training) -> None:
     st.subheader(view.t("g_race_title"))
     st.caption(view.t("g_race_help"))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    hidden = c[0].number_input(view.t("hidden"), 8, 256, 64, key="race_hidden")
-    epochs = c[1].number_input(view.t("epochs"), 5, 500, 100, key="race_epochs")
+    hidden = ps.widget(c[0].number_input, view.t("hidden"), "race_hidden", 8, 256, lang=view.lang)
+    epochs = ps.widget(c[1].number_input, view.t("epochs"), "race_epochs", 5, 500, lang=view.lang)
+    config = training.config
     if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
-        cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), force_r=None, force_z=None)
-        if start_run(view, corpus, cfg, label=view.t("g_race_label"), race=True):
+        cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), forcing=FREE)
+        if start_run(view, training, cfg, label=view.t("g_race_label"), race=True):
             st.session_state["_race_started"] = True
             st.rerun()  # the whole page, so the sidebar's run status starts polling
     if st.session_state.get("_race_started") and any(w.race and w.snapshot().active for w in runs()):
@@ -133,8 +130,8 @@ def race_section(view: View, corpus: Corpus | None, config: TrainConfig | None) 
 
 def conventions_section(view: View) -> None:
     st.subheader(view.t("g_conv_title"))
-    which = st.radio(view.t("g_conv"), list(CONVENTIONS), format_func=lambda k: view.t(f"g_conv_{k}"),
-                     horizontal=True, key="g_conv")
+    which = ps.widget(st.radio, view.t("g_conv"), "g_conv", list(CONVENTIONS), lang=view.lang,
+                      format_func=lambda k: view.t(f"g_conv_{k}"), horizontal=True)
     st.latex(CONVENTIONS[which])
     st.caption(view.t(f"g_conv_note_{which}"))
 
@@ -145,7 +142,7 @@ def _setup_lesson(name: str) -> None:
     ss = st.session_state
     if name == "l1":  # keep H fixed after step 20: only the input at 20 can matter afterwards
         ss.update(preset="custom", fz_on=True, fz_val=1.0, fr_on=False, f_units="", f_steps_on=True,
-                  f_steps=(21, 60), g_target=60)
+                  f_steps=(21, 60), g_target=60)  # settled to the probe's length where it is shorter
     elif name == "l3":
         ss.update(hidden=32)
     ss["lesson_ready"] = name
@@ -156,21 +153,21 @@ def lesson_section(view: View) -> None:
     for name in LESSONS:
         with st.container(border=True):
             st.markdown(f"**{view.t(f'{name}_q')}**")
-            st.text_area(view.t("g_predict"), key=f"{name}_guess", height=68)
+            ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
+                      max_chars=2_000)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if st.session_state.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
-            if st.toggle(view.t("g_reveal"), key=f"{name}_reveal"):
+            if ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
                 st.markdown(view.t(f"{name}_a"))
 
 
-def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None,
-           config: TrainConfig | None) -> None:
-    gradient_section(view, model, vocab, ident)
+def render(view: View, inspected: Inspected, probe: str, forcing: Forcing, training: Training) -> None:
+    gradient_section(view, inspected, probe, forcing)
     st.divider()
-    unit_section(view, model, vocab, ident)
+    unit_section(view, inspected, probe)
     st.divider()
-    race_section(view, corpus, config)
+    race_section(view, training)
     st.divider()
     conventions_section(view)
     st.divider()

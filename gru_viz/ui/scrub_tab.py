@@ -6,15 +6,16 @@ import html
 
 import streamlit as st
 
-from gru_viz.data import Corpus, Vocab, preprocess
+from gru_viz.data import Vocab
 from gru_viz.figures import gate_heatmaps, show_char, state_mix_figure, topk_figure, units_to_show
 from gru_viz.inference import trace_text
-from gru_viz.model import GRUScratch
-from gru_viz.ui.force_tab import current_forcing
-from gru_viz.ui.state import cached, timemachine
-from gru_viz.ui.view import View, choice, downloads, error_boundary, share_box, url_default
+from gru_viz.model import Forcing
+from gru_viz.ui import page_state as ps
+from gru_viz.ui.actions import Inspected, default_probe
+from gru_viz.ui.chrome import error_boundary, share_box
+from gru_viz.ui.exports import downloads
+from gru_viz.ui.view import View
 
-MAX_PROBE = 500
 PLAY_SECONDS = 0.4
 EQUATIONS = r"""
 \begin{aligned}
@@ -25,20 +26,6 @@ EQUATIONS = r"""
 \mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
 \end{aligned}
 """
-
-
-def default_probe(corpus: Corpus | None) -> str:
-    """A passage of The Time Machine, taken from the downloaded book (never stored in this repository).
-
-    Lines are joined with spaces here so the probe reads naturally (d2l's corpus joins them with nothing).
-    """
-    tm, _ = timemachine()
-    source = tm or corpus
-    if source is None:
-        return "the time traveller for so it will be convenient to speak of him"
-    text = preprocess(source.raw.replace("\n", " ")) if source.raw else source.text
-    start = max(0, text.find("the time traveller for so"))
-    return text[start : start + 200].rsplit(" ", 1)[0]
 
 
 def _set_step(value: int) -> None:
@@ -127,11 +114,12 @@ def _scrubber_body(view: View, trace, vocab: Vocab) -> None:
         st.rerun()  # the whole page, so the fragment is declared again with (or without) its timer
     row = controls.columns([4, 1.2], vertical_alignment="bottom")
     if steps > 1:
-        row[0].slider(view.t("step"), 0, steps - 1, key="step", bind="query-params")
+        ps.widget(row[0].slider, view.t("step"), "step", 0, steps - 1, lang=view.lang)
     row[1].text_input(view.t("jump"), key="jump_char", max_chars=1, help=view.t("jump_help"),
                       on_change=_jump, args=(trace.text,), placeholder=view.t("jump_placeholder"))
     with charts:
         _charts(view, trace, vocab)
+    ps.sync_url()  # a fragment rerun does not reach the end of the page
     share_box(view)
 
 
@@ -175,46 +163,40 @@ def _preset_keys(view: View) -> None:
                        on_click=st.session_state.__setitem__, args=("preset", key))
 
 
-def render(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, corpus: Corpus | None, name: str) -> None:
+def render(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     settings, scrubber = _ordered(view, 2)
     with settings:
-        probe = _settings(view, model, corpus)
+        _settings(view, inspected)
     with scrubber:
-        _scrub(view, model, vocab, ident, probe, name)
+        _scrub(view, inspected, probe, forcing)
 
 
-def _settings(view: View, model: GRUScratch, corpus: Corpus | None) -> str:
+def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1, 1])
-        url_default("probe", default_probe(corpus))
-        probe = top[0].text_area(view.t("probe"), value=default_probe(corpus), key="probe", height=90,
-                                 max_chars=5000, bind="query-params")
-        choice(top[1].radio, view.t("units"), ["active", "all", "first"], "units_mode", view,
-               lambda k: view.t(f"units_{k}"))
-        top[2].number_input(view.t("unit_numbers"), 0, model.hidden - 1, 0, key="unit", bind="query-params")
+        ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=default_probe(),
+                  height=90, max_chars=ps.MAX_PROBE_INPUT)
+        ps.widget(top[1].radio, view.t("units"), "units_mode", ("active", "all", "first"), lang=view.lang,
+                  format_func=lambda k: view.t(f"units_{k}"))
+        ps.settle("unit", lo=0, hi=inspected.model.hidden - 1)
+        ps.widget(top[2].number_input, view.t("unit_numbers"), "unit", 0, inspected.model.hidden - 1,
+                  lang=view.lang)
     _preset_keys(view)
-    return probe
 
 
-def _scrub(view: View, model: GRUScratch, vocab: Vocab, ident: tuple, probe: str, name: str) -> None:
-    ss = st.session_state
-    norm = preprocess(probe)
+def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> None:
+    model, vocab = inspected.model, inspected.vocab
     if not norm:
         st.warning(view.t("probe_empty"))
         return
-    if len(norm) > MAX_PROBE:
-        st.caption(view.t("probe_long", n=MAX_PROBE))
-        norm = norm[:MAX_PROBE]
-    ss["_probe_len"] = len(norm)
     unknown = sum(1 for ch in norm if ch not in vocab.token_to_idx)
     if unknown:
         st.caption(view.t("unknown_chars", n=unknown))
-    forcing, _ = current_forcing(model.hidden)
     if forcing.active:
         st.info(view.t("forced_note", what=forcing.describe()))
-    trace = cached("trace", (ident, norm, forcing),
+    trace = inspected.cached("trace", (norm, forcing),
                    lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
-    st.fragment(run_every=PLAY_SECONDS if ss.get("playing") else None)(_scrubber)(view, trace, vocab)
+    st.fragment(run_every=PLAY_SECONDS if st.session_state.get("playing") else None)(_scrubber)(view, trace, vocab)
     with st.expander(view.t("equations"), expanded=True):
         st.latex(EQUATIONS)
-    downloads(view, model, vocab, trace, name)
+    downloads(view, inspected, trace)

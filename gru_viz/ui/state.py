@@ -23,6 +23,10 @@ UNSEEN_GRACE_S = float(os.environ.get("GRU_VIZ_UNSEEN_GRACE", "180"))
 # Threads per training run. Under contention (other visitors, other runs) one thread per run was far faster than
 # torch's default here: multi-threaded tiny matmuls wait on descheduled threads.
 TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "1"))
+# Training seconds per run before it is stopped (Resume queues it again), so a few long runs cannot hold the
+# slots for hours: d2l's 500 epochs take about 35-60 s here; the largest in-cap run about 9 s per epoch.
+# 0 turns the limit off (a private server).
+RUN_SECONDS = float(os.environ.get("GRU_VIZ_RUN_SECONDS", "900")) or None
 
 
 # --- shared by every visitor: read-only data and the server-wide limits ---------------------
@@ -141,13 +145,14 @@ def _shared_results() -> tuple[threading.Lock, dict[str, OrderedDict], dict[tupl
     return threading.Lock(), {}, {}
 
 
-def cached(name: str, key: tuple, compute, size: int = 8):
+def cached(name: str, key: tuple, compute, shared: bool = False, size: int = 8):
     """A small LRU of results (traces, perplexities, continuations).
 
-    Results of the bundled models (read-only, the same for everyone) are shared between visitors, which spares
-    a class of 30 the same 30 computations; results of a visitor's own models stay in that visitor's session.
+    `shared`: results of the bundled models (read-only, the same for everyone) are kept for all visitors, which
+    spares a class of 30 the same 30 computations; results of a visitor's own models stay in that visitor's
+    session.
     """
-    if not (isinstance(key[0], tuple) and key[0][:1] == ("pre",)):
+    if not shared:
         cache = st.session_state.setdefault("_lru", {}).setdefault(name, OrderedDict())
         if key not in cache:
             cache[key] = compute()

@@ -15,6 +15,11 @@ EN: dict[str, str] = {
     "corpus_upload": "Upload a .txt file",
     "corpus_paste": "Paste text",
     "upload_txt": "A UTF-8 text file",
+    "pasted_text": "pasted text",
+    "too_large": "{name}: larger than {mb} MB",
+    "tm_unavailable": "The Time Machine could not be downloaded here ({reason}). Everything else works without "
+                      "it: the bundled models, the other tabs, and the offline corpus (the Python documentation). "
+                      "To add the book from a copy you have: python -m gru_viz fetch --from FILE",
     "paste_here": "Your text (English works best: the model sees only the letters a-z and spaces)",
     "hidden": "Hidden units",
     "lr": "Learning rate",
@@ -39,9 +44,9 @@ EN: dict[str, str] = {
     # model chooser
     "inspect": "Model to inspect",
     "pretrained": "Pretrained on The Time Machine · epoch {epoch}",
-    "run_latest": "Run {id} ({label}) · latest, epoch {epoch}",
-    "run_status": "Run {id} ({label})",
-    "run_epoch": "Run {id} ({label}) · epoch {epoch}",
+    "run_latest": "Run {n} ({label}) · latest, epoch {epoch}",
+    "run_status": "Run {n} ({label})",
+    "run_epoch": "Run {n} ({label}) · epoch {epoch}",
     "uploaded": "Uploaded: {name}",
     "no_model": "No model yet: start a training run in the Train tab (a small one takes a few seconds).",
     # tabs
@@ -129,6 +134,13 @@ EN: dict[str, str] = {
     "cont_forced": "Forced ({what})",
     "diff_note": "Characters that differ from the free continuation are highlighted.",
     "train_this_way": "Train it this way",
+    "train_this_way_settings": "It trains with the sidebar's settings: {hidden} hidden units, {epochs} epochs, "
+                               "learning rate {lr:g}, {engine}. Change them there first for a quicker run; the "
+                               "page then opens ③ Train live, where the curve grows.",
+    "engine_short_fast": "fast code",
+    "engine_short_textbook": "textbook code",
+    "bad_forcing": "This forcing cannot be applied: {message}",
+    "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
                            "same settings and seed, and overlay its perplexity curve on the others.",
     "train_forced_units": "Training forces the gates on all units and steps; the unit and step limits apply to "
@@ -225,7 +237,7 @@ EN: dict[str, str] = {
             "the past when it no longer matters.",
 }
 
-def tr(key: str, lang: str = "en", **fmt: object) -> str:
+def translate(key: str, lang: str = "en", **fmt: object) -> str:
     """The string for `key` in `lang` (English when missing), formatted with `fmt`."""
     table = LANGS.get(lang, EN)
     text = table.get(key, EN[key])
@@ -244,6 +256,10 @@ ZH: dict[str, str] = {
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件",
+    "pasted_text": "粘贴的文本",
+    "too_large": "{name}：超过 {mb} MB",
+    "tm_unavailable": "这里无法下载《时间机器》（{reason}）。其余功能都不需要它：内置模型、其他标签页，以及离线语料"
+                      "（Python 文档）。如果你有这本书的副本，可以这样加入：python -m gru_viz fetch --from FILE",
     "paste_here": "你的文本（英文效果最好：模型只看到字母 a-z 和空格）",
     "hidden": "隐藏单元数",
     "lr": "学习率",
@@ -267,9 +283,9 @@ ZH: dict[str, str] = {
     "ckpt_loaded": "已加载 {name}：隐藏单元 {hidden}，词表 {vocab}",
     "inspect": "要查看的模型",
     "pretrained": "在《时间机器》上预训练 · 第 {epoch} 周期",
-    "run_latest": "训练 {id}（{label}）· 最新，第 {epoch} 周期",
-    "run_status": "训练 {id}（{label}）",
-    "run_epoch": "训练 {id}（{label}）· 第 {epoch} 周期",
+    "run_latest": "训练 {n}（{label}）· 最新，第 {epoch} 周期",
+    "run_status": "训练 {n}（{label}）",
+    "run_epoch": "训练 {n}（{label}）· 第 {epoch} 周期",
     "uploaded": "已上传：{name}",
     "no_model": "还没有模型：请在“实时训练”页开始一次训练（小模型只需几秒）。",
     "tab_scrub": "① 逐时间步查看",
@@ -351,6 +367,12 @@ ZH: dict[str, str] = {
     "cont_forced": "强制（{what}）",
     "diff_note": "与自由续写不同的字符已高亮显示。",
     "train_this_way": "就这样训练",
+    "train_this_way_settings": "它使用侧边栏的设置：{hidden} 个隐藏单元、{epochs} 个周期、学习率 {lr:g}、{engine}。"
+                               "想更快完成，请先在那里修改；随后页面会打开“③ 实时训练”，在那里可以看到曲线增长。",
+    "engine_short_fast": "快速代码",
+    "engine_short_textbook": "教科书代码",
+    "bad_forcing": "无法应用这个强制设定：{message}",
+    "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
                            "并把它的困惑度曲线叠加到其他曲线上。",
     "train_forced_units": "训练时对所有单元和时间步强制设定门；单元和时间步的限制只用于查看。",

@@ -5,39 +5,21 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
+import time
 
 import streamlit as st
 
-from gru_viz.data import Corpus
 from gru_viz.figures import perplexity_figure
-from gru_viz.train import ConfigError, TrainConfig
-from gru_viz.ui.state import TORCH_THREADS, active_count, active_run, pretrained, runs, training_slots
-from gru_viz.ui.view import View, error_boundary
-from gru_viz.ui.worker import TrainingWorker
+from gru_viz.inference import PREFIX
+from gru_viz.train import EpochReport, RunStatus
+from gru_viz.ui.actions import Training, start_run
+from gru_viz.ui.chrome import error_boundary
+from gru_viz.ui.state import active_count, active_run, pretrained, runs
+from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.worker import Snapshot
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
-PREFIX = "time traveller"
-
-
-def start_run(view: View, corpus: Corpus | None, config: TrainConfig | None, label: str = "GRU",
-              race: bool = False) -> bool:
-    """Create and start a run for this visitor; shows a message and returns False when it cannot start."""
-    if corpus is None or config is None:
-        st.error(st.session_state.get("_settings_error") or view.t("no_runs"))
-        return False
-    if active_run() is not None:
-        st.warning(view.t("busy"))
-        return False
-    try:
-        worker = TrainingWorker(corpus, config, label=label, limiter=training_slots(), prefix=PREFIX,
-                                num_threads=TORCH_THREADS, race=race)
-    except (ConfigError, ValueError) as exc:
-        st.error(str(exc))
-        return False
-    runs().append(worker)
-    worker.start()
-    return True
 
 
 def fmt_ppl(value: float) -> str:
@@ -51,34 +33,53 @@ def fmt_seconds(s: float | None) -> str:
     return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
-def _curve_chart(view: View, curves: list) -> None:
-    fig = perplexity_figure(curves, title=view.t("ppl_title"), font_size=view.font, axes=view.axes)
+def _curve_chart(view: View, curves: list[tuple[str, list[EpochReport]]], reference: list[EpochReport] | None,
+                 epochs: int | None = None) -> None:
+    """The runs' curves, and d2l's reference run dashed behind them, over the epochs of the runs shown (the
+    reference is cut there: drawn to 500 epochs, a 20-epoch run would be a smear at the left edge)."""
+    fig = perplexity_figure([(label, [r.epoch for r in h], [r.perplexity for r in h]) for label, h in curves],
+                            reference=None if reference is None else (
+                                view.t("reference_run"), [r.epoch for r in reference],
+                                [r.perplexity for r in reference]),
+                            max_epoch=epochs, title=view.t("ppl_title"), font_size=view.font, axes=view.axes)
     st.plotly_chart(fig, key="ppl_chart", config={"displaylogo": False})
 
 
-def _reference_curve(view: View) -> tuple[str, list[dict]] | None:
+def _reference_history() -> list[EpochReport] | None:
     """The bundled model's own training history (d2l's run), as a yardstick for live runs."""
     snaps = pretrained()
     if not snaps:
         return None
-    return view.t("reference_run"), snaps[max(snaps)].history
+    return [EpochReport.from_dict(d) for d in snaps[max(snaps)].history]
 
 
-def _controls(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
+def smoothed_rate(history: list[EpochReport], window: int = 5) -> float:
+    """Tokens per second over the last `window` epochs together (reports count tokens and seconds from the
+    run's start): one epoch's own figure jumps with every pause of a shared CPU."""
+    if not history:
+        return 0.0
+    last = history[-1]
+    first = history[-window - 1] if len(history) > window else None
+    tokens = last.tokens - (first.tokens if first else 0)
+    seconds = last.elapsed - (first.elapsed if first else 0.0)
+    return tokens / seconds if seconds > 0 else last.tokens_per_sec
+
+
+def _controls(view: View, training: Training) -> None:
     current = runs()[-1] if runs() else None
     snap = current.snapshot() if current else None
     active = snap is not None and snap.active
     c = st.columns([1, 1, 1, 1, 1, 2.2])
     if c[0].button(view.t("start"), type="primary", disabled=active, key="btn_start", width="stretch"):
-        if start_run(view, corpus, config):
+        if start_run(view, training):
             st.rerun()
-    if c[1].button(view.t("pause"), disabled=not (active and snap.status == "running"), key="btn_pause",
+    if c[1].button(view.t("pause"), disabled=not (active and snap.status == RunStatus.RUNNING), key="btn_pause",
                    width="stretch"):
         current.pause()
         st.rerun()
-    resumable = current is not None and (snap.status == "paused" or current.can_continue)
+    resumable = current is not None and (snap.status == RunStatus.PAUSED or current.can_continue)
     if c[2].button(view.t("resume"), disabled=not resumable, key="btn_resume", width="stretch"):
-        if snap.status == "paused":
+        if snap.status == RunStatus.PAUSED:
             current.resume()
         elif active_run() is None:
             current.restart()
@@ -93,38 +94,37 @@ def _controls(view: View, corpus: Corpus | None, config: TrainConfig | None) -> 
         runs().clear()
         st.session_state.pop("_run_models", None)
         st.rerun()
+    config = training.config
     if c[5].button(view.t("quick"), disabled=active, key="btn_quick", width="stretch") and config is not None:
-        if start_run(view, corpus, dataclasses.replace(config, hidden=64, epochs=30)):
+        if start_run(view, training, dataclasses.replace(config, hidden=64, epochs=30)):
             st.rerun()
 
 
-def _live(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
+def _live(view: View, training: Training) -> None:
     with error_boundary(view, "live training view"):
-        _live_body(view, corpus, config)
+        _live_body(view, training)
 
 
-def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) -> None:
-    _controls(view, corpus, config)
-    reference = _reference_curve(view)
+def _live_body(view: View, training: Training) -> None:
+    _touch()
+    _controls(view, training)
+    reference = _reference_history()
     if not runs():
         st.info(view.t("no_runs"))
         if reference:
-            _curve_chart(view, [reference])
+            _curve_chart(view, [], reference)
         return
     current = runs()[-1]
     snap = current.snapshot()
     _status(view, snap)
     m = st.columns(4)
-    last = snap.history[-1]["perplexity"] if snap.history else math.nan
+    last = snap.history[-1].perplexity if snap.history else math.nan
     m[0].metric(view.t("perplexity"), fmt_ppl(last) if snap.history else "–")
-    m[1].metric(view.t("tokens_per_sec"), f"{snap.tokens_per_sec:,.0f}" if snap.history else "–")
+    m[1].metric(view.t("tokens_per_sec"), f"{smoothed_rate(snap.history):,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
     m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
-    curves = [(f"{w.run_id}: {name}", hist) for w in runs() for name, hist in w.snapshot().curves.items() if hist]
-    if reference:
-        curves.append(reference)
-    if curves:
-        _curve_chart(view, curves)
+    curves = [(f"{w.number}: {name}", hist) for w in runs() for name, hist in w.snapshot().curves.items() if hist]
+    _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
         samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
@@ -133,18 +133,25 @@ def _live_body(view: View, corpus: Corpus | None, config: TrainConfig | None) ->
     _stop_polling_when_done(snap.active)
 
 
-def _status(view: View, snap) -> None:
-    """The run's state in words (queued, running, finished, diverged…) and its progress bar."""
+def _status(view: View, snap: Snapshot) -> None:
+    """The run's state in words (queued, running, finished, diverged…), why it stopped, and its progress bar."""
+    S = RunStatus
+    reason = md_escape(snap.message)
     text = {
-        "queued": view.t("status_queued", n=active_count()),
-        "running": view.t("status_running"),
-        "paused": view.t("status_paused"),
-        "stopped": view.t("status_stopped", epoch=snap.epoch),
-        "finished": view.t("status_finished", epoch=snap.epoch),
-        "diverged": view.t("status_diverged", message=snap.message),
-        "failed": view.t("status_failed", message=snap.message),
+        S.READY: view.t("status_queued", n=active_count()),
+        S.QUEUED: view.t("status_queued", n=active_count()),
+        S.RUNNING: view.t("status_running"),
+        S.PAUSED: view.t("status_paused"),
+        S.STOPPED: view.t("status_stopped_why", epoch=snap.epoch, reason=reason) if reason
+        else view.t("status_stopped", epoch=snap.epoch),
+        S.FINISHED: view.t("status_finished", epoch=snap.epoch),
+        S.DIVERGED: view.t("status_diverged", message=reason),
+        S.FAILED: view.t("status_failed", message=reason),
     }[snap.status]
-    {"diverged": st.error, "failed": st.error, "queued": st.warning}.get(snap.status, st.caption)(text)
+    show = {S.DIVERGED: st.error, S.FAILED: st.error, S.QUEUED: st.warning, S.READY: st.warning}
+    if snap.status == S.STOPPED and reason:
+        show[S.STOPPED] = st.warning
+    show.get(snap.status, st.caption)(text)
     st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
 
 
@@ -154,12 +161,20 @@ def _stop_polling_when_done(active: bool) -> None:
         st.rerun()  # a full rerun stops the polling and refreshes the model chooser
 
 
+def _touch() -> None:
+    """This page is watching its runs: every poll counts, so the watchdog never stops a run someone watches."""
+    now = time.monotonic()
+    for w in runs():
+        w.last_seen = now
+
+
 def _sidebar_status(view: View) -> None:
     with error_boundary(view, "training status"):
+        _touch()
         current = runs()[-1]
         snap = current.snapshot()
-        last = f" · {view.t('perplexity')} {fmt_ppl(snap.history[-1]['perplexity'])}" if snap.history else ""
-        st.markdown(f"**{html.escape(view.t('run_status', id=current.run_id, label=snap.label))}**{last}")
+        last = f" · {view.t('perplexity')} {fmt_ppl(snap.history[-1].perplexity)}" if snap.history else ""
+        st.markdown(f"**{html.escape(view.t('run_status', n=current.number, label=snap.label))}**{last}")
         _status(view, snap)
         _stop_polling_when_done(snap.active)
 
@@ -175,8 +190,7 @@ def sidebar_status(view: View, box) -> None:
         st.fragment(run_every=STATUS_POLL_SECONDS if polling else None)(_sidebar_status)(view)
 
 
-def render(view: View, corpus: Corpus | None, config: TrainConfig | None, error: str) -> None:
-    st.session_state["_settings_error"] = error
+def render(view: View, training: Training) -> None:
     polling = active_run() is not None
     st.session_state["_polling"] = polling
-    st.fragment(run_every=POLL_SECONDS if polling else None)(_live)(view, corpus, config)
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_live)(view, training)

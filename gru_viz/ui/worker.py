@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import torch
 
 from gru_viz.data import Corpus
-from gru_viz.inference import predict
+from gru_viz.inference import PREFIX, predict
 from gru_viz.model import from_params
 from gru_viz.race import Race
-from gru_viz.train import EpochReport, TrainConfig, Trainer
+from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -32,10 +32,10 @@ class Snapshot:
 
     run_id: int
     label: str
-    status: str  # queued, running, paused, stopped, finished, diverged, failed
+    status: RunStatus
     epoch: int
     epochs: int
-    history: list[dict]
+    history: list[EpochReport]
     sample: str | dict[str, str]  # a race has one continuation per variant
     sample_epoch: int
     message: str
@@ -44,11 +44,11 @@ class Snapshot:
     device: str
     forcing: str
     snapshot_epochs: list[int] = field(default_factory=list)
-    curves: dict[str, list[dict]] = field(default_factory=dict)  # label -> history (one per race variant)
+    curves: dict[str, list[EpochReport]] = field(default_factory=dict)  # label -> history (one per race variant)
 
     @property
     def active(self) -> bool:
-        return self.status in ("queued", "running", "paused")
+        return self.status.active
 
     @property
     def seconds_left(self) -> float | None:
@@ -61,50 +61,60 @@ class TrainingWorker:
     """Owns one Trainer and its thread; `start`, `pause`, `resume`, `stop` may be called from any thread."""
 
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
-                 limiter: threading.Semaphore | None = None, prefix: str = "time traveller",
-                 sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8, race: bool = False):
-        self.run_id = next(_ids)
+                 limiter: threading.Semaphore | None = None, prefix: str = PREFIX,
+                 sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8, race: bool = False,
+                 number: int = 1, time_limit: float | None = None):
+        self.run_id = next(_ids)  # unique on the server (caches); `number` counts the visitor's own runs
+        self.number = number
+        self.time_limit = time_limit  # seconds of training per start on a shared server (None: no limit)
+        self._limit_base = 0.0  # training seconds already used when this start began
         self.corpus, self.config, self.label, self.prefix = corpus, config, label, prefix
         self.sample_every, self.limiter, self.num_threads = sample_every, limiter, num_threads
         self._lock = threading.Lock()
-        self._status, self._message, self._sample, self._sample_epoch = "queued", "", "", 0
+        self._waiting = True  # for a training slot; the trainer's own status says the rest
+        self._failure = ""  # an unexpected error, in words: the run is then FAILED
+        self._sample, self._sample_epoch = "", 0
         self._report: EpochReport | None = None
         self._stop_requested = threading.Event()
         self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
-        snap_epochs = tuple(e for e in (1, 5, 10, 20, 50, 100, 250, 500) if e <= config.epochs)[-max_snapshots + 1:]
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
         make = Race if race else Trainer
         self.trainer = make(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
-                            snapshot_epochs=snap_epochs)
+                            snapshot_epochs=snapshot_epochs(config.epochs, max_snapshots))
         self.race = race
         self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
         ALL_WORKERS.add(self)
+
+    @property
+    def status(self) -> RunStatus:
+        if self._failure:
+            return RunStatus.FAILED
+        if self._stop_requested.is_set() and self._waiting:
+            return RunStatus.STOPPED
+        if self._waiting:
+            return RunStatus.PAUSED if self.trainer.status == RunStatus.PAUSED else RunStatus.QUEUED
+        return self.trainer.status
 
     # --- control ---
     def start(self) -> None:
         self._thread.start()
 
     def pause(self) -> None:
-        with self._lock:
-            if self._status == "running":
-                self.trainer.pause()
-                self._status = "paused"
+        self.trainer.pause()
 
     def resume(self) -> None:
-        with self._lock:
-            if self._status == "paused":
-                self.trainer.resume()
-                self._status = "running"
+        self.trainer.resume()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
+        """Stop the run; `reason` says why, for the visitor (empty when they pressed Stop themselves)."""
         self._stop_requested.set()
-        self.trainer.stop()
+        self.trainer.stop(reason)
 
     @property
     def can_continue(self) -> bool:
         """A stopped run (by the visitor, or because their tab closed) can train on from where it stopped."""
         snap = self.snapshot()
-        return snap.status == "stopped" and snap.epoch < snap.epochs and not self._thread.is_alive()
+        return snap.status == RunStatus.STOPPED and snap.epoch < snap.epochs and not self._thread.is_alive()
 
     def restart(self) -> None:
         """Continue a stopped run in a new thread, from the next epoch, with the same random stream."""
@@ -112,8 +122,8 @@ class TrainingWorker:
             return
         self._stop_requested.clear()
         self.trainer.rearm()
-        with self._lock:
-            self._status = "queued"
+        self._limit_base = self._report.elapsed if self._report else 0.0
+        self._waiting = True
         self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
         self._thread.start()
 
@@ -126,10 +136,11 @@ class TrainingWorker:
     def snapshot(self) -> Snapshot:
         with self._lock:
             r = self._report
+            status = self.status
             return Snapshot(
-                run_id=self.run_id, label=self.label, status=self._status, epoch=r.epoch if r else 0,
+                run_id=self.run_id, label=self.label, status=status, epoch=r.epoch if r else 0,
                 epochs=self.config.epochs, history=list(self.trainer.history), sample=self._sample,
-                sample_epoch=self._sample_epoch, message=self._message,
+                sample_epoch=self._sample_epoch, message=self._failure or self.trainer.message,
                 tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
                 device=str(self.trainer.device), forcing=self.config.forcing.describe(),
                 snapshot_epochs=sorted(self.trainer.snapshots),
@@ -137,13 +148,15 @@ class TrainingWorker:
 
     def params_at(self, epoch: int | None = None) -> dict[str, torch.Tensor]:
         """Parameters of a kept snapshot epoch, or of the last completed epoch (None)."""
-        if epoch is None:
-            return self.trainer.latest_params()
-        with self.trainer._lock:
-            return {k: v.clone() for k, v in self.trainer.snapshots[epoch].items()}
+        return self.trainer.latest_params() if epoch is None else self.trainer.snapshot_params(epoch)
 
     # --- the thread ---
     def _on_epoch(self, report: EpochReport) -> None:
+        used = report.elapsed - self._limit_base
+        if self.time_limit is not None and used >= self.time_limit and report.epoch < report.epochs:
+            # fair to the others waiting for a slot; the visitor may Resume, which queues the run again
+            self.trainer.stop(f"this server's time limit of {self.time_limit / 60:g} min per run was reached; "
+                              "Resume continues it when a slot is free")
         sample = None
         if report.epoch % self.sample_every == 0 or report.epoch in (1, report.epochs):
             # Between epochs the models are not being updated, so they can be read here without copying.
@@ -163,21 +176,13 @@ class TrainingWorker:
             while self.limiter is not None and not acquired:
                 acquired = self.limiter.acquire(timeout=0.2)
                 if self._stop_requested.is_set():
-                    with self._lock:
-                        self._status = "stopped"
                     return
-            with self._lock:
-                if self._status == "queued":
-                    self._status = "running"
+            self._waiting = False
             torch.set_num_threads(self.num_threads)  # per thread: this run's share of the cores
             self.trainer.run()
-            with self._lock:
-                self._status = self.trainer.status
-                self._message = self.trainer.message
         except Exception as exc:  # noqa: BLE001 (a thread boundary: the visitor gets a message, the log the traceback)
             log.exception("training run %s failed", self.run_id)
-            with self._lock:
-                self._status, self._message = "failed", f"training failed: {str(exc).splitlines()[0][:300]}"
+            self._failure = f"training failed: {str(exc).splitlines()[0][:300]}"
         finally:
             if acquired and self.limiter is not None:
                 self.limiter.release()
@@ -193,7 +198,8 @@ def reap_unseen(grace_seconds: float, now: float | None = None) -> int:
     stopped = 0
     for w in list(ALL_WORKERS):
         if now - w.last_seen > grace_seconds and w.snapshot().active:
-            w.stop()
+            w.stop(f"its page was not seen for {grace_seconds:.0f} s (the browser tab was closed or lost its "
+                   "connection); Resume continues it")
             stopped += 1
     return stopped
 

@@ -1,0 +1,200 @@
+"""What several tabs share: the forcing set up, the probe text, the model chosen, starting a run.
+
+Tabs import this and never each other; each gets what it needs as arguments from app.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import streamlit as st
+
+from gru_viz.data import Corpus, Vocab, preprocess
+from gru_viz.inference import PREFIX
+from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.train import ConfigError, TrainConfig
+from gru_viz.ui import page_state as ps
+from gru_viz.ui.state import (
+    RUN_SECONDS,
+    TORCH_THREADS,
+    active_run,
+    cached,
+    pretrained,
+    runs,
+    timemachine,
+    training_slots,
+)
+from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.worker import TrainingWorker
+
+T = TypeVar("T")
+MAX_PROBE = 500  # characters the scrubber traces
+FALLBACK_PROBE = "the time traveller for so it will be convenient to speak of him"
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """The model the chooser picked: `ident` names it in caches, `name` in downloaded files."""
+
+    model: GRUScratch
+    vocab: Vocab
+    ident: tuple
+    name: str
+
+    @property
+    def shared(self) -> bool:
+        """A bundled model: read-only and the same for every visitor, so its results can be shared."""
+        return self.ident[0] == "pre"
+
+    def cached(self, name: str, key: tuple, compute: Callable[[], T], size: int = 8) -> T:
+        """A result about this model (a trace, a perplexity…), computed once per key: for everyone when the
+        model is a bundled one, else in this visitor's session."""
+        return cached(name, (self.ident, *key), compute, shared=self.shared, size=size)
+
+
+@dataclass(frozen=True)
+class Training:
+    """The sidebar's outcome: the corpus and settings a run would use, or why there are none."""
+
+    corpus: Corpus | None
+    config: TrainConfig | None
+    error: str  # escaped for Markdown
+
+
+# --- the forcing ------------------------------------------------------------------------------
+
+
+def parse_units(text: str, hidden: int) -> tuple[int, ...] | None:
+    """'0-31, 100' -> (0, …, 31, 100); empty -> None (all units). Raises ValueError with a readable message."""
+    text = text.strip()
+    if not text:
+        return None
+    units: set[int] = set()
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValueError(f"'{part}' is not a unit number or a range like 0-31") from None
+        if not (0 <= a <= b < hidden):
+            raise ValueError(f"'{part}' is outside 0-{hidden - 1}")
+        units.update(range(a, b + 1))
+    return tuple(sorted(units))
+
+
+def current_forcing(hidden: int) -> tuple[Forcing, str]:
+    """The forcing the visitor set up, the same for every tab, and the reason when it cannot be applied."""
+    preset = ps.get("preset")
+    if preset != "custom":
+        return PRESETS.get(preset, PRESETS["free"]), ""
+    try:
+        units = parse_units(str(ps.get("f_units")), hidden)
+    except ValueError as exc:
+        return PRESETS["free"], str(exc)
+    steps = ps.get("f_steps") if ps.get("f_steps_on") else None
+    if steps is not None:
+        steps = (steps[0], steps[1] + 1)  # the slider is inclusive, GateForce ranges are half-open
+    try:
+        r = GateForce(float(ps.get("fr_val")), units, steps) if ps.get("fr_on") else GateForce()
+        z = GateForce(float(ps.get("fz_val")), units, steps) if ps.get("fz_on") else GateForce()
+    except ForcingError as exc:
+        return PRESETS["free"], str(exc)
+    return Forcing(reset=r, update=z), ""
+
+
+# --- the probe ---------------------------------------------------------------------------------
+
+
+def default_probe() -> str:
+    """A passage of The Time Machine, taken from the downloaded book (never stored in this repository), or a
+    line of it written here when the book could not be downloaded.
+
+    Lines are joined with spaces here so the probe reads naturally (d2l's corpus joins them with nothing).
+    """
+    tm, _ = timemachine()
+    if tm is None:
+        return FALLBACK_PROBE
+    text = preprocess(tm.raw.replace("\n", " ")) if tm.raw else tm.text
+    start = max(0, text.find("the time traveller for so"))
+    return text[start : start + 200].rsplit(" ", 1)[0] or FALLBACK_PROBE
+
+
+def probe_text() -> str:
+    """The probe every tab reads, normalised like the corpus and cut to MAX_PROBE ('' when it has no letters)."""
+    raw = ps.get("probe")
+    return preprocess(default_probe() if raw is None else str(raw))[:MAX_PROBE]
+
+
+# --- the model chooser ---------------------------------------------------------------------------
+
+
+def model_options(view: View) -> dict[str, str]:
+    """Chooser key -> label: the bundled snapshots, each run's kept epochs (its latest first), an upload."""
+    opts = {f"pre:{e}": view.t("pretrained", epoch=e) for e in sorted(pretrained(), reverse=True)}
+    for w in reversed(runs()):
+        snap = w.snapshot()
+        if snap.epoch:
+            opts[f"run:{w.run_id}:latest"] = view.t("run_latest", n=w.number, label=snap.label, epoch=snap.epoch)
+            for e in reversed(snap.snapshot_epochs):
+                if e != snap.epoch:  # the latest epoch is already listed as "latest"
+                    opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", n=w.number, label=snap.label, epoch=e)
+    if st.session_state.get("uploaded"):
+        opts["upload"] = view.t("uploaded", name=md_escape(st.session_state.uploaded[0]))
+    return opts
+
+
+def resolve_model(key: str) -> Inspected | None:
+    """The model, vocabulary and cache identity for a chooser key."""
+    ss = st.session_state
+    kind, _, rest = key.partition(":")
+    name = "gru_" + key.replace(":", "_")
+    if kind == "pre":
+        ckpt = pretrained()[int(rest)]
+        return Inspected(ckpt.model, ckpt.vocab, ("pre", int(rest)), name)
+    if kind == "upload" and ss.get("uploaded"):
+        _, ckpt = ss.uploaded
+        return Inspected(ckpt.model, ckpt.vocab, ("upload", ss.get("uploaded_id")), name)
+    if kind == "run":
+        run_id, _, which = rest.partition(":")
+        for w in runs():
+            if str(w.run_id) == run_id:
+                epoch = None if which == "latest" else int(which)
+                ident_epoch = w.snapshot().epoch if epoch is None else epoch
+                models = ss.setdefault("_run_models", {})
+                k = (w.run_id, ident_epoch)
+                if k not in models:
+                    models.clear()  # keep one materialised run model per session
+                    models[k] = w.model(epoch).requires_grad_(False)
+                return Inspected(models[k], w.corpus.vocab, ("run", w.run_id, ident_epoch), name)
+    return None
+
+
+# --- starting a run --------------------------------------------------------------------------------
+
+
+def start_run(view: View, training: Training, config: TrainConfig | None = None, label: str = "GRU",
+              race: bool = False) -> bool:
+    """Create and start a run for this visitor (`config` defaults to the sidebar's); shows a message and
+    returns False when it cannot start."""
+    config = config or training.config
+    if training.corpus is None or config is None:
+        st.error(training.error or view.t("no_runs"))
+        return False
+    if active_run() is not None:
+        st.warning(view.t("busy"))
+        return False
+    try:
+        worker = TrainingWorker(training.corpus, config, label=label, limiter=training_slots(), prefix=PREFIX,
+                                num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
+                                time_limit=RUN_SECONDS)
+    except (ConfigError, ValueError) as exc:
+        st.error(md_escape(str(exc)))
+        return False
+    runs().append(worker)
+    worker.start()
+    return True

@@ -1,0 +1,135 @@
+"""The sidebar: the corpus and d2l's training settings (what a run would use), and a checkpoint to inspect."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import streamlit as st
+
+from gru_viz.checkpoint import CheckpointError, load_checkpoint
+from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
+from gru_viz.train import TrainConfig, available_devices
+from gru_viz.ui import page_state as ps
+from gru_viz.ui.actions import Training
+from gru_viz.ui.page_state import CAPS
+from gru_viz.ui.state import offline_corpus, timemachine
+from gru_viz.ui.view import View, md_escape
+
+MAX_TEXT_BYTES = 2_000_000
+MAX_CKPT_MB = 16
+
+
+def _own_text_corpus(text: str, name: str, max_tokens: int) -> Corpus:
+    """A visitor's text as a corpus, built once per change of text or length (not at every rerun: a 2 MB paste
+    took 0.15 s and 20 MB each time)."""
+    ss = st.session_state
+    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens)
+    cached = ss.get("_own_corpus")
+    if cached is None or cached[0] != key:
+        ss["_own_corpus"] = None  # a failed build must not leave the previous text's corpus behind
+        ss["_own_corpus"] = (key, make_corpus(text, name, max_tokens))
+    return ss["_own_corpus"][1]
+
+
+def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus | None, str]:
+    """The corpus chosen in the sidebar, or (None, a reason, escaped for Markdown)."""
+    sb = st.sidebar
+    try:
+        if source == "tm":
+            base, error = timemachine()
+            if base is None:
+                return None, view.t("tm_unavailable", reason=md_escape(error))
+            return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
+        if source == "offline":
+            base = offline_corpus()
+            return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
+        if source == "upload":
+            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
+            if up is None:
+                return None, ""
+            if up.size > MAX_TEXT_BYTES:
+                return None, view.t("too_large", name=md_escape(up.name), mb=MAX_TEXT_BYTES // 1_000_000)
+            return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens), ""
+        raw = str(ps.widget(sb.text_area, view.t("paste_here"), "paste_text", lang=view.lang, height=150,
+                            max_chars=MAX_TEXT_BYTES))
+        return (_own_text_corpus(raw, view.t("pasted_text"), max_tokens), "") if raw.strip() else (None, "")
+    except CorpusError as exc:
+        return None, md_escape(str(exc))
+
+
+def sidebar(view: View) -> Training:
+    """Training settings and corpus: what a run would use, or why it cannot."""
+    sb = st.sidebar
+    sb.header(view.t("settings"))
+    w = ps.widget
+    lang = view.lang
+    sources = ("tm", "offline", "upload", "paste")
+    ps.settle("corpus_source", sources)
+    source = w(sb.radio, view.t("corpus"), "corpus_source", sources, lang=lang,
+               format_func=lambda k: view.t(f"corpus_{k}"))
+    max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", 100, CAPS["max_tokens"], lang=lang,
+                   step=1000)
+    corpus, error = _training_corpus(view, str(source), int(max_tokens))
+    if corpus is not None:
+        name = corpus.name if source in ("upload", "paste") else view.t(f"corpus_{source}")
+        sb.caption(view.t("corpus_info", name=md_escape(name), tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
+    elif error:
+        sb.error(error)
+
+    c1, c2 = sb.columns(2)
+    hidden = w(c1.number_input, view.t("hidden"), "hidden", 1, CAPS["hidden"], lang=lang)
+    epochs = w(c2.number_input, view.t("epochs"), "epochs", 1, CAPS["epochs"], lang=lang)
+    lr = w(c1.number_input, view.t("lr"), "lr", 0.001, 100.0, lang=lang, format="%.3f")
+    clip = w(c2.number_input, view.t("clip"), "clip", 0.01, 100.0, lang=lang, format="%.2f")
+    batch = w(c1.number_input, view.t("batch_size"), "batch_size", 1, CAPS["batch_size"], lang=lang)
+    steps = w(c2.number_input, view.t("num_steps"), "num_steps", 1, CAPS["num_steps"], lang=lang)
+    seed = w(c1.number_input, view.t("seed"), "seed", 0, 2**31 - 1, lang=lang)
+    devices = available_devices()
+    ps.settle("device", devices)
+    device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
+    sampling = w(sb.radio, view.t("sampling"), "sampling", ("sequential", "random"), lang=lang, format_func=view.t,
+                 horizontal=True)
+    engine = w(sb.radio, view.t("engine_choice"), "engine", ("fast", "textbook"), lang=lang,
+               format_func=lambda k: view.t(f"engine_{k}", backend=fast_backend_label(view)))
+    config = None
+    try:
+        config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
+                             num_steps=int(steps), clip=float(clip), max_tokens=int(max_tokens),
+                             random_iter=sampling == "random", seed=int(seed), device=str(device), engine=str(engine))
+    except ValueError as exc:
+        error = error or md_escape(str(exc))
+    sb.divider()
+    checkpoint_upload(view)
+    return Training(corpus, config, error)
+
+
+def fast_backend_label(view: View) -> str:
+    """Which code the fast path runs here: the compiled C++ kernel, or its pure-PyTorch fallback."""
+    from gru_viz.fast import fast_backend
+
+    return view.t("backend_cpp") if fast_backend() == "cpp" else view.t("backend_torch")
+
+
+def checkpoint_upload(view: View) -> None:
+    """A checkpoint to inspect: checked from its header before anything is allocated; a refusal says why."""
+    up = st.sidebar.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
+                                  max_upload_size=MAX_CKPT_MB)
+    ss = st.session_state
+    if up is None:
+        return
+    if ss.get("uploaded_id") == up.file_id:
+        if ss.get("uploaded_error"):
+            st.sidebar.error(ss.uploaded_error)
+        return
+    ss.uploaded_id, ss.uploaded_error = up.file_id, ""
+    try:
+        ckpt = load_checkpoint(up.getvalue(), up.name)
+        ckpt.model.requires_grad_(False)
+        ss.uploaded = (up.name, ckpt)
+        ss.inspect = "upload"
+        st.sidebar.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
+                                  vocab=len(ckpt.vocab)))
+    except CheckpointError as exc:
+        ss.uploaded_error = md_escape(str(exc))
+        st.sidebar.error(ss.uploaded_error)

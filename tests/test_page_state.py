@@ -1,0 +1,131 @@
+"""The page's state layer: every setting in the address bar whichever tab is open, and a link restores it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from gru_viz.data import make_corpus
+from gru_viz.model import PARAM_NAMES, Forcing, GateForce
+from gru_viz.train import TrainConfig, Trainer
+from gru_viz.ui import page_state
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+TEXT = "the quick brown fox jumps over the lazy dog while the time traveller smiles " * 30
+
+
+@pytest.fixture()
+def fresh():
+    apps = []
+    yield apps
+    for app in apps:
+        for w in app.session_state["runs"] if "runs" in app.session_state else []:
+            w.stop()
+            w.join(2.0)
+    st.cache_resource.clear()
+
+
+def new_app(apps: list, params: dict | None = None) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=90)
+    if params:
+        app.query_params.update(params)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    apps.append(app)
+    return app
+
+
+def url(app: AppTest) -> dict[str, str]:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
+
+
+# one non-default value for settings of every tab and of the sidebar
+CHANGED = {"lang": "zh", "proj": True, "inspect": "pre:100", "corpus_source": "offline", "max_tokens": 20_000,
+           "hidden": 64, "epochs": 20, "lr": 0.5, "clip": 2.0, "batch_size": 16, "num_steps": 20, "seed": 7,
+           "device": "cpu", "sampling": "random", "engine": "textbook",
+           "probe": "a probe of my own", "units_mode": "all", "unit": 5, "step": 3,
+           "preset": "custom", "fr_on": True, "fr_val": 0.25, "fz_on": True, "fz_val": 0.75, "f_units": "0-9",
+           "f_steps_on": True, "f_steps": (2, 9),
+           "g_target": 8, "g_quantity": "Z", "g_conv": "colah", "race_hidden": 16, "race_epochs": 30}
+
+
+def test_every_url_setting_is_declared_once_with_a_default_the_parser_accepts():
+    assert set(CHANGED) <= set(page_state.SETTINGS)
+    for key, s in page_state.SETTINGS.items():
+        if s.url and s.default is not None:
+            assert s.parse(page_state._encode(s.default)) == s.default, key
+    assert not [k for k, s in page_state.SETTINGS.items() if not s.url and k not in (
+        "paste_text", *(f"{n}_{w}" for n in page_state.LESSONS for w in ("guess", "reveal")))]
+
+
+@pytest.mark.parametrize("tab", ["scrub", "force", "train", "gates"])
+def test_any_open_tab_keeps_every_setting_in_the_address_bar_and_a_reload_restores_them(fresh, tab):
+    app = new_app(fresh)
+    for key, value in CHANGED.items():
+        app.session_state[key] = value
+    app.session_state["tab"] = tab
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    link = url(app)
+    for key, value in CHANGED.items():
+        assert link.get(key) == page_state._encode(value), key
+    assert (link.get("tab") or "scrub") == tab
+    again = new_app(fresh, link)  # the same link opened in a new browser session
+    for key, value in CHANGED.items():
+        assert again.session_state[key] == value, key
+    assert again.session_state["tab"] == tab
+
+
+def test_a_bad_link_value_is_refused_with_a_message_naming_only_the_setting(fresh):
+    app = new_app(fresh, {"hidden": "99999", "f_units": "[x](https://example.com/login)", "preset": "evil"})
+    assert app.session_state["hidden"] == 256 and app.session_state["preset"] == "free"
+    notes = " ".join(c.value for c in app.caption)
+    assert "hidden" in notes and "preset" in notes and "example.com" not in notes
+
+
+def test_lesson_one_from_a_direct_link_to_the_gates_tab_sets_up_and_survives_a_reload(fresh):
+    """Issue 14.1: ?tab=gates, then the lesson button; a short probe made the step slider crash before."""
+    app = new_app(fresh, {"tab": "gates", "probe": "a short probe of forty five characters in all"})
+    app.button(key="l1_setup").click().run()
+    assert not app.exception and not [e.value for e in app.error if "went wrong" in e.value]
+    link = url(app)
+    assert link["preset"] == "custom" and link["fz_on"] == "true" and link["f_steps_on"] == "true"
+    again = new_app(fresh, link)
+    assert again.session_state["preset"] == "custom" and again.session_state["fz_val"] == 1.0
+    again.session_state["tab"] = "gates"
+    again.run()
+    names = [d["name"] for c in again.get("plotly_chart") if "grad_chart" in c.proto.id
+             for d in __import__("json").loads(c.proto.spec)["data"]]
+    assert any("Z=1" in n for n in names), names  # "your forcing" curve is back after the reload
+
+
+def test_train_it_this_way_trains_the_forcing_with_its_units_and_steps(fresh):
+    app = new_app(fresh)
+    settings = {"corpus_source": "paste", "paste_text": TEXT, "hidden": 16, "epochs": 2, "batch_size": 4,
+                "num_steps": 10, "preset": "custom", "fz_on": True, "fz_val": 0.0, "f_units": "0-9",
+                "f_steps_on": True, "f_steps": (5, 20), "tab": "force"}
+    for key, value in settings.items():
+        app.session_state[key] = value
+    app.run()
+    app.button(key="btn_train_forced").click().run()
+    assert not app.exception
+    run = app.session_state["runs"][0]
+    assert run.join(60) and run.snapshot().status == "finished"
+    assert app.session_state["tab"] == "train"  # the page goes where the new curve grows
+    forcing = Forcing(update=GateForce(0.0, units=tuple(range(10)), steps=(5, 21)))
+    assert run.config.forcing == forcing
+    corpus = make_corpus(TEXT, "pasted", 10_000)
+    reference = Trainer(corpus.tokens, len(corpus.vocab), TrainConfig(
+        hidden=16, epochs=2, batch_size=4, num_steps=10, engine="fast", forcing=forcing))
+    reference.run()
+    trained = run.model()
+    for name in PARAM_NAMES:
+        torch.testing.assert_close(getattr(trained, name), getattr(reference.model, name), rtol=1e-5, atol=1e-6)
+    free = Trainer(corpus.tokens, len(corpus.vocab), TrainConfig(hidden=16, epochs=2, batch_size=4, num_steps=10,
+                                                                  engine="fast"))
+    free.run()
+    assert not torch.allclose(free.model.W_hz, reference.model.W_hz)  # the forcing changed what was learnt
