@@ -49,3 +49,41 @@ def test_a_failed_computation_is_not_cached_and_others_still_get_a_result():
         state.cached("ppl", (("pre", 5), "y"), flaky, shared=True)
     assert state.cached("ppl", (("pre", 5), "y"), flaky, shared=True) == 42
     assert state.cached("ppl", (("pre", 5), "y"), flaky, shared=True) == 42 and len(attempts) == 2
+
+
+def test_the_browser_token_is_the_same_for_every_masking_of_one_xsrf_cookie():
+    # two tabs of one browser (seen in Chromium here): new masks, the same token and time
+    a = state.browser_token("2|65e27d6e|266205413114f9ad3237d31042d75a8c|1795991607")
+    b = state.browser_token("2|8a05ecaf|c9859480def3686cddd042d1ad30cb4d|1795991607")
+    other = state.browser_token("2|c7953c92|08df468a730dbb4a059fc83a5861b260|1795991609")
+    assert a == b and a is not None and other != a
+    assert state.browser_token("") is None and state.browser_token("2|zz|zz|1") is None
+
+
+def test_one_active_run_per_visitor_across_their_sessions():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    app_file = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+    tabs = []
+    try:
+        for _ in range(2):  # two browser tabs of one visitor: two sessions, one browser id
+            tab = AppTest.from_file(app_file, default_timeout=60)
+            tab.session_state["_visitor"] = "browser:same"
+            for key, value in {"tab": "train", "hidden": 8, "epochs": 1000, "batch_size": 4, "num_steps": 10,
+                               "corpus_source": "offline"}.items():
+                tab.session_state[key] = value
+            tab.run()
+            tabs.append(tab)
+        tabs[0].button(key="btn_start").click().run()
+        assert tabs[0].session_state["runs"][0].snapshot().active
+        tabs[1].button(key="btn_start").click().run()
+        assert tabs[1].session_state["runs"] == []
+        assert any("another tab of this browser" in w.value for w in tabs[1].warning)
+    finally:
+        for tab in tabs:
+            for w in tab.session_state["runs"] if "runs" in tab.session_state else []:
+                w.stop()
+                w.join(2.0)
+        st.cache_resource.clear()

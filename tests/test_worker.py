@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -11,6 +10,7 @@ from helpers import wait_for
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
 from gru_viz.train import TrainConfig
+from gru_viz.ui.slots import TrainingSlots
 from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 20
@@ -52,7 +52,7 @@ def test_stop_then_continue_from_the_same_epoch(corpus):
 
 
 def test_global_cap_queues_then_runs(corpus):
-    slots = threading.BoundedSemaphore(1)
+    slots = TrainingSlots(1)
     first = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10), limiter=slots)
     second = TrainingWorker(corpus, CFG, limiter=slots)
     first.start()
@@ -62,7 +62,7 @@ def test_global_cap_queues_then_runs(corpus):
     assert second.snapshot().status == "queued" and second.snapshot().epoch == 0
     first.stop()
     assert second.join(30) and second.snapshot().status == "finished"
-    third = TrainingWorker(corpus, CFG, limiter=threading.BoundedSemaphore(0))
+    third = TrainingWorker(corpus, CFG, limiter=TrainingSlots(0))
     third.start()
     time.sleep(0.3)
     third.stop()  # leaving the queue
@@ -138,3 +138,18 @@ def test_the_watchdog_says_why_it_stopped_a_run(corpus):
     assert w.join(5.0)
     snap = w.snapshot()
     assert snap.status == "stopped" and "not seen for 500 s" in snap.message and w.can_continue
+
+
+def test_slots_go_in_arrival_order_and_within_the_memory_budget():
+    slots = TrainingSlots(runs=2, memory_budget=100)
+    a, b, c, d = object(), object(), object(), object()
+    assert slots.acquire(a, 60, timeout=0)
+    assert not slots.acquire(b, 60, timeout=0)  # two runs would fit, their memory does not
+    assert not slots.acquire(c, 10, timeout=0)  # c fits, but b came first: no jumping the queue
+    assert slots.position(b) == 1 and slots.position(c) == 2
+    slots.release(a)
+    assert slots.acquire(b, 60, timeout=0) and slots.acquire(c, 10, timeout=0)
+    assert not slots.acquire(d, 0, timeout=0)  # both slots taken
+    assert slots.memory_in_use == 70 and not slots.fits_alone(101)
+    slots.leave(d)
+    assert slots.position(d) == 0

@@ -25,6 +25,8 @@ from gru_viz.ui.state import (
     runs,
     timemachine,
     training_slots,
+    visitor_id,
+    visitor_run,
 )
 from gru_viz.ui.view import View, md_escape
 from gru_viz.ui.worker import TrainingWorker
@@ -188,10 +190,14 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     if active_run() is not None:
         st.warning(view.t("busy"))
         return False
+    visitor = visitor_id()
+    if visitor_run(visitor) is not None:  # a run started from another tab of the same browser
+        st.warning(view.t("busy_elsewhere"))
+        return False
     try:
         worker = TrainingWorker(training.corpus, config, label=label, limiter=training_slots(), prefix=PREFIX,
                                 num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS)
+                                time_limit=RUN_SECONDS, visitor=visitor)
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from gru_viz.ui import force_tab, gates_tab, page_state, scrub_tab, train_tab
-from gru_viz.ui.actions import current_forcing, model_options, probe_text, resolve_model
+from gru_viz.ui.actions import Training, current_forcing, model_options, probe_text, resolve_model
 from gru_viz.ui.chrome import error_boundary, header_controls, page_tabs, refused_link_settings, share_box
 from gru_viz.ui.sidebar import sidebar
 from gru_viz.ui.state import init_session
@@ -25,7 +25,9 @@ def main() -> None:
     view = header_controls()
     refused_link_settings(view, refused)
     status_box = st.sidebar.container()  # a run's status goes first in the sidebar (on the other tabs)
-    training = sidebar(view)
+    training = Training(None, None, "")
+    with st.sidebar, error_boundary(view, "settings"):
+        training = sidebar(view)
     st.markdown(f"**{view.t('shortcuts_bar')}**" if view.projector else view.t("subtitle"))
 
     options = model_options(view)

@@ -12,6 +12,7 @@ from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
 from gru_viz.train import TrainConfig, available_devices
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
+from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.view import View, md_escape
@@ -100,7 +101,8 @@ def sidebar(view: View) -> Training:
     except ValueError as exc:
         error = error or md_escape(str(exc))
     sb.divider()
-    checkpoint_upload(view)
+    with error_boundary(view, "checkpoint upload"):  # whatever a crafted file does, the settings above stay
+        checkpoint_upload(view)
     return Training(corpus, config, error)
 
 

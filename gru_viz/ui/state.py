@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ import streamlit as st
 
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
+from gru_viz.ui.slots import TrainingSlots
 from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
@@ -69,8 +71,8 @@ def fast_kernel_build() -> None:
 
 
 @st.cache_resource
-def training_slots() -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(MAX_TRAINERS)
+def training_slots() -> TrainingSlots:
+    return TrainingSlots(MAX_TRAINERS)
 
 
 @st.cache_resource
@@ -121,6 +123,42 @@ def init_session() -> None:
         w.last_seen = now
 
 
+def browser_token(xsrf_cookie: str) -> str | None:
+    """An id of the browser from Streamlit's XSRF cookie, or None.
+
+    The cookie is set once per browser and sent by all its tabs, but arrives masked anew each time (tornado's
+    format 2|mask|masked token|time), so the token is unmasked before hashing.
+    """
+    parts = xsrf_cookie.split("|")
+    if len(parts) != 4 or parts[0] != "2":
+        return None
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    except ValueError:
+        return None
+    if not mask or not masked:
+        return None
+    token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+    return hashlib.sha256(token + parts[3].encode()).hexdigest()[:24]
+
+
+def visitor_id() -> str:
+    """The browser this session runs in, for fairness between visitors (one active run each), not security.
+    Without the cookie (tests, XSRF protection off) each session counts as its own visitor."""
+    ss = st.session_state
+    if "_visitor" not in ss:
+        token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
+        ss["_visitor"] = f"browser:{token}" if token else f"session:{id(ss)}"
+    return ss["_visitor"]
+
+
+def visitor_run(visitor: str) -> TrainingWorker | None:
+    """The visitor's active run in any of their sessions (another tab of the same browser)."""
+    from gru_viz.ui.worker import ALL_WORKERS
+
+    return next((w for w in list(ALL_WORKERS) if w.visitor == visitor and w.snapshot().active), None)
+
+
 def runs() -> list[TrainingWorker]:
     return st.session_state.runs
 
@@ -130,13 +168,6 @@ def active_run() -> TrainingWorker | None:
         if w.snapshot().active:
             return w
     return None
-
-
-def active_count() -> int:
-    """Runs training or waiting across the whole server (the limiter's view)."""
-    from gru_viz.ui.worker import ALL_WORKERS
-
-    return sum(1 for w in list(ALL_WORKERS) if w.snapshot().status == "running")
 
 
 @st.cache_resource

@@ -66,7 +66,8 @@ EN: dict[str, str] = {
     "time_left": "Time left",
     "device_in_use": "Device",
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
-    "status_queued": "Waiting for a free training slot: {n} runs are training on this server right now.",
+    "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
+                     "server right now (at most {max} at once, so that every visitor gets a turn).",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
@@ -77,6 +78,8 @@ EN: dict[str, str] = {
     "ppl_title": "Perplexity per epoch (log scale)",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
+    "busy_elsewhere": "You already have a run training in another tab of this browser: one run at a time per "
+                      "visitor, so that everyone gets a turn. Stop it there first.",
     # scrubber
     "probe_settings": "Probe text and units shown",
     "probe": "Probe text (any text; it is normalised like the corpus: letters and spaces)",
@@ -303,7 +306,8 @@ ZH: dict[str, str] = {
     "time_left": "剩余时间",
     "device_in_use": "设备",
     "continuation": "第 {epoch} 周期时对“{prefix}”的续写",
-    "status_queued": "等待空闲的训练名额：服务器上正有 {n} 个训练在运行。",
+    "status_queued": "等待空闲的训练名额：排在第 {pos} 位；服务器上正有 {n} 个训练在运行（最多同时 {max} 个，"
+                     "好让每位访客都轮得到）。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",
@@ -314,6 +318,8 @@ ZH: dict[str, str] = {
     "ppl_title": "每个周期的困惑度（对数刻度）",
     "reference_run": "内置模型（d2l 的 500 周期训练）",
     "busy": "每位访客同时只能进行一个训练：请先暂停或停止当前训练。",
+    "busy_elsewhere": "你已经在这个浏览器的另一个标签页里有一个正在训练的任务：每位访客一次只能训练一个，"
+                      "好让每个人都轮得到。请先在那里停止它。",
     "probe_settings": "探测文本与显示的单元",
     "probe": "探测文本（任意文本；会像语料一样规范化：只保留字母和空格）",
     "step": "时间步 t",

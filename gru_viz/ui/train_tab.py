@@ -14,9 +14,9 @@ from gru_viz.inference import PREFIX
 from gru_viz.train import EpochReport, RunStatus
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
-from gru_viz.ui.state import active_count, active_run, pretrained, runs
+from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import Snapshot
+from gru_viz.ui.worker import Snapshot, TrainingWorker
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
@@ -116,7 +116,7 @@ def _live_body(view: View, training: Training) -> None:
         return
     current = runs()[-1]
     snap = current.snapshot()
-    _status(view, snap)
+    _status(view, current, snap)
     m = st.columns(4)
     last = snap.history[-1].perplexity if snap.history else math.nan
     m[0].metric(view.t("perplexity"), fmt_ppl(last) if snap.history else "–")
@@ -133,13 +133,15 @@ def _live_body(view: View, training: Training) -> None:
     _stop_polling_when_done(snap.active)
 
 
-def _status(view: View, snap: Snapshot) -> None:
+def _status(view: View, worker: TrainingWorker, snap: Snapshot) -> None:
     """The run's state in words (queued, running, finished, diverged…), why it stopped, and its progress bar."""
     S = RunStatus
+    slots = training_slots()
+    queued = view.t("status_queued", pos=max(worker.queue_position(), 1), n=slots.training, max=slots.runs)
     reason = md_escape(snap.message)
     text = {
-        S.READY: view.t("status_queued", n=active_count()),
-        S.QUEUED: view.t("status_queued", n=active_count()),
+        S.READY: queued,
+        S.QUEUED: queued,
         S.RUNNING: view.t("status_running"),
         S.PAUSED: view.t("status_paused"),
         S.STOPPED: view.t("status_stopped_why", epoch=snap.epoch, reason=reason) if reason
@@ -175,7 +177,7 @@ def _sidebar_status(view: View) -> None:
         snap = current.snapshot()
         last = f" · {view.t('perplexity')} {fmt_ppl(snap.history[-1].perplexity)}" if snap.history else ""
         st.markdown(f"**{html.escape(view.t('run_status', n=current.number, label=snap.label))}**{last}")
-        _status(view, snap)
+        _status(view, current, snap)
         _stop_polling_when_done(snap.active)
 
 

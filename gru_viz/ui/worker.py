@@ -20,6 +20,7 @@ from gru_viz.inference import PREFIX, predict
 from gru_viz.model import from_params
 from gru_viz.race import Race
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
+from gru_viz.ui.slots import TrainingSlots
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -61,11 +62,13 @@ class TrainingWorker:
     """Owns one Trainer and its thread; `start`, `pause`, `resume`, `stop` may be called from any thread."""
 
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
-                 limiter: threading.Semaphore | None = None, prefix: str = PREFIX,
+                 limiter: TrainingSlots | None = None, prefix: str = PREFIX,
                  sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8, race: bool = False,
-                 number: int = 1, time_limit: float | None = None):
+                 number: int = 1, time_limit: float | None = None, visitor: str = "", memory: int = 0):
         self.run_id = next(_ids)  # unique on the server (caches); `number` counts the visitor's own runs
         self.number = number
+        self.visitor = visitor  # the browser the run belongs to: one active run per visitor, across their tabs
+        self.memory = memory  # estimated peak bytes, reserved in the slots while it trains
         self.time_limit = time_limit  # seconds of training per start on a shared server (None: no limit)
         self._limit_base = 0.0  # training seconds already used when this start began
         self.corpus, self.config, self.label, self.prefix = corpus, config, label, prefix
@@ -133,6 +136,10 @@ class TrainingWorker:
         return not self._thread.is_alive()
 
     # --- what the page reads ---
+    def queue_position(self) -> int:
+        """1 when this run is next for a training slot; 0 when it is not waiting."""
+        return self.limiter.position(self) if self.limiter is not None and self._waiting else 0
+
     def snapshot(self) -> Snapshot:
         with self._lock:
             r = self._report
@@ -174,8 +181,9 @@ class TrainingWorker:
         acquired = False
         try:
             while self.limiter is not None and not acquired:
-                acquired = self.limiter.acquire(timeout=0.2)
-                if self._stop_requested.is_set():
+                acquired = self.limiter.acquire(self, self.memory, timeout=0.2)
+                if self._stop_requested.is_set() and not acquired:
+                    self.limiter.leave(self)
                     return
             self._waiting = False
             torch.set_num_threads(self.num_threads)  # per thread: this run's share of the cores
@@ -185,7 +193,7 @@ class TrainingWorker:
             self._failure = f"training failed: {str(exc).splitlines()[0][:300]}"
         finally:
             if acquired and self.limiter is not None:
-                self.limiter.release()
+                self.limiter.release(self)
 
     def model(self, epoch: int | None = None):
         """A fresh CPU model with the parameters of `epoch` (None: the latest epoch)."""
