@@ -109,6 +109,17 @@ def current_forcing(hidden: int) -> tuple[Forcing, str]:
     return Forcing(reset=r, update=z), ""
 
 
+def describe_forcing(view: View, forcing: Forcing) -> str:
+    """The forcing in words of the page's language: "R=1, Z=0", "Z=1 on 10 units for steps 5-20", "free"."""
+    parts = []
+    for name, g in (("R", forcing.reset), ("Z", forcing.update)):
+        if g.active:
+            where = "" if g.units is None else view.t("forcing_units", n=len(g.units))
+            when = "" if g.steps is None else view.t("forcing_steps", a=g.steps[0], b=g.steps[1] - 1)
+            parts.append(f"{name}={g.value:g}{where}{when}")
+    return ", ".join(parts) or view.t("forcing_free")
+
+
 # --- the probe ---------------------------------------------------------------------------------
 
 

@@ -22,20 +22,22 @@ def main() -> None:
     torch.set_num_threads(1)
     refused = page_state.init()
     init_session()
-    view = header_controls()
+    view, chooser_box = header_controls()
     refused_link_settings(view, refused)
     status_box = st.sidebar.container()  # a run's status goes first in the sidebar (on the other tabs)
     training = Training(None, None, "")
     with st.sidebar, error_boundary(view, "settings"):
         training = sidebar(view)
-    st.markdown(f"**{view.t('shortcuts_bar')}**" if view.projector else view.t("subtitle"))
+    if not view.projector:
+        st.markdown(view.t("subtitle"))
 
     options = model_options(view)
     inspected = None
     if options:
         # a key that is not here (a run that was reset, another visitor's link) falls back to the default
         page_state.settle("inspect", list(options))
-        key = page_state.widget(st.selectbox, view.t("inspect"), "inspect", list(options), lang=view.lang,
+        key = page_state.widget((chooser_box or st).selectbox, view.t("inspect"), "inspect", list(options),
+                                lang=view.lang,
                                 format_func=options.get,
                                 label_visibility="collapsed" if view.projector else "visible")
         inspected = resolve_model(str(key))

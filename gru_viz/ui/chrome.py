@@ -15,32 +15,49 @@ from gru_viz.ui.view import View, md_escape
 
 log = logging.getLogger(__name__)
 
+# Projector mode: everything readable from the back row of a classroom (nothing under 18 px on a 1280×720
+# projector: the base is 22 px and the smallest text, captions, 0.85 rem), the charts on the first screen (no
+# header bar, a compact title row, tabs close under it), headline numbers large, labels that wrap instead of
+# being cut. The sidebar stays reachable through its arrow (a projector link opens with it folded).
 PROJECTOR_CSS = """
 <style>
 html, .stApp { font-size: 22px !important; }
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stCaptionContainer"],
-[data-testid="stTooltipIcon"], [data-testid="stToolbar"] { display: none !important; }
 .stApp { color: #000 !important; }
-[data-testid="stMarkdownContainer"] p, label, button p { font-size: 1rem !important; }
-[data-testid="stHeader"] { display: none !important; }
-.block-container { padding-top: 1.2rem !important; max-width: 100% !important; }
-h1 { font-size: 1.5rem !important; padding: 0 !important; }
+[data-testid="stTooltipIcon"], [data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
+.block-container { padding: 0.6rem 1.2rem 1rem 1.2rem !important; max-width: 100% !important; }
+h1 { font-size: 1.2rem !important; padding: 0 !important; margin: 0 !important; line-height: 1.3 !important; }
+[data-testid="stMarkdownContainer"] p, label, button p, [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 0.85rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+  font-size: 2.2rem !important; line-height: 1.2 !important; }
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 0.9rem !important; }
+button p { white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stTab"] p { font-size: 0.95rem !important; }
+[data-testid="stTabs"] [role="tablist"] { margin-top: -0.4rem; }
+.katex-display { overflow-x: auto; overflow-y: hidden; }
 </style>
 """
 
 
-def header_controls() -> View:
-    """The title row, with the language and projector switches at the right."""
-    cols = st.columns([5.5, 1.4, 1.9], vertical_alignment="bottom")
-    lang = ps.widget(cols[1].selectbox, LANGUAGE_LABEL, "lang", list(LANGUAGE_NAMES), lang="any",
-                     format_func=LANGUAGE_NAMES.get)
-    proj = ps.widget(cols[2].toggle, translate("projector", lang), "proj", lang=lang,
+# Always: headings wrap into balanced lines (a Chinese title left one character alone on its last line).
+PAGE_CSS = "<style>h1, h2, h3, h4 { text-wrap: balance; }</style>"
+
+
+def header_controls() -> tuple[View, object | None]:
+    """The title row, with the language and projector switches at the right; in projector mode the row also
+    holds the model chooser (returned, else None), so that the charts start higher on the screen."""
+    projector = bool(ps.get("proj"))
+    widths = [3.5, 3.0, 1.3, 2.1] if projector else [4.6, 1.5, 2.3]
+    cols = st.columns(widths, vertical_alignment="bottom")
+    title, chooser = cols[0], (cols[1] if projector else None)
+    lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", list(LANGUAGE_NAMES), lang="any",
+                     format_func=LANGUAGE_NAMES.get, label_visibility="collapsed" if projector else "visible")
+    proj = ps.widget(cols[-1].toggle, translate("projector", lang), "proj", lang=lang,
                      help=translate("projector_help", lang))
     view = View(lang=str(lang), projector=bool(proj))
-    cols[0].title(view.t("title"))
-    if view.projector:
-        st.markdown(PROJECTOR_CSS, unsafe_allow_html=True)
-    return view
+    title.title(view.t("title"))
+    st.markdown(PAGE_CSS + (PROJECTOR_CSS if view.projector else ""), unsafe_allow_html=True)
+    return view, chooser
 
 
 def page_tabs(view: View) -> tuple[str, list]:

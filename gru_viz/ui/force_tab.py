@@ -11,7 +11,7 @@ from gru_viz.data import Vocab
 from gru_viz.inference import PREFIX, predict, text_perplexity
 from gru_viz.model import FREE, Forcing
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, Training, start_run
+from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.page_state import PRESET_KEYS
 from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.view import View, md_escape
@@ -84,7 +84,7 @@ def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: st
            'overflow-wrap:anywhere">{}</div>')
     c1.markdown(f"**{view.t('cont_free')}**")
     c1.markdown(box.format(html.escape(free_text)), unsafe_allow_html=True)
-    c2.markdown(f"**{html.escape(view.t('cont_forced', what=forcing.describe()))}**")
+    c2.markdown(f"**{html.escape(view.t('cont_forced', what=describe_forcing(view, forcing)))}**")
     c2.markdown(box.format(diff_html(free_text, forced_text)), unsafe_allow_html=True)
     st.caption(view.t("diff_note"))
     st.divider()
@@ -99,6 +99,6 @@ def _train_this_way(view: View, forcing: Forcing, training: Training) -> None:
                           engine=view.t(f"engine_short_{cfg.engine}")))
     if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or cfg is None):
-        if start_run(view, training, dataclasses.replace(cfg, forcing=forcing), label=forcing.describe()):
+        if start_run(view, training, dataclasses.replace(cfg, forcing=forcing), label=describe_forcing(view, forcing)):
             ps.put("tab", "train")  # the run's live curve is on the Train tab: go there
             st.rerun()

@@ -13,7 +13,7 @@ from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, sur
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, Training, start_run
+from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import runs
 from gru_viz.ui.view import View
@@ -65,7 +65,7 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
     curves.append((view.t("g_rnn"), inspected.cached("grad", (text, target, PRESETS["plain_rnn"]),
                                            lambda: gradient_flow(model, tokens, target, PRESETS["plain_rnn"]))))
     if forcing.active and forcing != PRESETS["plain_rnn"]:
-        curves.append((view.t("g_current", what=forcing.describe()),
+        curves.append((view.t("g_current", what=describe_forcing(view, forcing)),
                        inspected.cached("grad", (text, target, forcing),
                               lambda: gradient_flow(model, tokens, target, forcing))))
     trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)

@@ -11,7 +11,7 @@ from gru_viz.figures import gate_heatmaps, show_char, state_mix_figure, topk_fig
 from gru_viz.inference import trace_text
 from gru_viz.model import Forcing
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, default_probe
+from gru_viz.ui.actions import Inspected, default_probe, describe_forcing
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.exports import downloads
 from gru_viz.ui.view import View
@@ -193,7 +193,7 @@ def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> Non
     if unknown:
         st.caption(view.t("unknown_chars", n=unknown))
     if forcing.active:
-        st.info(view.t("forced_note", what=forcing.describe()))
+        st.info(view.t("forced_note", what=describe_forcing(view, forcing)))
     trace = inspected.cached("trace", (norm, forcing),
                    lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
     st.fragment(run_every=PLAY_SECONDS if st.session_state.get("playing") else None)(_scrubber)(view, trace, vocab)

@@ -74,7 +74,8 @@ EN: dict[str, str] = {
     "status_finished": "Finished: {epoch} epochs.",
     "status_diverged": "Stopped: {message}",
     "status_failed": "Stopped: {message}",
-    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's) and press Start.",
+    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's; in projector mode the "
+               "arrow at the top left opens it) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
@@ -143,6 +144,9 @@ EN: dict[str, str] = {
     "engine_short_fast": "fast code",
     "engine_short_textbook": "textbook code",
     "bad_forcing": "This forcing cannot be applied: {message}",
+    "forcing_free": "free",
+    "forcing_units": " on {n} units",
+    "forcing_steps": " for steps {a}-{b}",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
                            "same settings and seed, and overlay its perplexity curve on the others.",
@@ -155,7 +159,8 @@ EN: dict[str, str] = {
     # presentation, sharing, exports
     "language": "Language",
     "projector": "Projector mode",
-    "projector_help": "Large type, larger charts, high contrast; the sidebar and help text are hidden.",
+    "projector_help": "Large type, larger charts, high contrast, the charts on the first screen; the sidebar is "
+                      "folded away (its arrow at the top left opens it).",
     "shortcuts_bar": "Keys: ← → step · Home / End first / last · Space play / pause",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
@@ -314,7 +319,8 @@ ZH: dict[str, str] = {
     "status_finished": "完成：共 {epoch} 个周期。",
     "status_diverged": "已停止：{message}",
     "status_failed": "已停止：{message}",
-    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同），然后点击“开始”。",
+    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同；投影模式下点击左上角的箭头打开侧边栏），"
+               "然后点击“开始”。",
     "ppl_title": "每个周期的困惑度（对数刻度）",
     "reference_run": "内置模型（d2l 的 500 周期训练）",
     "busy": "每位访客同时只能进行一个训练：请先暂停或停止当前训练。",
@@ -378,6 +384,9 @@ ZH: dict[str, str] = {
     "engine_short_fast": "快速代码",
     "engine_short_textbook": "教科书代码",
     "bad_forcing": "无法应用这个强制设定：{message}",
+    "forcing_free": "自由",
+    "forcing_units": "（{n} 个单元）",
+    "forcing_steps": "（时间步 {a}-{b}）",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
                            "并把它的困惑度曲线叠加到其他曲线上。",
@@ -387,7 +396,7 @@ ZH: dict[str, str] = {
     "errors_generic": "出了点问题：{message}。页面仍可使用；请重试或更换输入。",
     "language": "语言",
     "projector": "投影模式",
-    "projector_help": "大字号、更大的图表、高对比度；隐藏侧边栏和帮助文字。",
+    "projector_help": "大字号、更大的图表、高对比度，图表位于第一屏；侧边栏会收起（点击左上角的箭头打开）。",
     "shortcuts_bar": "按键：← → 单步 · Home / End 开头 / 末尾 · 空格 播放 / 暂停",
     "share": "分享当前视图",
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
