@@ -256,7 +256,8 @@ def gradient_flow_figure(curves: Sequence[tuple[str, np.ndarray]], chars: Sequen
 
 
 def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, font_size: int = 13,
-                    height: int = 320, title: str = "", y_title: str = "") -> go.Figure:
+                    height: int = 320, title: str = "", y_title: str = "",
+                    names: tuple[str, str] = ("10-90 % of units", "mean over units")) -> go.Figure:
     """How much of H_t' survives in H_t through the update gate: the mean over units and its spread."""
     mean = survival.mean(axis=1)
     lo, hi = np.quantile(survival, 0.1, axis=1), np.quantile(survival, 0.9, axis=1)
@@ -264,8 +265,8 @@ def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, fon
     data = [{"type": "scatter", "x": np.concatenate([x, x[::-1]]),
              "y": np.maximum(np.concatenate([hi, lo[::-1]]), 1e-12), "fill": "toself",
              "fillcolor": "rgba(0,114,178,0.15)", "line": {"width": 0}, "hoverinfo": "skip",
-             "name": "10-90 % of units"},
-            {"type": "scatter", "x": x, "y": np.maximum(mean, 1e-12), "mode": "lines", "name": "mean over units",
+             "name": names[0]},
+            {"type": "scatter", "x": x, "y": np.maximum(mean, 1e-12), "mode": "lines", "name": names[1],
              "line": {"color": COLORS["hidden"], "width": 2.5},
              "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra></extra>"}]
     return _fig(data, _log_lines_layout(target, chars, title, y_title), height, font_size)

@@ -121,3 +121,40 @@ def test_choices_are_written_to_the_url_as_keys(fresh):
     assert at.radio(key="w.preset.zh").value == "amnesia"  # the Chinese widget starts from the stored value
     at.radio(key="w.preset.zh").set_value("free").run()
     assert "preset" not in at.query_params
+
+
+ENGLISH_WORD = re.compile(r"(?<![A-Za-z_\\])[A-Za-z]{3,}(?![A-Za-z_])")
+ALLOWED = {"GRU", "RNN", "sub", "d2l", "nbsp"}  # names, and the <sub> tags of H<sub>t</sub>
+
+
+def _chart_words(spec: dict) -> list[str]:
+    """The words a chart shows: trace names, titles, axis titles, annotations (not data, not hover values)."""
+    layout, out = spec.get("layout", {}), []
+    out += [str(t.get("name", "")) for t in spec.get("data", []) if t.get("showlegend", True) is not False]
+    out.append(str((layout.get("title") or {}).get("text", "")))
+    for key, value in layout.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(value, dict):
+            out.append(str((value.get("title") or {}).get("text", "")))
+    out += [str(a.get("text", "")) for a in layout.get("annotations", [])]
+    cbar = [t.get("colorbar", {}) for t in spec.get("data", []) if "colorbar" in t]
+    out += [str((c.get("title") or {}).get("text", "")) for c in cbar]
+    return out
+
+
+def test_charts_in_chinese_carry_no_english_words(fresh):
+    import json
+
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    app.query_params.update({"lang": "zh"})
+    app.run()
+    found = {}
+    for tab in ("scrub", "force", "train", "gates"):
+        app.session_state["tab"] = tab
+        app.run()
+        assert not app.exception
+        for chart in app.get("plotly_chart"):
+            for text in _chart_words(json.loads(chart.proto.spec)):
+                words = [w for w in ENGLISH_WORD.findall(text) if w not in ALLOWED]
+                if words:
+                    found[f"{tab}: {text}"] = words
+    assert not found, found

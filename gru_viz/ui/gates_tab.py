@@ -75,7 +75,8 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
                       key="grad_chart", config={"displaylogo": False})
     survival = memory_survival(trace.Z, target)
     right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(320),
-                                       title=view.t("g_surv_chart", t=target), y_title="∏ Z"),
+                                       title=view.t("g_surv_chart", t=target), y_title="∏ Z",
+                                       names=(view.t("g_surv_band"), view.t("g_surv_mean"))),
                        key="surv_chart", config={"displaylogo": False})
     norms = np.log10(np.maximum(curves[0][1], 1e-30))
     colors = scale_colors(norms, vmin=float(norms.min()), vmax=float(norms.max()))
@@ -104,12 +105,10 @@ def unit_section(view: View, inspected: Inspected, probe: str) -> None:
     unit = ps.widget(st.selectbox, view.t("g_unit"), "g_unit", options, lang=view.lang,
                      format_func=lambda u: labels.get(u, f"{u}"))
     v = values[:, unit]
-    if quantity == "H":
-        colors, lo, hi = scale_colors(v, STATE_SCALE, -1, 1), -1, 1
-    else:
-        colors, lo, hi = scale_colors(v), 0, 1
+    state = quantity == "H"  # a state in [-1, 1] on the diverging scale, a gate in [0, 1] on the gates' scale
+    colors = scale_colors(v, STATE_SCALE, -1, 1) if state else scale_colors(v)
     st.markdown(colored_text(text, colors, [f"{quantity}[{unit}] = {x:+.3f}" for x in v]), unsafe_allow_html=True)
-    st.caption(view.t("g_scale", lo=lo, hi=hi))
+    st.caption(view.t("g_scale_state" if state else "g_scale_gate"))
 
 
 def race_section(view: View, training: Training) -> None:
