@@ -7,23 +7,29 @@ allocated, so a hostile or broken file is refused cheaply and with a clear messa
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.data import UNK, Vocab
+from gru_viz.data import UNK, Vocab, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
-MAX_HIDDEN = 1024
+MAX_HIDDEN = 1024  # the CLI's limit (hidden 1024 is a 13 MB file); the app passes its own training cap
 MAX_VOCAB = 512
+MAX_JSON_DEPTH = 8  # a header needs 3 levels (object, entry, shape), history 2: Python's json recurses per level
+MAX_META_BYTES = {"vocab": 64 * 1024, "config": 64 * 1024, "history": MAX_HEADER_BYTES}
 _ZIP, _PICKLE_PROTOCOLS = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class CheckpointError(ValueError):
@@ -58,69 +64,107 @@ def save_checkpoint(path: Path | str, model: GRUScratch | dict[str, torch.Tensor
     return p
 
 
+def json_depth(raw: bytes) -> int:
+    """How deeply brackets nest outside strings: counted without recursion, so it is safe on any input."""
+    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size == 0:
+        return 0
+    opens = (brackets == ord("[")) | (brackets == ord("{"))
+    return int(np.cumsum(np.where(opens, 1, -1)).max())
+
+
+def _bounded_json(raw: bytes | str, what: str, name: str, max_bytes: int, max_depth: int = MAX_JSON_DEPTH):
+    """json.loads after checking size and nesting first (Python's parser recurses once per level)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{name}: {what} is {len(data):,} bytes, more than the {max_bytes:,} allowed")
+    if json_depth(data) > max_depth:
+        raise CheckpointError(f"{name}: {what} nests deeper than {max_depth} levels")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{name}: {what} is not valid JSON") from None
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A value from the file, for a message: as JSON, cut short (the file chooses it, so it may be huge)."""
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def read_header(data: bytes, name: str = "checkpoint") -> tuple[dict, dict]:
     """Parse and check a safetensors header without touching tensor data. Returns (tensor entries, metadata)."""
     if len(data) > MAX_BYTES:
-        raise CheckpointError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {MAX_BYTES // 2**20} MB limit")
+        raise CheckpointError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {size_label(MAX_BYTES)} limit")
     if data[:4] == _ZIP:
         raise CheckpointError(f"{name}: this is a zip file (a PyTorch .pt/.pth pickle?); only .safetensors is accepted")
-    if data[:2] in _PICKLE_PROTOCOLS:
+    if data[:2] in _PICKLE_PROTOCOLS and data[8:9] != b"{":  # a safetensors header length may begin 80 0x too
         raise CheckpointError(f"{name}: this is a Python pickle; pickles can run code and are never loaded")
     if len(data) < 8:
         raise CheckpointError(f"{name}: too short to be a safetensors file")
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER_BYTES or 8 + n > len(data):
         raise CheckpointError(f"{name}: not a safetensors file (header length {n} does not fit the file)")
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{name}: not a safetensors file (its header is not JSON)") from None
+    header = _bounded_json(data[8 : 8 + n], "the safetensors header", name, MAX_HEADER_BYTES)
     if not isinstance(header, dict):
         raise CheckpointError(f"{name}: not a safetensors file (its header is not a JSON object)")
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise CheckpointError(f"{name}: malformed metadata")
+        raise CheckpointError(f"{name}: malformed metadata (it must map names to strings)")
     return header, meta
 
 
-def _check_entries(header: dict, data_len: int, vocab_size: int, name: str) -> int:
+def _int_list(value: object, length: int | None = None) -> bool:
+    """A JSON list of plain integers (JSON true/false arrive as bools, which Python counts as ints)."""
+    return (isinstance(value, list) and (length is None or len(value) == length)
+            and all(type(x) is int for x in value))
+
+
+def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_hidden: int = MAX_HIDDEN) -> int:
+    """Names, dtypes, shapes and offsets of the 11 tensors against each other and the file; returns hidden."""
     names = set(header)
     if names != set(PARAM_NAMES):
         missing, extra = sorted(set(PARAM_NAMES) - names), sorted(names - set(PARAM_NAMES))
+        shown = ", ".join(_short(x, 24) for x in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         raise CheckpointError(
-            f"{name}: tensors do not match the GRU's (missing {missing or 'none'}, unexpected {extra or 'none'})"
+            f"{name}: tensors do not match the GRU's (missing {', '.join(missing) or 'none'}, "
+            f"unexpected {shown or 'none'})"
         )
-    for key, entry in header.items():
+    for key in PARAM_NAMES:
+        entry = header[key]
         if not isinstance(entry, dict) or entry.get("dtype") != "F32":
             raise CheckpointError(f"{name}: tensor {key} must be float32")
-    w = header["W_hz"].get("shape")
-    if not (isinstance(w, list) and len(w) == 2 and all(isinstance(x, int) for x in w) and w[0] == w[1]):
-        raise CheckpointError(f"{name}: W_hz must be a square hidden×hidden matrix")
+        if not _int_list(entry.get("shape")):
+            raise CheckpointError(f"{name}: tensor {key} has a shape that is not a list of integers")
+    w = header["W_hz"]["shape"]
+    if not (len(w) == 2 and w[0] == w[1]):
+        raise CheckpointError(f"{name}: W_hz must be a square hidden×hidden matrix, got shape {_short(w)}")
     hidden = w[0]
-    if not 1 <= hidden <= MAX_HIDDEN:
-        raise CheckpointError(f"{name}: hidden size {hidden} is outside 1..{MAX_HIDDEN}")
-    expected = param_shapes(vocab_size, hidden)
+    if not 1 <= hidden <= max_hidden:
+        raise CheckpointError(f"{name}: hidden size {_short(hidden)} is outside the 1 to {max_hidden} allowed here")
     spans = []
-    for key, shape in expected.items():
+    for key, shape in param_shapes(vocab_size, hidden).items():
         entry = header[key]
-        if entry.get("shape") != list(shape):
-            raise CheckpointError(f"{name}: tensor {key} has shape {entry.get('shape')}, expected {list(shape)}")
-        begin, end = entry.get("data_offsets", (None, None))
-        size = 4 * int(torch.tensor(shape).prod()) if shape else 4
-        if not (isinstance(begin, int) and isinstance(end, int) and end - begin == size and begin >= 0):
-            raise CheckpointError(f"{name}: tensor {key} has inconsistent data offsets")
+        if entry["shape"] != list(shape):
+            raise CheckpointError(f"{name}: tensor {key} has shape {_short(entry['shape'])}, expected {list(shape)}")
+        offsets = entry.get("data_offsets")
+        if not _int_list(offsets, 2):
+            raise CheckpointError(f"{name}: tensor {key}: data_offsets must be two integers [begin, end], "
+                                  f"got {_short(offsets)}")
+        begin, end = offsets
+        size = 4 * int(np.prod(shape))
+        if not (0 <= begin <= end <= data_len and end - begin == size):
+            raise CheckpointError(f"{name}: tensor {key}: data_offsets {_short(offsets)} do not hold its {size:,} "
+                                  f"bytes within the {data_len:,} bytes of data")
         spans.append((begin, end))
     spans.sort()
     if spans[0][0] != 0 or any(a[1] != b[0] for a, b in zip(spans, spans[1:])) or spans[-1][1] != data_len:
-        raise CheckpointError(f"{name}: tensor data does not exactly fill the file")
+        raise CheckpointError(f"{name}: tensor data overlaps, leaves gaps or does not exactly fill the file")
     return hidden
 
 
 def parse_vocab(raw: str, name: str = "checkpoint") -> Vocab:
-    try:
-        tokens = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{name}: the vocabulary is not JSON") from None
+    tokens = _bounded_json(raw, "the vocabulary", name, MAX_META_BYTES["vocab"])
     if not (isinstance(tokens, list) and 2 <= len(tokens) <= MAX_VOCAB and all(isinstance(t, str) for t in tokens)):
         raise CheckpointError(f"{name}: the vocabulary must be a JSON list of 2 to {MAX_VOCAB} strings")
     if tokens[0] != UNK or any(len(t) != 1 for t in tokens[1:]) or len(set(tokens)) != len(tokens):
@@ -128,35 +172,43 @@ def parse_vocab(raw: str, name: str = "checkpoint") -> Vocab:
     return Vocab(tokens)
 
 
-def load_checkpoint(source: Path | str | bytes, name: str | None = None) -> Checkpoint:
-    """Load and fully validate a checkpoint from a path or from bytes (an upload)."""
+def _parse_meta(meta: dict, name: str) -> tuple[dict, list[dict]]:
+    """The config (an object) and history (a list of objects, one per epoch) stored as JSON strings."""
+    config = _bounded_json(meta.get("config", "{}"), "the config metadata", name, MAX_META_BYTES["config"])
+    history = _bounded_json(meta.get("history", "[]"), "the history metadata", name, MAX_META_BYTES["history"])
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{name}: the config metadata must be a JSON object")
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise CheckpointError(f"{name}: the history metadata must be a JSON list of objects")
+    return config, history
+
+
+def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_hidden: int = MAX_HIDDEN,
+                    max_bytes: int = MAX_BYTES) -> Checkpoint:
+    """Load and fully validate a checkpoint from a path or from bytes (an upload).
+
+    Every failure is a CheckpointError with one readable line. `max_hidden` refuses larger models (the app
+    passes its training cap); `max_bytes` caps the file, which is never read past it.
+    """
     if isinstance(source, bytes):
         data, name = source, name or "upload"
+        if len(data) > max_bytes:
+            raise CheckpointError(f"{name}: larger than the {size_label(max_bytes)} limit for a checkpoint")
     else:
-        p = Path(source)
-        name = name or str(p)
-        if not p.is_file():
-            raise CheckpointError(f"{name}: no such file")
-        if p.stat().st_size > MAX_BYTES:
-            raise CheckpointError(f"{name}: larger than the {MAX_BYTES // 2**20} MB limit")
-        data = p.read_bytes()
+        name = name or str(source)
+        data = read_capped(source, max_bytes, "a checkpoint", CheckpointError)
     header, meta = read_header(data, name)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{name}: not a gru_viz checkpoint (metadata 'format' is {meta.get('format')!r})")
+        raise CheckpointError(f"{name}: not a gru_viz checkpoint (metadata 'format' is {_short(meta.get('format'))})")
     vocab = parse_vocab(meta.get("vocab", ""), name)
     (n,) = struct.unpack("<Q", data[:8])
-    _check_entries(header, len(data) - 8 - n, len(vocab), name)
+    _check_entries(header, len(data) - 8 - n, len(vocab), name, max_hidden)
+    config, history = _parse_meta(meta, name)
     try:
         tensors = st_load(data)
     except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"{name}: unreadable safetensors data ({exc})") from None
+        raise CheckpointError(f"{name}: unreadable safetensors data ({str(exc).splitlines()[0][:120]})") from None
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors {', '.join(sorted(bad))} hold NaN or infinite values")
-    try:
-        config, history = json.loads(meta.get("config", "{}")), json.loads(meta.get("history", "[]"))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{name}: config or history metadata is not JSON") from None
-    if not isinstance(config, dict) or not isinstance(history, list):
-        raise CheckpointError(f"{name}: config must be a JSON object and history a JSON list")
     return Checkpoint(from_params(tensors), vocab, config, history, meta)

@@ -13,7 +13,7 @@ from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.data import CorpusError, install_timemachine, load_corpus
 from gru_viz.inference import predict, trace_text
 from gru_viz.model import Forcing, ForcingError
-from gru_viz.train import ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
+from gru_viz.train import LIMITS, ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
 
 USER_ERRORS = (CorpusError, CheckpointError, ConfigError, ForcingError, ValueError, OSError)
 
@@ -37,6 +37,59 @@ def _gate(text: str) -> float:
     return value
 
 
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi]; argparse names the flag in front of the message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {lo} to {hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be an integer from {lo} to {hi}, got {text}")
+        return value
+
+    return parse
+
+
+def _limit(name: str):
+    return _int_in(*LIMITS[name])
+
+
+SEED = _int_in(0, 2**32 - 1)  # torch.Generator takes 64 bits; 32 are plenty and easy to state
+
+
+def _in_file(text: str) -> str:
+    """A file to read; only emptiness is checked here (reading it says what else is wrong, with its cap)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file, got an empty string")
+    return text
+
+
+def _out_file(text: str) -> Path:
+    """An output file whose directory exists: nothing is created silently, and a typo fails before training."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a file, got an empty string")
+    path = Path(text)
+    if text.endswith(("/", "\\")) or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; name a file in it")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {path.parent} does not exist (create it first)")
+    return path
+
+
+def _out_dir(text: str) -> Path:
+    """A directory to write into: it may be new, but its parent must exist."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory, got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"directory {path.parent} does not exist (create it first)")
+    return path
+
+
 def _epochs(text: str) -> tuple[int, ...]:
     try:
         epochs = tuple(sorted({int(e) for e in text.split(",") if e.strip()}))
@@ -53,22 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train the scratch GRU with d2l's train_ch8")
-    t.add_argument("--hidden", type=int, default=d.hidden)
+    t.add_argument("--hidden", type=_limit("hidden"), default=d.hidden)
     t.add_argument("--lr", type=float, default=d.lr)
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--num-steps", type=int, default=d.num_steps)
+    t.add_argument("--epochs", type=_limit("epochs"), default=d.epochs)
+    t.add_argument("--batch-size", type=_limit("batch_size"), default=d.batch_size)
+    t.add_argument("--num-steps", type=_limit("num_steps"), default=d.num_steps)
     t.add_argument("--clip", type=float, default=d.clip, help="gradient clipping θ (global norm)")
     t.add_argument("--max-tokens", type=int, default=d.max_tokens, help="truncate the corpus (<=0: all)")
     t.add_argument("--random-iter", action="store_true", help="random sampling instead of sequential")
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--seed", type=SEED, default=d.seed)
     t.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--engine", default=d.engine, choices=["textbook", "fast"])
     t.add_argument("--corpus", default="timemachine", help="timemachine (default), offline, or a path to a .txt")
     t.add_argument("--force-r", type=_gate, default=None, metavar="V", help="train with the reset gate held at V")
     t.add_argument("--force-z", type=_gate, default=None, metavar="V", help="train with the update gate held at V")
-    t.add_argument("--out", type=Path, default=None, metavar="CKPT.safetensors")
-    t.add_argument("--snapshots", type=Path, default=None, metavar="DIR",
+    t.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors")
+    t.add_argument("--snapshots", type=_out_dir, default=None, metavar="DIR",
                    help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
     t.add_argument("--snapshot-epochs", type=_epochs, default=None, metavar="E1,E2,…",
                    help="which epochs --snapshots keeps (default 1,5,10,20,50,100,250,500; the last is always kept)")
@@ -76,31 +129,32 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="end stdout with one JSON object of the results")
 
     tr = sub.add_parser("trace", help="record R, Z, H̃, H and logits over a text into an .npz")
-    tr.add_argument("--checkpoint", type=Path, required=True)
+    tr.add_argument("--checkpoint", type=_in_file, required=True)
     tr.add_argument("--text", required=True)
     tr.add_argument("--force-r", type=_gate, default=None, metavar="V")
     tr.add_argument("--force-z", type=_gate, default=None, metavar="V")
-    tr.add_argument("--out", type=Path, required=True, metavar="OUT.npz")
+    tr.add_argument("--out", type=_out_file, required=True, metavar="OUT.npz")
 
     s = sub.add_parser("sample", help="continue a prefix (greedy, or sampled with --temperature)")
-    s.add_argument("--checkpoint", type=Path, required=True)
+    s.add_argument("--checkpoint", type=_in_file, required=True)
     s.add_argument("--prefix", default="time traveller")
-    s.add_argument("--n", type=int, default=50)
+    s.add_argument("--n", type=_int_in(0, 100_000), default=50)
     s.add_argument("--temperature", type=float, default=0.0)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--force-r", type=_gate, default=None, metavar="V")
     s.add_argument("--force-z", type=_gate, default=None, metavar="V")
 
     f = sub.add_parser("fetch", help="download The Time Machine into the cache, or install a local copy")
-    f.add_argument("--from", dest="source", type=Path, default=None, metavar="FILE")
+    f.add_argument("--from", dest="source", type=_in_file, default=None, metavar="FILE",
+                   help="a local copy (checked against the book's SHA-1; at most 5 MB are read)")
 
     sub.add_parser("build-ext", help="compile the fast path's C++ kernel now (the app otherwise builds it in the "
                    "background, and uses the PyTorch fallback until it is ready)")
 
     b = sub.add_parser("bench", help="textbook vs fast path vs torch.nn.GRU, side by side")
-    b.add_argument("--epochs", type=int, default=3, help="epochs per repetition")
-    b.add_argument("--reps", type=int, default=3)
-    b.add_argument("--hidden", type=int, default=d.hidden)
+    b.add_argument("--epochs", type=_int_in(1, 1000), default=3, help="epochs per repetition")
+    b.add_argument("--reps", type=_int_in(1, 100), default=3)
+    b.add_argument("--hidden", type=_limit("hidden"), default=d.hidden)
     b.add_argument("--corpus", default="timemachine")
     b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     b.add_argument("--json", action="store_true")
@@ -124,6 +178,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                       clip=a.clip, max_tokens=a.max_tokens, random_iter=a.random_iter, seed=a.seed, device=a.device,
                       forcing=_forcing(a), engine=a.engine)
     extra = {"snapshot_epochs": a.snapshot_epochs} if a.snapshot_epochs else {}
+    if a.snapshots:
+        a.snapshots.mkdir(exist_ok=True)  # the directory the user named; its parent was checked to exist
     trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None,
                       **extra)
     start = time.perf_counter()
@@ -161,17 +217,15 @@ def _forcing(a: argparse.Namespace) -> Forcing:
 def cmd_trace(a: argparse.Namespace) -> int:
     ckpt = load_checkpoint(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_bytes(tr.npz_bytes())
-    print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {a.out}")
+    out = a.out if a.out.suffix == ".npz" else a.out.with_name(a.out.name + ".npz")  # as np.savez names it
+    out.write_bytes(tr.npz_bytes())
+    print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {out}")
     return 0
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
     import torch
 
-    if a.n < 0 or a.n > 100_000:
-        raise ValueError(f"--n must be from 0 to 100000, got {a.n}")
     if not (math.isfinite(a.temperature) and a.temperature >= 0):
         raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
     ckpt = load_checkpoint(a.checkpoint)
@@ -183,7 +237,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def cmd_fetch(a: argparse.Namespace) -> int:
     from gru_viz.data import TIMEMACHINE_FILE, cache_dir, fetch_timemachine
 
-    if a.source:
+    if a.source is not None:
         print(f"installed {install_timemachine(a.source)}")
     else:
         fetch_timemachine()

@@ -20,6 +20,8 @@ TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 TIMEMACHINE_FILE = "timemachine.txt"
 UNK = "<unk>"
 DEFAULT_MAX_TOKENS = 10_000
+MAX_TEXT_BYTES = 20_000_000  # a local corpus file; the book itself is 0.18 MB
+MAX_TIMEMACHINE_BYTES = 5_000_000  # a download or `fetch --from` file is refused above this, before hashing
 
 
 class CorpusError(ValueError):
@@ -109,7 +111,7 @@ def sha1_of(data: bytes) -> str:
 
 def install_timemachine(source: Path, directory: Path | None = None) -> Path:
     """Verify a local copy of The Time Machine and place it in the cache (for offline classrooms)."""
-    data = Path(source).read_bytes()
+    data = read_capped(source, MAX_TIMEMACHINE_BYTES, "a copy of The Time Machine")
     if sha1_of(data) != TIMEMACHINE_SHA1:
         raise CorpusError(f"{source}: SHA-1 {sha1_of(data)} is not The Time Machine's {TIMEMACHINE_SHA1}")
     target = (directory or cache_dir()) / TIMEMACHINE_FILE
@@ -128,19 +130,24 @@ def fetch_timemachine(url: str = TIMEMACHINE_URL, directory: Path | None = None,
     """The Time Machine's raw text: from the cache if it verifies, else downloaded, verified and cached."""
     target = (directory or cache_dir()) / TIMEMACHINE_FILE
     if target.exists():
-        data = target.read_bytes()
+        try:
+            data = read_capped(target, MAX_TIMEMACHINE_BYTES, "a copy of The Time Machine")
+        except CorpusError:
+            data = b""  # unreadable or oversized: replaced below like any corrupt entry
         if sha1_of(data) == TIMEMACHINE_SHA1:
             return data.decode("utf-8")
-        target.unlink()  # a corrupt cache entry is re-downloaded, not trusted
+        target.unlink(missing_ok=True)  # a corrupt cache entry is re-downloaded, not trusted
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (fixed http URL by design)
-            data = response.read(5_000_000)
+            data = response.read(MAX_TIMEMACHINE_BYTES + 1)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CorpusError(
             f"could not download The Time Machine from {url} ({reason}); you seem to be offline: "
             "use the offline corpus, a local file, or `python -m gru_viz fetch --from FILE`"
         ) from None
+    if len(data) > MAX_TIMEMACHINE_BYTES:
+        raise CorpusError(f"the file at {url} is over the {size_label(MAX_TIMEMACHINE_BYTES)} limit for the book")
     if sha1_of(data) != TIMEMACHINE_SHA1:
         raise CorpusError(f"the file downloaded from {url} has the wrong SHA-1 ({sha1_of(data)}); not cached")
     _atomic_write(target, data)
@@ -165,30 +172,88 @@ def offline_text() -> str:
         return "\n".join(m.__doc__ or "" for m in (argparse, c, json, string, os, re, random, hashlib))
 
 
-def read_text_file(path: Path | str, max_bytes: int = 20_000_000) -> str:
-    """A local UTF-8 text file, refusing binaries and oversized files with a clear message."""
+def size_label(n: int) -> str:
+    """A byte count for a message: 64 MiB, 20 MB, 900 bytes."""
+    if n >= 2**20 and n % 2**20 == 0:
+        return f"{n // 2**20} MiB"
+    return f"{n / 1e6:g} MB" if n >= 1_000_000 else f"{n:,} bytes"
+
+
+def read_capped(path: Path | str, max_bytes: int, what: str = "a file",
+                error: type[Exception] = CorpusError) -> bytes:
+    """A file's bytes, reading at most max_bytes + 1 of them, so /dev/zero or a huge file is refused after the
+    cap, not loaded; every failure is `error` with one line that names the path (and the cap)."""
     p = Path(path)
-    if not p.is_file():
-        raise CorpusError(f"{p}: no such file")
-    if p.stat().st_size > max_bytes:
-        raise CorpusError(f"{p}: larger than {max_bytes // 1_000_000} MB")
-    return decode_text(p.read_bytes(), str(p))
+    if not str(path).strip():
+        raise error("no file given (the path is empty)")
+    try:
+        with open(p, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise error(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a directory, not a file") from None
+    except PermissionError:
+        raise error(f"{p}: permission denied") from None
+    except OSError as exc:
+        raise error(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(f"{p}: larger than the {size_label(max_bytes)} limit for {what}")
+    return data
+
+
+def read_text_file(path: Path | str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A local text file (UTF-8, or UTF-16 with or without a BOM), refusing binaries and oversized files."""
+    return decode_text(read_capped(path, max_bytes, "a text file"), str(path))
+
+
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+         (b"\xfe\xff", "utf-16"))
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when NUL bytes fill one byte of most pairs and almost none of the other (text
+    of Latin letters in UTF-16 without a byte-order mark) and the decoded start reads as text; else None."""
+    head = head[: len(head) // 2 * 2]
+    half = len(head) // 2
+    if half < 8:
+        return None
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    for encoding, zeros, others in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros >= 0.5 * half and others <= 0.05 * half:
+            text = head.decode(encoding, errors="replace")
+            if sum(ch.isprintable() or ch in "\n\r\t" for ch in text) >= 0.95 * len(text):
+                return encoding
+    return None
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """UTF-8 text from bytes, or a clear error for binary or other encodings."""
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{name}: looks like a binary file, not text")
+    """Text from bytes: UTF-8 (BOM optional), UTF-16/32 with a BOM, UTF-16 without one; else a clear error."""
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), None)
+    if encoding is None and b"\x00" in data[:8192]:
+        encoding = _utf16_without_bom(data[:8192])
+        if encoding is None:
+            raise CorpusError(f"{name}: looks like a binary file, not text (it contains NUL bytes)")
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            label = encoding.upper().replace("-LE", "").replace("-BE", "")
+            raise CorpusError(f"{name}: looks like {label} text, but byte {exc.start} cannot be decoded") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{name}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+        raise CorpusError(
+            f"{name}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8 and try again"
+        ) from None
 
 
 def load_corpus(
     source: str = "timemachine", max_tokens: int = DEFAULT_MAX_TOKENS, url: str = TIMEMACHINE_URL
 ) -> Corpus:
     """`timemachine` (download/cache), `offline` (pydoc topics) or a path to a UTF-8 text file."""
+    if not source.strip():
+        raise CorpusError("no corpus given: use timemachine, offline, or the path of a UTF-8 .txt file")
     if source == "timemachine":
         return make_corpus(fetch_timemachine(url), "The Time Machine (H. G. Wells)", max_tokens)
     if source == "offline":

@@ -110,3 +110,56 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gru_viz", "trace", "--checkpoint", str(tmp_path / "x"),
                            "--text", "hi", "--out", str(tmp_path / "o.npz")], capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--seed", "99999999999999999999999"], "argument --seed: must be an integer from 0 to 4294967295"),
+        (["sample", "--checkpoint", "x", "--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295"),
+        (["train", "--hidden", "10" * 20], "argument --hidden: must be an integer from 1 to 4096"),
+        (["train", "--batch-size", "0"], "argument --batch-size: must be an integer from 1 to 4096, got 0"),
+        (["bench", "--epochs", "0"], "argument --epochs: must be an integer from 1 to 1000, got 0"),
+        (["bench", "--epochs", "-1"], "argument --epochs: must be an integer from 1 to 1000, got -1"),
+        (["bench", "--reps", "0"], "argument --reps: must be an integer from 1 to 100, got 0"),
+        (["bench", "--reps", "two"], "argument --reps: must be an integer from 1 to 100, got 'two'"),
+        (["trace", "--checkpoint", "x", "--text", "a", "--out", ""], "argument --out: must name a file, got an empty"),
+        (["sample", "--checkpoint", ""], "argument --checkpoint: must name a file, got an empty string"),
+        (["fetch", "--from", ""], "argument --from: must name a file, got an empty string"),
+        (["train", "--corpus", ""], "no corpus given: use timemachine, offline, or the path"),
+        (["fetch", "--from", "/dev/zero"], "/dev/zero: larger than the 5 MB limit for a copy of The Time Machine"),
+        (["train", "--corpus", "/dev/zero"], "/dev/zero: larger than the 20 MB limit for a text file"),
+        (["sample", "--checkpoint", "/dev/zero"], "/dev/zero: larger than the 64 MiB limit for a checkpoint"),
+    ],
+)
+def test_flag_errors_name_the_flag_and_range(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_out_into_a_missing_directory_is_refused_and_nothing_is_created(trained, tmp_path, capsys):
+    _, ckpt = trained
+    missing = tmp_path / "no" / "such"
+    cases = [["trace", "--checkpoint", str(ckpt), "--text", "time", "--out", str(missing / "t.npz")],
+             ["train", "--corpus", "offline", "--epochs", "1", "--out", str(missing / "m.safetensors")],
+             ["train", "--corpus", "offline", "--epochs", "1", "--snapshots", str(missing / "snaps")],
+             ["trace", "--checkpoint", str(ckpt), "--text", "time", "--out", str(tmp_path)]]
+    for argv in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("does not exist (create it first)" in err or "is a directory" in err), err
+    assert not (tmp_path / "no").exists()
+
+
+def test_trace_out_without_suffix_reports_the_file_numpy_writes(trained, tmp_path, capsys):
+    _, ckpt = trained
+    assert main(["trace", "--checkpoint", str(ckpt), "--text", "time", "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t.npz").is_file() and str(tmp_path / "t.npz") in capsys.readouterr().out
+
+
+def test_utf16_corpus_trains(tmp_path):
+    corpus = tmp_path / "c16.txt"
+    corpus.write_text(TEXT, encoding="utf-16")  # with a byte-order mark, as Windows' Notepad writes "Unicode"
+    assert main(["train", "--corpus", str(corpus), "--hidden", "8", "--epochs", "1", "--batch-size", "4",
+                 "--num-steps", "8"]) == 0

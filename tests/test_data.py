@@ -109,3 +109,55 @@ def test_local_file_and_bad_files(tmp_path):
         data.load_corpus(str(latin))
     with pytest.raises(CorpusError, match="no such file"):
         data.load_corpus(str(tmp_path / "missing.txt"))
+
+
+SAMPLE = "Time Traveller — “quoted”, naïve\n" * 20
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_utf16_and_utf32_text_is_decoded_not_called_binary(encoding):
+    # "utf-16" and "utf-32" write a byte-order mark; "-le"/"-be" do not (the case that was called binary)
+    assert data.decode_text(SAMPLE.encode(encoding), "t.txt") == SAMPLE
+
+
+def test_broken_utf16_is_named_as_utf16():
+    raw = "\ufeffhello".encode("utf-16-le") + b"\x00\xd8"  # a lone high surrogate at the end
+    with pytest.raises(CorpusError, match="looks like UTF-16 text, but byte"):
+        data.decode_text(raw, "t.txt")
+
+
+def test_binary_is_still_binary():
+    with pytest.raises(CorpusError, match="binary"):
+        data.decode_text(bytes(range(256)) * 4, "b.bin")
+
+
+def test_empty_corpus_source_says_what_is_wrong():
+    with pytest.raises(CorpusError, match="no corpus given: use timemachine, offline"):
+        data.load_corpus("")
+    with pytest.raises(CorpusError, match="no corpus given"):
+        data.load_corpus("   ")
+
+
+def test_files_are_read_only_up_to_their_cap(tmp_path):
+    with pytest.raises(CorpusError, match="/dev/zero: larger than the 20 MB limit for a text file"):
+        data.load_corpus("/dev/zero")  # endless: read up to the cap + 1 byte, then refused
+    sparse = tmp_path / "sparse.txt"
+    with open(sparse, "wb") as f:
+        f.truncate(100 * 2**30)  # 100 GB that take no disk
+    with pytest.raises(CorpusError, match="limit"):
+        data.read_text_file(sparse)
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"x" * 101)
+    with pytest.raises(CorpusError, match="101 bytes|100 bytes limit"):
+        data.read_capped(small, 100)
+    assert data.read_capped(small, 101) == b"x" * 101
+    with pytest.raises(CorpusError, match="is a directory"):
+        data.load_corpus(str(tmp_path))
+    with pytest.raises(CorpusError, match="no file given"):
+        data.read_capped("", 10)
+
+
+def test_size_labels():
+    assert data.size_label(64 * 2**20) == "64 MiB"
+    assert data.size_label(20_000_000) == "20 MB"
+    assert data.size_label(1_500) == "1,500 bytes"

@@ -83,3 +83,34 @@ def test_install_local_copy(timemachine_raw, tmp_path):
     src.write_text("other", encoding="utf-8")
     with pytest.raises(CorpusError, match="SHA-1"):
         data.install_timemachine(src, tmp_path / "d")
+
+
+def test_oversized_download_is_refused_not_truncated(tmp_path, monkeypatch):
+    import io
+
+    class Endless(io.RawIOBase):  # a server that never stops sending
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            b[:] = b"a" * len(b)
+            return len(b)
+
+        def __enter__(self):
+            return io.BufferedReader(self)
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Endless())
+    with pytest.raises(CorpusError, match="over the 5 MB limit"):
+        data.fetch_timemachine("http://example.invalid/tm.txt", tmp_path)
+    assert not (tmp_path / data.TIMEMACHINE_FILE).exists()
+
+
+def test_install_reads_at_most_the_cap(tmp_path):
+    with pytest.raises(CorpusError, match="/dev/zero: larger than the 5 MB limit for a copy of The Time Machine"):
+        data.install_timemachine("/dev/zero", tmp_path)
+    sparse = tmp_path / "sparse.txt"
+    with open(sparse, "wb") as f:
+        f.truncate(30 * 2**30)
+    with pytest.raises(CorpusError, match="limit"):
+        data.install_timemachine(sparse, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
