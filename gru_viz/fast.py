@@ -117,7 +117,7 @@ def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
         if load_extension() is None:
             raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
         return True
-    return backend is None and supported and load_extension() is not None
+    return backend is None and supported and fast_backend() == "cpp"
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: torch.Tensor | None,
