@@ -1,6 +1,6 @@
-"""`python -m gru_viz bench`: the textbook step, the fast step and torch.nn.GRU on the same batches, side by side.
-
-Also checks that the fast path trains to the textbook's parameters, and times traces of a 1,000-character probe.
+"""`python -m gru_viz bench`: the textbook step, the fast step (PyTorch loops, and the C++ kernel when built) and
+torch.nn.GRU on the same batches, side by side; checks that the fast paths train to the textbook's parameters and
+times traces of a 1,000-character probe. OMP_NUM_THREADS=1 measures one thread, as each training run in the app.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from gru_viz.data import batches, load_corpus, preprocess
-from gru_viz.fast import fast_backend, fast_step, fast_trace
-from gru_viz.fast_ext import build_failure
+from gru_viz.fast import fast_trace, run_step
+from gru_viz.fast_ext import build_state
+from gru_viz.fast_torch import onednn_available
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch
 from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_step
@@ -68,10 +69,12 @@ def concise_step(net: ConciseGRU, X: torch.Tensor, Y: torch.Tensor, state: torch
 
 def _train(step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[float, torch.Tensor]],
            begin_state: Callable[[int], torch.Tensor], tokens: list[int], cfg: TrainConfig, epochs: int,
-           device: torch.device) -> tuple[float, int]:
-    """Train_ch8's loop (sequential batches, state carried within an epoch); returns (seconds, tokens)."""
+           device: torch.device) -> tuple[float, float, int]:
+    """Train_ch8's loop (sequential batches, state carried within an epoch); returns (seconds, CPU seconds, tokens).
+
+    CPU seconds: this process's, all threads; on a machine others share they move far less than the wall clock."""
     rng = random.Random(cfg.seed)
-    n_tokens, start = 0, time.perf_counter()
+    n_tokens, start, cpu = 0, time.perf_counter(), time.process_time()
     for _ in range(epochs):
         state = None
         for X, Y in batches(tokens, cfg.batch_size, cfg.num_steps, False, rng):
@@ -83,7 +86,7 @@ def _train(step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[floa
             n_tokens += Y.numel()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start, n_tokens
+    return time.perf_counter() - start, time.process_time() - cpu, n_tokens
 
 
 def _scratch_model(vocab_size: int, cfg: TrainConfig, device: torch.device) -> GRUScratch:
@@ -91,7 +94,9 @@ def _scratch_model(vocab_size: int, cfg: TrainConfig, device: torch.device) -> G
 
 
 def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[str, Callable[[], tuple]]:
-    """Each runner makes a fresh model from the same seed and returns (model, step, begin_state)."""
+    """Each runner makes a fresh model from the same seed and returns (model, step, begin_state). The fast path
+    appears once per backend: "fast (torch)" is what runs without a compiler (Community Cloud), "fast (C++)" the
+    built kernel, only where it is built."""
 
     def scratch(step_fn):
         def make():
@@ -100,13 +105,19 @@ def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[st
                 lambda b: model.begin_state(b, device))
         return make
 
+    def fast(backend):
+        return lambda m, X, Y, s, lr, clip, f: run_step(m, X, Y, s, lr, clip, f, backend=backend)
+
     def concise():
         torch.manual_seed(cfg.seed)
         net = ConciseGRU(vocab_size, cfg.hidden).to(device)
         return net, (lambda X, Y, s: concise_step(net, X, Y, s, cfg.lr, cfg.clip)), (
             lambda b: torch.zeros((1, b, cfg.hidden), device=device))
 
-    return {"textbook": scratch(textbook_step), "fast": scratch(fast_step), "nn.GRU": concise}
+    runners = {"textbook": scratch(textbook_step), "fast (torch)": scratch(fast("torch"))}
+    if device.type == "cpu" and build_state().backend == "cpp":
+        runners["fast (C++)"] = scratch(fast("cpp"))
+    return {**runners, "nn.GRU": concise}
 
 
 def max_relative_difference(a: GRUScratch, b: GRUScratch) -> float:
@@ -137,28 +148,25 @@ def _median_ms(fn: Callable[[], object], reps: int = TRACE_REPS) -> float:
     return statistics.median(times)
 
 
-def _trace_timings(model: GRUScratch, corpus, device: torch.device) -> dict[str, float]:
+def _trace_timings(model: GRUScratch, corpus, device: torch.device, backends: list[str]) -> dict[str, float]:
     probe = _probe(corpus.text)
     ids = torch.tensor([corpus.vocab.encode(probe)], device=device)
     forced = Forcing.gates(r=1.0, z=0.0)
     out: dict[str, float] = {"probe_chars": len(probe)}
     for label, forcing in (("free", FREE), ("forced", forced)):
         out[f"trace_text_{label}_ms"] = _median_ms(lambda f=forcing: trace_text(model, corpus.vocab, probe, f))
-        out[f"fast_trace_{label}_ms"] = _median_ms(lambda f=forcing: fast_trace(model, ids, f))
         with torch.no_grad():
             _, _, ref = model(ids, model.begin_state(1, device), forcing, record=True)
-        fast = fast_trace(model, ids, forcing)
-        out[f"fast_trace_{label}_max_abs_diff"] = max(
-            float((getattr(fast, k) - getattr(ref, k)).abs().max()) for k in ("R", "Z", "H_tilde", "H", "logits"))
+        for b in backends:
+            out[f"fast_trace_{b}_{label}_ms"] = _median_ms(lambda f=forcing, b=b: fast_trace(model, ids, f, backend=b))
+            fast = fast_trace(model, ids, forcing, backend=b)
+            out[f"fast_trace_{b}_{label}_max_abs_diff"] = max(
+                float((getattr(fast, k) - getattr(ref, k)).abs().max()) for k in ("R", "Z", "H_tilde", "H", "logits"))
     return out
 
 
-def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
-    """The scrubber's three figures for a 1,000-character probe (all units), and the app's cold start: a fresh
-    Python process running the page once headless (imports, bundled models, first trace, the first tab's charts)."""
-    import subprocess
-    import sys
-
+def _figure_timings(model: GRUScratch, corpus) -> dict[str, float]:
+    """The scrubber's three figures for a 1,000-character probe (all units): build time and bytes per step."""
     from gru_viz import figures
 
     probe = _probe(corpus.text)
@@ -172,8 +180,16 @@ def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
             figures.state_mix_figure(tr.H_prev[t], tr.H_tilde[t], tr.H[t], tr.Z[t], units),
             figures.topk_figure(tr.probs[t], corpus.vocab.idx_to_token)))
 
-    out = {"figures_ms": _median_ms(build), "step_kb_all_units": build() / 1e3,
-           "step_kb_active_units": build(figures.units_to_show("active", tr.Z)) / 1e3}
+    return {"figures_ms": _median_ms(build), "step_kb_all_units": build() / 1e3,
+            "step_kb_active_units": build(figures.units_to_show("active", tr.Z)) / 1e3}
+
+
+def cold_start_seconds(timeout: float = 300) -> float:
+    """The app's cold start to its first charts: a fresh Python process running the page once headless (imports,
+    bundled models, first trace, the first tab's charts); NaN when it failed."""
+    import subprocess
+    import sys
+
     script = ("import time; t = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
               "at = AppTest.from_file('streamlit_app.py', default_timeout=120); at.run(); "
               "assert not at.exception and at.get('plotly_chart'); print(time.perf_counter() - t)")
@@ -181,30 +197,30 @@ def _app_timings(model: GRUScratch, corpus) -> dict[str, float]:
     env = {**os.environ, "GRU_VIZ_BUILD_EXT": "0"}
     try:
         proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
-                              timeout=300, env=env)
-        out["cold_start_s"] = float(proc.stdout.strip().splitlines()[-1])
+                              timeout=timeout, env=env)
+        return float(proc.stdout.strip().splitlines()[-1])
     except (subprocess.SubprocessError, ValueError, IndexError):
-        out["cold_start_s"] = float("nan")
-    return out
+        return float("nan")
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """Alternating repetitions of the three paths; prints tokens/s, ratios, the equality check and trace times."""
+    """Alternating repetitions of the paths; prints tokens/s, ratios, the equality checks and trace times.
+
+    args.cold_start (default True) also times the app's cold start in a fresh process (about 5-10 s)."""
     device = resolve_device(args.device)
     corpus = load_corpus(args.corpus)
     cfg = TrainConfig(hidden=args.hidden, epochs=max(1, args.epochs))
     vocab_size = len(corpus.vocab)
-    backend = fast_backend() if device.type == "cpu" else "torch"
+    state = build_state()
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": str(device), "backend": backend, "hidden": cfg.hidden,
+            "torch": torch.__version__, "device": str(device), "backend": state.backend,
+            "backend_reason": state.reason, "onednn": onednn_available(), "hidden": cfg.hidden,
             "batch_size": cfg.batch_size, "num_steps": cfg.num_steps, "epochs": cfg.epochs, "reps": args.reps,
-            "corpus": corpus.name, "tokens": len(corpus.tokens)}
+            "corpus": corpus.name, "tokens": len(corpus.tokens), "load_average": os.getloadavg()[0]}
     print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} ({info['torch_threads']} threads), "
-          f"device {device}")
-    why = "" if backend == "cpp" or device.type != "cpu" else (
-        f" (C++ loops not built{': ' + build_failure() if build_failure() else ''}; "
-        "build them with `python -m gru_viz build-ext`)")
-    print(f"fast path backend: {backend}{why}")
+          f"device {device}, load average {info['load_average']:.2f}")
+    print(f"fast path backend: {state.backend} ({state.reason}); PyTorch loops: "
+          f"{'oneDNN' if info['onednn'] else 'BLAS'} products")
     print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, lr {cfg.lr}, clip {cfg.clip}, "
           f"{cfg.epochs} epochs x {args.reps} reps per path, corpus {corpus.name} ({len(corpus.tokens)} tokens)")
 
@@ -215,43 +231,53 @@ def run_bench(args: argparse.Namespace) -> int:
         step(X.to(device), Y.to(device), begin(X.shape[0]))
 
     rates: dict[str, list[float]] = {name: [] for name in runners}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in runners}
     trained: dict[str, nn.Module] = {}
     for rep in range(max(1, args.reps)):
         for name, make in runners.items():  # alternating, so drifting machine load hits every path alike
             model, step, begin = make()
-            seconds, n_tokens = _train(step, begin, corpus.tokens, cfg, cfg.epochs, device)
+            seconds, cpu_seconds, n_tokens = _train(step, begin, corpus.tokens, cfg, cfg.epochs, device)
             rates[name].append(n_tokens / seconds)
+            cpu_rates[name].append(n_tokens / max(cpu_seconds, 1e-9))
             if rep == 0:
                 trained[name] = model
 
-    base = statistics.median(rates["textbook"])
+    base, cpu_base = statistics.median(rates["textbook"]), statistics.median(cpu_rates["textbook"])
     summary = {}
     for name, values in rates.items():
-        med = statistics.median(values)
-        summary[name] = {"median": med, "min": min(values), "max": max(values), "ratio_to_textbook": med / base}
-        print(f"{name:>9}: {med:10,.0f} tokens/s (min {min(values):,.0f}, max {max(values):,.0f})  "
-              f"{med / base:5.2f}x textbook")
-    print(f"fast / nn.GRU: {summary['fast']['median'] / summary['nn.GRU']['median']:.2f}x")
+        med, cpu_med = statistics.median(values), statistics.median(cpu_rates[name])
+        summary[name] = {"median": med, "min": min(values), "max": max(values), "ratio_to_textbook": med / base,
+                         "per_cpu_second": cpu_med, "cpu_ratio_to_textbook": cpu_med / cpu_base}
+        print(f"{name:>12}: {med:10,.0f} tokens/s (min {min(values):,.0f}, max {max(values):,.0f})  "
+              f"{med / base:5.2f}x textbook;  per CPU second {cpu_med:10,.0f}  {cpu_med / cpu_base:5.2f}x")
+    fast_names = [n for n in runners if n.startswith("fast")]
+    for name in fast_names:
+        print(f"{name} / nn.GRU: {summary[name]['median'] / summary['nn.GRU']['median']:.2f}x")
 
-    diff = max_relative_difference(trained["fast"], trained["textbook"])
-    ok = diff <= CHECK_RTOL
-    print(f"fast vs textbook parameters after {cfg.epochs} epochs from the same init: max relative difference "
-          f"{diff:.2e} (limit {CHECK_RTOL:.0e}): {'PASS' if ok else 'FAIL'}")
+    check = {}
+    for name in fast_names:
+        diff = max_relative_difference(trained[name], trained["textbook"])
+        check[name] = {"max_relative_difference": diff, "limit": CHECK_RTOL, "pass": diff <= CHECK_RTOL}
+        print(f"{name} vs textbook parameters after {cfg.epochs} epochs from the same init: max relative "
+              f"difference {diff:.2e} (limit {CHECK_RTOL:.0e}): {'PASS' if diff <= CHECK_RTOL else 'FAIL'}")
+    ok = all(c["pass"] for c in check.values())
 
-    traces = _trace_timings(trained["textbook"], corpus, device)
-    print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: "
-          f"trace_text free {traces['trace_text_free_ms']:.1f} ms, forced (R=1, Z=0) "
-          f"{traces['trace_text_forced_ms']:.1f} ms; fast_trace free {traces['fast_trace_free_ms']:.1f} ms, forced "
-          f"{traces['fast_trace_forced_ms']:.1f} ms (max |difference| to the textbook forward "
-          f"{max(traces['fast_trace_free_max_abs_diff'], traces['fast_trace_forced_max_abs_diff']):.1e})")
-    app = _app_timings(trained["textbook"], corpus)
+    backends = ["torch"] + (["cpp"] if "fast (C++)" in runners else [])
+    traces = _trace_timings(trained["textbook"], corpus, device, backends)
+    print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: trace_text (the app's) free "
+          f"{traces['trace_text_free_ms']:.1f} ms, forced (R=1, Z=0) {traces['trace_text_forced_ms']:.1f} ms")
+    for b in backends:
+        print(f"  fast_trace {b}: free {traces[f'fast_trace_{b}_free_ms']:.1f} ms, forced "
+              f"{traces[f'fast_trace_{b}_forced_ms']:.1f} ms (max |difference| to the textbook forward "
+              f"{max(traces[f'fast_trace_{b}_free_max_abs_diff'], traces[f'fast_trace_{b}_forced_max_abs_diff']):.1e})")
+    app = _figure_timings(trained["textbook"], corpus)
     print(f"scrubber figures for {traces['probe_chars']} characters (build + JSON), median of {TRACE_REPS}: "
-          f"{app['figures_ms']:.0f} ms; app cold start to first charts (fresh process, headless): "
-          f"{app['cold_start_s']:.1f} s")
-    print(f"one scrub step sends {app['step_kb_active_units']:.0f} kB of figures with the 32 most active units "
-          f"(the default) and {app['step_kb_all_units']:.0f} kB with all {cfg.hidden}")
+          f"{app['figures_ms']:.0f} ms; one scrub step sends {app['step_kb_active_units']:.0f} kB of figures "
+          f"with the 32 most active units (the default) and {app['step_kb_all_units']:.0f} kB with all {cfg.hidden}")
+    if getattr(args, "cold_start", True):
+        app["cold_start_s"] = cold_start_seconds()
+        print(f"app cold start to first charts (fresh process, headless): {app['cold_start_s']:.1f} s")
     if args.json:
-        print(json.dumps({**info, "tokens_per_sec": summary, "check": {"max_relative_difference": diff,
-                                                                         "limit": CHECK_RTOL, "pass": ok},
-                          "trace": traces, "app": app}))
+        print(json.dumps({**info, "tokens_per_sec": summary, "check": check, "pass": ok, "trace": traces,
+                          "app": app}))
     return 0 if ok else 1

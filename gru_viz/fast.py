@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.fast_ext import build_extension, fast_backend, load_extension, start_background_build
+from gru_viz.fast_torch import forcing_tables, loops, matmul, operand, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
 __all__ = ["build_extension", "fast_backend", "fast_step", "fast_trace", "run_step", "start_background_build"]
@@ -24,9 +25,9 @@ MIN_ROWS_PER_BLOCK = 8
 # --- the model's weights in the layout the loops want, forcing as a table, reusable buffers ------------------
 
 
-def _weights(model: GRUScratch, transposed: bool) -> dict[str, torch.Tensor]:
+def _weights(model: GRUScratch) -> dict[str, torch.Tensor]:
     p = {n: t.detach() for n, t in model.params().items()}
-    w = {
+    return {
         "w_x": torch.cat([p["W_xz"], p["W_xr"], p["W_xh"]], dim=1),
         "b": torch.cat([p["b_z"], p["b_r"], p["b_h"]]),
         "w_hzr": torch.cat([p["W_hz"], p["W_hr"]], dim=1),  # one matmul gives both gates' recurrent terms
@@ -34,9 +35,6 @@ def _weights(model: GRUScratch, transposed: bool) -> dict[str, torch.Tensor]:
         "w_hq": p["W_hq"],
         "b_q": p["b_q"],
     }
-    if transposed:  # contiguous copies for the backward: BLAS was 1.5-3x slower on transposed operands here
-        w["w_hzr_t"], w["w_hh_t"] = w["w_hzr"].T.contiguous(), w["w_hh"].T.contiguous()
-    return w
 
 
 def _force_table(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -86,69 +84,21 @@ def _positions(B: int, T: int, blocks: int) -> tuple[torch.Tensor, torch.Tensor]
 _scratch = threading.local()
 
 
-def _buffers(N: int, h: int, like: torch.Tensor, reuse: bool) -> dict[str, torch.Tensor]:
+def _buffers(N: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool) -> dict[str, torch.Tensor]:
     """Outputs of the loops, one row per position. A training step reuses this thread's set while the shapes stay
     the same: fresh pages for these few megabytes on every step cost about a tenth of the step in page faults."""
-    key = (N, h, like.dtype, like.device)
+    key = (N, h, like.dtype, like.device, cpp)
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
-    shapes = {"hs": (N, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h), "dh_out": (N, h), "da": (N, 3 * h),
-              "w_hzr_t": (2 * h, h), "w_hh_t": (h, h), "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
+    shapes = {"hs": (N, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h), "dh_out": (N, h)}
+    if cpp:  # its backward fills one (N, 3h) block and transposes the weights itself, on all cores
+        shapes |= {"da": (N, 3 * h), "w_hzr_t": (2 * h, h), "w_hh_t": (h, h), "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
+    else:  # [Z | R] and H~ apart: each step's slice is then a contiguous block for the products
+        shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h)}
     buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
     if reuse:
         _scratch.key, _scratch.buffers = key, buffers
     return buffers
-
-
-# --- the recurrence in PyTorch, time-major (csrc/gru_fast.cpp does the same, block by block) ------------------
-
-
-def _forward_torch(gx: torch.Tensor, h0: torch.Tensor, w_hzr: torch.Tensor, w_hh: torch.Tensor,
-                   force: torch.Tensor | None, hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
-                   rh: torch.Tensor) -> None:
-    """gx (T, B, 3h): gathered input rows plus biases; fills hs = H_t, zr = [Z | R], ht = H~ and rh, (T, B, .)."""
-    h = ht.shape[2]
-    free = None if force is None else torch.isnan(force)
-    forced_steps = [False] * gx.shape[0] if force is None else (~free).any(dim=1).tolist()  # one sync in all
-    # Per-step views made once: indexing inside the loop cost as much Python time as the arithmetic.
-    hprev = [h0, *hs[:-1].unbind()]
-    steps = zip(gx[..., : 2 * h].unbind(), gx[..., 2 * h :].unbind(), hprev, hs.unbind(), zr.unbind(),
-                zr[..., :h].unbind(), zr[..., h:].unbind(), ht.unbind(), rh.unbind(), forced_steps)
-    for t, (gx_zr, gx_h, hp, h_new, zr_t, z_t, r_t, ht_t, rh_t, forced) in enumerate(steps):
-        torch.addmm(gx_zr, hp, w_hzr, out=zr_t).sigmoid_()
-        if forced:
-            zr_t.copy_(torch.where(free[t], zr_t, force[t]))  # forced entries are the constants themselves
-        torch.mul(r_t, hp, out=rh_t)
-        torch.addmm(gx_h, rh_t, w_hh, out=ht_t).tanh_()
-        torch.lerp(ht_t, hp, z_t, out=h_new)  # H~ + Z*(H - H~) = Z*H + (1-Z)*H~, in one op
-
-
-def _backward_torch(dh_out: torch.Tensor, h0: torch.Tensor, hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
-                    w_hzr_t: torch.Tensor, w_hh_t: torch.Tensor, force: torch.Tensor | None, da: torch.Tensor) -> None:
-    """Fills da (T, B, 3h) = dL/d(pre-activation) of [Z | R | H~], given dh_out = dL/dH_t from the output layer."""
-    T, B, h = ht.shape
-    hprev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-    z, r = zr[..., :h], zr[..., h:]
-    # Everything that does not depend on the carried gradient, for all steps at once.
-    gate_slope = zr * (1 - zr)  # sigmoid'
-    if force is not None:
-        gate_slope = gate_slope * torch.isnan(force).unsqueeze(1)  # a forced gate passes nothing to its weights
-    cand_slope = (1 - z) * (1 - ht * ht)  # dH/dH~ times tanh'
-    z_slope = hprev - ht  # dH/dZ
-    da_zr, da_z, da_r, da_h = (da[..., : 2 * h], da[..., :h], da[..., h : 2 * h], da[..., 2 * h :])
-    steps = list(zip(dh_out.unbind(), cand_slope.unbind(), z_slope.unbind(), gate_slope.unbind(), hprev.unbind(),
-                     z.unbind(), r.unbind(), da_zr.unbind(), da_z.unbind(), da_r.unbind(), da_h.unbind()))
-    carry = torch.zeros_like(h0)
-    for t in range(T - 1, -1, -1):
-        dh_o, c_slope, zs, g_slope, hp, z_t, r_t, d_zr, d_z, d_r, d_h = steps[t]
-        dh = dh_o + carry
-        torch.mul(dh, c_slope, out=d_h)
-        drh = d_h @ w_hh_t  # dL/d(R*H_{t-1})
-        torch.mul(dh, zs, out=d_z)
-        torch.mul(drh, hp, out=d_r)
-        d_zr.mul_(g_slope)
-        if t > 0:  # dL/dH_0 is not needed: the state entering a minibatch is detached
-            carry = torch.addmm(torch.addcmul(dh * z_t, drh, r_t), d_zr, w_hzr_t)
 
 
 def _blocks(batch: int, cpp: bool) -> int:
@@ -167,7 +117,7 @@ def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
         if load_extension() is None:
             raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
         return True
-    return backend is None and supported and load_extension() is not None
+    return backend is None and supported and fast_backend() == "cpp"
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: torch.Tensor | None,
@@ -181,10 +131,36 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
         load_extension().forward(ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if force is None else force,
                                  blocks, buf["hs"], buf["zr"], buf["ht"], buf["rh"],
                                  *((buf["w_hzr_t"], buf["w_hh_t"]) if for_backward else (empty, empty)))
-    else:
-        gx = (w["w_x"].index_select(0, ids) + w["b"]).view(T, B, -1)  # one-hot @ W_x is a row gather
-        _forward_torch(gx, h0, w["w_hzr"], w["w_hh"], force,
-                       *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")))
+        return
+    onednn = use_onednn(h0, B)
+    # one-hot @ W_x is a row gather; [Z | R] and H~ gathered apart, so that each step's rows are contiguous
+    gx_zr = w["w_x"][:, : 2 * h].index_select(0, ids).add_(w["b"][: 2 * h]).view(T, B, 2 * h)
+    gx_h = w["w_x"][:, 2 * h :].index_select(0, ids).add_(w["b"][2 * h :]).view(T, B, h)
+    keep, forced, forced_steps = forcing_tables(force)
+    loops(onednn)[0](gx_zr, gx_h, h0, operand(w["w_hzr"], onednn), operand(w["w_hh"], onednn), keep, forced,
+                     forced_steps or [False] * T, onednn, *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")))
+
+
+def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
+                    force: torch.Tensor | None, buf: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The PyTorch loops' backward: (dW_x, db, dW_hzr, dW_hh) from dL/dH_t, positions in time-major order."""
+    B, h = h0.shape
+    N = dh_out.shape[0]
+    T = N // B
+    onednn = use_onednn(h0, B)
+    da_zr, da_h, H = buf["da_zr"], buf["da_h"], buf["hs"]
+    loops(onednn)[1](dh_out.view(T, B, h), h0, H.view(T, B, h), buf["zr"].view(T, B, 2 * h),
+                     buf["ht"].view(T, B, h), operand(w["w_hzr"].T, onednn), operand(w["w_hh"].T, onednn),
+                     forcing_tables(force)[0], onednn, da_zr.view(T, B, 2 * h), da_h.view(T, B, h))
+    # The recurrent weights' gradients as large products over all positions: H_{t-1} (H_0, then H_1...)^T da.
+    big = use_onednn(h0, h)
+    hprev = torch.cat([h0, H[:-B]])
+    d_whzr = matmul(hprev.T, operand(da_zr, big), big)
+    d_whh = matmul(buf["rh"].T, operand(da_h, big), big)
+    # X is one-hot: each position adds to one row (into contiguous tensors: into column slices it took 14x longer)
+    d_wx = torch.cat([da_zr.new_zeros(w["w_x"].shape[0], 2 * h).index_add_(0, ids, da_zr),
+                      da_h.new_zeros(w["w_x"].shape[0], h).index_add_(0, ids, da_h)], dim=1)
+    return d_wx, torch.cat([da_zr.sum(0), da_h.sum(0)]), d_whzr, d_whh
 
 
 # --- the public steps ---------------------------------------------------------------------------------------
@@ -197,15 +173,15 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     B, T = X.shape
     h, N = model.hidden, B * T
     cpp = _use_cpp(backend, model.W_hq)
-    w = _weights(model, transposed=not cpp)  # the C++ forward transposes them itself, on all cores
+    w = _weights(model)
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_x"].dtype).contiguous()
     force = _force_table(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
-    buf = _buffers(N, h, w["w_x"], reuse=True)
+    buf = _buffers(N, h, w["w_x"], reuse=True, cpp=cpp)
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True)
-    H, da = buf["hs"], buf["da"]
+    H = buf["hs"]
 
     # Output layer and mean cross-entropy over all positions at once (their order does not matter to a mean).
     logits = torch.addmm(w["b_q"], H, w["w_hq"])
@@ -221,15 +197,11 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
         empty = h0.new_empty((0,))
         d_wx, d_b = torch.empty_like(w["w_x"]), torch.empty_like(w["b"])
         load_extension().backward(ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
-                                  empty if force is None else force, blocks, da, buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
+                                  empty if force is None else force, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"],
+                                  d_wx, d_b)
         d_whzr, d_whh = buf["dw_zr"], buf["dw_hh"]
     else:
-        _backward_torch(dh_out.view(T, B, h), h0, H.view(T, B, h), buf["zr"].view(T, B, 2 * h),
-                        buf["ht"].view(T, B, h), w["w_hzr_t"], w["w_hh_t"], force, da.view(T, B, 3 * h))
-        d_whzr = torch.addmm(h0.T @ da[:B, : 2 * h], H[:-B].T, da[B:, : 2 * h])  # H_{t-1}: H_0, then H_1...
-        d_whh = buf["rh"].T @ da[:, 2 * h :]
-        d_wx = torch.zeros_like(w["w_x"]).index_add_(0, ids, da)  # X is one-hot: each position adds to one row
-        d_b = da.sum(0)
+        d_wx, d_b, d_whzr, d_whh = _torch_backward(ids, dh_out, h0, w, force, buf)
     grads = {"W_xz": d_wx[:, :h], "W_xr": d_wx[:, h : 2 * h], "W_xh": d_wx[:, 2 * h :],
              "W_hz": d_whzr[:, :h], "W_hr": d_whzr[:, h:], "W_hh": d_whh,
              "W_hq": (d_logits.T @ H).T, "b_q": d_logits.sum(0)}  # (dl^T H)^T: 2x faster than H^T dl here
@@ -257,14 +229,15 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
 
     ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
     """
-    w = _weights(model, transposed=False)
+    w = _weights(model)
     B, T = ids.shape
     h = model.hidden
     h0 = (model.begin_state(B, w["w_x"].device) if state is None else state).to(w["w_x"].dtype).contiguous()
-    buf = _buffers(B * T, h, w["w_x"], reuse=False)  # fresh: the trace keeps these tensors
+    cpp = _use_cpp(backend, w["w_x"])
+    buf = _buffers(B * T, h, w["w_x"], reuse=False, cpp=cpp)  # fresh: the trace keeps these tensors
     force = _force_table(forcing, T, h, start_step, w["w_x"])
     # One block: positions in time-major order, so the outputs are (T, B, .) views.
-    _forward(ids.T.reshape(-1).long(), h0, w, force, 1, _use_cpp(backend, w["w_x"]), buf)
+    _forward(ids.T.reshape(-1).long(), h0, w, force, 1, cpp, buf)
     hs, zr = buf["hs"].view(T, B, h), buf["zr"].view(T, B, 2 * h)
     logits = torch.addmm(w["b_q"], buf["hs"], w["w_hq"]).view(T, B, -1)
     return Trace(R=zr[..., h:].contiguous(), Z=zr[..., :h].contiguous(), H_tilde=buf["ht"].view(T, B, h), H=hs,

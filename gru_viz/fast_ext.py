@@ -1,7 +1,7 @@
 """Building and loading the optional C++ loops of the fast path (csrc/gru_fast.cpp), never as a side effect.
 
-A build takes most of a minute, so it happens only when asked for (`build_extension`, `start_background_build`);
-until it is done, and wherever no compiler exists, `gru_viz.fast` runs its pure-PyTorch loops instead.
+A build takes most of a minute and about BUILD_PEAK_MB of memory, so it starts only when asked for and only with
+room to spare; until it is done, and wherever it cannot be, `gru_viz.fast` runs its PyTorch loops instead.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -19,10 +20,12 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import torch
 
 from gru_viz.data import cache_dir
+from gru_viz.memlimit import Memory, read_memory
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "gru_fast.cpp"
 # OpenMP so that at::parallel_for really runs the row blocks in parallel; the extension then shares torch's
@@ -30,6 +33,14 @@ SOURCE = Path(__file__).resolve().parent / "csrc" / "gru_fast.cpp"
 _OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
 CFLAGS = ["-O3", *_OPENMP]
 LDFLAGS = [*_OPENMP]
+
+
+# The build's peak memory (ninja and one g++ on torch's headers), measured in a box (docs/BENCHMARKS.md), and what
+# the app itself may grow by while it runs (visitors arriving, runs starting): a background build starts only with
+# both free under the box's limit, so that an out-of-memory kill can never hit the app.
+BUILD_PEAK_MB = 600
+APP_RESERVE_MB = 400
+FAILED_FILE, ATTEMPT_FILE = "failed.json", "attempt.json"
 
 
 class ExtensionBuildError(RuntimeError):
@@ -40,6 +51,8 @@ _module: ModuleType | None = None
 _load_lock = threading.Lock()
 _build_lock = threading.Lock()
 _failed: str | None = None  # why the last build failed, so a background build is not retried every call
+_skipped: str | None = None  # why the background build did not start (no room, no compiler, turned off)
+_thread: threading.Thread | None = None
 _unloadable: Path | None = None  # a cached library that would not import (checked once, not on every step)
 
 
@@ -103,15 +116,20 @@ def load_extension() -> ModuleType | None:
     return _module
 
 
-def build_extension(verbose: bool = False) -> Path:
-    """Compile the extension into the cache (40-50 s the first time) and load it; raises ExtensionBuildError."""
+def build_extension(verbose: bool = False, retry_failed: bool = True) -> Path:
+    """Compile the extension into the cache (40-50 s the first time) and load it; raises ExtensionBuildError.
+
+    A failure is recorded in the cache (`recorded_failure`); retry_failed=False gives up at once on a recorded one."""
     global _module, _failed
     with _build_lock:
         if load_extension() is not None:
             return _library()
+        recorded = recorded_failure()
+        if recorded and not retry_failed:
+            _failed = recorded
+            raise ExtensionBuildError(f"building the C++ fast path failed before ({recorded}); not retried")
         problem = compiler_problem()
-        if problem:
-            _failed = problem
+        if problem:  # not a failure to remember: installing a compiler fixes it, and build_state says so
             raise ExtensionBuildError(f"cannot build the C++ fast path: {problem}; the pure-PyTorch path is used")
         from torch.utils.cpp_extension import load
 
@@ -120,6 +138,7 @@ def build_extension(verbose: bool = False) -> Path:
         # leaves no stale object file or lock behind for the next one to trip over.
         _remove_stale_builds()
         build = Path(tempfile.mkdtemp(prefix="build-", dir=_mkdir(ext_dir())))
+        _write_json(ext_dir() / ATTEMPT_FILE, {"pid": os.getpid(), "start": _start_time(os.getpid())})
         try:
             module = load(name=module_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS,
                           build_directory=str(build), verbose=verbose)
@@ -128,12 +147,87 @@ def build_extension(verbose: bool = False) -> Path:
             os.replace(tmp, _library())
         except Exception as exc:  # compiler errors arrive as RuntimeError, CalledProcessError, OSError...
             _failed = _first_error(exc)
+            _record_failure(_failed)
             raise ExtensionBuildError(f"building the C++ fast path failed ({_failed}); the pure-PyTorch path is used"
                                       ) from exc
         finally:
             shutil.rmtree(build, ignore_errors=True)  # the loaded library stays mapped; the cache keeps its copy
+            with contextlib.suppress(OSError):
+                (ext_dir() / ATTEMPT_FILE).unlink()
+        with contextlib.suppress(OSError):
+            (ext_dir() / FAILED_FILE).unlink()
         _module, _failed = module, None
         return _library()
+
+
+# --- failures remembered in the cache, per source, flags, torch and Python (the folder's name) ----------------
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with contextlib.suppress(OSError):
+        _mkdir(path.parent)
+        tmp = path.with_suffix(".part")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+
+def _start_time(pid: int) -> str | None:
+    """When a process started (Linux), so that a reused process id is not taken for the builder still at work."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _record_failure(reason: str) -> None:
+    _write_json(ext_dir() / FAILED_FILE, {"reason": reason, "torch": torch.__version__,
+                                          "when": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def recorded_failure() -> str | None:
+    """Why the build failed for this source and torch, as recorded in the cache: a compiler error, or an attempt
+    whose process died midway (out of memory: the kernel kills the whole server, leaving only its marker)."""
+    try:
+        return str(json.loads((ext_dir() / FAILED_FILE).read_text())["reason"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        attempt = json.loads((ext_dir() / ATTEMPT_FILE).read_text())
+        pid, start = int(attempt["pid"]), attempt.get("start")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid():
+        alive = _build_lock.locked()  # building right now, or a marker left by an earlier life of this process id
+    elif start is not None:
+        alive = _start_time(pid) == start
+    else:  # no /proc: whether any process has that id
+        alive = _pid_exists(pid)
+    if alive:
+        return None
+    reason = "an earlier attempt stopped without finishing (its process was killed, perhaps out of memory)"
+    _record_failure(reason)
+    return reason
+
+
+def build_room(memory: Memory, peak_mb: int = BUILD_PEAK_MB, reserve_mb: int = APP_RESERVE_MB) -> str | None:
+    """None when a build fits beside the app (its peak plus the app's reserve under the limit), else why not."""
+    room = memory.headroom
+    if room is None or room >= (peak_mb + reserve_mb) * 2**20:
+        return None
+    limit = f"{memory.limit / 2**20:,.0f} MB limit, {memory.usage / 2**20:,.0f} MB in use" if memory.limit else (
+        f"{(memory.available or 0) / 2**20:,.0f} MB of memory available")
+    return (f"not enough memory to build the C++ kernel beside the app ({limit}; the build takes about "
+            f"{peak_mb} MB and {reserve_mb} MB are kept for the app)")
 
 
 def _mkdir(path: Path) -> Path:
@@ -159,10 +253,15 @@ def _first_error(exc: Exception) -> str:
     return (errors or lines or [type(exc).__name__])[0 if errors else -1][:300]
 
 
-def start_background_build() -> threading.Thread | None:
-    """Build in a daemon thread unless built, impossible or already failed; never raises, never blocks."""
+def start_background_build(memory: Memory | None = None) -> threading.Thread | None:
+    """Build in a daemon thread unless built, turned off (GRU_VIZ_BUILD_EXT=0), impossible, failed before (in this
+    process or recorded in the cache) or short of memory (`build_room`); never raises, never blocks."""
+    global _skipped, _thread
     try:
-        if load_extension() is not None or _failed is not None or compiler_problem() is not None:
+        if load_extension() is not None or _failed is not None or (_thread is not None and _thread.is_alive()):
+            return None
+        _skipped = skip_reason(read_memory() if memory is None else memory)
+        if _skipped:
             return None
 
         def work() -> None:
@@ -171,15 +270,26 @@ def start_background_build() -> threading.Thread | None:
             with contextlib.suppress(OSError, AttributeError):
                 os.nice(10)
             try:
-                build_extension()
-            except Exception:  # noqa: S110 (recorded in _failed; the torch path keeps working)
+                build_extension(retry_failed=False)
+            except Exception:  # noqa: S110 (recorded in _failed and the cache; the torch path keeps working)
                 pass
 
-        thread = threading.Thread(target=work, name="gru_viz-build-ext", daemon=True)
-        thread.start()
-        return thread
+        _thread = threading.Thread(target=work, name="gru_viz-build-ext", daemon=True)
+        _thread.start()
+        return _thread
     except Exception:  # e.g. an unwritable cache dir: the fast path simply stays pure PyTorch
         return None
+
+
+def skip_reason(memory: Memory) -> str | None:
+    """Why a background build should not start now, or None."""
+    if os.environ.get("GRU_VIZ_BUILD_EXT", "1") == "0":
+        return "building the C++ kernel is turned off (GRU_VIZ_BUILD_EXT=0)"
+    recorded = recorded_failure()
+    if recorded:
+        return (f"building the C++ kernel failed ({recorded}); not retried for this torch and source "
+                "(`python -m gru_viz build-ext` tries again)")
+    return compiler_problem() or build_room(memory)
 
 
 def build_failure() -> str | None:
@@ -187,6 +297,38 @@ def build_failure() -> str | None:
     return _failed
 
 
+def forced_torch() -> bool:
+    """GRU_VIZ_FAST_BACKEND=torch: the PyTorch loops even where the C++ kernel is built (as on a host without it)."""
+    return os.environ.get("GRU_VIZ_FAST_BACKEND", "") == "torch"
+
+
 def fast_backend() -> str:
     """Which loops `fast_step` runs for CPU float tensors: "cpp" once the extension is built, else "torch"."""
-    return "cpp" if load_extension() is not None else "torch"
+    return "cpp" if not forced_torch() and load_extension() is not None else "torch"
+
+
+class BuildState(NamedTuple):
+    """What the app's "training code" choice shows: the loops in use, why, and a key for translations."""
+
+    backend: str  # "cpp" or "torch"
+    reason: str  # one English sentence
+    code: str  # built, forced, building, failed, disabled, no_compiler, no_memory, not_built
+
+
+def build_state() -> BuildState:
+    """The fast path's backend now and why (cheap: no compiler runs, the cgroup files are read once at most)."""
+    if forced_torch():
+        return BuildState("torch", "the PyTorch path is chosen (GRU_VIZ_FAST_BACKEND=torch)", "forced")
+    if load_extension() is not None:
+        return BuildState("cpp", "the C++ kernel is built and loaded", "built")
+    if _thread is not None and _thread.is_alive():
+        return BuildState("torch", "the C++ kernel is being built in the background; the PyTorch path, with the "
+                                   "same results, runs until it is ready", "building")
+    if _failed is not None:
+        return BuildState("torch", f"building the C++ kernel failed ({_failed})", "failed")
+    reason = _skipped or skip_reason(read_memory())
+    if reason is None:
+        return BuildState("torch", "the C++ kernel is not built (`python -m gru_viz build-ext`)", "not_built")
+    code = ("disabled" if "GRU_VIZ_BUILD_EXT" in reason else "failed" if reason.startswith("building") else
+            "no_memory" if reason.startswith("not enough memory") else "no_compiler")
+    return BuildState("torch", reason, code)

@@ -12,7 +12,11 @@ whatever the page polls (the train tab's live view every second, the sidebar's r
 tabs) as the browser's run_every timers do, until the run has finished or shows that it is queued for a free
 slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
 
-Exit status: 0 when every target is met, 1 when one is not (or there were errors), 2 when the app never started.
+With --box CPUS,MEMORY (for example 1,1g: Community Cloud's small app) the app runs inside a cgroup with those
+limits (tools/box.py; root), and the report adds the box's peak memory and OOM kills.
+
+Exit status: 0 when every target is met, 1 when one is not (or there were errors), 2 when the app never started
+or the box could not be made.
 """
 
 from __future__ import annotations
@@ -26,20 +30,18 @@ import random
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from app_server import HOST, ROOT, AppServer, ServerError
+from box import Box, BoxError, parse_box
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit_client import ProtocolError, StreamlitClient
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"  # the only address this tool ever talks to
 SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
 PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]  # the preset radio's option order
 TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only the open one is drawn
@@ -266,14 +268,18 @@ def tree_rss_kb(pid: int) -> int:
 
 
 class RssMonitor(threading.Thread):
-    def __init__(self, pid: int, every: float = 0.5):
+    """Samples the server's RSS (and the box's usage, which also tracks its peak) every 0.5 s."""
+
+    def __init__(self, pid: int, box: Box | None = None, every: float = 0.5):
         super().__init__(daemon=True)
-        self.pid, self.every, self.peak_kb, self.samples = pid, every, 0, 0
+        self.pid, self.box, self.every, self.peak_kb, self.samples = pid, box, every, 0, 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            if self.box is not None:
+                self.box.usage()
             self.samples += 1
             self.stop.wait(self.every)
 
@@ -287,51 +293,21 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def install_timemachine(cache: Path) -> None:
+    """The Time Machine into the fresh cache, as `python -m gru_viz fetch --from FILE` installs it (when ../shared
+    has it; otherwise the app uses its offline text)."""
+    if SHARED_TM.is_file():
+        subprocess.run([sys.executable, "-m", "gru_viz", "fetch", "--from", str(SHARED_TM)], cwd=ROOT,
+                       env=dict(os.environ, GRU_VIZ_CACHE_DIR=str(cache)), check=True, capture_output=True, timeout=120)
 
 
-def start_server(port: int, cache: Path, log_path: Path, max_trainers: int | None,
-                 options: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, GRU_VIZ_CACHE_DIR=str(cache))
+def app_env(cache: Path, max_trainers: int | None, no_kernel: bool) -> dict[str, str]:
+    env = {"GRU_VIZ_CACHE_DIR": str(cache)}
     if max_trainers is not None:
         env["GRU_VIZ_MAX_TRAINERS"] = str(max_trainers)
-    if SHARED_TM.is_file():  # The Time Machine, installed like `python -m gru_viz fetch --from FILE`
-        subprocess.run([sys.executable, "-m", "gru_viz", "fetch", "--from", str(SHARED_TM)], cwd=ROOT, env=env,
-                       check=True, capture_output=True, timeout=120)
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-           "--server.address", HOST, "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    for opt in options:  # --set runner.postScriptGC=false -> --runner.postScriptGC false
-        key, _, value = opt.partition("=")
-        cmd += [f"--{key}", value]
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=2) as r:  # noqa: S310
-                if r.read().strip() == b"ok":
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    if no_kernel:  # as on a host without a compiler (Community Cloud): the PyTorch loops only
+        env["GRU_VIZ_BUILD_EXT"] = "0"
+    return env
 
 
 def app_revision() -> str:
@@ -370,25 +346,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                    help="a Streamlit config option for the app, e.g. runner.postScriptGC=false (repeatable)")
+    p.add_argument("--box", default=None, metavar="CPUS,MEMORY",
+                   help="run the app in a cgroup with these limits, e.g. 1,1g or 0.5,690m (root; see tools/box.py)")
+    p.add_argument("--no-kernel", action="store_true",
+                   help="GRU_VIZ_BUILD_EXT=0: no C++ kernel build, as on a host without a compiler")
     p.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     a = p.parse_args(argv)
     if not (1 <= a.visitors <= 200 and 0 <= a.trainers <= a.visitors and 5 <= a.duration <= 3600):
         p.error("need 1 <= visitors <= 200, 0 <= trainers <= visitors, 5 <= duration <= 3600")
-    port = a.port or free_port()
+    try:
+        box = Box(parse_box(a.box)).create() if a.box else None
+    except (ValueError, BoxError) as exc:
+        print(f"loadtest: error: {exc}")
+        return 2
     info = machine()
     tmp = Path(tempfile.mkdtemp(prefix="gru_viz_loadtest_"))
     log_path = tmp / "server.log"
+    server = AppServer(log_path, app_env(tmp / "cache", a.max_trainers, a.no_kernel), a.set,
+                       box.command if box else None, a.port)
     try:
-        proc = start_server(port, tmp / "cache", log_path, a.max_trainers, a.set)
-    except (OSError, subprocess.SubprocessError) as exc:
+        install_timemachine(tmp / "cache")
+        start_s = server.start()
+    except (OSError, subprocess.SubprocessError, ServerError) as exc:
         print(f"could not start the app: {exc}")
+        if box:
+            box.remove()
         return 2
-    res, monitor = Results(), RssMonitor(proc.pid)
+    proc, port = server.proc, server.port
+    res, monitor = Results(), RssMonitor(proc.pid, box)
+    start_rss_mb = tree_rss_kb(proc.pid) / 1024
     monitor.start()
     try:
-        if not wait_healthy(proc, port):
-            print(f"the app did not become healthy; log tail:\n{log_path.read_text(errors='replace')[-3000:]}")
-            return 2
         t0 = time.monotonic()
         ramp = a.duration / 6 if a.ramp is None else a.ramp
         every = a.visitors / a.trainers if a.trainers else math.inf
@@ -411,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         monitor.join(timeout=2)
         peak_mb = max(monitor.peak_kb, tree_rss_kb(proc.pid)) / 1024
         server_cpu = cpu_seconds(proc.pid)
-        stop_server(proc)
+        boxed = box.stats() if box else None
+        server.stop()
+        if box:
+            box.remove()
     log_text = log_path.read_text(errors="replace")
     tracebacks = log_text.count("Traceback (most recent call last)")
     if tracebacks:
@@ -423,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = {
         "every visitor loaded the page": res.loaded == a.visitors,
         "zero errors": not res.errors,
-        f"peak RSS <= {TARGET_RSS_MB} MB": peak_mb <= TARGET_RSS_MB,
+        **({f"peak RSS <= {TARGET_RSS_MB} MB": peak_mb <= TARGET_RSS_MB} if boxed is None else
+           {"no OOM kill in the box": boxed["oom_kills"] == 0}),
         f"p95 update <= {TARGET_P95_S} s": upd["p95_s"] is not None and upd["p95_s"] <= TARGET_P95_S,
         "every run finished or queued with a message": runs_ok,
         "every planned action done": res.skipped == 0,
@@ -435,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "app_revision": app_revision(), "streamlit_options": a.set, "server_cpu_s": round(server_cpu, 1),
         "loadtest_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
+        "box": boxed, "no_kernel": a.no_kernel, "server_start_s": round(start_s, 1),
+        "rss_at_start_mb": round(start_rss_mb, 1),
         "pages_loaded": res.loaded, "peak_rss_mb": round(peak_mb, 1), "rss_samples": monitor.samples,
         "update": upd, "update_and_tab_switch": with_tabs,
         "by_kind": {k: summary(v) for k, v in sorted(res.times.items())},
@@ -465,7 +459,13 @@ def print_summary(o: dict) -> None:
     print(f"  app               {o['app_revision']}" + (f"  options {' '.join(o['streamlit_options'])}"
                                                          if o["streamlit_options"] else ""))
     print(f"  pages loaded      {o['pages_loaded']}/{o['visitors']}")
-    print(f"  peak server RSS   {o['peak_rss_mb']:.0f} MB ({o['rss_samples']} samples every 0.5 s)")
+    print(f"  peak server RSS   {o['peak_rss_mb']:.0f} MB ({o['rss_samples']} samples every 0.5 s); "
+          f"{o['rss_at_start_mb']:.0f} MB when healthy, {o['server_start_s']} s after the start")
+    if o["box"]:
+        b = o["box"]
+        print(f"  box               {b['box']} (cgroup v{b['cgroup']}): peak {b['peak_mb']:.0f} MB of "
+              f"{b['memory_limit_mb']} MB, {b['oom_kills']} OOM kills, CPU quota throttled {b['cpu_throttled_s']} s"
+              + ("; no kernel build" if o["no_kernel"] else ""))
     print(f"  CPU time          server {o['server_cpu_s']} s, this load test {o['loadtest_cpu_s']} s "
           f"(wall {o['wall_s']} s)")
     print(f"  scrub + forcing         {fmt(o['update'])}")

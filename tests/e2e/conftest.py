@@ -14,12 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,71 +107,44 @@ def record_timing(test: str, what: str, *seconds: float) -> None:
 
 # --- the server -----------------------------------------------------------------------------
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _health(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:  # noqa: S310 (localhost only)
-            return r.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+sys.path.insert(0, str(ROOT / "tools"))
+from app_server import AppServer, ServerError  # noqa: E402 (tools/ is not a package)
 
 
 class Server:
-    """One `streamlit run streamlit_app.py` on a free port of 127.0.0.1, in its own process group.
+    """One `streamlit run streamlit_app.py` on a free port of 127.0.0.1, in its own process group
+    (tools/app_server.py starts, polls and stops it).
 
     `ensure()` restarts it (and says so) when it is gone between tests: on a shared machine something outside
     the suite may stop it, and one lost server should cost one test, not all that follow.
     """
 
     def __init__(self, cache_dir: Path):
-        self.cache_dir, self.proc, self.url, self.starts = cache_dir, None, "", 0
+        self.cache_dir = cache_dir
         self.log_path = ARTIFACTS / "streamlit.log"
+        self._app = AppServer(self.log_path, env={"GRU_VIZ_CACHE_DIR": str(cache_dir)})
+
+    @property
+    def proc(self):
+        return self._app.proc
+
+    @property
+    def url(self) -> str:
+        return self._app.url
+
+    @property
+    def starts(self) -> int:
+        return self._app.starts
 
     def start(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        env = {**os.environ, "GRU_VIZ_CACHE_DIR": str(self.cache_dir), "PYTHONUNBUFFERED": "1"}
-        with self.log_path.open("a" if self.starts else "w", encoding="utf-8") as log:
-            log.write(f"=== e2e: streamlit run on {self.url}\n")
-            log.flush()
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)  # own process group: stop() ends it all
-        self.starts += 1
-        deadline = time.monotonic() + SERVER_START_S
-        while _health(self.url) != "ok":
-            if self.proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {self.proc.returncode}:\n{self.log_tail()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {SERVER_START_S} s:\n{self.log_tail()}", pytrace=False)
-            time.sleep(0.25)
+        try:
+            self._app.start(timeout=SERVER_START_S)
+        except ServerError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self._app.alive()
 
     def ensure(self) -> None:
         if not self.alive():
@@ -183,8 +152,7 @@ class Server:
             self.start()
 
     def stop(self) -> None:
-        if self.proc is not None:
-            _stop(self.proc)
+        self._app.stop()
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size
@@ -195,7 +163,7 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def log_tail(self, n: int = 3000) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-n:]
+        return self._app.log_tail(n)
 
 
 @pytest.fixture(scope="session")
