@@ -1,5 +1,5 @@
-"""Memory per training run: a measured estimate from the settings, what the box allows and uses, and giving
-freed memory back to the operating system after a run. Figures and method: docs/LOADTEST.md, "Memory per run".
+"""Memory per training run: a measured estimate from the settings, what is left for it, and giving freed
+memory back to the operating system after a run. Figures and method: docs/LOADTEST.md, "Memory per run".
 """
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
-from pathlib import Path
+
+from gru_viz.memlimit import Memory, read_memory
 
 MB = 2**20
 
@@ -52,95 +53,12 @@ def settings_bytes(config: object, vocab_size: int, tokens: int, variants: int =
                               getattr(config, "engine", "fast"), variants, backend=backend)
 
 
-# --- what the box allows and uses (Linux cgroups v2 and v1) ------------------------------------------------
-
-_UNLIMITED = 2**60  # cgroup v1 writes "no limit" as a page-rounded 2**63-1
-
-
-def _cgroup_dirs(root: Path, proc_cgroup: Path) -> list[tuple[Path, str]]:
-    """(directory, "v1" | "v2") of this process's memory cgroup and its ancestors, innermost first."""
-    try:
-        lines = proc_cgroup.read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
-        return []
-    found: list[tuple[Path, str]] = []
-    for line in lines:
-        hier, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hier == "0" and controllers == "":
-            kind, mounts = "v2", [root, root / "unified"]
-        elif "memory" in controllers.split(","):
-            kind, mounts = "v1", [root / "memory"]
-        else:
-            continue
-        for mount in mounts:
-            parts = [p for p in path.strip().split("/") if p and p not in (".", "..")]
-            # Innermost first; a container that sees the host's path but not its directories gets the mount itself.
-            for depth in range(len(parts), -1, -1):
-                d = mount.joinpath(*parts[:depth])
-                if d.is_dir():
-                    found.append((d, kind))
-    return found
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if text == "max":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        return None
-    return value if 0 <= value < _UNLIMITED else None
-
-
-def _limit_of(d: Path, kind: str) -> int | None:
-    return _read_int(d / ("memory.max" if kind == "v2" else "memory.limit_in_bytes"))
-
-
-def box_memory_limit(root: Path | str = "/sys/fs/cgroup", proc_cgroup: Path | str = "/proc/self/cgroup") -> int | None:
-    """The tightest memory limit of this process's cgroup or its ancestors (bytes), or None when unlimited."""
-    limits = [v for d, kind in _cgroup_dirs(Path(root), Path(proc_cgroup)) if (v := _limit_of(d, kind)) is not None]
-    return min(limits) if limits else None
-
-
-def box_memory_usage(root: Path | str = "/sys/fs/cgroup", proc_cgroup: Path | str = "/proc/self/cgroup") -> int | None:
-    """Memory the limiting cgroup uses, less reclaimable file cache (the working set the OOM killer counts), in
-    bytes; the innermost memory cgroup when none is limited; None without readable cgroup files."""
-    dirs = _cgroup_dirs(Path(root), Path(proc_cgroup))
-    limited = [(v, d, kind) for d, kind in dirs if (v := _limit_of(d, kind)) is not None]
-    candidates = [(d, kind) for _, d, kind in sorted(limited, key=lambda x: x[0])] + dirs
-    for d, kind in candidates:
-        usage = _read_int(d / ("memory.current" if kind == "v2" else "memory.usage_in_bytes"))
-        if usage is None:
-            continue
-        inactive = _stat_value(d / "memory.stat", "inactive_file" if kind == "v2" else "total_inactive_file")
-        return max(0, usage - (inactive or 0))
-    return None
-
-
-def _stat_value(path: Path, key: str) -> int | None:
-    try:
-        for line in path.read_text(encoding="ascii").splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, UnicodeDecodeError, ValueError):
-        pass
-    return None
-
-
-def memory_left(budget_bytes: int | None = None, root: Path | str = "/sys/fs/cgroup",
-                proc_cgroup: Path | str = "/proc/self/cgroup") -> int | None:
-    """Bytes a new run may still use: the cgroup's limit less its usage; else `budget_bytes` less this process's
-    resident memory; None when neither a limit nor a budget is known."""
-    limit = box_memory_limit(root, proc_cgroup)
-    if limit is not None:
-        used = box_memory_usage(root, proc_cgroup)
-        return limit - (used if used is not None else process_rss())
+def memory_left(budget_bytes: int | None = None, memory: Memory | None = None) -> int | None:
+    """Bytes a new run may still use: the box's limit less its usage (cgroups, gru_viz.memlimit); else
+    `budget_bytes` less this process's resident memory; None when neither a limit nor a budget is known."""
+    m = read_memory() if memory is None else memory
+    if m.limit is not None:
+        return m.limit - (m.usage if m.usage is not None else process_rss())
     if budget_bytes is not None:
         return budget_bytes - process_rss()
     return None

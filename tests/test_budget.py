@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_viz import budget
+from gru_viz import budget, memlimit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -38,9 +38,9 @@ def test_cgroup_v2_limit_is_the_tightest_ancestor_and_usage_leaves_out_file_cach
         "user.slice/memory.current": "500000000\n",
         "user.slice/memory.stat": "anon 350000000\nfile 150000000\ninactive_file 100000000\n",
     })
-    assert budget.box_memory_limit(**box) == 2**30
-    assert budget.box_memory_usage(**box) == 400_000_000  # the limited cgroup's, less inactive file pages
-    assert budget.memory_left(**box) == 2**30 - 400_000_000
+    assert memlimit.box_memory_limit(**box) == 2**30
+    assert memlimit.box_memory_usage(**box) == 400_000_000  # the limited cgroup's, less inactive file pages
+    assert budget.memory_left(memory=memlimit.read_memory(box["proc_cgroup"], box["root"])) == 2**30 - 400_000_000
 
 
 def test_cgroup_v1_limit_and_unlimited(tmp_path):
@@ -49,28 +49,29 @@ def test_cgroup_v1_limit_and_unlimited(tmp_path):
              "memory/process_api/abc/memory.stat": "cache 10\ntotal_inactive_file 200000000\n",
              "memory/memory.limit_in_bytes": "9223372036854771712\n"}
     box = _box(tmp_path, "5:cpu:/\n4:memory:/process_api/abc\n0::/\n", files)
-    assert budget.box_memory_limit(**box) == 2 * 2**30
-    assert budget.box_memory_usage(**box) == 500_000_000
+    assert memlimit.box_memory_limit(**box) == 2 * 2**30
+    assert memlimit.box_memory_usage(**box) == 500_000_000
     _write(tmp_path / "fs", "memory/process_api/abc/memory.limit_in_bytes", "9223372036854771712\n")
-    assert budget.box_memory_limit(**box) is None  # v1 writes "no limit" as a huge number
-    assert budget.box_memory_usage(**box) == 500_000_000  # still the innermost cgroup's
+    assert memlimit.box_memory_limit(**box) is None  # v1 writes "no limit" as a huge number
+    assert memlimit.box_memory_usage(**box) == 500_000_000  # still the innermost cgroup's
 
 
 def test_container_that_sees_the_hosts_path_reads_its_mount(tmp_path):
     box = _box(tmp_path, "0::/kubepods/pod1/ctr\n", {"memory.max": "536870912\n", "memory.current": "1000\n"})
-    assert budget.box_memory_limit(**box) == 512 * 2**20
-    assert budget.box_memory_usage(**box) == 1000
+    assert memlimit.box_memory_limit(**box) == 512 * 2**20
+    assert memlimit.box_memory_usage(**box) == 1000
 
 
 def test_no_cgroup_files_means_unknown(tmp_path):
     box = _box(tmp_path, "0::/\n", {})
-    assert budget.box_memory_limit(**box) is None and budget.box_memory_usage(**box) is None
-    assert budget.memory_left(**box) is None
-    assert budget.memory_left(4 * 2**30, **box) == 4 * 2**30 - budget.process_rss()
+    assert memlimit.box_memory_limit(**box) is None and memlimit.box_memory_usage(**box) is None
+    unknown = memlimit.read_memory(box["proc_cgroup"], box["root"], tmp_path / "no_meminfo")
+    assert unknown == memlimit.Memory(None, None, None) and budget.memory_left(memory=unknown) is None
+    assert budget.memory_left(4 * 2**30, memory=unknown) == 4 * 2**30 - budget.process_rss()
     missing = {"root": tmp_path / "none", "proc_cgroup": tmp_path / "no_such_file"}
-    assert budget.box_memory_limit(**missing) is None and budget.box_memory_usage(**missing) is None
+    assert memlimit.box_memory_limit(**missing) is None and memlimit.box_memory_usage(**missing) is None
     garbage = _box(tmp_path / "g", "0::/\n", {"memory.max": "lots\n", "memory.current": "-5\n"})
-    assert budget.box_memory_limit(**garbage) is None and budget.box_memory_usage(**garbage) is None
+    assert memlimit.box_memory_limit(**garbage) is None and memlimit.box_memory_usage(**garbage) is None
 
 
 def test_estimate_grows_with_every_setting_and_knows_the_engines():
@@ -109,7 +110,7 @@ def test_release_memory_hands_freed_heap_back():
     # stay resident when freed: what kept the server's RSS gigabytes high after a run.
     script = """
 import torch
-from gru_viz import budget
+from gru_viz import budget, memlimit
 start = budget.process_rss()
 big = torch.ones(30 * 2**20 // 4); del big
 keep = [torch.ones(2**21) for _ in range(21)]  # 21 x 8 MB from the heap

@@ -87,3 +87,27 @@ def test_one_active_run_per_visitor_across_their_sessions():
                 w.stop()
                 w.join(2.0)
         st.cache_resource.clear()
+
+
+def test_a_run_too_big_for_the_memory_budget_is_refused_with_what_would_fit(monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from gru_viz.ui.slots import TrainingSlots
+
+    from gru_viz.ui import actions
+
+    monkeypatch.setattr(actions, "training_slots", lambda: TrainingSlots(2, memory_budget=200 * 2**20))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=60)
+    for key, value in {"tab": "train", "hidden": 512, "batch_size": 256, "num_steps": 200,
+                       "corpus_source": "offline", "engine": "textbook"}.items():
+        app.session_state[key] = value
+    try:
+        app.run()
+        app.button(key="btn_start").click().run()
+        assert app.session_state["runs"] == []
+        message = " ".join(e.value for e in app.error)
+        assert "at most 200 MB" in message and "This would fit: fast code, Batch size" in message, message
+    finally:
+        st.cache_resource.clear()

@@ -5,15 +5,18 @@ Tabs import this and never each other; each gets what it needs as arguments from
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import streamlit as st
 
+from gru_viz.budget import MB, settings_bytes
 from gru_viz.data import Corpus, Vocab, preprocess
 from gru_viz.inference import PREFIX
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.race import VARIANTS
 from gru_viz.train import ConfigError, TrainConfig
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import (
@@ -187,7 +190,29 @@ def resolve_model(key: str) -> Inspected | None:
     return None
 
 
-# --- starting a run --------------------------------------------------------------------------------
+# --- starting a run ---------------------------------------------------------------------------------------
+
+
+def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
+    """The run's estimated peak memory (gru_viz.budget, measured), for the code it would run here."""
+    from gru_viz.fast import fast_backend
+
+    backend = fast_backend() if config.engine == "fast" else None
+    return settings_bytes(config, vocab_size, tokens, variants=len(VARIANTS) if race else 1, backend=backend)
+
+
+def what_fits(config: TrainConfig, vocab_size: int, tokens: int, race: bool, budget: int) -> dict[str, object]:
+    """A nearby setting that fits the budget, said as the sidebar says it: the fast code, then a smaller batch,
+    then fewer time steps, then fewer hidden units."""
+    candidates = [dataclasses.replace(config, engine="fast")]
+    for field, floor in (("batch_size", 1), ("num_steps", 1), ("hidden", 1)):
+        c = candidates[-1]
+        while getattr(c, field) > floor and run_bytes(c, vocab_size, tokens, race) > budget:
+            c = dataclasses.replace(c, **{field: max(floor, getattr(c, field) // 2)})
+        candidates.append(c)
+    fit = next((c for c in candidates if run_bytes(c, vocab_size, tokens, race) <= budget), candidates[-1])
+    return {name: getattr(fit, name) for name in ("engine", "batch_size", "num_steps", "hidden")
+            if getattr(fit, name) != getattr(config, name)}
 
 
 def start_run(view: View, training: Training, config: TrainConfig | None = None, label: str = "GRU",
@@ -205,10 +230,17 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     if visitor_run(visitor) is not None:  # a run started from another tab of the same browser
         st.warning(view.t("busy_elsewhere"))
         return False
+    slots, vocab_size, tokens = training_slots(), len(training.corpus.vocab), len(training.corpus.tokens)
+    need = run_bytes(config, vocab_size, tokens, race)
+    if not slots.fits_alone(need):
+        fits = what_fits(config, vocab_size, tokens, race, slots.memory_budget)
+        words = [view.t(f"engine_short_{v}") if k == "engine" else f"{view.t(k)} {v}" for k, v in fits.items()]
+        st.error(view.t("too_big", need=need // MB, have=slots.memory_budget // MB, fits=", ".join(words)))
+        return False
     try:
-        worker = TrainingWorker(training.corpus, config, label=label, limiter=training_slots(), prefix=PREFIX,
+        worker = TrainingWorker(training.corpus, config, label=label, limiter=slots, prefix=PREFIX,
                                 num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS, visitor=visitor)
+                                time_limit=RUN_SECONDS, visitor=visitor, memory=need)
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

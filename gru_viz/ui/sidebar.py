@@ -126,7 +126,7 @@ def checkpoint_upload(view: View) -> None:
         return
     ss.uploaded_id, ss.uploaded_error = up.file_id, ""
     try:
-        ckpt = load_checkpoint(up.getvalue(), up.name)
+        ckpt = load_checkpoint(up.getvalue(), up.name, max_hidden=CAPS["hidden"])  # the app's cap, not the CLI's
         ckpt.model.requires_grad_(False)
         ss.uploaded = (up.name, ckpt)
         ss.inspect = "upload"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from gru_viz.budget import MB, memory_left
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
 from gru_viz.ui.slots import TrainingSlots
@@ -29,6 +30,10 @@ TORCH_THREADS = int(os.environ.get("GRU_VIZ_TORCH_THREADS", "1"))
 # slots for hours: d2l's 500 epochs take about 35-60 s here; the largest in-cap run about 9 s per epoch.
 # 0 turns the limit off (a private server).
 RUN_SECONDS = float(os.environ.get("GRU_VIZ_RUN_SECONDS", "900")) or None
+# Memory for the whole app where no cgroup limit says otherwise (Community Cloud gives an app up to 2.7 GB), and
+# what to keep free for visitors' pages (traces, caches: a class of 30 added about 200 MB in the load test).
+MEMORY_BUDGET_MB = float(os.environ.get("GRU_VIZ_MEMORY_BUDGET_MB", "2700"))
+PAGES_RESERVE_MB = float(os.environ.get("GRU_VIZ_PAGES_RESERVE_MB", "300"))
 
 
 # --- shared by every visitor: read-only data and the server-wide limits ---------------------
@@ -72,7 +77,10 @@ def fast_kernel_build() -> None:
 
 @st.cache_resource
 def training_slots() -> TrainingSlots:
-    return TrainingSlots(MAX_TRAINERS)
+    """The server's slots, with the memory that training may take: what the box (its cgroup limit, else
+    GRU_VIZ_MEMORY_BUDGET) has left when the server starts, less a reserve for the visitors' pages."""
+    left = memory_left(int(MEMORY_BUDGET_MB * MB))
+    return TrainingSlots(MAX_TRAINERS, None if left is None else max(0, left - int(PAGES_RESERVE_MB * MB)))
 
 
 @st.cache_resource

@@ -79,6 +79,8 @@ EN: dict[str, str] = {
     "ppl_title": "Perplexity per epoch (log scale)",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
+    "too_big": "This run would need about {need:,} MB of memory while it trains; this server can give a run at "
+               "most {have:,} MB, so that the others' runs and pages keep working. This would fit: {fits}.",
     "busy_elsewhere": "You already have a run training in another tab of this browser: one run at a time per "
                       "visitor, so that everyone gets a turn. Stop it there first.",
     # scrubber
@@ -327,6 +329,8 @@ ZH: dict[str, str] = {
     "ppl_title": "每个周期的困惑度（对数刻度）",
     "reference_run": "内置模型（d2l 的 500 周期训练）",
     "busy": "每位访客同时只能进行一个训练：请先暂停或停止当前训练。",
+    "too_big": "这次训练大约需要 {need:,} MB 内存；这台服务器给每个训练最多 {have:,} MB，以保证其他人的训练和页面"
+               "正常运行。这样可以放得下：{fits}。",
     "busy_elsewhere": "你已经在这个浏览器的另一个标签页里有一个正在训练的任务：每位访客一次只能训练一个，"
                       "好让每个人都轮得到。请先在那里停止它。",
     "probe_settings": "探测文本与显示的单元",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gru_viz.budget import release_memory
 from gru_viz.data import Corpus
 from gru_viz.inference import PREFIX, predict
 from gru_viz.model import from_params
@@ -194,6 +195,7 @@ class TrainingWorker:
         finally:
             if acquired and self.limiter is not None:
                 self.limiter.release(self)
+            release_memory()  # the run's activations are freed: give their pages back to the OS
 
     def model(self, epoch: int | None = None):
         """A fresh CPU model with the parameters of `epoch` (None: the latest epoch)."""
