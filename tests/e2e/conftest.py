@@ -29,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 1000}
 SERVER_START_S = 90
+UNSEEN_GRACE_S = 20  # the e2e server's watchdog grace (the app's default is 180 s)
 TIMEOUT_MS = 45_000  # default for every Playwright wait: generous, a 2-core machine also runs the browser
 
 APP_READY = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
@@ -122,7 +123,9 @@ class Server:
     def __init__(self, cache_dir: Path):
         self.cache_dir = cache_dir
         self.log_path = ARTIFACTS / "streamlit.log"
-        self._app = AppServer(self.log_path, env={"GRU_VIZ_CACHE_DIR": str(cache_dir)})
+        # a short watchdog grace, so that a test can show a watched run is never stopped by it
+        self._app = AppServer(self.log_path, env={"GRU_VIZ_CACHE_DIR": str(cache_dir),
+                                                  "GRU_VIZ_UNSEEN_GRACE": str(UNSEEN_GRACE_S)})
 
     @property
     def proc(self):
