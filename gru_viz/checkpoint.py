@@ -17,6 +17,7 @@ from safetensors.torch import save as st_save
 
 from gru_viz.data import UNK, Vocab
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
+from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
@@ -26,31 +27,37 @@ MAX_VOCAB = 512
 _ZIP, _PICKLE_PROTOCOLS = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
+# metadata "arch" -> (tensor names, shapes, builder, name in messages); a file without "arch" is a GRU.
+ARCHS = {"gru": (PARAM_NAMES, param_shapes, from_params, "GRU"),
+         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN")}
+
+
 class CheckpointError(ValueError):
     """A file that is not a valid gru_viz checkpoint; the message is meant for a person."""
 
 
 @dataclass
 class Checkpoint:
-    model: GRUScratch
+    model: GRUScratch | RNNScratch
     vocab: Vocab
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(model: GRUScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
+def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
                      history: list[dict] | None = None, extra: dict | None = None) -> bytes:
     """Serialise to safetensors bytes (float32, d2l's tensor names)."""
-    params = model.params() if isinstance(model, GRUScratch) else model
-    tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in PARAM_NAMES}
+    params = model.params() if isinstance(model, (GRUScratch, RNNScratch)) else model
+    arch = "gru" if "W_xz" in params else "rnn"  # only the GRU has gates
+    tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in ARCHS[arch][0]}
     meta = {"format": FORMAT, "vocab": json.dumps(vocab.idx_to_token), "config": json.dumps(config or {}),
-            "history": json.dumps(history or [])}
+            "history": json.dumps(history or []), "arch": arch}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
     return st_save(tensors, metadata=meta)
 
 
-def save_checkpoint(path: Path | str, model: GRUScratch | dict[str, torch.Tensor], vocab: Vocab,
+def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +71,8 @@ def read_header(data: bytes, name: str = "checkpoint") -> tuple[dict, dict]:
         raise CheckpointError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {MAX_BYTES // 2**20} MB limit")
     if data[:4] == _ZIP:
         raise CheckpointError(f"{name}: this is a zip file (a PyTorch .pt/.pth pickle?); only .safetensors is accepted")
-    if data[:2] in _PICKLE_PROTOCOLS:
+    # A safetensors header length of 640 (0x280) also starts with b"\x80\x02": its JSON then opens at byte 8.
+    if data[:2] in _PICKLE_PROTOCOLS and data[8:9] != b"{":
         raise CheckpointError(f"{name}: this is a Python pickle; pickles can run code and are never loaded")
     if len(data) < 8:
         raise CheckpointError(f"{name}: too short to be a safetensors file")
@@ -83,23 +91,24 @@ def read_header(data: bytes, name: str = "checkpoint") -> tuple[dict, dict]:
     return header, meta
 
 
-def _check_entries(header: dict, data_len: int, vocab_size: int, name: str) -> int:
+def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, arch: str = "gru") -> int:
+    param_names, shapes_of, _, label = ARCHS[arch]
     names = set(header)
-    if names != set(PARAM_NAMES):
-        missing, extra = sorted(set(PARAM_NAMES) - names), sorted(names - set(PARAM_NAMES))
+    if names != set(param_names):
+        missing, extra = sorted(set(param_names) - names), sorted(names - set(param_names))
         raise CheckpointError(
-            f"{name}: tensors do not match the GRU's (missing {missing or 'none'}, unexpected {extra or 'none'})"
+            f"{name}: tensors do not match the {label}'s (missing {missing or 'none'}, unexpected {extra or 'none'})"
         )
     for key, entry in header.items():
         if not isinstance(entry, dict) or entry.get("dtype") != "F32":
             raise CheckpointError(f"{name}: tensor {key} must be float32")
-    w = header["W_hz"].get("shape")
+    w = header["W_hh"].get("shape")  # hidden×hidden in both architectures
     if not (isinstance(w, list) and len(w) == 2 and all(isinstance(x, int) for x in w) and w[0] == w[1]):
-        raise CheckpointError(f"{name}: W_hz must be a square hidden×hidden matrix")
+        raise CheckpointError(f"{name}: W_hh must be a square hidden×hidden matrix")
     hidden = w[0]
     if not 1 <= hidden <= MAX_HIDDEN:
         raise CheckpointError(f"{name}: hidden size {hidden} is outside 1..{MAX_HIDDEN}")
-    expected = param_shapes(vocab_size, hidden)
+    expected = shapes_of(vocab_size, hidden)
     spans = []
     for key, shape in expected.items():
         entry = header[key]
@@ -144,8 +153,11 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None) -> Chec
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not a gru_viz checkpoint (metadata 'format' is {meta.get('format')!r})")
     vocab = parse_vocab(meta.get("vocab", ""), name)
+    arch = meta.get("arch", "gru")
+    if arch not in ARCHS:
+        raise CheckpointError(f"{name}: unknown architecture {arch[:40]!r} (expected {' or '.join(ARCHS)})")
     (n,) = struct.unpack("<Q", data[:8])
-    _check_entries(header, len(data) - 8 - n, len(vocab), name)
+    _check_entries(header, len(data) - 8 - n, len(vocab), name, arch)
     try:
         tensors = st_load(data)
     except Exception as exc:  # safetensors raises its own error types
@@ -159,4 +171,4 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None) -> Chec
         raise CheckpointError(f"{name}: config or history metadata is not JSON") from None
     if not isinstance(config, dict) or not isinstance(history, list):
         raise CheckpointError(f"{name}: config must be a JSON object and history a JSON list")
-    return Checkpoint(from_params(tensors), vocab, config, history, meta)
+    return Checkpoint(ARCHS[arch][2](tensors), vocab, config, history, meta)
