@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gru_viz.model import FREE, Forcing, GRUScratch
+from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch
+from gru_viz.rnn import RNNScratch, arch_of
 
 
 @torch.no_grad()
@@ -44,6 +45,66 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
         d_r = d_rh * H_prev[t] * R[t] * (1 - R[t]) * r_free
         g = g * Z[t] + d_rh * R[t] + d_r @ p["W_hr"].T + d_z @ p["W_hz"].T  # dloss/dH_{t−1}
     return norms
+
+
+@torch.no_grad()
+def gradient_flow_rnn(model: RNNScratch, tokens: list[int], target: int) -> np.ndarray:
+    """‖∂loss_t/∂H_{t'}‖ for d2l's plain RNN, by hand: H_t = tanh(A_t), so
+    ∂loss/∂H_{t−1} = (∂loss/∂H_t ⊙ (1 − H_t²)) W_hhᵀ. Same conventions as gradient_flow."""
+    if not 0 <= target < len(tokens) - 1:
+        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    m = copy.deepcopy(model).double().cpu()
+    _, _, tr = m(torch.tensor(tokens[: target + 1]).unsqueeze(0), m.begin_state(1), record=True)
+    H = tr.H[:, 0]
+    probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
+    probs[tokens[target + 1]] -= 1.0
+    g = probs @ m.W_hq.T
+    norms = np.zeros(target + 1)
+    for t in range(target, -1, -1):
+        norms[t] = float(g.norm())
+        g = (g * (1 - H[t] ** 2)) @ m.W_hh.T
+    return norms
+
+
+def gradient_flow_any(model: GRUScratch | RNNScratch, tokens: list[int], target: int,
+                      forcing: Forcing = FREE) -> np.ndarray:
+    """gradient_flow for a GRU (with any forcing), gradient_flow_rnn for a plain RNN (which has no gates)."""
+    if arch_of(model) == "rnn":
+        if forcing.active:
+            raise ForcingError("a plain RNN has no reset or update gate to force")
+        return gradient_flow_rnn(model, tokens, target)
+    return gradient_flow(model, tokens, target, forcing)
+
+
+@dataclass
+class FlowSummary:
+    """Where a gradient-flow curve starts and ends: at t' = target, at t' = 0, and its extremes."""
+
+    at_target: float
+    at_start: float
+    ratio: float  # at_start / at_target: < 1 the gradient shrinks going back in time, > 1 it grows
+    low: float
+    high: float
+
+
+def summarize_flow(norms: np.ndarray) -> FlowSummary:
+    at_target, at_start = float(norms[-1]), float(norms[0])
+    ratio = at_start / at_target if at_target > 0 else float("inf")
+    return FlowSummary(at_target, at_start, ratio, float(norms.min()), float(norms.max()))
+
+
+def survival_at(survival: np.ndarray, distances: tuple[int, ...] = (10, 30, 60)) -> dict[int, dict[str, float]]:
+    """Mean, 10 %, median, 90 % and maximum over units of ∏Z at each distance t − t' ≤ t (rows of
+    memory_survival's result), and the share of units keeping more than 1 %. The mean is pulled up by a few units."""
+    target = survival.shape[0] - 1
+    out = {}
+    for d in distances:
+        if d <= target:
+            row = survival[target - d]
+            p10, p50, p90 = np.percentile(row, [10, 50, 90])
+            out[d] = {"mean": float(row.mean()), "p10": float(p10), "median": float(p50), "p90": float(p90),
+                      "max": float(row.max()), "above_1pct": float((row > 0.01).mean())}
+    return out
 
 
 def _free_mask(force, t: int, hidden: int) -> torch.Tensor:

@@ -19,6 +19,7 @@ from safetensors.torch import save as st_save
 
 from gru_viz.data import UNK, Vocab, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
+from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
@@ -32,31 +33,37 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
+# metadata "arch" -> (tensor names, shapes, builder, name in messages); a file without "arch" is a GRU.
+ARCHS = {"gru": (PARAM_NAMES, param_shapes, from_params, "GRU"),
+         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN")}
+
+
 class CheckpointError(ValueError):
     """A file that is not a valid gru_viz checkpoint; the message is meant for a person."""
 
 
 @dataclass
 class Checkpoint:
-    model: GRUScratch
+    model: GRUScratch | RNNScratch
     vocab: Vocab
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(model: GRUScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
+def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
                      history: list[dict] | None = None, extra: dict | None = None) -> bytes:
     """Serialise to safetensors bytes (float32, d2l's tensor names)."""
-    params = model.params() if isinstance(model, GRUScratch) else model
-    tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in PARAM_NAMES}
+    params = model.params() if isinstance(model, (GRUScratch, RNNScratch)) else model
+    arch = "gru" if "W_xz" in params else "rnn"  # only the GRU has gates
+    tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in ARCHS[arch][0]}
     meta = {"format": FORMAT, "vocab": json.dumps(vocab.idx_to_token), "config": json.dumps(config or {}),
-            "history": json.dumps(history or [])}
+            "history": json.dumps(history or []), "arch": arch}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
     return st_save(tensors, metadata=meta)
 
 
-def save_checkpoint(path: Path | str, model: GRUScratch | dict[str, torch.Tensor], vocab: Vocab,
+def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -120,30 +127,33 @@ def _int_list(value: object, length: int | None = None) -> bool:
             and all(type(x) is int for x in value))
 
 
-def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_hidden: int = MAX_HIDDEN) -> int:
-    """Names, dtypes, shapes and offsets of the 11 tensors against each other and the file; returns hidden."""
+def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_hidden: int = MAX_HIDDEN,
+                   arch: str = "gru") -> int:
+    """Names, dtypes, shapes and offsets of the tensors (the GRU's 11 or the plain RNN's 5) against each other
+    and the file; returns hidden."""
+    param_names, shapes_of, _, label = ARCHS[arch]
     names = set(header)
-    if names != set(PARAM_NAMES):
-        missing, extra = sorted(set(PARAM_NAMES) - names), sorted(names - set(PARAM_NAMES))
+    if names != set(param_names):
+        missing, extra = sorted(set(param_names) - names), sorted(names - set(param_names))
         shown = ", ".join(_short(x, 24) for x in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         raise CheckpointError(
-            f"{name}: tensors do not match the GRU's (missing {', '.join(missing) or 'none'}, "
+            f"{name}: tensors do not match the {label}'s (missing {', '.join(missing) or 'none'}, "
             f"unexpected {shown or 'none'})"
         )
-    for key in PARAM_NAMES:
+    for key in param_names:
         entry = header[key]
         if not isinstance(entry, dict) or entry.get("dtype") != "F32":
             raise CheckpointError(f"{name}: tensor {key} must be float32")
         if not _int_list(entry.get("shape")):
             raise CheckpointError(f"{name}: tensor {key} has a shape that is not a list of integers")
-    w = header["W_hz"]["shape"]
+    w = header["W_hh"]["shape"]  # hidden×hidden in both architectures
     if not (len(w) == 2 and w[0] == w[1]):
-        raise CheckpointError(f"{name}: W_hz must be a square hidden×hidden matrix, got shape {_short(w)}")
+        raise CheckpointError(f"{name}: W_hh must be a square hidden×hidden matrix, got shape {_short(w)}")
     hidden = w[0]
     if not 1 <= hidden <= max_hidden:
         raise CheckpointError(f"{name}: hidden size {_short(hidden)} is outside the 1 to {max_hidden} allowed here")
     spans = []
-    for key, shape in param_shapes(vocab_size, hidden).items():
+    for key, shape in shapes_of(vocab_size, hidden).items():
         entry = header[key]
         if entry["shape"] != list(shape):
             raise CheckpointError(f"{name}: tensor {key} has shape {_short(entry['shape'])}, expected {list(shape)}")
@@ -201,8 +211,11 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not a gru_viz checkpoint (metadata 'format' is {_short(meta.get('format'))})")
     vocab = parse_vocab(meta.get("vocab", ""), name)
+    arch = meta.get("arch", "gru")
+    if arch not in ARCHS:
+        raise CheckpointError(f"{name}: unknown architecture {arch[:40]!r} (expected {' or '.join(ARCHS)})")
     (n,) = struct.unpack("<Q", data[:8])
-    _check_entries(header, len(data) - 8 - n, len(vocab), name, max_hidden)
+    _check_entries(header, len(data) - 8 - n, len(vocab), name, max_hidden, arch)
     config, history = _parse_meta(meta, name)
     try:
         tensors = st_load(data)
@@ -211,4 +224,4 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors {', '.join(sorted(bad))} hold NaN or infinite values")
-    return Checkpoint(from_params(tensors), vocab, config, history, meta)
+    return Checkpoint(ARCHS[arch][2](tensors), vocab, config, history, meta)

@@ -13,6 +13,7 @@ from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.data import CorpusError, install_timemachine, load_corpus
 from gru_viz.inference import predict, trace_text
 from gru_viz.model import Forcing, ForcingError
+from gru_viz.rnn import new_model
 from gru_viz.train import LIMITS, ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
 
 USER_ERRORS = (CorpusError, CheckpointError, ConfigError, ForcingError, ValueError, OSError)
@@ -95,8 +96,8 @@ def _epochs(text: str) -> tuple[int, ...]:
         epochs = tuple(sorted({int(e) for e in text.split(",") if e.strip()}))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of epochs") from None
-    if not epochs or epochs[0] < 1:
-        raise argparse.ArgumentTypeError("snapshot epochs must be positive integers")
+    if not epochs or epochs[0] < 0:
+        raise argparse.ArgumentTypeError("snapshot epochs must be integers >= 0 (0 keeps the initialisation)")
     return epochs
 
 
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train the scratch GRU with d2l's train_ch8")
+    t.add_argument("--arch", default="gru", choices=["gru", "rnn"],
+                   help="gru (this chapter) or rnn: the previous chapter's plain rnn_scratch (textbook engine only)")
     t.add_argument("--hidden", type=_limit("hidden"), default=d.hidden)
     t.add_argument("--lr", type=float, default=d.lr)
     t.add_argument("--epochs", type=_limit("epochs"), default=d.epochs)
@@ -181,7 +184,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.snapshots:
         a.snapshots.mkdir(exist_ok=True)  # the directory the user named; its parent was checked to exist
     trainer = Trainer(corpus.tokens, len(corpus.vocab), cfg, callback=_progress if sys.stderr.isatty() else None,
-                      **extra)
+                      model=new_model(a.arch, len(corpus.vocab), cfg.hidden, cfg.seed), **extra)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start

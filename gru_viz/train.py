@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.data import batches, min_corpus_tokens
-from gru_viz.model import FREE, PARAM_NAMES, Forcing, GateForce, GRUScratch, clone_params, load_params
+from gru_viz.model import FREE, Forcing, GateForce, GRUScratch, clone_params
 
 
 class ConfigError(ValueError):
@@ -138,7 +138,7 @@ def textbook_step(
     y = Y.T.reshape(-1)  # time-major, matching the logits
     logits, state, _ = model(X, state, forcing)
     loss = F.cross_entropy(logits, y)
-    clipped_sgd(loss, [model.params()[n] for n in PARAM_NAMES], lr, clip)
+    clipped_sgd(loss, list(model.params().values()), lr, clip)  # d2l's names, GRU's or plain RNN's
     return float(loss.detach()), state.detach()
 
 
@@ -250,6 +250,8 @@ class Trainer:
             self.model = GRUScratch(self.vocab_size, cfg.hidden, generator=generator)
         elif self.model.vocab_size != self.vocab_size:
             raise ConfigError("the model's vocabulary size does not match the corpus")
+        if getattr(self.model, "arch", "gru") != "gru" and (cfg.engine != "textbook" or cfg.forcing.active):
+            raise ConfigError("a plain RNN trains only with the textbook engine and without forced gates")
         self.model.to(self.device)
         self.history: list[EpochReport] = []
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
@@ -258,6 +260,8 @@ class Trainer:
         self.epoch = 0
         self._lock = threading.Lock()
         self._good = clone_params(self.model)  # the last parameters that ended an epoch with a finite loss
+        if 0 in self.snapshot_epochs:  # epoch 0: the initialisation
+            self.snapshots[0] = {k: v.cpu() for k, v in self._good.items()}
         self._run_gate = threading.Event()
         self._run_gate.set()
         self._stop = threading.Event()
@@ -320,8 +324,9 @@ class Trainer:
                 state = model.begin_state(X.shape[0], self.device)
             loss, state = step(model, X.to(self.device), Y.to(self.device), state, cfg.lr, cfg.clip, forcing)
             if not math.isfinite(loss) or loss > diverge_loss:
-                with self._lock:
-                    load_params(model, self._good)
+                with self._lock, torch.no_grad():
+                    for name, p in model.params().items():
+                        p.copy_(self._good[name])
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch} (loss {loss:.3g}); the model was restored to "
                     f"epoch {self.epoch}: lower the learning rate or the clipping θ"

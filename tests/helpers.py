@@ -7,20 +7,19 @@ import time
 
 import torch
 
-from gru_viz.model import PARAM_NAMES
-
 
 def autograd_sgd_update(model, X, Y, state, lr, clip, forcing) -> tuple[dict, float, float]:
     """Autograd on the chapter's forward, d2l's gradient clipping written out, SGD.
     Returns (the updated parameters by name, the gradient norm before clipping, the loss)."""
-    params = [getattr(model, n) for n in PARAM_NAMES]
+    names = list(model.params())  # d2l's names in order: the GRU's PARAM_NAMES, or the plain RNN's
+    params = [getattr(model, n) for n in names]
     logits, _, _ = model(X, state, forcing)
     loss = torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1))
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
     norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
     scale = clip / norm if norm > clip else 1.0
-    return {n: (p - lr * scale * g).detach() for n, p, g in zip(PARAM_NAMES, params, grads)}, norm, float(loss.detach())
+    return {n: (p - lr * scale * g).detach() for n, p, g in zip(names, params, grads)}, norm, float(loss.detach())
 
 
 def wait_for(pred, timeout: float) -> bool:

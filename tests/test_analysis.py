@@ -7,8 +7,19 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gru_viz.analysis import TorchConventionGRU, char_features, gradient_flow, memory_survival, rank_units
-from gru_viz.model import PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.analysis import (
+    TorchConventionGRU,
+    char_features,
+    gradient_flow,
+    gradient_flow_any,
+    gradient_flow_rnn,
+    memory_survival,
+    rank_units,
+    summarize_flow,
+    survival_at,
+)
+from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.rnn import RNNScratch, rnn_from_gru
 
 V, H = 6, 5
 
@@ -103,3 +114,52 @@ def test_torch_convention_cell_equals_nn_gru():
     got, got_h = cell(x, h0[0])
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got_h, want_h[0], rtol=1e-12, atol=1e-12)
+
+
+def _rnn(seed=0, scale=0.6):
+    g = torch.Generator().manual_seed(seed)
+    m = RNNScratch(V, H, generator=g)
+    with torch.no_grad():
+        for p in m.params().values():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return m
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.5])  # a shrinking and a growing gradient
+def test_gradient_flow_rnn_matches_autograd(scale):
+    tokens = [1, 2, 3, 4, 5, 1, 2, 0, 3, 4]
+    got = gradient_flow_rnn(_rnn(scale=scale), tokens, 8)
+    want = _autograd_norms(_rnn(scale=scale), tokens, 8, PRESETS["free"])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-14)
+
+
+def test_gradient_flow_any_dispatches_on_the_architecture():
+    tokens = [1, 2, 3, 4, 5, 1, 2, 0, 3, 4]
+    gru = _model()
+    np.testing.assert_array_equal(gradient_flow_any(gru, tokens, 7), gradient_flow(gru, tokens, 7))
+    np.testing.assert_array_equal(gradient_flow_any(gru, tokens, 7, PRESETS["amnesia"]),
+                                  gradient_flow(gru, tokens, 7, PRESETS["amnesia"]))
+    rnn = _rnn()
+    np.testing.assert_array_equal(gradient_flow_any(rnn, tokens, 7), gradient_flow_rnn(rnn, tokens, 7))
+    # the plain RNN inside a GRU has the flow of the GRU forced to R=1, Z=0: two independent backward passes
+    np.testing.assert_allclose(gradient_flow_any(rnn_from_gru(gru), tokens, 7),
+                               gradient_flow(gru, tokens, 7, PRESETS["plain_rnn"]), rtol=1e-9)
+    with pytest.raises(ForcingError, match="plain RNN"):
+        gradient_flow_any(rnn, tokens, 7, PRESETS["plain_rnn"])
+    with pytest.raises(ValueError, match="target step"):
+        gradient_flow_any(rnn, tokens, 9)
+
+
+def test_summaries_of_flow_and_survival_read_the_right_entries():
+    s = summarize_flow(np.array([1e-3, 1e-1, 5.0, 2.0]))
+    assert (s.at_start, s.at_target, s.low, s.high) == (1e-3, 2.0, 1e-3, 5.0)
+    assert s.ratio == pytest.approx(5e-4)
+    Z = np.full((12, 10), 0.5)
+    Z[:, 0] = 1.0  # one unit keeps everything
+    stats = survival_at(memory_survival(Z, 11), (1, 3, 30))
+    assert set(stats) == {1, 3}  # distance 30 is beyond the target step
+    assert stats[3]["median"] == pytest.approx(0.125) and 0.125 < stats[3]["p90"] < 1.0  # 1 unit in 10 keeps all
+    assert stats[3]["mean"] == pytest.approx((9 * 0.125 + 1.0) / 10)
+    assert stats[1]["p10"] == pytest.approx(0.5)
+    assert stats[3]["max"] == 1.0 and stats[3]["above_1pct"] == pytest.approx(1.0)
+    assert survival_at(memory_survival(Z, 11), (10,))[10]["above_1pct"] == pytest.approx(0.1)  # 0.5¹⁰ < 1 %

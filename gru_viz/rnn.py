@@ -1,0 +1,102 @@
+"""d2l's from-scratch RNN (the previous chapter's rnn_scratch) with GRUScratch's interface, so the same
+trainer, checkpoints and analysis can compare a trained plain RNN with the GRU.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch, Trace
+
+# d2l's names for rnn_scratch's parameters, in the chapter's order.
+RNN_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+ARCHS = ("gru", "rnn")
+
+
+def rnn_param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """d2l's shapes: one-hot inputs, so W_xh is vocab×hidden and W_hq hidden×vocab."""
+    v, h = vocab_size, hidden
+    return {"W_xh": (v, h), "W_hh": (h, h), "b_h": (h,), "W_hq": (h, v), "b_q": (v,)}
+
+
+class RNNScratch(nn.Module):
+    """The chapter's `rnn` function and `get_params` as a module: H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h),
+    Y_t = H_t W_hq + b_q.
+
+    It has no gates, so it cannot be forced. Its recorded Trace reports R = 1 and Z = 0: with those values the
+    GRU's equations reduce exactly to this cell (H_t = H̃_t), which is what the trace's H̃ and H then hold.
+    """
+
+    arch = "rnn"
+
+    def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
+        super().__init__()
+        if vocab_size < 2 or hidden < 1:
+            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
+        self.vocab_size, self.hidden = vocab_size, hidden
+        for name, shape in rnn_param_shapes(vocab_size, hidden).items():
+            # d2l's init: weights N(0, 0.01²), biases 0.
+            init = torch.zeros(shape) if name.startswith("b_") else torch.randn(shape, generator=generator) * 0.01
+            self.register_parameter(name, nn.Parameter(init))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name) for name in RNN_PARAM_NAMES}
+
+    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: torch.Tensor,
+        forcing: Forcing = FREE,
+        record: bool = False,
+        start_step: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
+        """inputs (batch, steps) token ids; state (batch, hidden). Same contract as GRUScratch.forward:
+        logits (steps·batch, vocab) time-major, the final state and, when `record`, a Trace."""
+        if forcing.active:
+            raise ForcingError("a plain RNN has no reset or update gate to force")
+        X = F.one_hot(inputs.T, self.vocab_size).to(self.W_xh.dtype)  # (steps, batch, vocab), as d2l
+        H, outputs, states = state, [], []
+        for X_t in X:
+            H = torch.tanh(X_t @ self.W_xh + H @ self.W_hh + self.b_h)
+            outputs.append(H @ self.W_hq + self.b_q)
+            if record:
+                states.append(H.detach())
+        logits = torch.cat(outputs, dim=0)
+        trace = None
+        if record:
+            Hs = torch.stack(states)
+            steps, batch = X.shape[0], X.shape[1]
+            trace = Trace(R=torch.ones_like(Hs), Z=torch.zeros_like(Hs), H_tilde=Hs, H=Hs,
+                          logits=logits.detach().reshape(steps, batch, -1), H0=state.detach())
+        return logits, H, trace
+
+
+def rnn_from_params(tensors: dict[str, torch.Tensor]) -> RNNScratch:
+    vocab_size, hidden = tensors["W_xh"].shape
+    model = RNNScratch(vocab_size, hidden)
+    with torch.no_grad():
+        for name, p in model.params().items():
+            p.copy_(tensors[name])
+    return model
+
+
+def rnn_from_gru(gru: GRUScratch) -> RNNScratch:
+    """The plain RNN inside a GRU: its candidate's and output's weights; equals the GRU forced to R=1, Z=0."""
+    return rnn_from_params({name: getattr(gru, name).detach() for name in RNN_PARAM_NAMES})
+
+
+def arch_of(model: nn.Module) -> str:
+    return getattr(model, "arch", "gru")
+
+
+def new_model(arch: str, vocab_size: int, hidden: int, seed: int) -> GRUScratch | RNNScratch:
+    """A freshly initialised model as train.Trainer would make it (the same generator and seed)."""
+    if arch not in ARCHS:
+        raise ValueError(f"architecture must be one of {', '.join(ARCHS)}, got {arch!r}")
+    cls = RNNScratch if arch == "rnn" else GRUScratch
+    return cls(vocab_size, hidden, generator=torch.Generator().manual_seed(seed))
