@@ -129,3 +129,30 @@ def test_train_it_this_way_trains_the_forcing_with_its_units_and_steps(fresh):
                                                                   engine="fast"))
     free.run()
     assert not torch.allclose(free.model.W_hz, reference.model.W_hz)  # the forcing changed what was learnt
+
+
+def test_a_short_run_is_drawn_on_top_of_the_reference_over_its_own_epochs(fresh):
+    """Issue 14.2: the bundled run's curve hid a student's 10-epoch run (drawn over it, on a 0-500 axis)."""
+    import json
+
+    app = new_app(fresh)
+    for key, value in {"tab": "train", "hidden": 8, "epochs": 10, "batch_size": 4, "num_steps": 10,
+                       "corpus_source": "paste", "paste_text": TEXT}.items():
+        app.session_state[key] = value
+    app.run()
+    app.button(key="btn_start").click().run()
+    run = app.session_state["runs"][0]
+    assert run.join(60)
+    app.run()
+    spec = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "ppl_chart" in c.proto.id)
+    names = [d["name"] for d in spec["data"]]
+    assert names[0].startswith("bundled model") and names[1] == "1: GRU"  # the run is drawn last, on top
+    assert spec["data"][0]["line"]["dash"] == "dash" and max(spec["data"][0]["x"]) <= 10
+    assert spec["layout"]["xaxis"]["range"] == [0, 10]
+
+
+def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):
+    """Issue 14.3: tab ④ used an 18-character stand-in unless tab ① had been opened in the session."""
+    app = new_app(fresh, {"tab": "gates"})
+    slider = next(s for s in app.slider if s.key == "w.g_target.en")
+    assert slider.max > 100 and slider.value == 60  # the probe's first 120 characters, target step 60
