@@ -163,3 +163,70 @@ def test_summaries_of_flow_and_survival_read_the_right_entries():
     assert stats[1]["p10"] == pytest.approx(0.5)
     assert stats[3]["max"] == 1.0 and stats[3]["above_1pct"] == pytest.approx(1.0)
     assert survival_at(memory_survival(Z, 11), (10,))[10]["above_1pct"] == pytest.approx(0.1)  # 0.5¹⁰ < 1 %
+
+
+def _bundled(arch: str, epoch: int):
+    from pathlib import Path
+
+    from gru_viz.checkpoint import load_checkpoint
+
+    folder = "pretrained" if arch == "gru" else "pretrained_rnn"
+    return load_checkpoint(Path(__file__).resolve().parents[1] / "assets" / folder / f"epoch_{epoch:04d}.safetensors")
+
+
+def test_the_lessons_numbers_hold_on_the_bundled_models(timemachine_raw):
+    """Each claim of docs/LESSONS.md's captions, on the app's default probe and target step (t = 60)."""
+    from gru_viz.data import preprocess
+    from gru_viz.inference import trace_text
+
+    text = preprocess(timemachine_raw.replace("\n", " "))
+    start = text.find("the time traveller for so")
+    probe = text[start : start + 200].rsplit(" ", 1)[0][:120]
+    vocab = _bundled("gru", 1).vocab
+    tokens, target = vocab.encode(probe), 60
+    assert target == min(len(tokens) - 2, 60) and _bundled("rnn", 0).vocab == vocab
+
+    def ratio(arch, epoch, forcing=PRESETS["free"]):
+        return summarize_flow(gradient_flow_any(_bundled(arch, epoch).model, tokens, target, forcing)).ratio
+
+    gru = {e: ratio("gru", e) for e in (1, 20, 50, 100, 500)}
+    forced = {e: ratio("gru", e, PRESETS["plain_rnn"]) for e in (1, 50, 100, 500)}
+    rnn = {e: ratio("rnn", e) for e in (0, 20, 100, 500)}
+    # at initialisation everything vanishes over 60 steps, the GRU far less than a plain RNN
+    assert gru[1] < 1e-12 and forced[1] < 1e-40 and rnn[0] < 1e-30 and gru[1] > 1e15 * rnn[0]
+    assert gru[20] > 1e4 * rnn[20]  # early in training the gated gradient is far larger
+    assert rnn[100] > 1e6 * gru[100]  # by epoch 100 the trained plain RNN's is far larger
+    assert gru[50] < 1e-12 < forced[50] and gru[100] < 1e-12 < forced[100]  # below its own weights forced
+    # trained: the GRU's falls about 100x, the trained RNN's about 10x; the GRU's weights without gates explode
+    assert 1e-3 < gru[500] < 0.05 < rnn[500] < 1 and forced[500] > 100
+    flow = gradient_flow_any(_bundled("rnn", 500).model, tokens, target)
+    assert flow.max() < 2 * flow[-1]  # the trained RNN's gradient does not explode on the way back
+    # memory: ∏Z halves each step at initialisation; trained, almost nothing survives 30 steps
+    surv = {e: survival_at(memory_survival(trace_text(_bundled("gru", e).model, vocab, probe).Z.astype(float),
+                                           target)) for e in (1, 500)}
+    assert 5e-4 < surv[1][10]["p10"] and surv[1][10]["p90"] < 2e-3  # 0.5¹⁰ ≈ 0.001 for every unit
+    assert surv[500][10]["median"] < 1e-6 and 0.03 < surv[500][10]["max"] < 0.1 and surv[500][30]["max"] < 3e-4
+
+
+def test_the_lessons_ranges_over_passages_of_the_book_hold(timemachine_raw):
+    """The captions' "on most passages" ranges at epoch 500: 40 random 120-character passages, t = 60, as
+    tools/lesson_numbers.py draws them; 10-90 % of passages."""
+    import random
+
+    from gru_viz.data import preprocess
+
+    text = preprocess(timemachine_raw.replace("\n", " "))
+    rng = random.Random(0)
+    passages = [text[s : s + 120] for s in (rng.randrange(0, len(text) - 120) for _ in range(40))]
+    gru, rnn = _bundled("gru", 500), _bundled("rnn", 500)
+    ratios = {"gru": [], "forced": [], "rnn": []}
+    for p in passages:
+        tokens = gru.vocab.encode(p)
+        ratios["gru"].append(summarize_flow(gradient_flow_any(gru.model, tokens, 60)).ratio)
+        ratios["forced"].append(summarize_flow(gradient_flow_any(gru.model, tokens, 60, PRESETS["plain_rnn"])).ratio)
+        ratios["rnn"].append(summarize_flow(gradient_flow_any(rnn.model, tokens, 60)).ratio)
+    lo, hi = np.percentile(ratios["gru"], [10, 90])
+    assert 1 / 40 < lo and hi < 1 / 3  # the GRU's shrinks about 3 to 30 times
+    lo, hi = np.percentile(ratios["rnn"], [10, 90])
+    assert 1 / 7 < lo and hi < 1  # the trained plain RNN's about 1 to 6 times
+    assert 100 < np.median(ratios["forced"]) < 1000 and np.percentile(ratios["forced"], 10) > 10  # hundreds

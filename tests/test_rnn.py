@@ -40,7 +40,7 @@ def test_init_is_d2ls_names_shapes_and_scale():
     assert shapes == {"W_xh": (28, 512), "W_hh": (512, 512), "b_h": (512,), "W_hq": (512, 28), "b_q": (28,)}
     assert list(m.params()) == list(RNN_PARAM_NAMES)
     assert not m.b_h.detach().any() and not m.b_q.detach().any()
-    assert 0.009 < float(m.W_hh.std()) < 0.011  # N(0, 0.01²)
+    assert 0.009 < float(m.W_hh.detach().std()) < 0.011  # N(0, 0.01²)
 
 
 def test_forward_equals_a_hand_loop_over_rows_of_W_xh():
