@@ -8,14 +8,14 @@ import html
 import numpy as np
 import streamlit as st
 
-from gru_viz.analysis import FEATURES, gradient_flow, memory_survival, rank_units
+from gru_viz.analysis import FEATURES, gradient_flow, gradient_flow_any, memory_survival, rank_units, summarize_flow
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.page_state import LESSONS
-from gru_viz.ui.state import runs
+from gru_viz.ui.state import cached, pretrained_rnn, runs
 from gru_viz.ui.view import View
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
@@ -46,6 +46,17 @@ def colored_text(text: str, colors: list[str], titles: list[str]) -> str:
             + "".join(spans) + "</div>")
 
 
+def _rnn_for(inspected: Inspected) -> tuple[int, object] | None:
+    """The trained plain RNN to compare with: for a bundled GRU the latest RNN snapshot not past its epoch (both
+    trained with d2l's recipe on the same text), for any other model with the same vocabulary the final one."""
+    snaps = pretrained_rnn()
+    if not snaps or inspected.vocab != next(iter(snaps.values())).vocab:
+        return None
+    epoch = inspected.ident[1] if inspected.ident[0] == "pre" else max(snaps)
+    best = max(e for e in snaps if e <= epoch) if any(e <= epoch for e in snaps) else min(snaps)
+    return best, snaps[best].model
+
+
 def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_grad_title"))
@@ -60,25 +71,39 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
         ps.settle("g_target", lo=1, hi=last)
     target = int(ps.widget(st.slider, view.t("g_target"), "g_target", 1, last, lang=view.lang,
                            shown=min(last, 60)))
+    plain = PRESETS["plain_rnn"]
     curves = [(view.t("g_free"), inspected.cached("grad", (text, target, FREE),
-                                        lambda: gradient_flow(model, tokens, target)))]
-    curves.append((view.t("g_rnn"), inspected.cached("grad", (text, target, PRESETS["plain_rnn"]),
-                                           lambda: gradient_flow(model, tokens, target, PRESETS["plain_rnn"]))))
-    if forcing.active and forcing != PRESETS["plain_rnn"]:
+                                                  lambda: gradient_flow(model, tokens, target)))]
+    curves.append((view.t("g_rnn"), inspected.cached("grad", (text, target, plain),
+                                                     lambda: gradient_flow(model, tokens, target, plain))))
+    rnn = _rnn_for(inspected)
+    if rnn is not None:
+        rnn_epoch, rnn_model = rnn
+        curves.append((view.t("g_rnn_trained", epoch=rnn_epoch),
+                       cached("grad_rnn", (rnn_epoch, text, target),
+                              lambda: gradient_flow_any(rnn_model, tokens, target), shared=True)))
+    if forcing.active and forcing != plain:
         curves.append((view.t("g_current", what=describe_forcing(view, forcing)),
                        inspected.cached("grad", (text, target, forcing),
-                              lambda: gradient_flow(model, tokens, target, forcing))))
+                                        lambda: gradient_flow(model, tokens, target, forcing))))
     trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
     left, right = st.columns(2)
-    left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(320),
+    left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(340),
                                            title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
                       key="grad_chart", config={"displaylogo": False})
+    ratios = {name: summarize_flow(norms).ratio for name, norms in curves}
+    line = view.t("g_grad_line", t=target, gru=ratios[curves[0][0]], forced=ratios[curves[1][0]])
+    if rnn is not None:
+        line += " " + view.t("g_grad_line_rnn", rnn=ratios[curves[2][0]], rnn_epoch=rnn[0])
+    left.caption(line)
     survival = memory_survival(trace.Z, target)
-    right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(320),
+    right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(340),
                                        title=view.t("g_surv_chart", t=target), y_title="∏ Z",
-                                       names=(view.t("g_surv_band"), view.t("g_surv_mean"))),
+                                       names=(view.t("g_surv_band"), view.t("g_surv_median"),
+                                              view.t("g_surv_mean"))),
                        key="surv_chart", config={"displaylogo": False})
-    norms = np.log10(np.maximum(curves[0][1], 1e-30))
+    right.caption(view.t("g_surv_help"))
+    norms = np.log10(np.maximum(curves[0][1], 1e-300))
     colors = scale_colors(norms, vmin=float(norms.min()), vmax=float(norms.max()))
     titles = [f"t′={i}: {v:.2e}" for i, v in enumerate(curves[0][1])]
     st.markdown(view.t("g_influence"))

@@ -19,6 +19,7 @@ from gru_viz.ui.slots import TrainingSlots
 from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
+RNN_ASSETS = ASSETS.parent / "pretrained_rnn"
 MAX_TRAINERS = int(os.environ.get("GRU_VIZ_MAX_TRAINERS", "2"))  # concurrent training runs on this server
 # A run whose page has not polled it for this long is stopped, even if Streamlit never released the session.
 # Long enough for a background tab, whose timers browsers slow to about once a minute.
@@ -58,6 +59,17 @@ def pretrained() -> dict[int, Checkpoint]:
     """Bundled snapshots by epoch; read-only (inference never mutates a model), so sharing them is safe."""
     out = {}
     for path in sorted(ASSETS.glob("epoch_*.safetensors")):
+        ckpt = load_checkpoint(path)
+        ckpt.model.requires_grad_(False)
+        out[int(path.stem.split("_")[1])] = ckpt
+    return out
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained_rnn() -> dict[int, Checkpoint]:
+    """The plain RNN trained with d2l's recipe (the previous chapter's rnn_scratch), by epoch (0: initialised)."""
+    out = {}
+    for path in sorted(RNN_ASSETS.glob("epoch_*.safetensors")):
         ckpt = load_checkpoint(path)
         ckpt.model.requires_grad_(False)
         out[int(path.stem.split("_")[1])] = ckpt
