@@ -63,7 +63,9 @@ def ui_data(view: View) -> dict:
     return {"labels": {k: view.t(k) for k in LABELS},
             "axes": {**{k.replace(" ", "_"): v for k, v in view.axes.items()}, "step": view.t("ax_step")},
             "font": view.font, "projector": view.projector,
-            "heights": {"heat": view.height(560), "mix": view.height(380), "top": view.height(220)},
+            # projector: larger type, but the heatmaps must still fit a 720-pixel-high screen
+            "heights": ({"heat": 620, "mix": 440, "top": 260} if view.projector
+                        else {"heat": 560, "mix": 380, "top": 220}),
             "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR}
 
 

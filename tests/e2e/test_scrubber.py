@@ -29,14 +29,21 @@ PARTS_JS = """
     step: Number(done.dataset.step), unit: Number(done.dataset.unit), builds: Number(done.dataset.builds || 0),
     heading: root.querySelector('.gsc-heading').textContent,
     tape: [...root.querySelectorAll('.gsc-ch')].findIndex(c => c.classList.contains('gsc-cur')),
-    marker: [heat.layout.shapes[0].x0, heat.layout.shapes[1].x0],
+    // the marker boxes over R and Z: the step they mark and whether they sit on that step's column
+    marker: [...root.querySelectorAll('.gsc-mark')].map(m => Number(m.dataset.x)),
+    markerPlaced: [...root.querySelectorAll('.gsc-mark')].every((m, k) => {
+      const xa = heat._fullLayout[k ? 'xaxis2' : 'xaxis'], x = xa._offset + xa.l2p(Number(m.dataset.x));
+      return m.style.display === 'none' || Math.abs(parseFloat(m.style.left) + 1.5 - x) < 1;
+    }),
     mix: JSON.stringify(mix.data.slice(0, 5).map(t => Array.from(t.y))),
     weights: JSON.stringify(Array.from(mix.data[4].y)),
-    top: JSON.stringify([Array.from(top.data[0].x), top.layout.yaxis.ticktext]),
+    top: JSON.stringify([Array.from(top.data[0].x), Array.from(top.data[0].y)]),
     equation: root.querySelector('.gsc-eq').textContent.replace(/\\s+/g, ' ').trim(),
     slider: Number(root.querySelector('.gsc-slider input').value),
-    hoverRow: heat.layout.shapes[4].visible ? heat.layout.shapes[4].y0 + 0.5 : null,
-    hoverBand: mix.layout.shapes[1].visible ? mix.layout.shapes[1].x0 + 0.5 : null,
+    hoverRow: (r => r === '' ? null : Number(r))(root.querySelector('.gsc-row-hov').dataset.row ?? ''),
+    hoverRows: [...root.querySelectorAll('.gsc-row-hov')].filter(e => e.style.display === 'block').length,
+    hoverBand: (r => r === '' ? null : Number(r))(root.querySelector('.gsc-band-hov').dataset.row ?? ''),
+    selectedRows: [...root.querySelectorAll('.gsc-row-sel')].map(e => e.dataset.row),
     hoverTape: [...root.querySelectorAll('.gsc-ch')].findIndex(c => c.classList.contains('gsc-hov')),
   };
 }
@@ -93,7 +100,7 @@ def test_20_presses_change_every_part_and_the_server_hears_only_the_settled_step
         now = parts(app)
         assert now["step"] == i and now["slider"] == i and now["tape"] == i, now
         assert now["heading"].startswith(f"Step {i}: input")
-        assert now["marker"] == [i, i]
+        assert now["marker"] == [i, i] and now["markerPlaced"]
         for part in ("mix", "weights", "top", "equation"):
             assert now[part] != before[part], f"press {i}: {part} did not change"
         assert f"Unit {now['unit']} at step {i}" in now["equation"]
@@ -151,7 +158,7 @@ def test_hover_and_click_link_the_views(app):
     app.page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
     hovered = app.wait_until(lambda: (lambda p: p if p["hoverRow"] is not None else None)(parts(app)), "a hover")
     # the unit's row is outlined in both heatmaps and its band shown in the state chart; the step on the tape
-    assert hovered["hoverBand"] == hovered["hoverRow"]
+    assert hovered["hoverBand"] == hovered["hoverRow"] and hovered["hoverRows"] == 2
     assert hovered["hoverTape"] >= 0
     assert hovered["step"] == first["step"], "hovering must not move the step"
     app.page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
@@ -159,6 +166,7 @@ def test_hover_and_click_link_the_views(app):
     assert clicked["step"] == hovered["hoverTape"], "a click selects the cell's step"
     units = heat(app, "data[0].y")
     assert str(clicked["unit"]) == units[int(hovered["hoverRow"])], "a click selects the cell's unit"
+    assert clicked["selectedRows"] == [str(hovered["hoverRow"])] * 2  # outlined in R and Z
     assert f"Unit {clicked['unit']} at step {clicked['step']}" in clicked["equation"]
     app.shot("hover-click")
     # hovering a character of the tape shows that step; leaving the tape goes back

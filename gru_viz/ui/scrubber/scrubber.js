@@ -114,6 +114,13 @@ function svgIcon(name) {
   return svg;
 }
 
+// Place an overlay box (pixels in its figure); a null left hides it.
+function box(elm, left, top, width, height) {
+  if (left == null) { elm.style.display = "none"; return; }
+  Object.assign(elm.style, { display: "block", left: `${left}px`, top: `${top}px`, width: `${width}px`,
+                             height: `${height}px` });
+}
+
 function el(tag, cls, parent, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -157,6 +164,7 @@ class Scrubber {
     this.plots = null;
     this.shown = -1;
     this.onKey = (e) => this.key(e);
+    this.onResize = () => { this.tapeX = null; };
     this.dom();
     if (keep) {
       this.select(keep.step, keep.unit, false);
@@ -242,9 +250,20 @@ class Scrubber {
     });
 
     const grid = el("div", "gsc-grid", box);
-    this.heatDiv = el("div", "gsc-chart gsc-heat", grid);
+    // Markers and highlights are HTML boxes over the figures, placed from the figures' axes: moving them costs
+    // nothing, where a Plotly relayout of a shape redraws the whole heatmap figure (100+ ms at 2 × 32 × 500 cells).
+    const heatWrap = el("div", "gsc-chart gsc-wrap", grid);
+    this.heatDiv = el("div", "gsc-heat", heatWrap);
+    const heatOv = el("div", "gsc-overlay", heatWrap);
+    this.marks = [0, 1].map(() => el("div", "gsc-mark", heatOv));
+    this.selRows = [0, 1].map(() => el("div", "gsc-row gsc-row-sel", heatOv));
+    this.hovRows = [0, 1].map(() => el("div", "gsc-row gsc-row-hov", heatOv));
     const right = el("div", "gsc-right", grid);
-    this.mixDiv = el("div", "gsc-chart", right);
+    const mixWrap = el("div", "gsc-chart gsc-wrap", right);
+    this.mixDiv = el("div", "gsc-mix", mixWrap);
+    const mixOv = el("div", "gsc-overlay", mixWrap);
+    this.selBand = el("div", "gsc-band gsc-band-sel", mixOv);
+    this.hovBand = el("div", "gsc-band gsc-band-hov", mixOv);
     this.topDiv = el("div", "gsc-chart", right);
     this.eq = el("div", "gsc-eq", right);
     this.note = el("div", "gsc-note", box, this.ui.projector ? "" : L.hover_help);
@@ -275,28 +294,28 @@ class Scrubber {
       hovertemplate: `${A.step} %{x}<br>${A.unit} %{y}<br>${name} = %{z:.3f}<extra></extra>`,
     });
     const range = this.windowFor(this.shownStep());
-    const ticks = { tickvals: steps, ticktext: Array.from(this.p.text, (c) => plotlyText(showChar(c))), tickangle: 0 };
+    // a character under every column while they fit the width, else under every k-th
+    const heatW = Math.max(200, this.heatDiv.clientWidth - 160), fit = Math.max(8, Math.floor(heatW / (0.9 * font)));
+    const stepEvery = Math.max(1, Math.ceil(Math.min(WINDOW, T) / fit));
+    const tickSteps = steps.filter((t) => t % stepEvery === 0);
+    const ticks = { tickvals: tickSteps, ticktext: tickSteps.map((t) => plotlyText(showChar(this.p.text[t]))),
+                    tickangle: 0 };
     const gap = 0.08, half = (1 - gap) / 2;
-    const rowRect = (ref, color, dash, visible) => ({ type: "rect", xref: `${ref[0]} domain`, yref: ref[1],
-      x0: 0, x1: 1, y0: -0.5, y1: 0.5, line: { color, width: 2, dash }, visible });
-    const vline = (ref) => ({ type: "line", xref: ref[0], yref: `${ref[1]} domain`, x0: 0, x1: 0, y0: 0, y1: 1,
-      line: { color: ui.marker_color, width: 3 } });
     const heatLayout = { ...base, height: ui.heights.heat, showlegend: false,
+      margin: { ...base.margin, l: Math.round(3.2 * font + 20) }, // three-digit unit numbers and the axis title
       xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, range, showgrid: false },
-      yaxis: { anchor: "x", domain: [1 - half, 1], type: "category", autorange: "reversed", showgrid: false,
-               title: { text: A.unit } },
+      yaxis: { anchor: "x", domain: [1 - half, 1], type: "category", range: [n - 0.5, -0.5], autorange: false,
+               showgrid: false, title: { text: A.unit } },
       xaxis2: { anchor: "y2", domain: [0, 1], range, showgrid: false, tickfont: { size: font - 1 }, ...ticks },
-      yaxis2: { anchor: "x2", domain: [0, half], type: "category", autorange: "reversed", showgrid: false,
-                title: { text: A.unit } },
+      yaxis2: { anchor: "x2", domain: [0, half], type: "category", range: [n - 0.5, -0.5], autorange: false,
+                showgrid: false, title: { text: A.unit } },
       annotations: [[L.r_title, 1], [L.z_title, half]].map(([text, y]) => ({ text, x: 0.5, xanchor: "center",
-        xref: "paper", y, yanchor: "bottom", yref: "paper", showarrow: false, font: { size: font } })),
-      shapes: [vline(["x", "y"]), vline(["x2", "y2"]),
-               rowRect(["x", "y"], ui.marker_color, "solid", true), rowRect(["x2", "y2"], ui.marker_color, "solid", true),
-               rowRect(["x", "y"], "#000000", "dot", false), rowRect(["x2", "y2"], "#000000", "dot", false)] };
+        xref: "paper", y, yanchor: "bottom", yref: "paper", showarrow: false, font: { size: font } })) };
 
     // the state chart: per unit a segment from H~_t to H_{t-1} with H_t on it, and Z_t (the weight) below
     const x = Array.from({ length: n }, (_, i) => i);
-    const every = Math.max(1, Math.ceil(n / 12));
+    const mixW = Math.max(160, this.mixDiv.clientWidth - 90);
+    const every = Math.max(1, Math.ceil(n / Math.max(4, Math.floor(mixW / (2.6 * font)))));
     const [nPrev, nCand, nState, nZ] = L.mix_names.split("|");
     const marker = (name, color, symbol) => ({ type: "scatter", mode: "markers", x, y: new Array(n).fill(0), name,
       marker: { color, symbol, size: 7 }, customdata: this.units, xaxis: "x", yaxis: "y",
@@ -310,26 +329,24 @@ class Scrubber {
         marker: { color: new Array(n).fill(this.gateColor(0)) },
         hovertemplate: `${A.unit} %{customdata}<br>Z = %{y:.3f}<extra></extra>` },
     ];
-    const band = (color, visible) => ({ type: "rect", xref: "x", yref: "paper", x0: -0.5, x1: 0.5, y0: 0, y1: 1,
-      fillcolor: color, opacity: 0.18, line: { width: 0 }, layer: "below", visible });
-    const mixLayout = { ...base, height: ui.heights.mix, bargap: 0.1, margin: { ...base.margin, b: 50 + font },
-      legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },
+    const mixLayout = { ...base, height: ui.heights.mix, bargap: 0.1, margin: { ...base.margin, b: 36 + 1.5 * font },
+      legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0, font: { size: Math.max(12, font - 3) } },
       xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, range: [-0.5, n - 0.5] },
       yaxis: { anchor: "x", domain: [0.3 * 0.94 + 0.06, 1], range: [-1.05, 1.05], title: { text: A.value },
                zeroline: true },
       xaxis2: { anchor: "y2", domain: [0, 1], title: { text: A.hidden_unit }, range: [-0.5, n - 0.5], tickangle: 0,
                 tickvals: x.filter((i) => i % every === 0), ticktext: this.units.filter((_, i) => i % every === 0) },
       yaxis2: { anchor: "x2", domain: [0, 0.3 * 0.94], range: [0, 1], title: { text: "Z<sub>t</sub>" },
-                tickvals: [0, 0.5, 1] },
-      shapes: [band(ui.marker_color, true), band("#000000", false)] };
+                tickvals: [0, 0.5, 1] } };
 
     // the next character: the TOP_K most probable, most likely on top
     const k = this.p.top_k, ks = Array.from({ length: k }, (_, i) => i);
-    const topData = [{ type: "bar", orientation: "h", x: new Array(k).fill(0), y: ks, text: new Array(k).fill(""),
+    const topData = [{ type: "bar", orientation: "h", x: new Array(k).fill(0), y: ks.map((i) => "\u2009".repeat(i + 1)),
+      text: new Array(k).fill(""),
       textposition: "auto", marker: { color: ui.colors.hidden }, hovertemplate: "%{x:.3f}<extra></extra>" }];
     const topLayout = { ...base, height: ui.heights.top, title: { text: L.next_char },
       margin: { l: 60, r: 20, t: 40 + (font - 13), b: 40 },
-      yaxis: { autorange: "reversed", tickvals: ks, ticktext: new Array(k).fill(""), tickfont: { size: font + 2 } },
+      yaxis: { type: "category", range: [k - 0.5, -0.5], autorange: false, tickfont: { size: font + 2 } },
       xaxis: { range: [0, 1], title: { text: A.probability } } };
 
     Promise.all([Plotly.newPlot(this.heatDiv, [heat(this.R, "R", "x", "y", true), heat(this.Z, "Z", "x2", "y2", false)],
@@ -348,6 +365,8 @@ class Scrubber {
   }
 
   events() {
+    this.heatDiv.on("plotly_afterplot", () => this.place());
+    this.mixDiv.on("plotly_afterplot", () => this.place());
     const heatRow = (pt) => this.rowOf.get(Number(pt.y));
     this.heatDiv.on("plotly_hover", (ev) => {
       const pt = ev.points && ev.points[0];
@@ -405,13 +424,7 @@ class Scrubber {
     if (row === this.hoverRow && t === this.hoverStep) return;
     this.hoverRow = row ?? null;
     this.hoverStep = t ?? null;
-    const P = this.Plotly, on = this.hoverRow !== null;
-    if (this.plots) {
-      const r = on ? this.hoverRow : 0;
-      P.relayout(this.heatDiv, { "shapes[4].visible": on, "shapes[5].visible": on, "shapes[4].y0": r - 0.5,
-        "shapes[4].y1": r + 0.5, "shapes[5].y0": r - 0.5, "shapes[5].y1": r + 0.5 });
-      P.relayout(this.mixDiv, { "shapes[1].visible": on, "shapes[1].x0": r - 0.5, "shapes[1].x1": r + 0.5 });
-    }
+    this.place();
     if (this.hovCell) this.hovCell.classList.remove("gsc-hov");
     this.hovCell = this.hoverStep !== null ? this.cells[this.hoverStep] : null;
     if (this.hovCell) this.hovCell.classList.add("gsc-hov");
@@ -446,13 +459,10 @@ class Scrubber {
 
   plot(t, row) {
     const P = this.Plotly, n = this.n;
-    // the marker (and the window, once the step leaves it): a relayout of shapes, the heatmaps stay
-    const lay = { "shapes[0].x0": t, "shapes[0].x1": t, "shapes[1].x0": t, "shapes[1].x1": t,
-                  "shapes[2].y0": row - 0.5, "shapes[2].y1": row + 0.5, "shapes[3].y0": row - 0.5,
-                  "shapes[3].y1": row + 0.5 };
-    const xr = this.heatDiv.layout.xaxis.range;
-    if (t < xr[0] + 1 || t > xr[1] - 1) lay["xaxis.range"] = this.windowFor(t);
-    P.relayout(this.heatDiv, lay);
+    // the window moves (a relayout) only once the step leaves it; the marker is an overlay
+    const xr = this.heatDiv._fullLayout.xaxis.range;
+    if (t < xr[0] + 1 || t > xr[1] - 1) P.relayout(this.heatDiv, { "xaxis.range": this.windowFor(t) });
+    this.place();
     // the state chart: new y values and bar colours, one restyle
     const hp = new Array(n), ht = this.column(this.Ht, t), h = this.column(this.H, t), z = this.column(this.Z, t);
     const seg = new Array(3 * n);
@@ -462,9 +472,9 @@ class Scrubber {
       seg[3 * i + 1] = hp[i];
       seg[3 * i + 2] = null;
     }
-    P.restyle(this.mixDiv, { y: [seg, hp, ht, h] }, [0, 1, 2, 3]);
-    P.update(this.mixDiv, { y: [z], "marker.color": [z.map(this.gateColor)] }, { "shapes[0].x0": row - 0.5, "shapes[0].x1": row + 0.5 },
-             [4]);
+    const C = this.ui.colors;
+    P.restyle(this.mixDiv, { y: [seg, hp, ht, h, z], "marker.color": ["#c8c8c8", C.prev, C.cand, C.hidden,
+                                                                       z.map(this.gateColor)] }, [0, 1, 2, 3, 4]);
     // the next character
     const k = this.p.top_k, ps = [], chars = [], text = [];
     for (let j = 0; j < k; j++) {
@@ -473,7 +483,32 @@ class Scrubber {
       chars.push(plotlyText(showChar(this.p.tokens[this.topIdx[t * k + j]] ?? "?")));
       text.push((100 * p).toFixed(1) + "%");
     }
-    P.update(this.topDiv, { x: [ps], text: [text] }, { "yaxis.ticktext": chars });
+    P.restyle(this.topDiv, { x: [ps], y: [chars], text: [text] });  // one redraw: the characters are the categories
+  }
+
+  // Overlays placed from the figures' axes (after every step, hover, zoom, pan or resize).
+  place() {
+    if (!this.plots) return;
+    const t = this.shownStep(), row = this.rowOf.get(this.unit), fl = this.heatDiv._fullLayout;
+    [["xaxis", "yaxis"], ["xaxis2", "yaxis2"]].forEach(([xn, yn], k) => {
+      const xa = fl[xn], ya = fl[yn], x = xa._offset + xa.l2p(t);
+      const inside = x >= xa._offset - 1 && x <= xa._offset + xa._length + 1;
+      box(this.marks[k], inside ? x - 1.5 : null, ya._offset, 3, ya._length);
+      this.marks[k].dataset.x = t;
+      for (const [elm, r] of [[this.selRows[k], row], [this.hovRows[k], this.hoverRow]]) {
+        const y0 = r == null ? 0 : ya._offset + ya.l2p(r - 0.5), y1 = r == null ? 0 : ya._offset + ya.l2p(r + 0.5);
+        box(elm, r == null ? null : xa._offset, Math.min(y0, y1), xa._length, Math.abs(y1 - y0));
+        elm.dataset.row = r ?? "";
+      }
+    });
+    const mf = this.mixDiv._fullLayout;
+    if (!mf) return;
+    const xa = mf.xaxis, size = mf._size;
+    for (const [elm, r] of [[this.selBand, row], [this.hovBand, this.hoverRow]]) {
+      const x0 = r == null ? 0 : xa._offset + xa.l2p(r - 0.5), x1 = r == null ? 0 : xa._offset + xa.l2p(r + 0.5);
+      box(elm, r == null ? null : x0, size.t, x1 - x0, size.h);
+      elm.dataset.row = r ?? "";
+    }
   }
 
   tapeTo(t) {
@@ -484,9 +519,13 @@ class Scrubber {
     this.lastT = t;
     this.curCell = this.cells[t];
     this.curCell.classList.add("gsc-cur");
-    // keep the current character in the middle of the strip
-    const mid = this.tapeBox.clientWidth / 2;
-    const x = this.curCell.offsetLeft + this.curCell.offsetWidth / 2;
+    // keep the current character in the middle of the strip; positions are measured once (and after a resize),
+    // since reading them at every step would make the browser lay out the whole page again
+    if (!this.tapeX || !this.tapeX.length) {
+      this.tapeX = this.cells.map((c) => c.offsetLeft + c.offsetWidth / 2);
+      this.tapeMid = this.tapeBox.clientWidth / 2;
+    }
+    const mid = this.tapeMid, x = this.tapeX[t];
     this.tape.style.transform = `translateX(${Math.min(0, mid - x)}px)`;
   }
 
@@ -564,11 +603,13 @@ class Scrubber {
   attach() {
     if (this.attached) return;
     document.addEventListener("keydown", this.onKey);
+    window.addEventListener("resize", this.onResize);
     this.attached = true;
   }
 
   detach() {
     document.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("resize", this.onResize);
     this.attached = false;
     if (this.playing) { clearTimeout(this.playing); this.playing = null; }
   }
