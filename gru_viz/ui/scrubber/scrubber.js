@@ -7,7 +7,7 @@
 
 const DEBOUNCE_MS = 600; // the server hears a step only once it has stayed this long
 const PLAY_MS = 80; // 12.5 steps per second
-const WINDOW = 80; // steps visible at once along the heatmaps' x axis
+const WINDOW = 80; // at most this many steps visible at once along the heatmaps' x axis (fewer on narrow screens)
 const MINUS = "\u2212";
 // Button icons as SVG paths (Material Design shapes): no icon font, no emoji that a system may lack.
 const ICONS = {
@@ -293,13 +293,11 @@ class Scrubber {
       colorbar: first ? { title: { text: A.gate }, len: 0.9, tickvals: [0, 0.5, 1] } : undefined,
       hovertemplate: `${A.step} %{x}<br>${A.unit} %{y}<br>${name} = %{z:.3f}<extra></extra>`,
     });
+    // as many steps as leave each character legible under its column
+    const heatW = Math.max(200, this.heatDiv.clientWidth - 160);
+    this.window = Math.max(16, Math.min(WINDOW, Math.floor(heatW / (0.8 * font))));
     const range = this.windowFor(this.shownStep());
-    // a character under every column while they fit the width, else under every k-th
-    const heatW = Math.max(200, this.heatDiv.clientWidth - 160), fit = Math.max(8, Math.floor(heatW / (0.9 * font)));
-    const stepEvery = Math.max(1, Math.ceil(Math.min(WINDOW, T) / fit));
-    const tickSteps = steps.filter((t) => t % stepEvery === 0);
-    const ticks = { tickvals: tickSteps, ticktext: tickSteps.map((t) => plotlyText(showChar(this.p.text[t]))),
-                    tickangle: 0 };
+    const ticks = { tickvals: steps, ticktext: Array.from(this.p.text, (c) => plotlyText(showChar(c))), tickangle: 0 };
     const gap = 0.08, half = (1 - gap) / 2;
     const heatLayout = { ...base, height: ui.heights.heat, showlegend: false,
       margin: { ...base.margin, l: Math.round(3.2 * font + 20) }, // three-digit unit numbers and the axis title
@@ -392,8 +390,9 @@ class Scrubber {
   shownStep() { return this.preview ?? this.step; }
 
   windowFor(t) {
-    const lo = Math.min(Math.max(t - Math.floor(WINDOW / 2), 0), Math.max(this.T - WINDOW, 0));
-    return [lo - 0.5, Math.min(this.T, lo + WINDOW) - 0.5];
+    const w = this.window || WINDOW;
+    const lo = Math.min(Math.max(t - Math.floor(w / 2), 0), Math.max(this.T - w, 0));
+    return [lo - 0.5, Math.min(this.T, lo + w) - 0.5];
   }
 
   // Move to step t (and unit u); `report` false when the server asked for it (it knows already).
