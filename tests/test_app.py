@@ -37,21 +37,6 @@ def chart(app, key: str) -> dict:
     raise KeyError(key)
 
 
-def heat_z(fig: dict, i: int):
-    import base64
-
-    import numpy as np
-
-    z = fig["data"][i]["z"]
-    if isinstance(z, dict):  # plotly's typed-array encoding
-        arr = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
-        shape = z.get("shape")
-        if isinstance(shape, str):
-            shape = [int(s) for s in shape.split(",")]
-        return arr.reshape(shape) if shape else arr
-    return np.asarray(z)
-
-
 def no_errors(app) -> None:
     assert not app.exception, [e.value for e in app.exception]
 
@@ -62,32 +47,45 @@ def open_tab(app, name: str):
     return app.run()
 
 
+def scrubber(app) -> dict:
+    """What the page gives the in-browser scrubber: {"payload", "ui", "goto"} (gru_viz/ui/scrub_tab.py)."""
+    return json.loads(app.get("bidi_component")[0].proto.json)
+
+
+def heat_z(data: dict, gate: str):
+    """The scrubber's R or Z as (steps, rows), read back as the browser reads it."""
+    from gru_viz.scrub_payload import read_payload
+
+    return read_payload(data["payload"])[gate]
+
+
 def test_first_load_shows_pretrained_scrubber(at):
     no_errors(at)
     assert at.selectbox(key="w.inspect.en").value == "pre:500"
-    figs = charts(at)
-    assert len(figs) >= 3
-    heat = chart(at, "heatmaps")
-    assert [d["type"] for d in heat["data"]] == ["heatmap", "heatmap"]
-    assert at.session_state["step"] == 0
+    data = scrubber(at)
+    assert len(data["payload"]["units"]) == 32 and data["payload"]["hidden"] == 256
+    assert data["goto"]["step"] == 0 and at.session_state["step"] == 0
+    # no unit chosen and none in the link: the numbers are for the first unit shown, and the link stays short
+    assert data["goto"]["unit"] == data["payload"]["units"][0] and at.session_state["unit"] is None
     assert any("The GRU" in e.label for e in at.expander)
 
 
-def test_scrubbing_changes_step_and_per_step_chart(at):
-    before = chart(at, "mix")
-    at.button(key="b_next").click().run()
-    no_errors(at)
-    assert at.session_state["step"] == 1
-    after = chart(at, "mix")
-    assert before["data"][3]["y"] != after["data"][3]["y"]  # H_t of another step
-    at.button(key="b_last").click().run()
-    last = at.session_state["step"]
-    assert last == at.slider(key="w.step.en").max
-    at.slider(key="w.step.en").set_value(7).run()
-    assert at.session_state["step"] == 7
-    assert chart(at, "heatmaps")["layout"]["meta"]["step"] == 7
-    at.text_input(key="jump_char").set_value("v").run()
-    assert at.text_area(key="w.probe.en").value.replace("\n", " ")[at.session_state["step"]] == "v"
+def test_a_step_set_on_the_server_moves_the_browser_and_a_reported_one_does_not(at):
+    first = scrubber(at)
+    at.session_state["step"] = 7  # as a link or a lesson would set it
+    at.run()
+    moved = scrubber(at)
+    assert moved["goto"]["step"] == 7 and moved["goto"]["n"] == first["goto"]["n"] + 1
+    assert moved["payload"] == first["payload"]  # the trace is not recomputed for a step
+    assert at.query_params["step"] in ("7", ["7"])
+    # what the browser reports is settled state: the data stays identical, so nothing is re-sent or redrawn
+    at.session_state["_scrub_seen"] = (9, moved["goto"]["unit"])
+    at.session_state["step"] = 9
+    at.run()
+    assert scrubber(at)["goto"] == moved["goto"]
+    at.session_state["step"] = 10_000  # clamped to the probe
+    at.run()
+    assert scrubber(at)["goto"]["step"] == len(scrubber(at)["payload"]["text"]) - 1
 
 
 @pytest.mark.parametrize("preset, r, z", [("plain_rnn", 1.0, 0.0), ("frozen_memory", None, 1.0),
@@ -104,8 +102,7 @@ def test_each_preset_changes_trace_and_continuation(at, preset, r, z):
     assert float(metrics["Perplexity, forced"]) > float(metrics["Perplexity, free"])
     open_tab(at, "scrub")  # the scrubber traces with the same forcing
     no_errors(at)
-    heat = chart(at, "heatmaps")
-    R, Z = heat_z(heat, 0), heat_z(heat, 1)
+    R, Z = heat_z(scrubber(at), "R"), heat_z(scrubber(at), "Z")
     if r is not None:
         assert (R == r).all()
     else:
@@ -123,8 +120,8 @@ def test_custom_forcing_units_and_steps(at):
     no_errors(at)
     open_tab(at, "scrub")  # the force tab's widgets are not drawn now; their values must survive
     at.radio(key="w.units_mode.en").set_value("all").run()
-    Z = heat_z(chart(at, "heatmaps"), 1)
-    assert (Z[:4] == 1.0).all() and not (Z[4:] == 1.0).all()
+    Z = heat_z(scrubber(at), "Z")
+    assert (Z[:, :4] == 1.0).all() and not (Z[:, 4:] == 1.0).all()
     open_tab(at, "force")
     assert at.toggle(key="w.fz_on.en").value is True and at.text_input(key="w.f_units.en").value == "0-3"
     at.text_input(key="w.f_units.en").set_value("0-9999").run()
@@ -173,7 +170,7 @@ def test_training_on_pasted_text_then_inspecting_it(at):
     no_errors(at)
     at.selectbox(key="w.inspect.en").set_value(f"run:{run.run_id}:latest").run()
     no_errors(at)
-    assert heat_z(chart(at, "heatmaps"), 0).shape[0] == 8  # the new model's 8 hidden units
+    assert heat_z(scrubber(at), "R").shape[1] == 8  # the new model's 8 hidden units
     options = at.selectbox(key="w.inspect.en").options
     # the visitor's first run is "Run 1"; its last epoch is listed once, as the latest
     assert "Run 1 (GRU) · latest, epoch 3" in options and "Run 1 (GRU) · epoch 3" not in options
@@ -278,14 +275,14 @@ def test_one_visitor_sees_nothing_of_another(at):
 
 def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):
     # first load: the scrubber only; nothing of the force, train and gates tabs is computed or sent
-    assert "heatmaps" in str(list(charts(at))) and not at.metric
+    assert at.get("bidi_component") and not at.metric
     assert not [b for b in at.button if b.key in ("btn_start", "btn_race")]
     for name, mark in (("force", lambda: at.metric), ("train", lambda: at.button(key="btn_start")),
                        ("gates", lambda: chart(at, "grad_chart"))):
         open_tab(at, name)
         no_errors(at)
         assert mark()
-        assert not [c for c in charts(at) if "heatmaps" in c]
+        assert not at.get("bidi_component")
     at.radio(key="w.g_conv.en").set_value("pytorch").run()
     at.text_area(key="w.l2_guess.en").set_value("my guess").run()
     at.number_input(key="w.race_hidden.en").set_value(16).run()
@@ -320,8 +317,8 @@ def share_link(app) -> str:
 def test_share_link_keeps_the_settings_of_tabs_that_are_not_open(at):
     from urllib.parse import parse_qs, urlsplit
 
-    at.slider(key="w.step.en").set_value(7).run()
-    at.number_input(key="w.unit.en").set_value(3).run()
+    at.session_state["step"], at.session_state["unit"] = 7, 3  # as the browser reports them
+    at.run()
     open_tab(at, "force")
     at.radio(key="w.preset.en").set_value("custom").run()
     at.toggle(key="w.fz_on.en").set_value(True).run()

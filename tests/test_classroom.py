@@ -80,10 +80,8 @@ def test_url_restores_the_view(fresh):
     assert ss["inspect"] == "pre:100" and ss["hidden"] == 64 and ss["epochs"] == 20
     import json
 
-    heat = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "heatmaps" in c.proto.id)
-    assert heat["layout"]["meta"]["step"] == 9
-    at.button(key="b_next").click().run()  # Forward counts from the linked step
-    assert at.session_state["step"] == 10
+    data = json.loads(at.get("bidi_component")[0].proto.json)  # the in-browser scrubber opens on the link's view
+    assert (data["goto"]["step"], data["goto"]["unit"]) == (9, 3) and len(data["payload"]["units"]) == 256
 
 
 def test_url_in_chinese_and_projector_mode(fresh):

@@ -110,7 +110,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     # ① the scrubber
     Setting("probe", None, _text(MAX_PROBE_INPUT)),
     Setting("units_mode", "active", _choice(("active", "all", "first"))),
-    Setting("unit", 0, _int(0, CAPS["hidden"] - 1)),
+    Setting("unit", None, _int(0, CAPS["hidden"] - 1)),  # None: the first unit the heatmaps show
     Setting("step", 0, _int(0, MAX_PROBE_INPUT)),
     # ② forcing
     Setting("preset", "free", _choice(PRESET_KEYS)),

@@ -1,0 +1,53 @@
+""""Download this view": one self-contained HTML file of the scrubber that scrubs when opened from disk, with no
+server and no network (plotly.js inlined from the installed plotly package, the trace as JSON)."""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+from pathlib import Path
+
+SCRUBBER_DIR = Path(__file__).resolve().parent / "ui" / "scrubber"
+PAGE_CSS = """
+body { margin: 1.2rem 2rem; font-family: "Source Sans Pro", "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC",
+  sans-serif; color: #31333f; background: #fff; }
+h1 { font-size: 1.4rem; margin: 0 0 0.2rem; }
+.gsc-page-sub { color: #666; margin: 0 0 0.8rem; }
+"""
+
+
+def plotly_file() -> Path:
+    """plotly.min.js as the installed plotly package ships it (a dependency, never copied into the repository)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def _inline_script(code: str) -> str:
+    """Code that can sit inside <script>…</script>: '</script' in a string or regex would end the element early
+    ('<\\/' means the same to JavaScript)."""
+    return code.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+
+
+def scrubber_html(data: dict, title: str, subtitle: str = "", lang: str = "en") -> str:
+    """The page: `data` is what the app gives the scrubber component ({"payload", "ui", "goto"}); its "ui" may
+    leave out "plotly" (plotly.js is inlined here)."""
+    js = (SCRUBBER_DIR / "scrubber.js").read_text(encoding="utf-8")
+    if "export default function scrubber(" not in js:
+        raise RuntimeError("scrubber.js no longer starts with `export default function scrubber(`")
+    js = js.replace("export default function scrubber(", "function scrubber(", 1)
+    css = (SCRUBBER_DIR / "scrubber.css").read_text(encoding="utf-8")
+    ui = {**data["ui"], "plotly": {}}
+    # JSON inside a script element: escaping "<" keeps any text of the probe from closing it
+    blob = json.dumps({**data, "ui": ui}, ensure_ascii=False).replace("<", "\\u003c")
+    mount = ('const data = JSON.parse(document.getElementById("gsc-data").textContent);\n'
+             'scrubber({data, parentElement: document.getElementById("gsc-mount"), setStateValue: () => {}});')
+    return (
+        f'<!doctype html>\n<html lang="{html.escape(lang)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
+        f"<style>{PAGE_CSS}{css}</style>\n"
+        f"<script>{_inline_script(plotly_file().read_text(encoding='utf-8'))}</script>\n"
+        f"</head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+        f'<p class="gsc-page-sub">{html.escape(subtitle)}</p>\n<div id="gsc-mount"></div>\n'
+        f'<script type="application/json" id="gsc-data">{blob}</script>\n'
+        f"<script>\n{_inline_script(js)}\n{mount}\n</script>\n</body>\n</html>\n"
+    )

@@ -1,0 +1,155 @@
+"""Browser benchmark of the scrubber: keypress-to-painted latency and warm page load to the first chart.
+
+    python tools/scrub_latency.py --url http://127.0.0.1:8731 [--url http://127.0.0.1:8732 --label old] …
+
+Drives a running app (any version: it reads only the visible heading "Step t: input", the heatmap's marker and
+the per-step chart's data) in headless Chromium at 1280×720 with a 500-character probe. A step counts as painted
+at the first animation frame after the one in which all three show it. Prints one JSON line per URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import urllib.parse
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = os.environ.get("GRU_VIZ_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 720}
+PROBE = ("the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us "
+         "his grey eyes shone and twinkled and his usually pale face was flushed and animated ") * 3
+
+# Runs in every page: the time of the first visible chart, and a per-frame check of the step being painted.
+PROBE_JS = """
+(() => {
+  const charts = () => [...document.querySelectorAll('.js-plotly-plot')].filter(el => el.getClientRects().length);
+  const L = window.__lat = {first: null, want: null, t0: null, before: null, seen: null, result: null};
+  const state = () => {
+    const cs = charts();
+    const heat = cs.find(el => (el.data || []).some(t => t.type === 'heatmap'));
+    const mix = cs.find(el => (el.data || []).some(t => /^state H/.test(String(t.name))));
+    const head = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')]
+      .map(h => h.textContent.match(/Step (\\d+): input/)).find(m => m);
+    // the marker: a shape of the heatmap figure (server-side scrubber) or an overlay box (in-browser scrubber)
+    const box = document.querySelector('.gsc-mark');
+    const shapes = heat && heat.layout && heat.layout.shapes;
+    return {head: head ? Number(head[1]) : null,
+            marker: box ? box.dataset.x : shapes && shapes.length ? shapes[0].x0 : null,
+            mix: mix ? JSON.stringify(mix.data.map(t => t.y)) : null};  // plain or typed arrays, or {dtype, bdata}
+  };
+  window.__latState = state;
+  addEventListener('keydown', e => { if (L.want !== null && L.t0 === null) L.t0 = e.timeStamp; }, true);
+  const frame = now => {
+    if (L.first === null && charts().some(el => el._fullLayout)) L.first = now;
+    if (L.want !== null && L.t0 !== null && L.seen === null) {
+      const s = state();
+      if (s.head === L.want && Number(s.marker) === L.want && s.mix !== null && s.mix !== L.before) {
+        L.seen = now;
+        requestAnimationFrame(next => { L.result = next - L.t0; });
+      }
+    }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+})();
+"""
+
+
+def wait_idle(page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
+
+
+def page_load(browser, url: str, context=None) -> float:
+    """Seconds from navigation start to the first chart with a layout: in a fresh context (a new session, an
+    empty browser cache), or in `context` (a new session too, with the browser's cache of earlier loads)."""
+    own = context is None
+    if own:
+        context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(PROBE_JS)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("window.__lat && window.__lat.first !== null", timeout=120_000)
+    first = page.evaluate("window.__lat.first") / 1000
+    page.close()
+    if own:
+        context.close()
+    return first
+
+
+def step_latencies(browser, url: str, steps: int) -> tuple[list[float], float | None]:
+    """Milliseconds from each → press to the step being painted; then the steps per second that Play reaches
+    (None for a version without an in-browser Play)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(PROBE_JS)
+    page = context.new_page()
+    page.goto(url)
+    wait_idle(page)
+    page.wait_for_function("window.__latState().mix !== null && window.__latState().head !== null", timeout=120_000)
+    page.wait_for_timeout(1500)
+    out = []
+    for _ in range(steps):
+        state = page.evaluate("window.__latState()")
+        page.evaluate("""([want, before]) => { Object.assign(window.__lat, {want, before, t0: null, seen: null,
+                                                                           result: null});
+                                              document.activeElement?.blur(); }""", [state["head"] + 1, state["mix"]])
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("window.__lat.result !== null", timeout=60_000)
+        out.append(page.evaluate("window.__lat.result"))
+        wait_idle(page)  # the old scrubber reruns on the server at every press: let it finish first
+        page.wait_for_timeout(150)
+    rate = None
+    if page.locator("[data-testid='gruScrubber']").count():
+        page.wait_for_timeout(800)
+        page.keyboard.press("Home")
+        start = page.evaluate("window.__latState().head")
+        page.keyboard.press("Space")
+        page.wait_for_timeout(3000)
+        page.keyboard.press("Space")
+        rate = (page.evaluate("window.__latState().head") - start) / 3.0
+    context.close()
+    return out, rate
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", action="append", required=True, help="a running app (repeat to compare)")
+    ap.add_argument("--label", action="append", help="a name per --url")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--loads", type=int, default=7)
+    args = ap.parse_args()
+    labels = args.label or [f"app{i}" for i in range(len(args.url))]
+    query = "?" + urllib.parse.urlencode({"probe": PROBE})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for label, base in zip(labels, args.url):
+            url = base.rstrip("/") + "/" + query
+            page_load(browser, url)  # warm-up: the server traces the probe and caches it
+            loads = [page_load(browser, url) for _ in range(args.loads)]
+            cached = browser.new_context(viewport=VIEWPORT)
+            cached.add_init_script(PROBE_JS)
+            page_load(browser, url, cached)
+            cached_loads = [page_load(browser, url, cached) for _ in range(args.loads)]
+            cached.close()
+            lat, rate = step_latencies(browser, url, args.steps)
+            print(json.dumps({"label": label, "url": base, "steps": len(lat),
+                              "step_ms_p50": round(statistics.median(lat), 1), "step_ms_p95": round(pct(lat, 0.95), 1),
+                              "step_ms_max": round(max(lat), 1), "play_steps_per_s": rate and round(rate, 1),
+                              "first_chart_s_median": round(statistics.median(loads), 2),
+                              "first_chart_s": [round(v, 2) for v in loads],
+                              "first_chart_s_median_browser_cache": round(statistics.median(cached_loads), 2),
+                              "first_chart_s_browser_cache": [round(v, 2) for v in cached_loads]}), flush=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
