@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-# A projector link opens with the sidebar folded away (its arrow brings the settings back); elsewhere "auto"
-# folds it on narrow screens (tablets, phones) and shows it on wider ones.
+# Projector mode shows the settings under a button instead of the sidebar (a projector link opens with the sidebar
+# folded, so nothing flashes); elsewhere "auto" folds it on narrow screens (tablets, phones), shows it on wider ones.
 _PROJECTOR = st.query_params.get("proj") == "true"
 st.set_page_config(page_title="GRU gates, live · d2l", page_icon="🚪", layout="wide",
                    initial_sidebar_state="collapsed" if _PROJECTOR else "auto")

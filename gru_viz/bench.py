@@ -186,13 +186,13 @@ def _figure_timings(model: GRUScratch, corpus) -> dict[str, float]:
 
 def cold_start_seconds(timeout: float = 300) -> float:
     """The app's cold start to its first charts: a fresh Python process running the page once headless (imports,
-    bundled models, first trace, the first tab's charts); NaN when it failed."""
+    bundled models, first trace, the scrubber's data for the browser); NaN when it failed."""
     import subprocess
     import sys
 
     script = ("import time; t = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
               "at = AppTest.from_file('streamlit_app.py', default_timeout=120); at.run(); "
-              "assert not at.exception and at.get('plotly_chart'); print(time.perf_counter() - t)")
+              "assert not at.exception and at.get('bidi_component'); print(time.perf_counter() - t)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "GRU_VIZ_BUILD_EXT": "0"}
     try:

@@ -3,14 +3,15 @@
 
     python tools/loadtest.py --visitors 30 --trainers 10 --duration 120 [--port P] [--json]
 
-Each visitor is a websocket client speaking Streamlit's own protocol (the BackMsg/ForwardMsg protobufs a
-browser exchanges with /_stcore/stream), one request at a time like a browser tab: it loads the page, steps
-the scrubber (the Forward button and the step slider, both inside the scrubber's fragment), changes the
-forcing preset (on the force tab or with the scrubber's preset keys), opening the tab each action is on first,
-and, for --trainers of them, sets --hidden / --epochs (32 / 30), presses Start on the train tab and then polls
-whatever the page polls (the train tab's live view every second, the sidebar's run status every 2 s on other
-tabs) as the browser's run_every timers do, until the run has finished or shows that it is queued for a free
-slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
+Each visitor is a websocket client speaking Streamlit's own protocol (the BackMsg/ForwardMsg protobufs a browser
+exchanges with /_stcore/stream), one request at a time like a browser tab: it loads the page (the probe's whole
+trace arrives once, in the scrubber component's data), scrubs as the in-browser scrubber does (stepping costs the
+server nothing; now and then the step the browser settled on is reported, which reruns the scrubber's fragment and
+writes the URL), changes the forcing preset (on the force tab or with the scrubber's preset keys), opening the tab
+each action is on first, and, for --trainers of them, sets --hidden / --epochs (32 / 30), presses Start on the
+train tab and then polls whatever the page polls (the train tab's live view every second, the sidebar's run status
+every 2 s on other tabs) as the browser's run_every timers do, until the run has finished or shows that it is
+queued for a free slot. Only 127.0.0.1 is ever contacted. See docs/LOADTEST.md.
 
 With --box CPUS,MEMORY (for example 1,1g: Community Cloud's small app) the app runs inside a cgroup with those
 limits (tools/box.py; root), and the report adds the box's peak memory and OOM kills.
@@ -49,11 +50,10 @@ TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only t
 PRESET_DESCRIBED = {"free": "free", "plain_rnn": "R=1, Z=0", "frozen_memory": "Z=1", "amnesia": "R=0"}
 FORCED_NOTE = "Gates forced: "
 # a widget each tab draws, to check that a tab switch really drew the tab
-TAB_MARK = {"scrub": "b_next", "force": "w.preset.", "train": "btn_start", "gates": "w.g_target."}
+TAB_MARK = {"scrub": "scrubber", "force": "w.preset.", "train": "btn_start", "gates": "w.g_target."}
 QUEUED_TEXT = "Waiting for a free training slot"
 FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
 STOPPED_TEXT = "Stopped"
-STEP_RX = re.compile(r"Step (\d+): input")
 TARGET_RSS_MB, TARGET_P95_S = 1536, 1.0  # from the issue: 1.5 GB peak RSS, p95 update within 1 s
 
 
@@ -110,11 +110,11 @@ class Results:
 
 
 def plan_for(i: int, trainer: bool, args, rng: random.Random) -> list[str]:
-    """Scrub steps (Forward and slider in turn) with preset changes mixed in; trainers set up a run first.
+    """Settled scrub steps with preset changes mixed in; trainers set up a run first.
 
     Preset changes alternate between the force tab's radio ("radio:…") and the scrubber's number keys
     ("keys:…"), the two ways the page offers."""
-    plan = ["next" if k % 2 == 0 else "slider" for k in range(args.steps)]
+    plan = ["settle"] * args.steps
     for k in range(args.presets):  # plain RNN, frozen memory, amnesia, back to free, …: each one a change
         how = "radio" if (i + k) % 2 == 0 else "keys"
         plan.insert(rng.randint(0, len(plan)), f"{how}:{['plain_rnn', 'frozen_memory', 'amnesia', 'free'][k % 4]}")
@@ -132,14 +132,10 @@ def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) 
     visitor first opens the tab the interaction is on (timed separately, as a tab switch)."""
     last = state["steps"] - 1
     how, _, preset = action.partition(":")
-    if action in ("next", "slider"):
+    if action == "settle":  # the browser stepped (no traffic) and settles on a step: one fragment rerun
         switch(v, "scrub", res)
-    if action == "next":
-        res.time("scrub: Forward", v.press("b_next"))
-        expected = min(state["step"] + 1, last)
-    elif action == "slider":
-        expected = rng.randint(0, last)
-        res.time("scrub: slider", v.set_slider("step", expected))
+        expected = rng.randint(1, last)
+        res.time("scrub: settled step", v.set_json("scrubber", {"view": {"step": expected, "unit": state["unit"]}}))
     elif how == "radio":  # the force tab's preset radio
         switch(v, "force", res)
         res.time("forcing: preset radio", v.set_radio("preset", PRESET_KEYS.index(preset)))
@@ -161,9 +157,8 @@ def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) 
         switch(v, "train", res)
         res.time("training start", v.press("btn_start"))
         return
-    m = v.text(STEP_RX)  # the scrubber's heading "Step t: input …" must show the new step
-    if m is None or int(m.group(1)) != expected:
-        v.errors.append(f"{action}: expected step {expected}, the page showed {m.group(0) if m else 'no step'}")
+    if f"step={expected}" not in v.query.split("&"):  # the address bar must follow the settled step
+        v.errors.append(f"{action}: expected step={expected} in the URL, it has {v.query!r}")
     state["step"] = expected
 
 
@@ -193,7 +188,9 @@ def run_visitor(i: int, trainer: bool, args, port: int, start_at: float, end_at:
         res.time("page load", v.rerun())
         with res.lock:
             res.loaded += 1
-        state = {"step": 0, "steps": int(v.widget("step")[2].max) + 1, "hidden": args.hidden, "epochs": args.epochs}
+        scrub = json.loads(v.widget("scrubber")[2].json)  # the whole trace, sent once with the page
+        state = {"step": 0, "steps": len(scrub["payload"]["text"]), "unit": scrub["goto"]["unit"],
+                 "hidden": args.hidden, "epochs": args.epochs}
         plan = plan_for(i, trainer, args, rng)
         next_action, next_poll = time.monotonic() + rng.uniform(0.5, 1.5), math.inf
         drain_until = end_at + args.drain
@@ -335,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trainers", type=int, default=10, help="visitors that also start a training run")
     p.add_argument("--duration", type=float, default=120, help="seconds of visiting (the run takes a bit more)")
     p.add_argument("--port", type=int, default=None, help="default: a free port")
-    p.add_argument("--steps", type=int, default=10, help="scrub steps per visitor (Forward and slider in turn)")
+    p.add_argument("--steps", type=int, default=10, help="settled scrub steps each visitor reports")
     p.add_argument("--presets", type=int, default=3, help="forcing preset changes per visitor")
     p.add_argument("--hidden", type=int, default=32, help="hidden units of the trainers' runs (d2l: 256)")
     p.add_argument("--epochs", type=int, default=30, help="epochs of the trainers' runs (d2l: 500)")

@@ -9,6 +9,7 @@ are read from the deltas.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections import OrderedDict
@@ -186,6 +187,12 @@ class StreamlitClient:
     def set_slider(self, key: str, value: float) -> float:
         s, fragment = self._state(key)
         s.double_array_value.data.append(value)
+        return self.rerun([s], fragment)
+
+    def set_json(self, key: str, value: object) -> float:
+        """A custom component's state (the in-browser scrubber reports {"view": {"step", "unit"}} this way)."""
+        s, fragment = self._state(key)
+        s.json_value = json.dumps(value)
         return self.rerun([s], fragment)
 
     def set_radio(self, key: str, index: int) -> float:

@@ -22,11 +22,11 @@ def main() -> None:
     torch.set_num_threads(1)
     refused = page_state.init()
     init_session()
-    view, chooser_box = header_controls()
+    view, chooser_box, settings_box = header_controls()
     refused_link_settings(view, refused)
-    status_box = st.sidebar.container()  # a run's status goes first in the sidebar (on the other tabs)
+    status_box = settings_box.container()  # a run's status goes first in the settings (on the other tabs)
     training = Training(None, None, "")
-    with st.sidebar, error_boundary(view, "settings"):
+    with settings_box, error_boundary(view, "settings"):
         training = sidebar(view)
     if not view.projector:
         st.markdown(view.t("subtitle"))

@@ -18,12 +18,13 @@ log = logging.getLogger(__name__)
 # Projector mode: everything readable from the back row of a classroom (nothing under 18 px on a 1280×720
 # projector: the base is 22 px and the smallest text, captions, 0.85 rem), the charts on the first screen (no
 # header bar, a compact title row, tabs close under it), headline numbers large, labels that wrap instead of
-# being cut. The sidebar stays reachable through its arrow (a projector link opens with it folded).
+# being cut. The sidebar's settings move into a "Settings" button of the title row.
 PROJECTOR_CSS = """
 <style>
 html, .stApp { font-size: 22px !important; }
 .stApp { color: #000 !important; }
-[data-testid="stTooltipIcon"], [data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stTooltipIcon"],
+[data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
 .block-container { padding: 0.6rem 1.2rem 1rem 1.2rem !important; max-width: 100% !important; }
 h1 { font-size: 1.2rem !important; padding: 0 !important; margin: 0 !important; line-height: 1.3 !important; }
 [data-testid="stMarkdownContainer"] p, label, button p, [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }
@@ -43,11 +44,13 @@ button p { white-space: normal !important; overflow: visible !important; text-ov
 PAGE_CSS = "<style>h1, h2, h3, h4 { text-wrap: balance; }</style>"
 
 
-def header_controls() -> tuple[View, object | None]:
-    """The title row, with the language and projector switches at the right; in projector mode the row also
-    holds the model chooser (returned, else None), so that the charts start higher on the screen."""
+def header_controls() -> tuple[View, object | None, object]:
+    """The title row, with the language and projector switches at the right. Returns the view, where the model
+    chooser goes (None: its usual place below) and where the training settings go (the sidebar; in projector
+    mode a Settings button in this row, so the charts start higher on the screen and the settings stay one click
+    away)."""
     projector = bool(ps.get("proj"))
-    widths = [3.5, 3.0, 1.3, 2.1] if projector else [4.6, 1.5, 2.3]
+    widths = [3.1, 2.7, 1.5, 1.3, 2.0] if projector else [4.6, 1.5, 2.3]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
     lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", list(LANGUAGE_NAMES), lang="any",
@@ -57,7 +60,9 @@ def header_controls() -> tuple[View, object | None]:
     view = View(lang=str(lang), projector=bool(proj))
     title.title(view.t("title"))
     st.markdown(PAGE_CSS + (PROJECTOR_CSS if view.projector else ""), unsafe_allow_html=True)
-    return view, chooser
+    settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch") if projector \
+        else st.sidebar
+    return view, chooser, settings
 
 
 def page_tabs(view: View) -> tuple[str, list]:

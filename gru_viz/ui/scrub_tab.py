@@ -30,7 +30,7 @@ EQUATIONS = r"""
 # The scrubber's words, passed to the browser in the page's language.
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
-          "loading_unit", "charts_failed")
+          "loading_unit", "charts_failed", "shortcuts_bar")
 
 
 def rows_shown(mode: str, Z: np.ndarray, extra: int | None = None) -> list[int] | None:

@@ -35,7 +35,7 @@ def _own_text_corpus(text: str, name: str, max_tokens: int) -> Corpus:
 
 def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus | None, str]:
     """The corpus chosen in the sidebar, or (None, a reason, escaped for Markdown)."""
-    sb = st.sidebar
+    sb = st  # drawn inside the settings' container (the sidebar, or projector mode's Settings button)
     try:
         if source == "tm":
             base, error = timemachine()
@@ -60,8 +60,9 @@ def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus |
 
 
 def sidebar(view: View) -> Training:
-    """Training settings and corpus: what a run would use, or why it cannot."""
-    sb = st.sidebar
+    """Training settings and corpus: what a run would use, or why it cannot. Drawn into the current container
+    (app.py opens the sidebar, or in projector mode the Settings button's popover)."""
+    sb = st
     sb.header(view.t("settings"))
     w = ps.widget
     lang = view.lang
@@ -115,14 +116,14 @@ def fast_backend_label(view: View) -> str:
 
 def checkpoint_upload(view: View) -> None:
     """A checkpoint to inspect: checked from its header before anything is allocated; a refusal says why."""
-    up = st.sidebar.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
+    up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
                                   max_upload_size=MAX_CKPT_MB)
     ss = st.session_state
     if up is None:
         return
     if ss.get("uploaded_id") == up.file_id:
         if ss.get("uploaded_error"):
-            st.sidebar.error(ss.uploaded_error)
+            st.error(ss.uploaded_error)
         return
     ss.uploaded_id, ss.uploaded_error = up.file_id, ""
     try:
@@ -130,8 +131,8 @@ def checkpoint_upload(view: View) -> None:
         ckpt.model.requires_grad_(False)
         ss.uploaded = (up.name, ckpt)
         ss.inspect = "upload"
-        st.sidebar.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
+        st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
                                   vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
         ss.uploaded_error = md_escape(str(exc))
-        st.sidebar.error(ss.uploaded_error)
+        st.error(ss.uploaded_error)

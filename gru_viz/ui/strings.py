@@ -9,6 +9,7 @@ EN: dict[str, str] = {
     "status_line": "Device **{device}** · training path **{engine}** · inspecting **{model}**",
     # sidebar
     "settings": "Training settings",
+    "settings_short": "Settings",
     "corpus": "Corpus",
     "corpus_tm": "The Time Machine (H. G. Wells)",
     "corpus_offline": "Offline: Python documentation (ships with Python)",
@@ -74,8 +75,8 @@ EN: dict[str, str] = {
     "status_finished": "Finished: {epoch} epochs.",
     "status_diverged": "Stopped: {message}",
     "status_failed": "Stopped: {message}",
-    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's; in projector mode the "
-               "arrow at the top left opens it) and press Start.",
+    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's; in projector mode "
+               "under the Settings button at the top) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
@@ -169,8 +170,8 @@ EN: dict[str, str] = {
     # presentation, sharing, exports
     "language": "Language",
     "projector": "Projector mode",
-    "projector_help": "Large type, larger charts, high contrast, the charts on the first screen; the sidebar is "
-                      "folded away (its arrow at the top left opens it).",
+    "projector_help": "Large type, larger charts, high contrast, the charts on the first screen; the sidebar's "
+                      "settings move under a Settings button at the top.",
     "shortcuts_bar": "Keys: ← → step · Home / End first / last · Space play / pause",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
@@ -295,6 +296,7 @@ ZH: dict[str, str] = {
                 "看看它们各自的作用。",
     "status_line": "设备 **{device}** · 训练代码 **{engine}** · 正在查看 **{model}**",
     "settings": "训练设置",
+    "settings_short": "设置",
     "corpus": "语料",
     "corpus_tm": "《时间机器》（H. G. 威尔斯）",
     "corpus_offline": "离线：Python 文档（随 Python 安装）",
@@ -356,7 +358,7 @@ ZH: dict[str, str] = {
     "status_finished": "完成：共 {epoch} 个周期。",
     "status_diverged": "已停止：{message}",
     "status_failed": "已停止：{message}",
-    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同；投影模式下点击左上角的箭头打开侧边栏），"
+    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同；投影模式下在顶部的“设置”按钮里），"
                "然后点击“开始”。",
     "ppl_title": "每个周期的困惑度（对数刻度）",
     "reference_run": "内置模型（d2l 的 500 周期训练）",
@@ -443,7 +445,7 @@ ZH: dict[str, str] = {
     "errors_generic": "出了点问题：{message}。页面仍可使用；请重试或更换输入。",
     "language": "语言",
     "projector": "投影模式",
-    "projector_help": "大字号、更大的图表、高对比度，图表位于第一屏；侧边栏会收起（点击左上角的箭头打开）。",
+    "projector_help": "大字号、更大的图表、高对比度，图表位于第一屏；侧边栏的设置移到顶部的“设置”按钮里。",
     "shortcuts_bar": "按键：← → 单步 · Home / End 开头 / 末尾 · 空格 播放 / 暂停",
     "share": "分享当前视图",
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",

@@ -200,6 +200,10 @@ def test_projector_mode(app):
     app.wait_until(lambda: _font_px(app) >= 20, "a base font of at least 20 px")
     assert not app.sidebar.is_visible(), "the sidebar is still shown in projector mode"
     assert app.page.get_by_text("Keys: ← → step", exact=False).first.is_visible()
+    settings = app.page.get_by_role("button", name="Settings")  # the sidebar's settings, one click away
+    settings.click()
+    app.page.get_by_text("Hidden units", exact=True).wait_for()
+    settings.click()
     heat = app.page.locator(".js-plotly-plot").first
     app.wait_until(lambda: heat.bounding_box() and heat.bounding_box()["y"] < 720, "a chart on the first screen")
     app.assert_no_exception()

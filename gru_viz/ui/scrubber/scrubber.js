@@ -266,7 +266,7 @@ class Scrubber {
     this.hovBand = el("div", "gsc-band gsc-band-hov", mixOv);
     this.topDiv = el("div", "gsc-chart", right);
     this.eq = el("div", "gsc-eq", right);
-    this.note = el("div", "gsc-note", box, this.ui.projector ? "" : L.hover_help);
+    this.note = el("div", "gsc-note", box, this.ui.projector ? L.shortcuts_bar : L.hover_help);
     this.done = el("div", "gsc-done", box);  // data-step mirrors what is painted (tests and benchmarks read it)
   }
 
