@@ -270,3 +270,21 @@ def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, fon
              "line": {"color": COLORS["hidden"], "width": 2.5},
              "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra></extra>"}]
     return _fig(data, _log_lines_layout(target, chars, title, y_title), height, font_size)
+
+
+def tally_figure(labels: Sequence[str], counts: Sequence[int], answer: int | None = None, font_size: int = 13,
+                 height: int = 260, title: str = "", x_title: str = "") -> go.Figure:
+    """A class's votes as horizontal bars, the first choice on top, each with its count; the bar of `answer`
+    (once revealed) in the highlight colour, the others grey, so the class sees at once how many were right."""
+    colors = [COLORS["forced"] if i == answer else (COLORS["hidden"] if answer is None else COLORS["prev"])
+              for i in range(len(labels))]
+    top = max([*counts, 1])
+    data = [{"type": "bar", "x": list(counts), "y": list(labels), "orientation": "h", "marker": {"color": colors},
+             "text": [str(n) for n in counts], "textposition": "outside", "cliponaxis": False,
+             "hovertemplate": "%{y}: %{x}<extra></extra>"}]
+    layout = {"title": {"text": title}, "bargap": 0.25,
+              "yaxis": {"autorange": "reversed", "type": "category", "automargin": True},
+              "xaxis": {"range": [0, top * 1.15 + 0.5], "title": {"text": x_title}, "dtick": max(1, -(-top // 5)),
+                        "rangemode": "tozero"},
+              "margin": {**MARGIN, "l": 10}}
+    return _fig(data, layout, height, font_size)
