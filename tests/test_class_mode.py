@@ -3,6 +3,7 @@ answers kept inert, both languages, the tally figure."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import urllib.parse
@@ -15,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 
 from gru_viz.classroom import MAX_TEXT, PPL_CHOICES, QUESTIONS, open_store
 from gru_viz.figures import tally_figure
-from gru_viz.ui.view import md_escape
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAYLOAD = ('[click](https://evil.example) ![x](https://evil.example/i.png) <img src=x onerror="alert(1)"> '
@@ -145,7 +145,7 @@ def test_the_join_link_joins_and_bad_codes_are_refused_readably(classroom_dir):
     wrong = app()
     wrong.text_input(key="w.class.en").set_value("[x](javascript:alert(1))").run()
     (warning,) = [w.value for w in wrong.warning]
-    assert md_escape("[x](javascript") in warning and "[x](" not in warning
+    assert warning.startswith("That is not a class code") and "javascript" not in warning
 
 
 def test_typed_answers_reach_the_teacher_escaped_and_capped(classroom_dir):
@@ -159,8 +159,9 @@ def test_typed_answers_reach_the_teacher_escaped_and_capped(classroom_dir):
     teacher.run()
     teacher.toggle(key="class_texts_l2").set_value(True).run()
     (shown,) = [m.value for m in teacher.markdown if "evil" in m.value]
-    assert shown == "- " + md_escape(stored)  # every Markdown and HTML character escaped
-    assert re.search(r"(?<!\\)[<>\[\]()*!`]", shown[2:]) is None  # no live Markdown or HTML character left
+    # HTML-escaped inside one HTML block: no tag of the student's, and Markdown does not read inside it
+    assert html.escape(stored) in shown and shown.startswith("<ul") and "\n" not in shown
+    assert re.sub(r"</?(ul|li)[^>]*>", "", shown) == html.escape(stored)
 
 
 def test_the_chinese_projector_view_of_a_class(classroom_dir):

@@ -7,6 +7,7 @@ Not a tab: app.py draws the bar, gates_tab and force_tab call the hooks; this mo
 from __future__ import annotations
 
 import functools
+import html
 import secrets
 import urllib.parse
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ def voter_id() -> str:
 def join_link(view: View, code: str) -> str:
     """The page's address with only the class (and the teacher's language): what the QR code carries."""
     base = (st.context.url or "").split("?")[0]
+    if base and not urllib.parse.urlsplit(base).path:
+        base += "/"  # http://host:8501/?class=… as a browser writes it
     params = {"class": code, **({"lang": view.lang} if view.lang != "en" else {})}
     return f"{base}?{urllib.parse.urlencode(params)}"
 
@@ -109,7 +112,7 @@ def class_bar(view: View) -> Member | None:
     code = classroom.normalize_code(raw)
     problem, member = "", None
     if raw and code is None:
-        problem = view.t("class_bad_code", text=md_escape(raw[:20]))
+        problem = view.t("class_bad_code")  # what was typed is not repeated: nothing of it can render as a link
     elif code:
         state = store().state(code)
         if state is None:
@@ -143,10 +146,12 @@ def class_bar(view: View) -> Member | None:
 
 
 def _join_or_start(view: View) -> None:
-    left, right = st.columns(2, vertical_alignment="bottom")
+    left, right = st.columns(2)
     ps.widget(left.text_input, view.t("class_join"), "class", lang=view.lang, max_chars=16, placeholder="ACD346",
               help=view.t("class_join_help"))
-    right.button(view.t("class_start"), key="class_start", on_click=_start, help=view.t("class_start_help"))
+    # no help= tooltip: projector mode hides tooltip icons, and a button with help sits inside one
+    right.button(view.t("class_start"), key="class_start", on_click=_start)
+    right.caption(view.t("class_start_help"))
 
 
 def _teacher_box(view: View, member: Member) -> None:
@@ -174,38 +179,45 @@ def _watch(code: str, seen: frozenset[str]) -> None:
 # --- questions: a student's vote, the teacher's tally ------------------------------------------------------------
 
 
-def _vote(view: View, member: Member, question: str, labels: dict[str, str], text: str = "") -> str | None:
-    """The student's choice (a radio that starts from their stored vote); sent again whenever it or the written
-    words change. Returns the choice."""
-    voter = voter_id()
-    mine = store().my_vote(member.code, question, voter)
+def _choose(view: View, member: Member, question: str, labels: dict[str, str]) -> tuple[str | None, tuple | None]:
+    """The student's choice (a radio that starts from their stored vote) and their stored (choice, words)."""
+    mine = store().my_vote(member.code, question, voter_id())
     choices = list(QUESTIONS[question])
-    revealed = question in member.state.revealed
     choice = st.radio(view.t("class_your_answer"), choices, index=choices.index(mine[0]) if mine else None,
-                      format_func=labels.get, key=f"class.{member.code}.{question}.{view.lang}", disabled=revealed)
-    if choice is None or revealed:
-        return choice
+                      format_func=labels.get, key=f"class.{member.code}.{question}.{view.lang}",
+                      disabled=question in member.state.revealed)
+    return choice, mine
+
+
+def _send(view: View, member: Member, question: str, choice: str | None, mine: tuple | None, text: str = "") -> None:
+    """Send the vote whenever the choice or the written words changed (once chosen, until the answer is shown)."""
+    if choice is None or question in member.state.revealed:
+        return
     if mine != (choice, classroom.clean_text(text)):
         try:
-            store().vote(member.code, question, voter, choice, text)
+            store().vote(member.code, question, voter_id(), choice, text)
         except ClassError as exc:
             st.warning(error_text(view, exc, member.code))
-            return choice
+            return
     st.caption(view.t("class_sent"))
-    return choice
+
+
+def _columns(text: str) -> int:
+    """Printed width: a Chinese character takes two columns."""
+    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
 
 
 def _wrap(label: str, width: int) -> str:
-    """A bar label broken into lines of about `width` characters (at spaces; Chinese anywhere)."""
-    if " " not in label:
-        return "<br>".join(label[i : i + width // 2] for i in range(0, len(label), width // 2))
+    """A bar label broken into lines of about `width` columns, at spaces or, in Chinese, between characters."""
+    words = label.split(" ") if " " in label else list(label)
+    joint = " " if " " in label else ""
     lines, line = [], ""
-    for word in label.split(" "):
-        if line and len(line) + len(word) + 1 > width:
+    for word in words:
+        if line and _columns(line) + _columns(word) + len(joint) > width:
             lines.append(line)
             line = word
         else:
-            line = f"{line} {word}".strip()
+            line = f"{line}{joint}{word}" if line else word
     return "<br>".join([*lines, line])
 
 
@@ -220,8 +232,7 @@ def _tally_chart(view: View, member: Member, question: str, labels: dict[str, st
     shown = answer if tally.revealed and answer in choices else None
     fig = tally_figure([_wrap(labels[c], 26) for c in choices], [tally.counts[c] for c in choices],
                        answer=None if shown is None else choices.index(shown), font_size=view.font,
-                       height=view.height(70 + 46 * len(choices)), title=view.t("class_tally_title", n=tally.total),
-                       x_title=view.t("class_votes"))
+                       height=view.height(50 + 46 * len(choices)), title=view.t("class_tally_title", n=tally.total))
     st.plotly_chart(fig, key=key, config={"displaylogo": False, "displayModeBar": False})
     return tally
 
@@ -243,13 +254,20 @@ def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, 
             return
         st.rerun()  # the whole page: what the answer unlocks (the forcing's results) appears with it
     if tally.revealed:
-        side.markdown(f"**{view.t('class_answer')}:** {answer_md}")
+        side.markdown(f"**{view.t('class_answer')}** {answer_md}")
         if answer is None:
             side.caption(view.t("class_no_single"))
-    if side.toggle(view.t("class_show_texts"), key=f"class_texts_{question}"):
-        texts = tally.texts[:SHOWN_TEXTS]
-        # typed by students: every Markdown and HTML character escaped, so links, images and tags stay text
-        side.markdown("\n".join(f"- {md_escape(' '.join(t.split()))}" for t in texts) or view.t("class_no_texts"))
+    if question in classroom.LESSON_CHOICES and side.toggle(view.t("class_show_texts"),
+                                                             key=f"class_texts_{question}"):
+        side.markdown(written_html(tally.texts[:SHOWN_TEXTS]) if tally.texts else view.t("class_no_texts"),
+                      unsafe_allow_html=True)
+
+
+def written_html(texts: list[str]) -> str:
+    """Students' words as a list, inert: HTML-escaped inside one HTML block, which Markdown leaves alone (escaping
+    for Markdown is not enough: GitHub-flavoured Markdown still links a bare https://… or www.… address)."""
+    items = "".join(f'<li style="margin:0">{html.escape(" ".join(t.split()))}</li>' for t in texts)
+    return f'<ul style="margin:0;padding-left:1.2em;overflow-wrap:anywhere">{items}</ul>'
 
 
 # --- the hooks -------------------------------------------------------------------------------------------------
@@ -263,9 +281,10 @@ def lesson_choice(view: View, name: str) -> bool:
         return False
     if not member.teacher:
         labels = {c: view.t(f"{name}_c_{c}") for c in QUESTIONS[name]}
+        choice, mine = _choose(view, member, name, labels)
         text = ps.widget(st.text_area, view.t("g_predict_class"), f"{name}_guess", lang=view.lang, height=68,
                          max_chars=2_000, disabled=name in member.state.revealed)
-        _vote(view, member, name, labels, str(text or ""))
+        _send(view, member, name, choice, mine, str(text or ""))
     return True
 
 
@@ -280,8 +299,9 @@ def lesson_answer(view: View, name: str) -> None:
         st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, name, labels, LESSON_ANSWERS.get(name),
                                                               answer_md)
     elif name in member.state.revealed:
-        st.markdown(f"**{view.t('class_answer')}:** {answer_md}")
-        _tally_chart(view, member, name, labels, LESSON_ANSWERS.get(name), key=f"tally_{name}")
+        st.markdown(f"**{view.t('class_answer')}** {answer_md}")
+        with st.columns([3, 2])[0]:
+            _tally_chart(view, member, name, labels, LESSON_ANSWERS.get(name), key=f"tally_{name}")
     else:
         st.caption(view.t("class_wait"))
 
@@ -307,9 +327,11 @@ def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float
             mine = store().my_vote(member.code, question, voter_id())
             if mine:
                 st.caption(view.t("class_you_said", choice=labels[mine[0]]))
-            st.markdown(f"**{view.t('class_answer')}:** {answer_md}")
-            _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")
+            st.markdown(f"**{view.t('class_answer')}** {answer_md}")
+            with st.columns([3, 2])[0]:
+                _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")
         else:
-            _vote(view, member, question, labels)
+            choice, mine = _choose(view, member, question, labels)
+            _send(view, member, question, choice, mine)
             st.caption(view.t("ppl_wait_student"))
     return revealed
