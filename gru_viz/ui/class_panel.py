@@ -108,6 +108,7 @@ def _end(code: str, token: str) -> None:
 def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
     ss = st.session_state
+    ss["_class_now"] = None  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
     code = classroom.normalize_code(raw)
     problem, member = "", None
