@@ -275,3 +275,22 @@ def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, fon
              "line": {"color": COLORS["cand"], "width": 2, "dash": "dot"},
              "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra></extra>"}]
     return _fig(data, _log_lines_layout(target, chars, title, y_title), height, font_size)
+
+
+def tally_figure(labels: Sequence[str], counts: Sequence[int], answer: int | None = None, font_size: int = 13,
+                 height: int = 220, title: str = "") -> go.Figure:
+    """A class's votes as horizontal bars, the first choice on top, each with its count; the bar of `answer`
+    (once revealed) in the highlight colour, the others grey, so the class sees at once how many were right."""
+    colors = [COLORS["forced"] if i == answer else (COLORS["hidden"] if answer is None else COLORS["prev"])
+              for i in range(len(labels))]
+    top = max([*counts, 1])
+    data = [{"type": "bar", "x": list(counts), "y": list(labels), "orientation": "h", "marker": {"color": colors},
+             "text": [str(n) for n in counts], "textposition": "outside", "cliponaxis": False,
+             "textfont": {"color": "#000"}, "hovertemplate": "%{y}: %{x}<extra></extra>"}]
+    # the counts are written on the bars: no x axis; labels in black, to be read from the back of a room
+    layout = {"title": {"text": title}, "bargap": 0.25,
+              "yaxis": {"autorange": "reversed", "type": "category", "automargin": True,
+                        "tickfont": {"color": "#000"}},
+              "xaxis": {"range": [0, top * 1.15 + 0.5], "visible": False},
+              "margin": {"l": 10, "r": 20, "t": 40, "b": 10}}
+    return _fig(data, layout, height, font_size)

@@ -13,8 +13,11 @@ from gru_viz.ui.view import md_escape
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAYLOADS = ["[Session expired, log in](https://example.com/login)", "![x](https://example.com/t.png)",
-            "<img src=x onerror=alert(1)>", "<a href='https://example.com'>click</a>"]
-LIVE = re.compile(r"(?<!\\)\]\((?:https?:)?//|(?<!\\)<(?:img|a|script)\b", re.IGNORECASE)
+            "<img src=x onerror=alert(1)>", "<a href='https://example.com'>click</a>",
+            "log in again at https://example.com/login", "see www.example.com or mail me@example.com"]
+# a Markdown link or image, an HTML tag, or a bare address Markdown would link by itself
+LIVE = re.compile(r"(?<!\\)\]\((?:https?:)?//|(?<!\\)<(?:img|a|script)\b|(?:https?|ftp)://|www\.|\w@\w",
+                  re.IGNORECASE)
 
 
 @pytest.fixture()

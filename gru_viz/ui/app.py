@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from gru_viz.ui import force_tab, gates_tab, page_state, scrub_tab, train_tab
+from gru_viz.ui import class_panel, force_tab, gates_tab, page_state, scrub_tab, train_tab
 from gru_viz.ui.actions import Training, current_forcing, model_options, probe_text, resolve_model
 from gru_viz.ui.chrome import error_boundary, header_controls, page_tabs, refused_link_settings, share_box
 from gru_viz.ui.sidebar import sidebar
@@ -24,6 +24,8 @@ def main() -> None:
     init_session()
     view, chooser_box, settings_box = header_controls()
     refused_link_settings(view, refused)
+    with error_boundary(view, "class"):
+        class_panel.class_bar(view)  # before the tabs: their class hooks read the class it finds
     status_box = settings_box.container()  # a run's status goes first in the settings (on the other tabs)
     training = Training(None, None, "")
     with settings_box, error_boundary(view, "settings"):

@@ -23,8 +23,8 @@ PROJECTOR_CSS = """
 <style>
 html, .stApp { font-size: 22px !important; }
 .stApp { color: #000 !important; }
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stTooltipIcon"],
-[data-testid="stToolbar"], [data-testid="stHeader"] { display: none !important; }
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"],
+[data-testid="stHeader"] { display: none !important; }
 .block-container { padding: 0.6rem 1.2rem 1rem 1.2rem !important; max-width: 100% !important; }
 h1 { font-size: 1.2rem !important; padding: 0 !important; margin: 0 !important; line-height: 1.3 !important; }
 [data-testid="stMarkdownContainer"] p, label, button p, [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }

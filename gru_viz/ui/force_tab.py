@@ -10,6 +10,7 @@ import streamlit as st
 from gru_viz.data import Vocab
 from gru_viz.inference import PREFIX, predict, text_perplexity
 from gru_viz.model import FREE, Forcing
+from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.page_state import PRESET_KEYS
@@ -70,6 +71,8 @@ def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: st
     tokens = eval_tokens(vocab)
     free_ppl = inspected.cached("ppl", (FREE,), lambda: text_perplexity(model, tokens))
     forced_ppl = inspected.cached("ppl", (forcing,), lambda: text_perplexity(model, tokens, forcing))
+    if not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl):
+        return  # a class predicts first: the results wait for the teacher's reveal
     m = st.columns(3)
     m[0].metric(view.t("ppl_free"), f"{free_ppl:.2f}")
     delta = forced_ppl - free_ppl

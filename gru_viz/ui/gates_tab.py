@@ -12,6 +12,7 @@ from gru_viz.analysis import FEATURES, gradient_flow, gradient_flow_any, memory_
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.page_state import LESSONS
@@ -177,12 +178,16 @@ def lesson_section(view: View) -> None:
     for name in LESSONS:
         with st.container(border=True):
             st.markdown(f"**{view.t(f'{name}_q')}**")
-            ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
-                      max_chars=2_000)
+            in_class = class_panel.lesson_choice(view, name)  # in a class: a choice and words sent to the teacher
+            if not in_class:
+                ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
+                          max_chars=2_000)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if st.session_state.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
-            if ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
+            if in_class:
+                class_panel.lesson_answer(view, name)  # the teacher's live tally, or the answer once revealed
+            elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
                 st.markdown(view.t(f"{name}_a"))
 
 

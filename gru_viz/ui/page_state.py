@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from gru_viz.classroom import normalize_code
 from gru_viz.model import PRESETS
 from gru_viz.train import TrainConfig
 
@@ -77,6 +78,15 @@ def _text(limit: int) -> Callable[[str], str]:
     return parse
 
 
+def _class_code(text: str) -> str:
+    if not text.strip():
+        return ""  # no class
+    code = normalize_code(text)
+    if code is None:
+        raise ValueError(f"{text!r} is not a class code")
+    return code
+
+
 def _range(text: str) -> tuple[int, int]:
     """'21-60' (inclusive, as the slider shows it)."""
     lo, sep, hi = text.partition("-")
@@ -91,6 +101,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     # the page
     Setting("lang", "en", _choice(("en", "zh"))),
     Setting("proj", False, _bool),
+    Setting("class", "", _class_code),  # a join link ?class=CODE (class_panel checks what is typed)
     Setting("tab", "scrub", _choice(TABS)),
     Setting("inspect", "pre:500", _text(100)),  # checked against the models there are when the chooser is drawn
     # the sidebar's training settings (d2l's defaults)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -168,7 +169,7 @@ def visitor_id() -> str:
     ss = st.session_state
     if "_visitor" not in ss:
         token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
-        ss["_visitor"] = f"browser:{token}" if token else f"session:{id(ss)}"
+        ss["_visitor"] = f"browser:{token}" if token else f"session:{secrets.token_hex(8)}"
     return ss["_visitor"]
 
 

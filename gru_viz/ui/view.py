@@ -33,9 +33,12 @@ class View:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")
+# Markdown also links bare addresses (https://…, www.…, a@b.c) with no special character to escape: a zero-width
+# space after the scheme, "www" or "@" breaks the pattern and looks the same.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www|@)")
 
 
 def md_escape(text: str) -> str:
     """User or URL text (file names, pasted text, a link's values) shown through Markdown: every Markdown and
-    HTML character escaped, so a link or an image in it stays text."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    HTML character escaped and bare addresses broken, so a link or an image in it stays text."""
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub("\\1\u200b", text))

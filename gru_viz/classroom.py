@@ -1,0 +1,270 @@
+"""Class mode's store: classes with short join codes, one vote per voter per question, kept a day, in SQLite.
+
+No accounts: a class is its code (random, unguessable) and its teacher's token (only a hash is stored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gru_viz.data import cache_dir
+from gru_viz.model import PRESETS
+
+# No 0/O, 1/I/L, 5/S, 2/Z, 8/B: a code read off a projector from the back row is typed right the first time.
+ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+CODE_LENGTH = 6  # 25^6 ≈ 244 million codes against at most MAX_CLASSES live ones
+TTL_SECONDS = 24 * 3600
+MAX_CLASSES = 500  # live classes on one server
+MAX_VOTERS = 300  # browsers voting in one class
+MAX_TEXT = 280  # characters of a written answer that are kept
+STORE_FILE = "classes.sqlite3"
+
+# Question key -> its choices. Lessons are the lesson view's "predict, then reveal"; "ppl_<preset>" asks what a
+# forcing preset does to the perplexity before the class sees it.
+LESSON_CHOICES = {"l1": ("a", "b", "c", "d"), "l2": ("a", "b", "c", "d"), "l3": ("a", "b", "c", "d"),
+                  "l4": ("a", "b", "c")}
+PPL_CHOICES = ("up", "down", "same")
+QUESTIONS: dict[str, tuple[str, ...]] = {
+    **LESSON_CHOICES, **{f"ppl_{p}": PPL_CHOICES for p in PRESETS if p != "free"}}
+SAME_WITHIN = 0.01  # a perplexity within 1 % of the free model's counts as "about the same"
+
+_CODE_JUNK = re.compile(r"[\s\-_.]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS classes (code TEXT PRIMARY KEY, token_hash TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS classes_created ON classes(created);
+CREATE TABLE IF NOT EXISTS revealed (code TEXT NOT NULL, question TEXT NOT NULL, PRIMARY KEY (code, question));
+CREATE TABLE IF NOT EXISTS votes (code TEXT NOT NULL, question TEXT NOT NULL, voter TEXT NOT NULL,
+    choice TEXT NOT NULL, text TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (code, question, voter));
+"""
+
+
+class ClassError(ValueError):
+    """A refused request; `reason` is a key the UI translates: no_class, full, too_many, revealed, bad_choice,
+    bad_question, not_teacher."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A question's votes: the count of each choice (in the question's order), the written answers (newest
+    first, raw: escape them where they are shown) and whether the teacher revealed the answer."""
+
+    counts: dict[str, int]
+    texts: list[str]
+    revealed: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class ClassState:
+    """What a class member's page needs on every run: the questions revealed and how many have voted."""
+
+    revealed: frozenset[str]
+    voters: int
+    expires: float  # the store's clock
+
+
+def normalize_code(text: object) -> str | None:
+    """A code as typed ("acd 346", "ACD-346") -> "ACD346"; None when it cannot be a class code."""
+    code = _CODE_JUNK.sub("", str(text or "")).upper()
+    if len(code) != CODE_LENGTH or any(c not in ALPHABET for c in code):
+        return None
+    return code
+
+
+def ppl_answer(free: float, forced: float) -> str:
+    """What the forcing did to the perplexity: up, down, or same (within SAME_WITHIN of the free model's)."""
+    if abs(forced - free) <= SAME_WITHIN * free:
+        return "same"
+    return "up" if forced > free else "down"
+
+
+def clean_text(text: object) -> str:
+    """A written answer as stored: control characters dropped, cut to MAX_TEXT characters (escape it to show it)."""
+    return _CONTROL.sub("", str(text)).strip()[:MAX_TEXT]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ClassStore:
+    """The classes of one server in one SQLite file; safe from many threads and processes (a connection per
+    call, WAL, writes in BEGIN IMMEDIATE). Expired classes are purged whenever the store is used."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time, ttl: float = TTL_SECONDS,
+                 max_classes: int = MAX_CLASSES, max_voters: int = MAX_VOTERS):
+        self.path, self.clock, self.ttl = Path(path), clock, ttl
+        self.max_classes, self.max_voters = max_classes, max_voters
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its first statement (no check-then-write race)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # expired classes go first, in a transaction of their own: a refused
+            self._purge(db)  # request below rolls back only itself
+            db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _purge(self, db: sqlite3.Connection) -> None:
+        old = [r[0] for r in db.execute("SELECT code FROM classes WHERE created < ?", (self.clock() - self.ttl,))]
+        for table in ("votes", "revealed", "classes"):
+            db.executemany(f"DELETE FROM {table} WHERE code = ?", [(c,) for c in old])  # noqa: S608 (fixed names)
+
+    def _live(self, db: sqlite3.Connection, code: str) -> tuple[str, float]:
+        row = db.execute("SELECT token_hash, created FROM classes WHERE code = ? AND created >= ?",
+                         (code, self.clock() - self.ttl)).fetchone()
+        if row is None:
+            raise ClassError("no_class", f"no class with code {code} (classes end after a day)")
+        return row
+
+    def _teacher(self, db: sqlite3.Connection, code: str, token: str) -> None:
+        if not hmac.compare_digest(self._live(db, code)[0], _hash(token)):
+            raise ClassError("not_teacher", "only the teacher who started the class can do this")
+
+    # --- the teacher ---------------------------------------------------------------------------
+
+    def create(self) -> tuple[str, str]:
+        """A new class: (its code, the teacher's token). Raises ClassError("too_many") when the server is full."""
+        token = secrets.token_urlsafe(24)
+        with self._write() as db:
+            if db.execute("SELECT COUNT(*) FROM classes").fetchone()[0] >= self.max_classes:
+                raise ClassError("too_many", f"this server has {self.max_classes} classes already")
+            while True:  # a collision is one in millions; the primary key makes it impossible to miss
+                code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+                if db.execute("SELECT 1 FROM classes WHERE code = ?", (code,)).fetchone() is None:
+                    break
+            db.execute("INSERT INTO classes VALUES (?, ?, ?)", (code, _hash(token), self.clock()))
+        return code, token
+
+    def reveal(self, code: str, token: str, question: str, revealed: bool = True) -> None:
+        """Show (or hide again) a question's answer to the class; votes are closed while it is shown."""
+        self._check_question(question)
+        with self._write() as db:
+            self._teacher(db, code, token)
+            if revealed:
+                db.execute("INSERT OR IGNORE INTO revealed VALUES (?, ?)", (code, question))
+            else:
+                db.execute("DELETE FROM revealed WHERE code = ? AND question = ?", (code, question))
+
+    def close(self, code: str, token: str) -> None:
+        """End the class now: its code stops working and its votes are deleted."""
+        with self._write() as db:
+            self._teacher(db, code, token)
+            for table in ("votes", "revealed", "classes"):
+                db.execute(f"DELETE FROM {table} WHERE code = ?", (code,))  # noqa: S608 (fixed names)
+
+    def is_teacher(self, code: str, token: str) -> bool:
+        with self._connect() as db:
+            try:
+                self._teacher(db, code, token)
+            except ClassError:
+                return False
+        return True
+
+    # --- everyone ---------------------------------------------------------------------------------
+
+    def state(self, code: str) -> ClassState | None:
+        """The class's revealed questions and number of voters, or None when there is no such class (now)."""
+        with self._connect() as db:
+            try:
+                created = self._live(db, code)[1]
+            except ClassError:
+                return None
+            revealed = frozenset(r[0] for r in db.execute("SELECT question FROM revealed WHERE code = ?", (code,)))
+            voters = db.execute("SELECT COUNT(DISTINCT voter) FROM votes WHERE code = ?", (code,)).fetchone()[0]
+        return ClassState(revealed, voters, created + self.ttl)
+
+    def vote(self, code: str, question: str, voter: str, choice: str, text: str = "") -> None:
+        """Record (or change) this voter's answer; the written part is cut to MAX_TEXT characters."""
+        if choice not in self._check_question(question):
+            raise ClassError("bad_choice", f"{choice!r} is not a choice of {question}")
+        text = clean_text(text)
+        voter = str(voter)[:100]
+        with self._write() as db:
+            self._live(db, code)
+            if db.execute("SELECT 1 FROM revealed WHERE code = ? AND question = ?", (code, question)).fetchone():
+                raise ClassError("revealed", "the answer is shown: votes are closed")
+            known = db.execute("SELECT 1 FROM votes WHERE code = ? AND voter = ? LIMIT 1", (code, voter)).fetchone()
+            if known is None and db.execute("SELECT COUNT(DISTINCT voter) FROM votes WHERE code = ?",
+                                            (code,)).fetchone()[0] >= self.max_voters:
+                raise ClassError("full", f"this class has {self.max_voters} voters already")
+            db.execute("INSERT OR REPLACE INTO votes VALUES (?, ?, ?, ?, ?, ?)",
+                       (code, question, voter, choice, text, self.clock()))
+
+    def my_vote(self, code: str, question: str, voter: str) -> tuple[str, str] | None:
+        """This voter's (choice, text) for the question, if they voted."""
+        with self._connect() as db:
+            row = db.execute("SELECT choice, text FROM votes WHERE code = ? AND question = ? AND voter = ?",
+                             (code, question, str(voter)[:100])).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def tally(self, code: str, question: str) -> Tally:
+        choices = self._check_question(question)
+        with self._connect() as db:
+            self._live(db, code)
+            counts = dict.fromkeys(choices, 0)
+            for choice, n in db.execute("SELECT choice, COUNT(*) FROM votes WHERE code = ? AND question = ? "
+                                        "GROUP BY choice", (code, question)):
+                counts[choice] = n
+            texts = [r[0] for r in db.execute("SELECT text FROM votes WHERE code = ? AND question = ? AND text != '' "
+                                              "ORDER BY at DESC", (code, question))]
+            revealed = db.execute("SELECT 1 FROM revealed WHERE code = ? AND question = ?",
+                                  (code, question)).fetchone() is not None
+        return Tally(counts, texts, revealed)
+
+    @staticmethod
+    def _check_question(question: str) -> tuple[str, ...]:
+        if question not in QUESTIONS:
+            raise ClassError("bad_question", f"no question {question!r}")
+        return QUESTIONS[question]
+
+
+_stores: dict[Path, ClassStore] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(directory: Path | None = None) -> ClassStore:
+    """The server's store under the cache dir ($GRU_VIZ_CACHE_DIR, else the user's cache), opened once per path."""
+    path = ((directory or cache_dir()) / STORE_FILE).resolve()
+    with _stores_lock:
+        if path not in _stores:
+            _stores[path] = ClassStore(path)
+        return _stores[path]
