@@ -41,7 +41,17 @@ def _fig(data: list[dict], layout: dict, height: int, font_size: int) -> go.Figu
     """A figure from plain dicts with the app's look: white template, margins, type size, height."""
     base = {"template": TEMPLATE, "height": height, "margin": MARGIN, "font": {"size": font_size},
             "hoverlabel": {"font": {"size": font_size}}}
-    return go.Figure(data=data, layout={**base, **layout}, _validate=False)
+    layout = {**base, **layout}
+    for key in [k for k in layout if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
+        # explicit: Streamlit's chart theme otherwise draws tick labels at three quarters of the page's type
+        axis = layout[key] = dict(layout.get(key, {}))
+        axis.setdefault("tickfont", {"size": font_size - 1})
+        if isinstance(axis.get("title"), dict):
+            axis["title"] = {"font": {"size": font_size}, **axis["title"]}
+    layout["legend"] = {"font": {"size": font_size}, **layout.get("legend", {})}
+    if isinstance(layout.get("title"), dict):
+        layout["title"] = {"font": {"size": font_size + 1}, **layout["title"]}
+    return go.Figure(data=data, layout=layout, _validate=False)
 
 
 def _rows(heights: tuple[float, float], spacing: float) -> dict:

@@ -24,8 +24,11 @@ def main() -> None:
     init_session()
     view, chooser_box, settings_box = header_controls()
     refused_link_settings(view, refused)
-    with error_boundary(view, "class"):
-        class_panel.class_bar(view)  # before the tabs: their class hooks read the class it finds
+    # Before the tabs: their class hooks read the class it finds. On a projector, joining or starting a class sits
+    # with the settings, so the charts keep the first screen; a class in progress shows its code under the title.
+    class_box = settings_box if view.projector and not page_state.get("class") else st.container()
+    with class_box, error_boundary(view, "class"):
+        class_panel.class_bar(view)
     status_box = settings_box.container()  # a run's status goes first in the settings (on the other tabs)
     training = Training(None, None, "")
     with settings_box, error_boundary(view, "settings"):

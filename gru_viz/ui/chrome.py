@@ -50,7 +50,7 @@ def header_controls() -> tuple[View, object | None, object]:
     mode a Settings button in this row, so the charts start higher on the screen and the settings stay one click
     away)."""
     projector = bool(ps.get("proj"))
-    widths = [3.1, 2.7, 1.5, 1.3, 2.0] if projector else [4.6, 1.5, 2.3]
+    widths = [2.4, 2.6, 1.8, 1.6, 2.5] if projector else [4.6, 1.5, 2.3]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
     lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", list(LANGUAGE_NAMES), lang="any",
@@ -58,7 +58,7 @@ def header_controls() -> tuple[View, object | None, object]:
     proj = ps.widget(cols[-1].toggle, translate("projector", lang), "proj", lang=lang,
                      help=translate("projector_help", lang))
     view = View(lang=str(lang), projector=bool(proj))
-    title.title(view.t("title"))
+    title.title(view.t("title_short" if view.projector else "title"))
     st.markdown(PAGE_CSS + (PROJECTOR_CSS if view.projector else ""), unsafe_allow_html=True)
     settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch") if projector \
         else st.sidebar

@@ -50,7 +50,7 @@ def ui_data(view: View) -> dict:
             "axes": {**{k.replace(" ", "_"): v for k, v in view.axes.items()}, "step": view.t("ax_step")},
             "font": view.font, "projector": view.projector,
             # projector: larger type, but the heatmaps must still fit a 720-pixel-high screen
-            "heights": ({"heat": 620, "mix": 440, "top": 260} if view.projector
+            "heights": ({"heat": 400, "mix": 380, "top": 240} if view.projector
                         else {"heat": 560, "mix": 380, "top": 220}),
             "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR}
 

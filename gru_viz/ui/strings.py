@@ -4,6 +4,7 @@ from __future__ import annotations
 
 EN: dict[str, str] = {
     "title": "GRU gates, live",
+    "title_short": "GRU gates, live",
     "subtitle": "Train d2l's from-scratch GRU on *The Time Machine*, scrub through its reset and update gates "
                 "step by step, and force them to see what they are for.",
     "status_line": "Device **{device}** · training path **{engine}** · inspecting **{model}**",
@@ -355,6 +356,7 @@ def translate(key: str, lang: str = "en", **fmt: object) -> str:
 # Simplified Chinese, with the terms of d2l-zh (《动手学深度学习》): 重置门, 更新门, 候选隐状态, 隐状态, 困惑度.
 ZH: dict[str, str] = {
     "title": "门控循环单元（GRU）：看门如何学习",
+    "title_short": "门控循环单元",
     "subtitle": "在《时间机器》上从零训练 d2l 的 GRU，逐个时间步查看重置门与更新门，并强制设定门的取值，"
                 "看看它们各自的作用。",
     "status_line": "设备 **{device}** · 训练代码 **{engine}** · 正在查看 **{model}**",

@@ -328,7 +328,7 @@ class Scrubber {
         hovertemplate: `${A.unit} %{customdata}<br>Z = %{y:.3f}<extra></extra>` },
     ];
     const mixLayout = { ...base, height: ui.heights.mix, bargap: 0.1, margin: { ...base.margin, b: 36 + 1.5 * font },
-      legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0, font: { size: Math.max(12, font - 3) } },
+      legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0, font: { size: this.ui.projector ? font : Math.max(12, font - 3) } },
       xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, range: [-0.5, n - 0.5] },
       yaxis: { anchor: "x", domain: [0.3 * 0.94 + 0.06, 1], range: [-1.05, 1.05], title: { text: A.value },
                zeroline: true },
