@@ -11,7 +11,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -r requirements-dev.txt
+	# no retries: where PyTorch's CPU index (requirements.txt) is unreachable, as in CI, each lookup fails at once
+	# instead of after five retries (5 1/2 minutes in all); torch itself is already installed by the line above
+	PIP_RETRIES=0 $(PY) -m pip install -q -r requirements-dev.txt
 	# the fast path's C++ kernel, compiled once at install time (optional: without a compiler the app and the
 	# trainer use the PyTorch fallback, which gives the same results)
 	-$(PY) -m gru_viz build-ext
