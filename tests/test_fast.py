@@ -416,11 +416,12 @@ MB = 2**20
 
 @pytest.mark.parametrize(("limit_mb", "usage_mb", "available_mb", "room"), [
     (2765, 400, 20000, True),    # Cloud large: 2.7 GB, the app idle
-    (1024, 400, 20000, False),   # Cloud small: 1 GB leaves 624 MB, less than the build's peak plus the app's reserve
+    (1024, 200, 20000, False),   # Cloud small: 1 GB leaves 824 MB, less than the build's peak plus the reserve
     (690, 300, 20000, False),    # the smallest box
     (None, None, 20000, True),   # no cgroup limit, plenty free on the host
     (None, None, 700, False),    # no cgroup limit, but the host is nearly full
-    (8000, 7100, 20000, False),  # a large limit, mostly used
+    (8000, 6900, 20000, False),  # a large limit, mostly used
+    (2000, 800, 20000, True),    # exactly the build's peak plus the reserve left
 ])
 def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb, usage_mb, available_mb, room):
     from gru_viz.memlimit import Memory
