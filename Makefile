@@ -30,9 +30,11 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m gru_viz bench
 
-# 30 simulated visitors on 127.0.0.1 (about 3 minutes); see docs/LOADTEST.md
+# 30 simulated visitors on 127.0.0.1 (about 3 minutes); see docs/LOADTEST.md. BOX=1,1g runs the app in a cgroup
+# of 1 CPU and 1 GB (Community Cloud's small app; root, Linux) without the kernel build, as Cloud runs it.
+BOX ?=
 loadtest: $(VENV)/.installed
-	$(PY) tools/loadtest.py --visitors 30 --trainers 10 --duration 120
+	$(PY) tools/loadtest.py --visitors 30 --trainers 10 --duration 120 $(if $(BOX),--box $(BOX) --no-kernel)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -12,11 +12,19 @@ import threading
 import torch
 from torch.nn import functional as F
 
-from gru_viz.fast_ext import build_extension, fast_backend, load_extension, start_background_build
+from gru_viz.fast_ext import (
+    BuildState,
+    build_extension,
+    build_state,
+    fast_backend,
+    load_extension,
+    start_background_build,
+)
 from gru_viz.fast_torch import forcing_tables, loops, matmul, operand, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
-__all__ = ["build_extension", "fast_backend", "fast_step", "fast_trace", "run_step", "start_background_build"]
+__all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
+           "start_background_build"]
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
