@@ -88,7 +88,7 @@ def forward_loop(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr
 
 
 def forward_steps(gx_zr: List[torch.Tensor], gx_h: List[torch.Tensor], h0: torch.Tensor, w_zr: torch.Tensor,  # noqa: UP006
-                  w_h: torch.Tensor, keep: Optional[torch.Tensor], forced: Optional[torch.Tensor],  # noqa: UP045
+                  w_h: torch.Tensor, keep: List[torch.Tensor], forced: List[torch.Tensor],  # noqa: UP006
                   forced_steps: List[bool], hs: List[torch.Tensor], zr: List[torch.Tensor],  # noqa: UP006
                   z: List[torch.Tensor], r: List[torch.Tensor], ht: List[torch.Tensor],  # noqa: UP006
                   rh: List[torch.Tensor]) -> None:  # noqa: UP006
@@ -97,7 +97,7 @@ def forward_steps(gx_zr: List[torch.Tensor], gx_h: List[torch.Tensor], h0: torch
     hp = h0
     for t in range(len(gx_zr)):
         zr_t = torch.addmm(gx_zr[t], hp, w_zr, out=zr[t]).sigmoid_()
-        if forced_steps[t] and keep is not None and forced is not None:
+        if forced_steps[t]:
             torch.addcmul(forced[t], zr_t, keep[t], out=zr_t)
         rh_t = torch.mul(r[t], hp, out=rh[t])
         ht_t = torch.addmm(gx_h[t], rh_t, w_h, out=ht[t]).tanh_()
@@ -112,7 +112,9 @@ def run_forward(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr:
         forward_loop(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, forced_steps, True, hs, zr, ht, rh)
         return
     h = h0.shape[1]
-    compiled_steps()(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, keep, forced, forced_steps,
+    keep_steps = [] if keep is None else list(keep.unbind())
+    forced_values = [] if forced is None else list(forced.unbind())
+    compiled_steps()(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, keep_steps, forced_values, forced_steps,
                      list(hs.unbind()), list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()),
                      list(ht.unbind()), list(rh.unbind()))
 

@@ -405,7 +405,8 @@ def test_loops_run_compiled_and_eager_alike():
 
     def by_steps(fn):
         def run(hs, zr, ht, rh):
-            fn(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, keep, forced, steps, list(hs.unbind()),
+            fn(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, list(keep.unbind()), list(forced.unbind()),
+               steps, list(hs.unbind()),
                list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()), list(ht.unbind()),
                list(rh.unbind()))
         return run
