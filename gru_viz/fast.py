@@ -12,11 +12,19 @@ import threading
 import torch
 from torch.nn import functional as F
 
-from gru_viz.fast_ext import build_extension, fast_backend, load_extension, start_background_build
-from gru_viz.fast_torch import forcing_tables, loops, matmul, operand, use_onednn
+from gru_viz.fast_ext import (
+    BuildState,
+    build_extension,
+    build_state,
+    fast_backend,
+    load_extension,
+    start_background_build,
+)
+from gru_viz.fast_torch import forcing_tables, matmul, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
-__all__ = ["build_extension", "fast_backend", "fast_step", "fast_trace", "run_step", "start_background_build"]
+__all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
+           "start_background_build"]
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
@@ -137,8 +145,8 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     gx_zr = w["w_x"][:, : 2 * h].index_select(0, ids).add_(w["b"][: 2 * h]).view(T, B, 2 * h)
     gx_h = w["w_x"][:, 2 * h :].index_select(0, ids).add_(w["b"][2 * h :]).view(T, B, h)
     keep, forced, forced_steps = forcing_tables(force)
-    loops(onednn)[0](gx_zr, gx_h, h0, operand(w["w_hzr"], onednn), operand(w["w_hh"], onednn), keep, forced,
-                     forced_steps or [False] * T, onednn, *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")))
+    run_forward(gx_zr, gx_h, h0, operand(w["w_hzr"], onednn), operand(w["w_hh"], onednn), keep, forced,
+                forced_steps or [False] * T, onednn, *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")))
 
 
 def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
@@ -149,9 +157,9 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     T = N // B
     onednn = use_onednn(h0, B)
     da_zr, da_h, H = buf["da_zr"], buf["da_h"], buf["hs"]
-    loops(onednn)[1](dh_out.view(T, B, h), h0, H.view(T, B, h), buf["zr"].view(T, B, 2 * h),
-                     buf["ht"].view(T, B, h), operand(w["w_hzr"].T, onednn), operand(w["w_hh"].T, onednn),
-                     forcing_tables(force)[0], onednn, da_zr.view(T, B, 2 * h), da_h.view(T, B, h))
+    run_backward(dh_out.view(T, B, h), h0, H.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
+                 operand(w["w_hzr"].T, onednn), operand(w["w_hh"].T, onednn), forcing_tables(force)[0],
+                 da_zr.view(T, B, 2 * h), da_h.view(T, B, h), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1} (H_0, then H_1...)^T da.
     big = use_onednn(h0, h)
     hprev = torch.cat([h0, H[:-B]])

@@ -87,6 +87,38 @@ def forward_loop(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr
         torch.stack(ht_steps, out=ht)
 
 
+def forward_steps(gx_zr: List[torch.Tensor], gx_h: List[torch.Tensor], h0: torch.Tensor, w_zr: torch.Tensor,  # noqa: UP006
+                  w_h: torch.Tensor, keep: List[torch.Tensor], forced: List[torch.Tensor],  # noqa: UP006
+                  forced_steps: List[bool], hs: List[torch.Tensor], zr: List[torch.Tensor],  # noqa: UP006
+                  z: List[torch.Tensor], r: List[torch.Tensor], ht: List[torch.Tensor],  # noqa: UP006
+                  rh: List[torch.Tensor]) -> None:  # noqa: UP006
+    """`forward_loop` with BLAS, on per-step views made once (`unbind`): with a single row (a traced text) each
+    step's work is a few microseconds, and indexing a tensor inside the loop cost about as much as the arithmetic."""
+    hp = h0
+    for t in range(len(gx_zr)):
+        zr_t = torch.addmm(gx_zr[t], hp, w_zr, out=zr[t]).sigmoid_()
+        if forced_steps[t]:
+            torch.addcmul(forced[t], zr_t, keep[t], out=zr_t)
+        rh_t = torch.mul(r[t], hp, out=rh[t])
+        ht_t = torch.addmm(gx_h[t], rh_t, w_h, out=ht[t]).tanh_()
+        hp = torch.lerp(ht_t, hp, z[t], out=hs[t])
+
+
+def run_forward(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor,
+                keep: torch.Tensor | None, forced: torch.Tensor | None, forced_steps: list[bool], onednn: bool,
+                hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor) -> None:
+    """The forward recurrence on the kernel chosen (arguments as `forward_loop`'s)."""
+    if onednn:
+        forward_loop(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, forced_steps, True, hs, zr, ht, rh)
+        return
+    h = h0.shape[1]
+    keep_steps = [] if keep is None else list(keep.unbind())
+    forced_values = [] if forced is None else list(forced.unbind())
+    compiled_steps()(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, keep_steps, forced_values, forced_steps,
+                     list(hs.unbind()), list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()),
+                     list(ht.unbind()), list(rh.unbind()))
+
+
 def backward_loop(dh_out: torch.Tensor, h0: torch.Tensor, hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
                   w_zr_t: torch.Tensor, w_h_t: torch.Tensor, keep: Optional[torch.Tensor], onednn: bool,  # noqa: UP045
                   da_zr: torch.Tensor, da_h: torch.Tensor) -> None:
@@ -143,12 +175,20 @@ def _compiled(fn: Callable) -> Callable:
         return fn
 
 
-@functools.lru_cache(maxsize=2)
-def loops(onednn: bool) -> tuple[Callable, Callable]:
-    """(forward_loop, backward_loop) for the kernel chosen. With BLAS (few rows: a traced text, float64, CUDA) the
-    steps' operations are small and the interpreter's time between them counts: TorchScript traced 1,000 characters
-    in about two thirds of the time. With oneDNN (training blocks) the products dominate and TorchScript was slower
-    here, so these run as they are. Compiled once per process on first use (about 0.1 s)."""
-    if onednn:
-        return forward_loop, backward_loop
-    return _compiled(forward_loop), _compiled(backward_loop)
+@functools.lru_cache(maxsize=1)
+def compiled_steps() -> Callable:
+    """`forward_steps` compiled by TorchScript, once per process on first use (about 0.1 s). The BLAS loops run
+    small operations (a traced text has one row), where the interpreter's time between them counts: TorchScript
+    traced 1,000 characters in about two thirds of the time. With oneDNN (training blocks) the products dominate
+    and TorchScript was slower here, so those loops run as they are."""
+    return _compiled(forward_steps)
+
+
+@functools.lru_cache(maxsize=1)
+def compiled_backward() -> Callable:
+    return _compiled(backward_loop)
+
+
+def run_backward(*args, onednn: bool) -> None:
+    """`backward_loop(*args)` on the kernel chosen: compiled with BLAS, as it is with oneDNN."""
+    (backward_loop if onednn else compiled_backward())(*args[:8], onednn, *args[8:])

@@ -383,11 +383,17 @@ def test_onednn_off_and_on_give_the_same_step(monkeypatch):
 
 
 def test_loops_run_compiled_and_eager_alike():
-    """TorchScript's compiled loops (used for few rows) and the same functions run eagerly agree to the last bit
-    of float64 rounding, forcing included."""
-    from gru_viz.fast_torch import backward_loop, forcing_tables, forward_loop, loops
+    """TorchScript's compiled loops (BLAS: traces, float64) and the same functions run eagerly agree to the last
+    bits of float64 rounding, forcing included; so does the tensor-indexed forward the oneDNN path runs."""
+    from gru_viz.fast_torch import (
+        backward_loop,
+        compiled_backward,
+        compiled_steps,
+        forcing_tables,
+        forward_loop,
+        forward_steps,
+    )
 
-    compiled_forward, compiled_backward = loops(False)
     Tn, Bn, h = 6, 3, 5
     gen = torch.Generator().manual_seed(3)
     gx_zr, gx_h = torch.randn(Tn, Bn, 2 * h, generator=gen, dtype=torch.float64), torch.randn(
@@ -397,16 +403,30 @@ def test_loops_run_compiled_and_eager_alike():
     force = torch.full((Tn, 2 * h), float("nan"), dtype=torch.float64)
     force[2:4, :3] = 0.25
     keep, forced, steps = forcing_tables(force)
+
+    def by_steps(fn):
+        def run(hs, zr, ht, rh):
+            fn(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, list(keep.unbind()), list(forced.unbind()),
+               steps, list(hs.unbind()),
+               list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()), list(ht.unbind()),
+               list(rh.unbind()))
+        return run
+
+    def indexed(hs, zr, ht, rh):
+        forward_loop(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, steps, False, hs, zr, ht, rh)
+
     outs = []
-    for fwd, bwd in ((compiled_forward, compiled_backward), (forward_loop, backward_loop)):
+    for fwd, bwd in ((by_steps(compiled_steps()), compiled_backward()), (by_steps(forward_steps), backward_loop),
+                     (indexed, backward_loop)):
         hs, zr, ht, rh = (torch.empty(Tn, Bn, k * h, dtype=torch.float64) for k in (1, 2, 1, 1))
-        fwd(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, steps, False, hs, zr, ht, rh)
+        fwd(hs, zr, ht, rh)
         da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=torch.float64), torch.empty(Tn, Bn, h, dtype=torch.float64)
         bwd(torch.ones_like(hs), h0, hs, zr, ht, w_zr.T.contiguous(), w_h.T.contiguous(), keep, False, da_zr, da_h)
         outs.append((hs, zr, ht, rh, da_zr, da_h))
-    assert torch.all(outs[0][1][2:4, :, :3] == 0.25)  # forced entries are the constants
-    for a, b in zip(*outs):
-        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
+    assert torch.all(outs[0][1][2:4, :, :3] == 0.25) and not torch.any(outs[0][1][:2, :, :3] == 0.25)
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
 
 
 # --- the build's state: room under the box's memory limit, failures remembered, the reason shown --------------
@@ -417,11 +437,12 @@ MB = 2**20
 
 @pytest.mark.parametrize(("limit_mb", "usage_mb", "available_mb", "room"), [
     (2765, 400, 20000, True),    # Cloud large: 2.7 GB, the app idle
-    (1024, 400, 20000, False),   # Cloud small: 1 GB leaves 624 MB, less than the build's peak plus the app's reserve
+    (1024, 200, 20000, False),   # Cloud small: 1 GB leaves 824 MB, less than the build's peak plus the reserve
     (690, 300, 20000, False),    # the smallest box
     (None, None, 20000, True),   # no cgroup limit, plenty free on the host
     (None, None, 700, False),    # no cgroup limit, but the host is nearly full
-    (8000, 7100, 20000, False),  # a large limit, mostly used
+    (8000, 6900, 20000, False),  # a large limit, mostly used
+    (2000, 800, 20000, True),    # exactly the build's peak plus the reserve left
 ])
 def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb, usage_mb, available_mb, room):
     from gru_viz.memlimit import Memory

@@ -18,10 +18,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # the only address these tools ever talk to
+SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
 
 
 class ServerError(RuntimeError):
     """The server exited or never became healthy; the message ends with the tail of its log."""
+
+
+def install_timemachine(cache: Path) -> None:
+    """The Time Machine into a fresh cache, as `python -m gru_viz fetch --from FILE` installs it (when ../shared
+    has it, or $GRU_VIZ_TIMEMACHINE names it; otherwise the app uses its offline text)."""
+    if SHARED_TM.is_file():
+        subprocess.run([sys.executable, "-m", "gru_viz", "fetch", "--from", str(SHARED_TM)], cwd=ROOT,
+                       env=dict(os.environ, GRU_VIZ_CACHE_DIR=str(cache)), check=True, capture_output=True, timeout=120)
 
 
 def free_port() -> int:

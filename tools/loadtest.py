@@ -38,12 +38,11 @@ import threading
 import time
 from pathlib import Path
 
-from app_server import HOST, ROOT, AppServer, ServerError
+from app_server import HOST, ROOT, AppServer, ServerError, install_timemachine
 from box import Box, BoxError, parse_box
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit_client import ProtocolError, StreamlitClient
 
-SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / "data" / "timemachine.txt"))
 PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]  # the preset radio's option order
 TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only the open one is drawn
 # what each preset shows: the force tab's heading over the forced continuation, the scrubber's note (None: none)
@@ -288,14 +287,6 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
-
-
-def install_timemachine(cache: Path) -> None:
-    """The Time Machine into the fresh cache, as `python -m gru_viz fetch --from FILE` installs it (when ../shared
-    has it; otherwise the app uses its offline text)."""
-    if SHARED_TM.is_file():
-        subprocess.run([sys.executable, "-m", "gru_viz", "fetch", "--from", str(SHARED_TM)], cwd=ROOT,
-                       env=dict(os.environ, GRU_VIZ_CACHE_DIR=str(cache)), check=True, capture_output=True, timeout=120)
 
 
 def app_env(cache: Path, max_trainers: int | None, no_kernel: bool) -> dict[str, str]:
