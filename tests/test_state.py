@@ -110,3 +110,20 @@ def test_a_run_too_big_for_the_memory_budget_is_refused_with_what_would_fit(monk
         assert "at most 200 MB" in message and "This would fit: fast code, Batch size" in message, message
     finally:
         st.cache_resource.clear()
+
+
+def test_the_training_code_choice_says_which_loops_run_and_why(monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from gru_viz import fast
+
+    monkeypatch.setattr(fast, "build_state", lambda: fast.BuildState("torch", "not enough memory", "no_memory"))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=60)
+    try:
+        app.run()
+        notes = " ".join(c.value for c in app.sidebar.caption)
+        assert "The PyTorch loops run here" in notes and "memory is too small" in notes
+    finally:
+        st.cache_resource.clear()

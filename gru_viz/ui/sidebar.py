@@ -94,6 +94,8 @@ def sidebar(view: View) -> Training:
                  horizontal=True)
     engine = w(sb.radio, view.t("engine_choice"), "engine", ("fast", "textbook"), lang=lang,
                format_func=lambda k: view.t(f"engine_{k}", backend=fast_backend_label(view)))
+    if engine == "fast":
+        sb.caption(build_note(view))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -105,6 +107,16 @@ def sidebar(view: View) -> Training:
     with error_boundary(view, "checkpoint upload"):  # whatever a crafted file does, the settings above stay
         checkpoint_upload(view)
     return Training(corpus, config, error)
+
+
+def build_note(view: View) -> str:
+    """Which loops the fast path runs on this server and why (the C++ kernel, or the PyTorch path: being built,
+    no compiler, not enough memory in this box, a failed build), escaped for Markdown."""
+    from gru_viz.fast import build_state
+
+    state = build_state()
+    detail = md_escape(state.reason) if state.code == "failed" else ""
+    return view.t(f"build_{state.code}", detail=detail)
 
 
 def fast_backend_label(view: View) -> str:

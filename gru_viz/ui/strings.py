@@ -39,6 +39,19 @@ EN: dict[str, str] = {
     "engine_fast": "fast path (hand-written backprop, {backend})",
     "backend_cpp": "compiled C++",
     "backend_torch": "PyTorch fallback",
+    "build_built": "The compiled C++ kernel runs here.",
+    "build_forced": "The PyTorch loops run here (chosen by the server's settings); same results as the C++ kernel.",
+    "build_building": "The C++ kernel is being compiled in the background; until then the PyTorch loops run, with "
+                      "the same results.",
+    "build_failed": "The PyTorch loops run here, with the same results: compiling the C++ kernel failed "
+                    "({detail}), and it is not tried again for this version.",
+    "build_disabled": "The PyTorch loops run here, with the same results: this server does not compile the C++ "
+                      "kernel.",
+    "build_no_compiler": "The PyTorch loops run here, with the same results: this server has no C++ compiler.",
+    "build_no_memory": "The PyTorch loops run here, with the same results: this server's memory is too small to "
+                       "compile the C++ kernel safely beside the app.",
+    "build_not_built": "The PyTorch loops run here, with the same results: the C++ kernel is not built "
+                       "(python -m gru_viz build-ext).",
     "engine_textbook": "textbook (autograd, step by step)",
     "corpus_info": "{name}: {tokens:,} characters, vocabulary of {vocab}",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
@@ -389,6 +402,14 @@ ZH: dict[str, str] = {
     "engine_fast": "快速路径（手写反向传播，{backend}）",
     "backend_cpp": "已编译的 C++",
     "backend_torch": "PyTorch 后备实现",
+    "build_built": "这里运行编译好的 C++ 内核。",
+    "build_forced": "这里运行 PyTorch 循环（服务器设置所选）；结果与 C++ 内核相同。",
+    "build_building": "C++ 内核正在后台编译；在此之前运行 PyTorch 循环，结果相同。",
+    "build_failed": "这里运行 PyTorch 循环，结果相同：C++ 内核编译失败（{detail}），此版本不会再尝试。",
+    "build_disabled": "这里运行 PyTorch 循环，结果相同：这台服务器不编译 C++ 内核。",
+    "build_no_compiler": "这里运行 PyTorch 循环，结果相同：这台服务器没有 C++ 编译器。",
+    "build_no_memory": "这里运行 PyTorch 循环，结果相同：这台服务器的内存太小，无法在应用旁边安全地编译 C++ 内核。",
+    "build_not_built": "这里运行 PyTorch 循环，结果相同：C++ 内核尚未构建（python -m gru_viz build-ext）。",
     "engine_textbook": "教材实现（自动求导，逐步计算）",
     "corpus_info": "{name}：{tokens:,} 个字符，词表大小 {vocab}",
     "upload_ckpt": "查看检查点（.safetensors）",
