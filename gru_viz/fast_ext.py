@@ -10,7 +10,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 
+from gru_viz import build_record
 from gru_viz.data import cache_dir
 from gru_viz.memlimit import Memory, read_memory
 
@@ -41,7 +41,6 @@ LDFLAGS = [*_OPENMP]
 # background build starts only with both free under the box's limit, so an out-of-memory kill never hits the app.
 BUILD_PEAK_MB = 800
 APP_RESERVE_MB = 400
-FAILED_FILE, ATTEMPT_FILE = "failed.json", "attempt.json"
 
 
 class ExtensionBuildError(RuntimeError):
@@ -139,7 +138,7 @@ def build_extension(verbose: bool = False, retry_failed: bool = True) -> Path:
         # leaves no stale object file or lock behind for the next one to trip over.
         _remove_stale_builds()
         build = Path(tempfile.mkdtemp(prefix="build-", dir=_mkdir(ext_dir())))
-        _write_json(ext_dir() / ATTEMPT_FILE, {"pid": os.getpid(), "start": _start_time(os.getpid())})
+        build_record.mark_attempt(_mkdir(ext_dir()))
         try:
             module = load(name=module_name(), sources=[str(SOURCE)], extra_cflags=CFLAGS, extra_ldflags=LDFLAGS,
                           build_directory=str(build), verbose=verbose)
@@ -148,76 +147,20 @@ def build_extension(verbose: bool = False, retry_failed: bool = True) -> Path:
             os.replace(tmp, _library())
         except Exception as exc:  # compiler errors arrive as RuntimeError, CalledProcessError, OSError...
             _failed = _first_error(exc)
-            _record_failure(_failed)
+            build_record.record_failure(ext_dir(), _failed)
             raise ExtensionBuildError(f"building the C++ fast path failed ({_failed}); the pure-PyTorch path is used"
                                       ) from exc
         finally:
             shutil.rmtree(build, ignore_errors=True)  # the loaded library stays mapped; the cache keeps its copy
-            with contextlib.suppress(OSError):
-                (ext_dir() / ATTEMPT_FILE).unlink()
-        with contextlib.suppress(OSError):
-            (ext_dir() / FAILED_FILE).unlink()
+            build_record.clear(ext_dir(), failure=False)
+        build_record.clear(ext_dir(), failure=True)
         _module, _failed = module, None
         return _library()
 
 
-# --- failures remembered in the cache, per source, flags, torch and Python (the folder's name) ----------------
-
-
-def _write_json(path: Path, data: dict) -> None:
-    with contextlib.suppress(OSError):
-        _mkdir(path.parent)
-        tmp = path.with_suffix(".part")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-
-
-def _start_time(pid: int) -> str | None:
-    """When a process started (Linux), so that a reused process id is not taken for the builder still at work."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _record_failure(reason: str) -> None:
-    _write_json(ext_dir() / FAILED_FILE, {"reason": reason, "torch": torch.__version__,
-                                          "when": time.strftime("%Y-%m-%d %H:%M:%S")})
-
-
 def recorded_failure() -> str | None:
-    """Why the build failed for this source and torch, as recorded in the cache: a compiler error, or an attempt
-    whose process died midway (out of memory: the kernel kills the whole server, leaving only its marker)."""
-    try:
-        return str(json.loads((ext_dir() / FAILED_FILE).read_text())["reason"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    try:
-        attempt = json.loads((ext_dir() / ATTEMPT_FILE).read_text())
-        pid, start = int(attempt["pid"]), attempt.get("start")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if pid == os.getpid():
-        alive = _build_lock.locked()  # building right now, or a marker left by an earlier life of this process id
-    elif start is not None:
-        alive = _start_time(pid) == start
-    else:  # no /proc: whether any process has that id
-        alive = _pid_exists(pid)
-    if alive:
-        return None
-    reason = "an earlier attempt stopped without finishing (its process was killed, perhaps out of memory)"
-    _record_failure(reason)
-    return reason
+    """Why the build failed for this source and torch, as recorded in the cache (`build_record`), or None."""
+    return build_record.recorded_failure(ext_dir(), _build_lock.locked())
 
 
 def build_room(memory: Memory, peak_mb: int = BUILD_PEAK_MB, reserve_mb: int = APP_RESERVE_MB) -> str | None:
@@ -317,7 +260,8 @@ class BuildState(NamedTuple):
 
 
 def build_state() -> BuildState:
-    """The fast path's backend now and why (cheap: no compiler runs, the cgroup files are read once at most)."""
+    """The fast path's backend now and why, for the app's "training code" choice. Cheap once the app has called
+    `start_background_build` (its decision is kept); before that it checks the compiler and reads the cgroup."""
     if forced_torch():
         return BuildState("torch", "the PyTorch path is chosen (GRU_VIZ_FAST_BACKEND=torch)", "forced")
     if load_extension() is not None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import autograd_sgd_update
 
-from gru_viz import fast, fast_ext, fast_torch
+from gru_viz import build_record, fast, fast_ext, fast_torch
 from gru_viz.data import make_corpus
 from gru_viz.fast import fast_backend, fast_step, fast_trace, run_step, start_background_build
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
@@ -511,7 +511,7 @@ def test_a_failed_build_is_recorded_and_not_retried_at_the_next_start(unbuilt, m
     thread = start_background_build(_roomy())
     thread.join(timeout=30)
     assert len(calls) == 1 and "Killed signal" in fast_ext.recorded_failure()
-    assert not (fast_ext.ext_dir() / fast_ext.ATTEMPT_FILE).exists()
+    assert not (fast_ext.ext_dir() / build_record.ATTEMPT_FILE).exists()
 
     monkeypatch.setattr(fast_ext, "_failed", None)  # the next server start: nothing in memory, the cache remains
     monkeypatch.setattr(fast_ext, "_skipped", None)
@@ -527,7 +527,8 @@ def test_a_failed_build_is_recorded_and_not_retried_at_the_next_start(unbuilt, m
 def test_an_attempt_killed_midway_counts_as_failed(unbuilt, monkeypatch):
     """A marker left by a build whose process died (an out-of-memory kill takes the whole server) is a failure."""
     monkeypatch.setattr(fast_ext, "compiler_problem", lambda: None)
-    fast_ext._write_json(fast_ext.ext_dir() / fast_ext.ATTEMPT_FILE, {"pid": 2**22 + 7, "start": "1"})
+    _mkdir_ext()
+    (fast_ext.ext_dir() / build_record.ATTEMPT_FILE).write_text(json.dumps({"pid": 2**22 + 7, "start": "1"}))
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("retried after a killed attempt"))
     assert start_background_build(_roomy()) is None
     assert "killed" in fast_ext.recorded_failure() and fast_ext.build_state().code == "failed"
@@ -544,3 +545,7 @@ def _roomy():
     from gru_viz.memlimit import Memory
 
     return Memory(None, None, 64000 * MB)
+
+
+def _mkdir_ext():
+    fast_ext.ext_dir().mkdir(parents=True, exist_ok=True)
