@@ -156,3 +156,19 @@ def test_charts_in_chinese_carry_no_english_words(fresh):
                 if words:
                     found[f"{tab}: {text}"] = words
     assert not found, found
+
+
+def test_every_string_key_is_used_by_the_code():
+    """A key counts as used when the UI code names it, or builds it from a prefix, suffix or infix it writes out
+    (view.t(f"preset_{key}"), f"{name}_q", f"{name}_c_{choice}"); unused strings are removed, not kept."""
+    source = ""
+    for path in [*(ROOT / "gru_viz").rglob("*.py"), *(ROOT / "gru_viz").rglob("*.js")]:
+        if path.parent.name != "i18n" and path.name != "strings.py":
+            source += path.read_text(encoding="utf-8") + "\n"
+    literal = set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", source))
+    prefixes = set(re.findall(r"f[\"']([a-z][a-z0-9_]*)\{", source))
+    suffixes = set(re.findall(r"\}(_[a-z0-9_]+)[\"']", source))
+    infixes = set(re.findall(r"\}(_[a-z0-9]+_)\{", source))
+    unused = [k for k in strings.EN if k not in literal and not any(k.startswith(p) for p in prefixes)
+              and not any(k.endswith(s) for s in suffixes) and not any(i in k for i in infixes)]
+    assert not unused, unused

@@ -7,7 +7,6 @@ EN: dict[str, str] = {
     "title_short": "GRU gates, live",
     "subtitle": "Train d2l's from-scratch GRU on *The Time Machine*, scrub through its reset and update gates "
                 "step by step, and force them to see what they are for.",
-    "status_line": "Device **{device}** · training path **{engine}** · inspecting **{model}**",
     # sidebar
     "settings": "Training settings",
     "settings_short": "Settings",
@@ -121,7 +120,6 @@ EN: dict[str, str] = {
     "mix_names": "H<sub>t−1</sub>|candidate H̃<sub>t</sub>|state H<sub>t</sub>|update gate Z<sub>t</sub>",
     "next_char": "Next character",
     "unit_numbers": "Unit for the numbers",
-    "keys_hint": "Keys: ← → step, Home / End jump, Space plays.",
     "hover_help": "Hover a cell of the heatmaps to follow its unit everywhere, or a character of the text to see "
                   "that step; click a cell to select its unit and step. Keys: ← → step, Home / End, Space plays.",
     "loading_unit": "Unit {u} is not among the rows shown: fetching its row …",
@@ -132,7 +130,6 @@ EN: dict[str, str] = {
     "html_subtitle": "Gates: {what}. Keys: ← → step, Home / End, Space plays; hover a cell to follow its unit.",
     "unknown_chars": "{n} characters are not in this model's vocabulary and are shown as <unk>.",
     "probe_empty": "The probe text has no letters: type some English text.",
-    "probe_long": "The probe is cut to its first {n} characters.",
     "forced_note": "Gates forced: {what}. The charts show the values actually used.",
     # forcing
     "preset": "Preset",
@@ -155,7 +152,6 @@ EN: dict[str, str] = {
     "value": "value",
     "force_units": "Only these units (e.g. 0-31, 100; empty = all)",
     "force_steps": "Only these time steps",
-    "bad_units": "Units: {message}",
     "ppl_free": "Perplexity, free",
     "ppl_forced": "Perplexity, forced",
     "ppl_on": "on the first {n:,} characters of the corpus",
@@ -175,14 +171,11 @@ EN: dict[str, str] = {
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
                            "same settings and seed, and overlay its perplexity curve on the others.",
-    "train_forced_units": "Training forces the gates on all units and steps; the unit and step limits apply to "
-                          "inspection only.",
     # equations
     "equations": "The GRU, as d2l writes it",
     "numbers_at": "Unit {u} at step {t}",
     "errors_generic": "Something went wrong: {message}. The page keeps working; try again or change the input.",
     # presentation, sharing, exports
-    "language": "Language",
     "projector": "Projector mode",
     "projector_help": "Large type, larger charts, high contrast, the charts on the first screen; the sidebar's "
                       "settings move under a Settings button at the top.",
@@ -308,7 +301,6 @@ EN: dict[str, str] = {
                         "No accounts; a class ends when you end it, or after a day.",
     "class_code": "Class code",
     "class_scan": "Scan the QR code, open the link, or type the code under “Class mode”.",
-    "class_link": "Join link",
     "class_voters": "{n} students have answered so far.",
     "class_end": "End the class",
     "class_leave": "Leave the class",
@@ -372,7 +364,6 @@ ZH: dict[str, str] = {
     "title_short": "门控循环单元",
     "subtitle": "在《时间机器》上从零训练 d2l 的 GRU，逐个时间步查看重置门与更新门，并强制设定门的取值，"
                 "看看它们各自的作用。",
-    "status_line": "设备 **{device}** · 训练代码 **{engine}** · 正在查看 **{model}**",
     "settings": "训练设置",
     "settings_short": "设置",
     "corpus": "语料",
@@ -475,7 +466,6 @@ ZH: dict[str, str] = {
     "mix_names": "H<sub>t−1</sub>|候选隐状态 H̃<sub>t</sub>|隐状态 H<sub>t</sub>|更新门 Z<sub>t</sub>",
     "next_char": "下一个字符",
     "unit_numbers": "显示数值的单元",
-    "keys_hint": "按键：← → 单步，Home / End 跳到开头 / 末尾，空格键播放。",
     "hover_help": "把鼠标移到热图的格子上，可在各处跟踪该单元；移到文本的字符上可查看那一步；"
                   "点击格子选中其单元和时间步。按键：← → 单步，Home / End，空格键播放。",
     "loading_unit": "单元 {u} 不在显示的行中：正在获取它的数据……",
@@ -486,7 +476,6 @@ ZH: dict[str, str] = {
     "html_subtitle": "门：{what}。按键：← → 单步，Home / End，空格键播放；鼠标移到格子上可跟踪其单元。",
     "unknown_chars": "有 {n} 个字符不在该模型的词表中，显示为 <unk>。",
     "probe_empty": "探测文本中没有字母：请输入一些英文文本。",
-    "probe_long": "探测文本只取前 {n} 个字符。",
     "forced_note": "已强制设定门：{what}。图中显示的是实际使用的值。",
     "preset": "预设",
     "preset_free": "自由",
@@ -506,7 +495,6 @@ ZH: dict[str, str] = {
     "value": "取值",
     "force_units": "只作用于这些单元（如 0-31, 100；留空 = 全部）",
     "force_steps": "只作用于这些时间步",
-    "bad_units": "单元：{message}",
     "ppl_free": "困惑度（自由）",
     "ppl_forced": "困惑度（强制）",
     "ppl_on": "在语料的前 {n:,} 个字符上",
@@ -525,11 +513,9 @@ ZH: dict[str, str] = {
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
                            "并把它的困惑度曲线叠加到其他曲线上。",
-    "train_forced_units": "训练时对所有单元和时间步强制设定门；单元和时间步的限制只用于查看。",
     "equations": "d2l 中的 GRU 公式",
     "numbers_at": "第 {t} 步的单元 {u}",
     "errors_generic": "出了点问题：{message}。页面仍可使用；请重试或更换输入。",
-    "language": "语言",
     "projector": "投影模式",
     "projector_help": "大字号、更大的图表、高对比度，图表位于第一屏；侧边栏的设置移到顶部的“设置”按钮里。",
     "shortcuts_bar": "按键：← → 单步 · Home / End 开头 / 末尾 · 空格 播放 / 暂停",
@@ -637,7 +623,6 @@ ZH: dict[str, str] = {
                         "或者一天之后，课堂就会结束。",
     "class_code": "课堂码",
     "class_scan": "扫描二维码、打开链接，或者在“课堂模式”中输入课堂码。",
-    "class_link": "加入链接",
     "class_voters": "目前已有 {n} 名学生作答。",
     "class_end": "结束课堂",
     "class_leave": "离开课堂",
