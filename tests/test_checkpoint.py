@@ -88,7 +88,9 @@ def test_rejects_oversized_and_truncated(tmp_path):
         load_checkpoint(big)
 
 
-def test_header_claims_a_huge_tensor_is_refused_without_allocation():
+def test_header_claims_a_huge_tensor_is_refused_without_allocation(monkeypatch):
+    """Refused from the header alone: the tensor reader, the only place that allocates, is never reached."""
+    monkeypatch.setattr(ck, "st_load", lambda *a, **k: pytest.fail("tensors were read before the header was checked"))
     tensors, meta = _good_parts()
     data = bytearray(_raw(tensors, meta))
     (n,) = struct.unpack("<Q", data[:8])

@@ -9,7 +9,7 @@ import streamlit as st
 from gru_viz.export_html import scrubber_html
 from gru_viz.figures import COLORS, GATE_COLORS, MARKER_COLOR, units_to_show
 from gru_viz.inference import TextTrace, trace_text
-from gru_viz.model import Forcing
+from gru_viz.model import PRESETS, Forcing
 from gru_viz.scrub_payload import scrub_payload
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, default_probe, describe_forcing
@@ -147,7 +147,7 @@ def _ordered(view: View, n: int) -> list:
 def _preset_keys(view: View) -> None:
     """Preset buttons with number-key shortcuts, so a presenter can flip the gates while scrubbing."""
     cols = st.columns(4)
-    for i, key in enumerate(("free", "plain_rnn", "frozen_memory", "amnesia")):
+    for i, key in enumerate(PRESETS):  # the presets in their one order: free, plain RNN, frozen memory, amnesia
         cols[i].button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="stretch",
                        type="primary" if ps.get("preset") == key else "secondary",
                        on_click=ps.put, args=("preset", key))

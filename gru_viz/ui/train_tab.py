@@ -1,4 +1,4 @@
-"""Tab ①: start, pause, resume, stop and reset runs; a live view polled with st.fragment(run_every=…)."""
+"""Tab ③: start, pause, resume, stop and reset runs; a live view polled with st.fragment(run_every=…)."""
 
 from __future__ import annotations
 
