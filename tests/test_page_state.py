@@ -111,6 +111,8 @@ def test_train_it_this_way_trains_the_forcing_with_its_units_and_steps(fresh):
     for key, value in settings.items():
         app.session_state[key] = value
     app.run()
+    # issue 14.5: it says which settings it will train with before the click
+    assert any("16 hidden units, 2 epochs" in c.value for c in app.caption)
     app.button(key="btn_train_forced").click().run()
     assert not app.exception
     run = app.session_state["runs"][0]
