@@ -14,7 +14,7 @@ FORCED_COLOR = "#D55E00"
 
 # Values written per step (annotation slots) and shapes that follow the gates (shape slots).
 SLOTS = ("title", "x", "hp", "r", "z", "ht", "omz", "h", "r_box", "z_box", "ht_box")
-SHAPES = ("r_level", "z_level", "r_frame", "z_frame")
+SHAPES = ("r_level", "z_level", "r_frame", "z_frame", "ht_frame")
 
 
 def _line(points: Sequence[tuple[float, float]], color: str, width: float = 2.5) -> dict:
