@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 # Positions in data units (x 0-12, y 0-7). The memory line runs along the top: H_{t−1} → ×Z → + → H_t.
 TOP, GATE_Y0, GATE_Y1, X_BUS, H_BUS = 6.2, 2.5, 3.7, 1.2, 1.9
-COL = {"R": 2.4, "Ht": 5.6, "Z": 8.2, "out": 10.4}
-BOX_W, NODE_R, GAUGE_W = 1.4, 0.27, 0.28
+COL = {"R": 2.4, "Ht": 5.6, "Z": 8.2, "out": 10.7}
+ONE_MINUS = 9.75
+BOX_W, NODE_R, GAUGE_W = 1.9, 0.27, 0.28
 WIRE = {"h": "#0072B2", "x": "#7f7f7f", "gate": "#444444", "cand": "#E69F00"}
 FORCED_COLOR = "#D55E00"
 
@@ -71,10 +72,10 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
         _line([(ht, X_BUS), (ht, GATE_Y0)], WIRE["x"], 1.8),
         _line([(r, GATE_Y1), (r, 4.8), (ht - NODE_R, 4.8)], WIRE["gate"]),  # R_t → R ⊙ H_{t−1}
         _line([(ht, 4.8 - NODE_R), (ht, GATE_Y1)], WIRE["h"]),  # → the candidate
-        _line([(ht + BOX_W / 2, 3.1), (6.9, 3.1), (6.9, 5.2), (out - NODE_R, 5.2)], WIRE["cand"]),  # H̃_t
+        _line([(ht + BOX_W / 2, 3.1), (6.95, 3.1), (6.95, 5.2), (out - NODE_R, 5.2)], WIRE["cand"]),  # H̃_t
         _line([(z, GATE_Y1), (z, TOP - NODE_R)], WIRE["gate"]),  # Z_t → Z ⊙ H_{t−1}
-        _line([(z + BOX_W / 2, 3.1), (9.2 - NODE_R, 3.1)], WIRE["gate"]),  # Z_t → 1 − Z_t
-        _line([(9.2 + NODE_R, 3.1), (out, 3.1), (out, 5.2 - NODE_R)], WIRE["gate"]),
+        _line([(z + BOX_W / 2, 3.1), (ONE_MINUS - NODE_R, 3.1)], WIRE["gate"]),  # Z_t → 1 − Z_t
+        _line([(ONE_MINUS + NODE_R, 3.1), (out, 3.1), (out, 5.2 - NODE_R)], WIRE["gate"]),
         _line([(out, 5.2 + NODE_R), (out, TOP - NODE_R)], WIRE["cand"]),
     ]
     notes += [_arrow(11.75, TOP, 11.3, TOP, WIRE["h"]), _arrow(r - 0.3, GATE_Y0, r - 0.3, H_BUS, WIRE["h"]),
@@ -92,7 +93,7 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
             shape_at[f"{key}_level"] = len(shapes)
             shapes.append({"type": "rect", "x0": gx, "x1": gx + GAUGE_W, "y0": GATE_Y0 + 0.08, "y1": GATE_Y0 + 0.08,
                            "line": {"width": 0}, "fillcolor": "#888"})
-    for x, y, sym in ((ht, 4.8, "×"), (z, TOP, "×"), (out, TOP, "+"), (out, 5.2, "×"), (9.2, 3.1, "1−")):
+    for x, y, sym in ((ht, 4.8, "×"), (z, TOP, "×"), (out, TOP, "+"), (out, 5.2, "×"), (ONE_MINUS, 3.1, "1−")):
         circle, mark = _node(x, y, sym, font if sym != "1−" else font - 4)
         shapes.append(circle)
         notes.append(mark)
@@ -101,25 +102,25 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
         slot_at[name] = len(notes)
         notes.append(note)
 
-    small = max(font - 2, 11)
+    small = max(font - 3, 10)
     box_x = {"r": r, "z": z, "ht": ht}
     for key, name in (("r", "cell_reset"), ("z", "cell_update"), ("ht", "cell_cand")):
-        slot(f"{key}_box", _text(box_x[key] + (0.15 if key != "ht" else 0), 3.1, labels[name], small))
-    slot("title", _text(0.0, 7.0, "", font + 1, anchor="left", yanchor="top"))
+        slot(f"{key}_box", _text(box_x[key] + (0.17 if key != "ht" else 0), 3.1, labels[name], small))
+    slot("title", _text(0.0, 7.75, "", font + 1, anchor="left", yanchor="top"))
     slot("hp", _text(0.3, TOP + 0.12, "", font, color=WIRE["h"], anchor="left", yanchor="bottom"))
     slot("h", _text(11.75, TOP + 0.12, "", font + 1, color=WIRE["h"], anchor="right", yanchor="bottom"))
     slot("x", _text(1.75, 0.35, "", font, color="#333", anchor="left", yanchor="middle"))
     slot("r", _text(r + 0.1, 4.2, "", font, anchor="left", bg="rgba(255,255,255,0.85)"))
     slot("z", _text(z + 0.1, 4.6, "", font, anchor="left", bg="rgba(255,255,255,0.85)"))
     slot("ht", _text(7.0, 4.2, "", font, color="#9a6a00", anchor="left", bg="rgba(255,255,255,0.85)"))
-    slot("omz", _text(9.2, 2.55, "", font, anchor="center", yanchor="top", bg="rgba(255,255,255,0.85)"))
+    slot("omz", _text(ONE_MINUS, 2.75, "", font, anchor="center", yanchor="top", bg="rgba(255,255,255,0.85)"))
     notes.append(_text(11.75, TOP - 0.15, labels["cell_output"], small, color="#666", anchor="right", yanchor="top"))
     layout = {
         "height": height, "margin": {"l": 8, "r": 8, "t": 8, "b": 8}, "paper_bgcolor": "white",
         "plot_bgcolor": "white", "showlegend": False, "dragmode": False, "hovermode": False,
         "font": {"size": font, "color": "#2a3f5f"},
         "xaxis": {"range": [-0.1, 12.0], "visible": False, "fixedrange": True},
-        "yaxis": {"range": [0.0, 7.1], "visible": False, "fixedrange": True},
+        "yaxis": {"range": [0.0, 7.8], "visible": False, "fixedrange": True},
         "shapes": shapes, "annotations": notes,
     }
     return {"layout": layout, "slots": slot_at, "shapes": shape_at, "gauge": [GATE_Y0 + 0.08, GATE_Y1 - 0.08]}
