@@ -57,7 +57,7 @@ def ui_data(view: View) -> dict:
             "heights": ({"heat": 400, "mix": 380, "top": 240} if view.projector
                         else {"heat": 560, "mix": 380, "top": 220}),
             "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR,
-            "cell": cell_layout({k: view.t(k) for k in CELL_LABELS}, view.font, 300 if view.projector else 320)}
+            "cell": cell_layout({k: view.t(k) for k in CELL_LABELS}, view.font, 400 if view.projector else 320)}
 
 
 def attribution_for(trace: TextTrace, inspected: Inspected, forcing: Forcing):
