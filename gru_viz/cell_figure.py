@@ -102,7 +102,7 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
         slot_at[name] = len(notes)
         notes.append(note)
 
-    small = max(font - 3, 10)
+    small = font - 2 if font >= 18 else max(font - 3, 10)  # projector: nothing under 18 px
     box_x = {"r": r, "z": z, "ht": ht}
     for key, name in (("r", "cell_reset"), ("z", "cell_update"), ("ht", "cell_cand")):
         slot(f"{key}_box", _text(box_x[key] + (0.17 if key != "ht" else 0), 3.1, labels[name], small))
