@@ -22,6 +22,15 @@ def plotly_file() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
+# Loaded in this order as one script: the cell and the attribution bars define what scrubber.js calls.
+SOURCES = ("cell.js", "attribution.js", "scrubber.js")
+
+
+def scrubber_js() -> str:
+    """The scrubber's code as the component (and the exported page) runs it: SOURCES joined, one ES module."""
+    return "\n".join((SCRUBBER_DIR / name).read_text(encoding="utf-8") for name in SOURCES)
+
+
 def _inline_script(code: str) -> str:
     """Code that can sit inside <script>…</script>: '</script' in a string or regex would end the element early
     ('<\\/' means the same to JavaScript)."""
@@ -31,7 +40,7 @@ def _inline_script(code: str) -> str:
 def scrubber_html(data: dict, title: str, subtitle: str = "", lang: str = "en") -> str:
     """The page: `data` is what the app gives the scrubber component ({"payload", "ui", "goto"}); its "ui" may
     leave out "plotly" (plotly.js is inlined here)."""
-    js = (SCRUBBER_DIR / "scrubber.js").read_text(encoding="utf-8")
+    js = scrubber_js()
     if "export default function scrubber(" not in js:
         raise RuntimeError("scrubber.js no longer starts with `export default function scrubber(`")
     js = js.replace("export default function scrubber(", "function scrubber(", 1)

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gru_viz.attribution import LOG_RANGE, TARGET, dequantize_log, quantize_log, triangle
 from gru_viz.inference import TextTrace
+from gru_viz.model import Forcing, GateForce
 
 VERSION = 1
 BITS = 16
@@ -49,9 +51,29 @@ def decode(text: str, bits: int = BITS) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<u2" if bits > 8 else "u1")
 
 
-def scrub_payload(trace: TextTrace, tokens: Sequence[str], units: Sequence[int] | None = None) -> dict:
+def forcing_data(forcing: Forcing) -> dict:
+    """Which gate is forced where, as the browser checks it per step and unit: {"R": …, "Z": …}, each None (free)
+    or {"value", "units" (None: all), "steps" ([start, stop) or None: all)}."""
+    def one(g: GateForce) -> dict | None:
+        if not g.active:
+            return None
+        return {"value": float(g.value), "units": None if g.units is None else [int(u) for u in g.units],
+                "steps": None if g.steps is None else [int(g.steps[0]), int(g.steps[1])]}
+    return {"R": one(forcing.reset), "Z": one(forcing.update)}
+
+
+def attribution_data(shown: np.ndarray, free: np.ndarray | None = None) -> dict:
+    """Attribution matrices (attribution.attribution: T × T, lower triangle) of the trace's model and, when it is
+    forced, of the free model: lower triangles as 16-bit log-scale integers."""
+    return {"target": TARGET, "log_range": list(LOG_RANGE), "shown": encode(quantize_log(triangle(shown))),
+            "free": None if free is None else encode(quantize_log(triangle(free)))}
+
+
+def scrub_payload(trace: TextTrace, tokens: Sequence[str], units: Sequence[int] | None = None,
+                  attribution: dict | None = None) -> dict:
     """The trace of one probe for the browser: the text and, for the hidden units `units` (all when None), R_t,
-    Z_t, H̃_t and H_t at every step, the state before the first step, and the TOP_K next characters per step.
+    Z_t, H̃_t and H_t at every step, the state before the first step, the TOP_K next characters per step, the
+    forcing, and `attribution` (attribution_data's dict, or None when not computed).
 
     Arrays are step-major (value of row i at step t at index t · len(units) + i), which is how the scrubber reads
     them per step; H_{t−1} is H of the step before (the initial state at t = 0), so it is not sent twice.
@@ -75,6 +97,8 @@ def scrub_payload(trace: TextTrace, tokens: Sequence[str], units: Sequence[int] 
     for name in sorted(encoded):
         digest.update(encoded[name].encode("ascii"))
     digest.update(",".join(map(str, rows.tolist())).encode("ascii"))
+    for key in ("shown", "free"):
+        digest.update(str((attribution or {}).get(key)).encode("ascii"))
     return {
         "version": VERSION,
         "id": digest.hexdigest()[:16],
@@ -87,6 +111,8 @@ def scrub_payload(trace: TextTrace, tokens: Sequence[str], units: Sequence[int] 
         "top_k": TOP_K,
         "tokens": list(tokens),
         "forced": bool(trace.forcing.active),
+        "forcing": forcing_data(trace.forcing),
+        "attribution": attribution,
         **encoded,
     }
 
@@ -101,4 +127,10 @@ def read_payload(payload: dict) -> dict[str, np.ndarray]:
     out["H_prev"] = np.vstack([h0[None, :], out["H"][:-1]])
     out["top_p"] = dequantize(decode(payload["top_p"]), 0.0, 1.0).reshape(steps, payload["top_k"])
     out["top_idx"] = decode(payload["top_idx"]).reshape(steps, payload["top_k"]).astype(np.int64)
+    att = payload.get("attribution")
+    for key in ("shown", "free"):
+        if att and att.get(key):
+            A = np.zeros((steps, steps))
+            A[np.tril_indices(steps)] = dequantize_log(decode(att[key]), *att["log_range"])
+            out[f"attribution_{key}"] = A
     return out

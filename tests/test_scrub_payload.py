@@ -51,9 +51,16 @@ def _json_bytes(payload: dict) -> int:
 
 
 def test_payload_of_a_500_character_probe_fits_1_mb_with_32_units_and_4_mb_with_all_256(trace, bundled):
-    _, vocab = bundled
-    default = scrub_payload(trace, vocab.idx_to_token, units_to_show("active", trace.Z))
-    everything = scrub_payload(trace, vocab.idx_to_token, None)
+    from gru_viz.attribution import attribution
+    from gru_viz.scrub_payload import attribution_data
+
+    model, vocab = bundled
+    # the largest case: a forcing, so the forced and the free model's attribution both travel
+    forced = attribution(model, trace.tokens, PRESETS["amnesia"])
+    att = attribution_data(forced, attribution(model, trace.tokens))
+    default = scrub_payload(trace, vocab.idx_to_token, units_to_show("active", trace.Z), att)
+    everything = scrub_payload(trace, vocab.idx_to_token, None, att)
+    print(f"[bytes] 500 characters, 32 units with two attributions: {_json_bytes(default)}")
     assert len(default["units"]) == 32 and len(everything["units"]) == 256
     assert _json_bytes(default) <= 1_000_000
     assert _json_bytes(everything) <= 4_000_000
@@ -113,3 +120,22 @@ def test_payload_module_imports_neither_streamlit_nor_plotly():
     code = ("import sys, gru_viz.scrub_payload, gru_viz.export_html; "
             "bad = [m for m in ('streamlit', 'plotly') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("preset", ["free", "amnesia"])
+def test_cell_diagram_numbers_equal_the_trace_at_three_decimals(bundled, preset):
+    from gru_viz.cell_figure import wire_values
+
+    model, vocab = bundled
+    tr = trace_text(model, vocab, PROBE[:120], PRESETS[preset], normalize=False)
+    rows = units_to_show("active", tr.Z)
+    back = read_payload(scrub_payload(tr, vocab.idx_to_token, rows))
+    exact = {"R": tr.R[:, rows], "Z": tr.Z[:, rows], "H_tilde": tr.H_tilde[:, rows], "H": tr.H[:, rows],
+             "H_prev": tr.H_prev[:, rows]}
+    for t in (0, 1, 57, 119):
+        for row in (0, 7, len(rows) - 1):
+            shown, true = wire_values(back, t, row), wire_values(exact, t, row)
+            assert shown.keys() == {"hp", "r", "z", "ht", "omz", "h"}
+            for key in shown:  # what the diagram prints (3 decimals) is the trace's value to 3 decimals
+                assert abs(shown[key] - true[key]) <= max_error(*STATE_RANGE) * 1.01
+                assert abs(round(shown[key], 3) - true[key]) <= 0.0005 + 2e-5

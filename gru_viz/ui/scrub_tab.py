@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from gru_viz.attribution import attribution
+from gru_viz.cell_figure import cell_layout
 from gru_viz.export_html import scrubber_html
 from gru_viz.figures import COLORS, GATE_COLORS, MARKER_COLOR, units_to_show
 from gru_viz.inference import TextTrace, trace_text
-from gru_viz.model import PRESETS, Forcing
-from gru_viz.scrub_payload import scrub_payload
+from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, default_probe, describe_forcing
 from gru_viz.ui.chrome import error_boundary, share_box
@@ -30,7 +32,9 @@ EQUATIONS = r"""
 # The scrubber's words, passed to the browser in the page's language.
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
-          "loading_unit", "charts_failed", "shortcuts_bar")
+          "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
+          "att_forced", "att_free", "att_help", "att_largest", "cell_reset", "cell_update")
+CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 
 def rows_shown(mode: str, Z: np.ndarray, extra: int | None = None) -> list[int] | None:
@@ -52,14 +56,26 @@ def ui_data(view: View) -> dict:
             # projector: larger type, but the heatmaps must still fit a 720-pixel-high screen
             "heights": ({"heat": 400, "mix": 380, "top": 240} if view.projector
                         else {"heat": 560, "mix": 380, "top": 220}),
-            "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR}
+            "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR,
+            "cell": cell_layout({k: view.t(k) for k in CELL_LABELS}, view.font, 400 if view.projector else 320)}
+
+
+def attribution_for(trace: TextTrace, inspected: Inspected, forcing: Forcing):
+    """attribution.attribution of the probe under `forcing` (about 1.5 s for 500 characters), cached per model."""
+    return inspected.cached("attribution", (trace.text, forcing),
+                            lambda: attribution(inspected.model, trace.tokens, forcing), size=6)
 
 
 def payload_for(trace: TextTrace, inspected: Inspected, rows: list[int] | None) -> dict:
-    """The browser's copy of the trace; built once per (model, probe, forcing, rows) and shared like the trace."""
+    """The browser's copy of the trace; built once per (model, probe, forcing, rows) and shared like the trace.
+    With a forcing, the free model's attribution goes along, so the two can be shown side by side."""
+    def build() -> dict:
+        free = attribution_for(trace, inspected, FREE) if trace.forcing.active else None
+        att = attribution_data(attribution_for(trace, inspected, trace.forcing), free)
+        return scrub_payload(trace, inspected.vocab.idx_to_token, rows, att)
+
     key = (trace.text, trace.forcing, None if rows is None else tuple(rows))
-    return inspected.cached("scrub_payload", key, lambda: scrub_payload(trace, inspected.vocab.idx_to_token, rows),
-                            size=6)
+    return inspected.cached("scrub_payload", key, build, size=6)
 
 
 # --- step and unit: the browser owns them; the server keeps the settled values for the URL and the share link --

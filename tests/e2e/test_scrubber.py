@@ -253,3 +253,50 @@ def test_screenshots_in_both_languages_and_projector_mode(app, size, lang, proj)
     app.page.wait_for_timeout(300)
     app.assert_no_exception()
     app.shot(f"{'projector' if proj else 'scrubber'}-{lang}-{size}", show=app.page.locator(f"{ROOT} .gsc-head"))
+
+
+CELL_JS = """
+() => {
+  const root = document.querySelector("ROOT"), cell = root && root.querySelector('.gsc-cell');
+  if (!cell || !cell.layout || !cell.dataset.step) return null;
+  return {step: Number(cell.dataset.step), unit: Number(cell.dataset.unit),
+          texts: cell.layout.annotations.map(a => a.text).filter(Boolean).join(' | '),
+          bars: [...root.querySelectorAll('.gsc-bars')].map(
+            s => [...s.querySelectorAll('i')].map(i => i.style.height).join(',')),
+          att: root.querySelector('.gsc-done').dataset.att};
+}
+""".replace("ROOT", ROOT)
+
+
+def test_stepping_moves_the_cell_diagram_and_the_attribution_bars_with_the_traces_numbers_and_no_rerun(app):
+    from gru_viz.checkpoint import load_checkpoint
+    from gru_viz.inference import trace_text
+    from gru_viz.model import PRESETS
+
+    open_scrubber(app, probe_query(preset="amnesia"))
+    app.wait_until(lambda: app.page.evaluate(CELL_JS), "the cell diagram")
+    app.page.wait_for_timeout(1000)
+    runs, msgs = counters(app)
+    app.page.evaluate("() => { document.activeElement?.blur(); }")
+    ck = load_checkpoint(pytest.importorskip("pathlib").Path(__file__).resolve().parents[2]
+                         / "assets" / "pretrained" / "epoch_0500.safetensors")
+    tr = trace_text(ck.model, ck.vocab, PROBE[:500], PRESETS["amnesia"], normalize=False)
+    before = app.page.evaluate(CELL_JS)
+    assert len(before["bars"]) == 2, "forced: the forced and the free model's bars"
+    for i in range(1, 8):
+        app.page.keyboard.press("ArrowRight")
+        now = app.page.evaluate(CELL_JS)
+        assert now["step"] == i and now["texts"] != before["texts"] and now["bars"] != before["bars"]
+        u = now["unit"]
+        nums = {k: float(v.replace("\u2212", "-")) for k, v in
+                re.findall(r"(?<!\u2212 )(R|Z|H̃|H)<sub>t(?:\u22121)?</sub> = ([+\u2212]?\d\.\d{3})", now["texts"])}
+        prev = re.search(r"H<sub>t\u22121</sub> = ([+\u2212]\d\.\d{3})", now["texts"]).group(1)
+        assert "forced = 0" in now["texts"]  # amnesia: R is clamped at 0 on every unit
+        assert abs(nums["R"] - tr.R[i, u]) <= 6e-4 and abs(nums["Z"] - tr.Z[i, u]) <= 6e-4
+        assert abs(nums["H̃"] - tr.H_tilde[i, u]) <= 6e-4 and abs(nums["H"] - tr.H[i, u]) <= 6e-4  # H_t: last
+        assert abs(float(prev.replace("\u2212", "-")) - tr.H_prev[i, u]) <= 6e-4
+        # the bars' step: i + 1 values per row, the row ending at the current character
+        assert [len(r.split(",")) for r in now["att"].split("|")] == [i + 1, i + 1]
+        before = now
+    assert counters(app) == (runs, msgs), "the server ran the script or sent something during the presses"
+    app.shot("cell-and-attribution")

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from gru_viz.export_html import plotly_file
+from gru_viz.export_html import plotly_file, scrubber_js
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-JS = (HERE / "scrubber.js").read_text(encoding="utf-8")
+JS = scrubber_js()
 CSS = (HERE / "scrubber.css").read_text(encoding="utf-8")
 NAME = "gru_viz.scrubber"
 KEY = "scrubber"

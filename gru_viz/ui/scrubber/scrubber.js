@@ -231,21 +231,29 @@ class Scrubber {
     this.unitIn.addEventListener("change", () => this.chooseUnit(Number(this.unitIn.value)));
 
     const head = el("div", "gsc-head", box);
-    this.heading = el("h4", "gsc-heading", head);
+    const left = el("div", "gsc-head-left", head);
+    this.heading = el("h4", "gsc-heading", left);
+    const attLabels = el("div", "gsc-att-labels", left);
     this.tapeBox = el("div", "gsc-tape", head);
-    this.tape = el("div", "gsc-tape-inner", this.tapeBox);
+    const strip = el("div", "gsc-tape-inner", this.tapeBox);
+    this.tape = el("div", "gsc-chars", strip);
     this.cells = Array.from(this.p.text, (ch, t) => {
       const s = el("span", "gsc-ch", this.tape, ch === " " ? "\u00a0" : ch);
       s.dataset.t = t;
       return s;
     });
-    this.tape.addEventListener("mouseover", (e) => {
-      const t = e.target.dataset ? e.target.dataset.t : undefined;
+    this.strip = strip;
+    attDom(this, strip, attLabels);
+    this.attTitle = el("div", "gsc-att-title", head);
+    this.attTitle.title = L.att_help.replace("{decades}", ATT_DECADES);
+    const posOf = (e) => { const c = e.target.closest && e.target.closest("[data-t]"); return c ? c.dataset.t : undefined; };
+    strip.addEventListener("mouseover", (e) => {
+      const t = posOf(e);
       if (t !== undefined) this.setPreview(Number(t));
     });
     this.tapeBox.addEventListener("mouseleave", () => this.setPreview(null));
-    this.tape.addEventListener("click", (e) => {
-      const t = e.target.dataset ? e.target.dataset.t : undefined;
+    strip.addEventListener("click", (e) => {
+      const t = posOf(e);
       if (t !== undefined) { this.preview = null; this.select(Number(t)); }
     });
 
@@ -265,7 +273,16 @@ class Scrubber {
     this.selBand = el("div", "gsc-band gsc-band-sel", mixOv);
     this.hovBand = el("div", "gsc-band gsc-band-hov", mixOv);
     this.topDiv = el("div", "gsc-chart", right);
-    this.eq = el("div", "gsc-eq", right);
+    // the cell of the selected unit, and its equation beside it (a click on the cell brings the equation)
+    const cellRow = el("div", "gsc-cellrow", box);
+    this.cellDiv = el("div", "gsc-chart gsc-cell", cellRow);
+    this.cellDiv.addEventListener("click", () => {
+      this.eq.scrollIntoView({ block: "nearest" });
+      this.eq.classList.remove("gsc-flash");
+      void this.eq.offsetWidth; // restart the animation
+      this.eq.classList.add("gsc-flash");
+    });
+    this.eq = el("div", "gsc-eq", cellRow);
     this.note = el("div", "gsc-note", box, this.ui.projector ? L.shortcuts_bar : L.hover_help);
     this.done = el("div", "gsc-done", box);  // data-step mirrors what is painted (tests and benchmarks read it)
   }
@@ -350,10 +367,11 @@ class Scrubber {
     Promise.all([Plotly.newPlot(this.heatDiv, [heat(this.R, "R", "x", "y", true), heat(this.Z, "Z", "x2", "y2", false)],
                                 heatLayout, config),
                  Plotly.newPlot(this.mixDiv, mixData, mixLayout, config),
-                 Plotly.newPlot(this.topDiv, topData, topLayout, { ...config, displayModeBar: false })])
+                 Plotly.newPlot(this.topDiv, topData, topLayout, { ...config, displayModeBar: false }),
+                 Plotly.newPlot(this.cellDiv, [], ui.cell.layout, { displayModeBar: false, responsive: true })])
       .then(() => {
         if (this.root.__gsc !== this) return;
-        this.plots = { heat: this.heatDiv, mix: this.mixDiv, top: this.topDiv };
+        this.plots = { heat: this.heatDiv, mix: this.mixDiv, top: this.topDiv, cell: this.cellDiv };
         window.__gruVizBuilds = (window.__gruVizBuilds || 0) + 1; // whole-figure draws (tests count them)
         this.done.dataset.builds = window.__gruVizBuilds;
         this.events();
@@ -447,6 +465,7 @@ class Scrubber {
     this.stepOut.textContent = `${t} / ${this.T - 1}`;
     if (document.activeElement !== this.unitIn) this.unitIn.value = this.unit;
     this.tapeTo(t);
+    attUpdate(this, t);
     this.equation(t, row);
     if (this.plots && (t !== this.shown || row !== this.shownRow)) this.plot(t, row);
     this.shown = t;
@@ -483,6 +502,7 @@ class Scrubber {
       text.push((100 * p).toFixed(1) + "%");
     }
     P.restyle(this.topDiv, { x: [ps], y: [chars], text: [text] });  // one redraw: the characters are the categories
+    cellUpdate(this, t, row);
   }
 
   // Overlays placed from the figures' axes (after every step, hover, zoom, pan or resize).
@@ -525,7 +545,7 @@ class Scrubber {
       this.tapeMid = this.tapeBox.clientWidth / 2;
     }
     const mid = this.tapeMid, x = this.tapeX[t];
-    this.tape.style.transform = `translateX(${Math.min(0, mid - x)}px)`;
+    this.strip.style.transform = `translateX(${Math.min(0, mid - x)}px)`;
   }
 
   equation(t, row) {
