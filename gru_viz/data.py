@@ -134,6 +134,7 @@ class Corpus:
     vocab: Vocab
     tokens: list[int]
     raw: str = field(default="", repr=False)  # the text before normalisation (for readable excerpts)
+    coverage: float = 1.0  # the share of the text's characters the vocabulary holds (raw vocabularies cut some)
 
 
 def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS, tokens: str = "d2l",
@@ -155,9 +156,10 @@ def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS, token
             raise CorpusError(f"{name}: the text is empty")
     vocab = Vocab.build(text, tokens, max_vocab)
     ids = vocab.encode(text)
+    coverage = 1.0 - ids.count(0) / len(ids)
     if max_tokens > 0:
         ids = ids[:max_tokens]
-    return Corpus(name=name, text=text, vocab=vocab, tokens=ids, raw=raw)
+    return Corpus(name=name, text=text, vocab=vocab, tokens=ids, raw=raw, coverage=coverage)
 
 
 # --- sources -------------------------------------------------------------------------------
