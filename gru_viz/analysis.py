@@ -151,7 +151,8 @@ def char_features(text: str) -> dict[str, np.ndarray]:
 RAW_FEATURES = ("double quotes", "single quotes", "bracket depth", "position in line", "indentation", "capital",
                 "digit", "punctuation", "sentence end", "chinese punctuation", "position in sentence")
 OPEN_BRACKETS, CLOSE_BRACKETS = "([{（【", ")]}）】"
-CJK_PUNCTUATION = set("，。、；：？！“”‘’（）《》〈〉【】「」『』〔〕…—～·")
+# full-width forms only: curly quotes, dashes and ellipses are Chinese punctuation too, but English uses them as well
+CJK_PUNCTUATION = set("，。、；：？！（）《》〈〉【】「」『』〔〕～")
 SENTENCE_ENDS, CJK_SENTENCE_ENDS = ".!?", "。！？"
 
 
@@ -174,7 +175,7 @@ def raw_char_features(text: str) -> dict[str, np.ndarray]:
     """RAW_FEATURES of a raw text, one value per character:
 
     double quotes: 1 inside "…" (a straight quote toggles, counted from the text's start) or “…” / 「…」;
-    single quotes: 1 inside '…' (a ' between two letters is an apostrophe and ignored; a newline closes it);
+    single quotes: 1 inside '…' or ‘…’ (a ' or ’ between two letters is an apostrophe; a newline closes it);
     bracket depth: how many of ( [ { are open (never below 0); position in line: characters since the newline;
     indentation: the current line's leading spaces read so far (a tab counts 4); capital, digit, punctuation
     (Unicode category P): the character itself; sentence end: `sentence_ends`; chinese punctuation:
@@ -193,8 +194,13 @@ def raw_char_features(text: str) -> dict[str, np.ndarray]:
             dq = True
         elif c in "”」":
             dq = False
-        if c == "'" and not (0 < i < n - 1 and text[i - 1].isalpha() and text[i + 1].isalpha()):
+        between_letters = 0 < i < n - 1 and text[i - 1].isalpha() and text[i + 1].isalpha()
+        if c == "'" and not between_letters:  # It's, don't: an apostrophe
             sq = not sq
+        elif c == "‘":
+            sq = True
+        elif c == "’" and not between_letters:
+            sq = False
         if c in OPEN_BRACKETS:
             depth += 1
         elif c in CLOSE_BRACKETS:

@@ -101,6 +101,14 @@ def _epochs(text: str) -> tuple[int, ...]:
     return epochs
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    parse = _int_in(2, MAX_VOCAB)
+    sizes = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one vocabulary size, e.g. 28,100,3000")
+    return sizes
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = _Parser(prog="python -m gru_viz", description="d2l's scratch GRU: train, trace, sample, benchmark.")
@@ -166,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hidden", type=_limit("hidden"), default=d.hidden)
     b.add_argument("--corpus", default="timemachine")
     b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    b.add_argument("--vocab-sizes", type=_sizes, default=None, metavar="V1,V2,…",
+                   help="compare the training paths at these vocabulary sizes (e.g. 28,100,3000: raw characters)")
+    b.add_argument("--compare-ext", type=_in_file, default=None, metavar="KERNEL.so",
+                   help="also time another build of the C++ kernel (e.g. the main checkout's) beside this one")
     b.add_argument("--json", action="store_true")
     return p
 
@@ -270,9 +282,9 @@ def cmd_build_ext(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gru_viz.bench import run_bench
+    from gru_viz.bench import run_bench, run_vocab_bench
 
-    return run_bench(a)
+    return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
 
 
 def main(argv: list[str] | None = None) -> int:
