@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -29,16 +30,18 @@ def param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
 ONE_HOT_MAX_VOCAB = 64
 
 
-def input_terms(inputs: torch.Tensor, weights: tuple[torch.Tensor, ...], one_hot: bool) -> list[list[torch.Tensor]]:
-    """X_t W for each W of `weights` (vocab × hidden) and every step t: one list of (batch, hidden) per W.
+def input_terms(inputs: torch.Tensor, weights: tuple[torch.Tensor, ...],
+                one_hot: bool) -> list[Callable[[int], torch.Tensor]]:
+    """For each W of `weights` (vocab × hidden), a function of the step t giving X_t W (batch × hidden).
 
-    inputs (batch, steps) token ids. one_hot: d2l's X_t @ W with X = one_hot(inputs); else the rows W[inputs],
-    read once for all steps (per-step reads would make autograd zero-fill a vocab × hidden gradient each step).
+    inputs (batch, steps) token ids. one_hot: d2l's X_t @ W with X = one_hot(inputs), computed at step t as the
+    book does; else the rows W[inputs], read once for all steps (per-step reads would make autograd zero-fill a
+    vocab × hidden gradient at every step).
     """
     if one_hot:
         X = F.one_hot(inputs.T, weights[0].shape[0]).to(weights[0].dtype)  # (steps, batch, vocab), as d2l
-        return [[X_t @ W for X_t in X] for W in weights]
-    return [list(F.embedding(inputs.T, W).unbind(0)) for W in weights]
+        return [lambda t, W=W: X[t] @ W for W in weights]
+    return [F.embedding(inputs.T, W).unbind(0).__getitem__ for W in weights]
 
 
 class ForcingError(ValueError):
@@ -181,7 +184,7 @@ class GRUScratch(nn.Module):
         forcing.reset.check(self.hidden)
         forcing.update.check(self.hidden)
         one_hot = self.vocab_size <= self.one_hot_max_vocab
-        XW_z, XW_r, XW_h = input_terms(inputs, (self.W_xz, self.W_xr, self.W_xh), one_hot)  # X_t W_x* for every t
+        XW_z, XW_r, XW_h = input_terms(inputs, (self.W_xz, self.W_xr, self.W_xh), one_hot)  # t -> X_t W_x*
         H = state
         r_mask = forcing.reset.unit_mask(self.hidden, H.device)
         z_mask = forcing.update.unit_mask(self.hidden, H.device)
@@ -189,11 +192,11 @@ class GRUScratch(nn.Module):
         for i in range(inputs.shape[1]):
             t = start_step + i
             H_prev = H
-            update = torch.sigmoid(XW_z[i] + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
+            update = torch.sigmoid(XW_z(i) + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
             update = forcing.update.apply(update, t, z_mask)
-            reset = torch.sigmoid(XW_r[i] + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
+            reset = torch.sigmoid(XW_r(i) + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
             reset = forcing.reset.apply(reset, t, r_mask)
-            candidate = torch.tanh(XW_h[i] + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
+            candidate = torch.tanh(XW_h(i) + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
             H = update * H_prev + (1 - update) * candidate  # H_t
             Y = H @ self.W_hq + self.b_q  # (batch, vocab)
             outputs.append(Y)

@@ -59,10 +59,10 @@ class RNNScratch(nn.Module):
         logits (steps·batch, vocab) time-major, the final state and, when `record`, a Trace."""
         if forcing.active:
             raise ForcingError("a plain RNN has no reset or update gate to force")
-        (XW_h,) = input_terms(inputs, (self.W_xh,), self.vocab_size <= self.one_hot_max_vocab)  # X_t W_xh
+        (XW_h,) = input_terms(inputs, (self.W_xh,), self.vocab_size <= self.one_hot_max_vocab)  # t -> X_t W_xh
         H, outputs, states = state, [], []
-        for XW_t in XW_h:
-            H = torch.tanh(XW_t + H @ self.W_hh + self.b_h)
+        for t in range(inputs.shape[1]):
+            H = torch.tanh(XW_h(t) + H @ self.W_hh + self.b_h)
             outputs.append(H @ self.W_hq + self.b_q)
             if record:
                 states.append(H.detach())
