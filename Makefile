@@ -40,7 +40,11 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # The bundled models: d2l's recipe on The Time Machine, snapshots kept along the way (about 3 minutes on 2 cores),
-# then the previous chapter's plain rnn_scratch (512 units; epoch 0 is its initialisation) to compare with.
+# then the previous chapter's plain rnn_scratch (512 units; epoch 0 is its initialisation) to compare with, then a
+# raw-character GRU on the Python documentation that ships with Python (every character kept; lr 4; docs/RAW.md).
 models: $(VENV)/.installed
 	$(PY) -m gru_viz train --snapshots assets/pretrained --snapshot-epochs 1,5,20,50,100,500
 	$(PY) -m gru_viz train --arch rnn --hidden 512 --snapshots assets/pretrained_rnn --snapshot-epochs 0,20,100,500
+	$(PY) -m gru_viz train --corpus offline --tokens raw --max-tokens 0 --epochs 30 --lr 4 --engine fast \
+		--snapshots assets/pretrained_raw --snapshot-epochs 1,30 --prefix 'The "'
+

@@ -5,6 +5,7 @@ and the PyTorch (nn.GRU) convention of the same cell. Pure NumPy/PyTorch, no UI.
 from __future__ import annotations
 
 import copy
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +146,86 @@ def char_features(text: str) -> dict[str, np.ndarray]:
     return dict(zip(FEATURES, (space, vowel, start, end, pos), strict=True))
 
 
+# Raw text (every character kept): the features of Karpathy, Johnson and Fei-Fei's "Visualizing and Understanding
+# Recurrent Networks" (2015), and two for Chinese. Each is the state after reading character t, as H_t is.
+RAW_FEATURES = ("double quotes", "single quotes", "bracket depth", "position in line", "indentation", "capital",
+                "digit", "punctuation", "sentence end", "chinese punctuation", "position in sentence")
+OPEN_BRACKETS, CLOSE_BRACKETS = "([{（【", ")]}）】"
+# full-width forms only: curly quotes, dashes and ellipses are Chinese punctuation too, but English uses them as well
+CJK_PUNCTUATION = set("，。、；：？！（）《》〈〉【】「」『』〔〕～")
+SENTENCE_ENDS, CJK_SENTENCE_ENDS = ".!?", "。！？"
+
+
+def _is_cjk_punctuation(ch: str) -> bool:
+    """Chinese (full-width) punctuation: the list above, the CJK Symbols block, full-width forms' punctuation."""
+    code = ord(ch)
+    return ch in CJK_PUNCTUATION or (0x3000 < code <= 0x303F) or (
+        0xFF00 <= code <= 0xFFEF and unicodedata.category(ch).startswith("P"))
+
+
+def sentence_ends(text: str) -> np.ndarray:
+    """1 at a character that ends a sentence: 。！？ always, . ! ? before whitespace or at the end (so the dots
+    of os.path or 3.14 do not count)."""
+    n = len(text)
+    return np.array([c in CJK_SENTENCE_ENDS or (c in SENTENCE_ENDS and (i == n - 1 or text[i + 1].isspace()))
+                     for i, c in enumerate(text)], dtype=float)
+
+
+def raw_char_features(text: str) -> dict[str, np.ndarray]:
+    """RAW_FEATURES of a raw text, one value per character:
+
+    double quotes: 1 inside "…" (a straight quote toggles, counted from the text's start) or “…” / 「…」;
+    single quotes: 1 inside '…' or ‘…’ (a ' or ’ between two letters is an apostrophe; a newline closes it);
+    bracket depth: how many of ( [ { are open (never below 0); position in line: characters since the newline;
+    indentation: the current line's leading spaces read so far (a tab counts 4); capital, digit, punctuation
+    (Unicode category P): the character itself; sentence end: `sentence_ends`; chinese punctuation:
+    full-width punctuation; position in sentence: characters since the last sentence end.
+    """
+    n = len(text)
+    out = {name: np.zeros(n) for name in RAW_FEATURES}
+    ends = sentence_ends(text)
+    dq = sq = False
+    depth = col = indent = since_end = 0
+    leading = True
+    for i, c in enumerate(text):
+        if c == '"':
+            dq = not dq
+        elif c in "“「":
+            dq = True
+        elif c in "”」":
+            dq = False
+        between_letters = 0 < i < n - 1 and text[i - 1].isalpha() and text[i + 1].isalpha()
+        if c == "'" and not between_letters:  # It's, don't: an apostrophe
+            sq = not sq
+        elif c == "‘":
+            sq = True
+        elif c == "’" and not between_letters:
+            sq = False
+        if c in OPEN_BRACKETS:
+            depth += 1
+        elif c in CLOSE_BRACKETS:
+            depth = max(0, depth - 1)
+        if c == "\n":
+            sq, col, indent, leading = False, 0, 0, True
+        else:
+            col += 1
+            if leading and c in " \t":
+                indent += 4 if c == "\t" else 1
+            else:
+                leading = False
+        values = (dq, sq, depth, col, indent, c.isupper(), c.isdigit(), unicodedata.category(c).startswith("P"),
+                  ends[i], _is_cjk_punctuation(c), since_end)
+        for name, v in zip(RAW_FEATURES, values, strict=True):
+            out[name][i] = float(v)
+        since_end = 0 if ends[i] else since_end + 1
+    return out
+
+
+def features_for(text: str, mode: str = "d2l") -> dict[str, np.ndarray]:
+    """The unit explorer's features for a text of a vocabulary's tokenisation ("d2l" or "raw")."""
+    return raw_char_features(text) if mode == "raw" else char_features(text)
+
+
 @dataclass
 class UnitMatch:
     unit: int
@@ -152,18 +233,23 @@ class UnitMatch:
     r: float
 
 
-def rank_units(values: np.ndarray, text: str, top: int = 10) -> list[UnitMatch]:
-    """Units whose activation (steps × hidden) best correlates (|Pearson r|) with a character feature."""
-    feats = char_features(text)
+def correlations(values: np.ndarray, feats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Pearson r of every unit's activation (steps × hidden) with each feature; 0 where either is constant."""
     v = values - values.mean(axis=0)
     v_norm = np.sqrt((v**2).sum(axis=0))
-    out = []
+    out = {}
     for name, f in feats.items():
         fc = f - f.mean()
         denom = v_norm * np.sqrt((fc**2).sum())
         with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(denom > 0, (fc @ v) / denom, 0.0)
-        out.extend(UnitMatch(int(u), name, float(r[u])) for u in range(values.shape[1]))
+            out[name] = np.where(denom > 0, (fc @ v) / np.where(denom > 0, denom, 1.0), 0.0)
+    return out
+
+
+def rank_units(values: np.ndarray, text: str, top: int = 10, mode: str = "d2l") -> list[UnitMatch]:
+    """Units whose activation (steps × hidden) best correlates (|Pearson r|) with a character feature."""
+    out = [UnitMatch(int(u), name, float(r[u])) for name, r in correlations(values, features_for(text, mode)).items()
+           for u in range(values.shape[1])]
     out.sort(key=lambda m: -abs(m.r))
     seen, best = set(), []
     for m in out:  # each unit once, at its best feature
@@ -173,6 +259,15 @@ def rank_units(values: np.ndarray, text: str, top: int = 10) -> list[UnitMatch]:
         if len(best) == top:
             break
     return best
+
+
+def best_per_feature(values: np.ndarray, text: str, mode: str = "d2l") -> list[UnitMatch]:
+    """For every feature the unit with the largest |r| (a unit may be best for two), strongest first; features
+    that are constant over the text (no digit in it, say) are left out: no unit can track them there."""
+    feats = features_for(text, mode)
+    out = [UnitMatch(int(np.argmax(np.abs(r))), name, float(r[np.argmax(np.abs(r))]))
+           for name, r in correlations(values, feats).items() if np.ptp(feats[name]) > 0]
+    return sorted(out, key=lambda m: -abs(m.r))
 
 
 class TorchConventionGRU(torch.nn.Module):

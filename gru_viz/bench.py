@@ -1,6 +1,7 @@
 """`python -m gru_viz bench`: the textbook step, the fast step (PyTorch loops, and the C++ kernel when built) and
 torch.nn.GRU on the same batches, side by side; checks that the fast paths train to the textbook's parameters and
-times traces of a 1,000-character probe. OMP_NUM_THREADS=1 measures one thread, as each training run in the app.
+times traces of a 1,000-character probe. `--vocab-sizes 28,100,3000` repeats the training comparison for larger
+vocabularies (raw characters). OMP_NUM_THREADS=1 measures one thread, as each training run in the app.
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ def _scratch_model(vocab_size: int, cfg: TrainConfig, device: torch.device) -> G
     return GRUScratch(vocab_size, cfg.hidden, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
 
 
-def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[str, Callable[[], tuple]]:
+def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device,
+             baseline: object = None) -> dict[str, Callable[[], tuple]]:
     """Each runner makes a fresh model from the same seed and returns (model, step, begin_state). The fast path
     appears once per backend: "fast (torch)" is what runs without a compiler (Community Cloud), "fast (C++)" the
-    built kernel, only where it is built."""
+    built kernel, only where it is built; `baseline`, another build of the kernel, as "fast (C++ baseline)"."""
 
     def scratch(step_fn):
         def make():
@@ -105,8 +107,8 @@ def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[st
                 lambda b: model.begin_state(b, device))
         return make
 
-    def fast(backend):
-        return lambda m, X, Y, s, lr, clip, f: run_step(m, X, Y, s, lr, clip, f, backend=backend)
+    def fast(backend, ext=None):
+        return lambda m, X, Y, s, lr, clip, f: run_step(m, X, Y, s, lr, clip, f, backend=backend, ext=ext)
 
     def concise():
         torch.manual_seed(cfg.seed)
@@ -117,6 +119,8 @@ def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device) -> dict[st
     runners = {"textbook": scratch(textbook_step), "fast (torch)": scratch(fast("torch"))}
     if device.type == "cpu" and build_state().backend == "cpp":
         runners["fast (C++)"] = scratch(fast("cpp"))
+    if baseline is not None:
+        runners["fast (C++ baseline)"] = scratch(fast(None, baseline))
     return {**runners, "nn.GRU": concise}
 
 
@@ -203,6 +207,89 @@ def cold_start_seconds(timeout: float = 300) -> float:
         return float("nan")
 
 
+def _measure(runners: dict[str, Callable[[], tuple]], tokens: list[int], cfg: TrainConfig, device: torch.device,
+             reps: int) -> tuple[dict[str, dict], dict[str, nn.Module]]:
+    """Alternating repetitions of every runner on the same batches: tokens/s per path (printed) and the models
+    each path trained in its first repetition (for the equality check)."""
+    for make in runners.values():  # warm-up: first-call costs (BLAS init, loading the extension) are not timed
+        _, step, begin = make()
+        X, Y = next(iter(batches(tokens, cfg.batch_size, cfg.num_steps, False, random.Random(0))))
+        step(X.to(device), Y.to(device), begin(X.shape[0]))
+
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in runners}
+    trained: dict[str, nn.Module] = {}
+    for rep in range(max(1, reps)):
+        for name, make in runners.items():  # alternating, so drifting machine load hits every path alike
+            model, step, begin = make()
+            seconds, cpu_seconds, n_tokens = _train(step, begin, tokens, cfg, cfg.epochs, device)
+            rates[name].append(n_tokens / seconds)
+            cpu_rates[name].append(n_tokens / max(cpu_seconds, 1e-9))
+            if rep == 0:
+                trained[name] = model
+
+    base, cpu_base = statistics.median(rates["textbook"]), statistics.median(cpu_rates["textbook"])
+    summary = {}
+    for name, values in rates.items():
+        med, cpu_med = statistics.median(values), statistics.median(cpu_rates[name])
+        summary[name] = {"median": med, "min": min(values), "max": max(values), "ratio_to_textbook": med / base,
+                         "per_cpu_second": cpu_med, "cpu_ratio_to_textbook": cpu_med / cpu_base}
+        print(f"{name:>20}: {med:10,.0f} tokens/s (min {min(values):,.0f}, max {max(values):,.0f})  "
+              f"{med / base:5.2f}x textbook;  per CPU second {cpu_med:10,.0f}  {cpu_med / cpu_base:5.2f}x")
+    return summary, trained
+
+
+def spread_tokens(tokens: list[int], base: int, vocab_size: int) -> list[int]:
+    """The corpus's token stream (ids below `base`) spread over `vocab_size` ids, so that every row of a larger
+    vocabulary's W_x* occurs: a stand-in for raw text with that many characters (throughput does not depend on
+    which characters they are)."""
+    copies = -(-vocab_size // base)
+    return [(t + base * ((i * 7919) % copies)) % vocab_size for i, t in enumerate(tokens)]
+
+
+def load_baseline(path: str) -> object:
+    """Another build of the C++ kernel (its .so), to time beside this one; a clear error when it cannot load."""
+    from pathlib import Path
+
+    from gru_viz.fast_ext import _import
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{path}: no such compiled kernel")
+    return _import(p, p.stem)
+
+
+def run_vocab_bench(args: argparse.Namespace) -> int:
+    """Training tokens/s of every path for each vocabulary size, side by side, with the equality check."""
+    device = resolve_device(args.device)
+    corpus = load_corpus(args.corpus)
+    cfg = TrainConfig(hidden=args.hidden, epochs=max(1, args.epochs))
+    baseline = load_baseline(args.compare_ext) if getattr(args, "compare_ext", None) else None
+    base = len(corpus.vocab)
+    print(f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"load average {os.getloadavg()[0]:.2f}; fast path backend {build_state().backend}")
+    print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, {cfg.epochs} epochs x {args.reps} "
+          f"reps per path; {len(corpus.tokens)} tokens of {corpus.name}, spread over V ids where V > {base}")
+    results, ok = {}, True
+    for V in args.vocab_sizes:
+        tokens = corpus.tokens if V == base else spread_tokens(corpus.tokens, base, V)
+        print(f"-- V = {V:,}")
+        runners = _runners(V, cfg, device, baseline)
+        summary, trained = _measure(runners, tokens, cfg, device, args.reps)
+        check = {}
+        for name in (n for n in runners if n.startswith("fast")):
+            diff = max_relative_difference(trained[name], trained["textbook"])
+            check[name] = {"max_relative_difference": diff, "pass": diff <= CHECK_RTOL}
+            ok = ok and diff <= CHECK_RTOL
+            print(f"   {name} vs textbook parameters: max relative difference {diff:.2e} "
+                  f"({'PASS' if diff <= CHECK_RTOL else 'FAIL'})")
+        results[V] = {"tokens_per_sec": summary, "check": check}
+    if args.json:
+        print(json.dumps({"cpu": cpu_model(), "hidden": cfg.hidden, "epochs": cfg.epochs, "reps": args.reps,
+                          "vocab_sizes": results, "pass": ok}))
+    return 0 if ok else 1
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Alternating repetitions of the paths; prints tokens/s, ratios, the equality checks and trace times.
 
@@ -224,32 +311,9 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, lr {cfg.lr}, clip {cfg.clip}, "
           f"{cfg.epochs} epochs x {args.reps} reps per path, corpus {corpus.name} ({len(corpus.tokens)} tokens)")
 
-    runners = _runners(vocab_size, cfg, device)
-    for make in runners.values():  # warm-up: first-call costs (BLAS init, loading the extension) are not timed
-        _, step, begin = make()
-        X, Y = next(iter(batches(corpus.tokens, cfg.batch_size, cfg.num_steps, False, random.Random(0))))
-        step(X.to(device), Y.to(device), begin(X.shape[0]))
-
-    rates: dict[str, list[float]] = {name: [] for name in runners}
-    cpu_rates: dict[str, list[float]] = {name: [] for name in runners}
-    trained: dict[str, nn.Module] = {}
-    for rep in range(max(1, args.reps)):
-        for name, make in runners.items():  # alternating, so drifting machine load hits every path alike
-            model, step, begin = make()
-            seconds, cpu_seconds, n_tokens = _train(step, begin, corpus.tokens, cfg, cfg.epochs, device)
-            rates[name].append(n_tokens / seconds)
-            cpu_rates[name].append(n_tokens / max(cpu_seconds, 1e-9))
-            if rep == 0:
-                trained[name] = model
-
-    base, cpu_base = statistics.median(rates["textbook"]), statistics.median(cpu_rates["textbook"])
-    summary = {}
-    for name, values in rates.items():
-        med, cpu_med = statistics.median(values), statistics.median(cpu_rates[name])
-        summary[name] = {"median": med, "min": min(values), "max": max(values), "ratio_to_textbook": med / base,
-                         "per_cpu_second": cpu_med, "cpu_ratio_to_textbook": cpu_med / cpu_base}
-        print(f"{name:>12}: {med:10,.0f} tokens/s (min {min(values):,.0f}, max {max(values):,.0f})  "
-              f"{med / base:5.2f}x textbook;  per CPU second {cpu_med:10,.0f}  {cpu_med / cpu_base:5.2f}x")
+    baseline = load_baseline(args.compare_ext) if getattr(args, "compare_ext", None) else None
+    runners = _runners(vocab_size, cfg, device, baseline)
+    summary, trained = _measure(runners, corpus.tokens, cfg, device, args.reps)
     fast_names = [n for n in runners if n.startswith("fast")]
     for name in fast_names:
         print(f"{name} / nn.GRU: {summary[name]['median'] / summary['nn.GRU']['median']:.2f}x")

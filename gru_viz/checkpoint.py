@@ -1,4 +1,5 @@
-"""Safetensors checkpoints: the 11 tensors under d2l's names plus vocab, config and history; never pickle.
+"""Safetensors checkpoints: the 11 tensors under d2l's names plus vocab (and its tokenisation), config and
+history; never pickle.
 
 Loading validates the header (names, shapes, dtypes, offsets, sizes, vocabulary) before any tensor is
 allocated, so a hostile or broken file is refused cheaply and with a clear message.
@@ -17,7 +18,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.data import UNK, Vocab, read_capped, size_label
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
@@ -25,9 +26,9 @@ FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
 MAX_HIDDEN = 1024  # the CLI's limit (hidden 1024 is a 13 MB file); the app passes its own training cap
-MAX_VOCAB = 512
 MAX_JSON_DEPTH = 8  # a header needs 3 levels (object, entry, shape), history 2: Python's json recurses per level
-MAX_META_BYTES = {"vocab": 64 * 1024, "config": 64 * 1024, "history": MAX_HEADER_BYTES}
+# a raw vocabulary of MAX_VOCAB characters as JSON: 10 bytes for "\u4e00", (an escape), 16 for an astral one
+MAX_META_BYTES = {"vocab": 18 * MAX_VOCAB + 1024, "config": 64 * 1024, "history": MAX_HEADER_BYTES}
 _ZIP, _PICKLE_PROTOCOLS = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -58,7 +59,7 @@ def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], v
     arch = "gru" if "W_xz" in params else "rnn"  # only the GRU has gates
     tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in ARCHS[arch][0]}
     meta = {"format": FORMAT, "vocab": json.dumps(vocab.idx_to_token), "config": json.dumps(config or {}),
-            "history": json.dumps(history or []), "arch": arch}
+            "history": json.dumps(history or []), "arch": arch, "tokens": vocab.mode}
     meta.update({k: str(v) for k, v in (extra or {}).items()})
     return st_save(tensors, metadata=meta)
 
@@ -173,13 +174,18 @@ def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_
     return hidden
 
 
-def parse_vocab(raw: str, name: str = "checkpoint") -> Vocab:
+def parse_vocab(raw: str, name: str = "checkpoint", mode: str = "d2l") -> Vocab:
+    """The vocabulary metadata: `<unk>` and then distinct single characters (no lone surrogate, which no page
+    could show), at most MAX_VOCAB in all, for tokenisation `mode`."""
+    if mode not in TOKENISATIONS:
+        raise CheckpointError(f"{name}: unknown tokenisation {_short(mode)} (expected {' or '.join(TOKENISATIONS)})")
     tokens = _bounded_json(raw, "the vocabulary", name, MAX_META_BYTES["vocab"])
     if not (isinstance(tokens, list) and 2 <= len(tokens) <= MAX_VOCAB and all(isinstance(t, str) for t in tokens)):
-        raise CheckpointError(f"{name}: the vocabulary must be a JSON list of 2 to {MAX_VOCAB} strings")
-    if tokens[0] != UNK or any(len(t) != 1 for t in tokens[1:]) or len(set(tokens)) != len(tokens):
+        raise CheckpointError(f"{name}: the vocabulary must be a JSON list of 2 to {MAX_VOCAB:,} strings")
+    if (tokens[0] != UNK or any(len(t) != 1 or 0xD800 <= ord(t) <= 0xDFFF for t in tokens[1:])
+            or len(set(tokens)) != len(tokens)):
         raise CheckpointError(f"{name}: the vocabulary must be <unk> followed by distinct single characters")
-    return Vocab(tokens)
+    return Vocab(tokens, mode)
 
 
 def _parse_meta(meta: dict, name: str) -> tuple[dict, list[dict]]:
@@ -210,7 +216,7 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_
     header, meta = read_header(data, name)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not a gru_viz checkpoint (metadata 'format' is {_short(meta.get('format'))})")
-    vocab = parse_vocab(meta.get("vocab", ""), name)
+    vocab = parse_vocab(meta.get("vocab", ""), name, meta.get("tokens", "d2l"))  # no "tokens": written before raw
     arch = meta.get("arch", "gru")
     if arch not in ARCHS:
         raise CheckpointError(f"{name}: unknown architecture {arch[:40]!r} (expected {' or '.join(ARCHS)})")

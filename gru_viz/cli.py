@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gru_viz.data import CorpusError, install_timemachine, load_corpus
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, CorpusError, install_timemachine, load_corpus
 from gru_viz.inference import predict, trace_text
 from gru_viz.model import Forcing, ForcingError
 from gru_viz.rnn import new_model
@@ -101,6 +101,14 @@ def _epochs(text: str) -> tuple[int, ...]:
     return epochs
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    parse = _int_in(2, MAX_VOCAB)
+    sizes = tuple(parse(v.strip()) for v in text.split(",") if v.strip())
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one vocabulary size, e.g. 28,100,3000")
+    return sizes
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = _Parser(prog="python -m gru_viz", description="d2l's scratch GRU: train, trace, sample, benchmark.")
@@ -121,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--engine", default=d.engine, choices=["textbook", "fast"])
     t.add_argument("--corpus", default="timemachine", help="timemachine (default), offline, or a path to a .txt")
+    t.add_argument("--tokens", default="d2l", choices=TOKENISATIONS,
+                   help="d2l (default): lowercase letters and spaces, as the chapter; raw: every character "
+                        "(case, digits, punctuation, newlines, any script)")
+    t.add_argument("--max-vocab", type=_int_in(2, MAX_VOCAB), default=None, metavar="N",
+                   help="raw tokens: the N-1 most frequent characters plus <unk> (default: those covering 99.5 %% "
+                        "of the text)")
     t.add_argument("--force-r", type=_gate, default=None, metavar="V", help="train with the reset gate held at V")
     t.add_argument("--force-z", type=_gate, default=None, metavar="V", help="train with the update gate held at V")
     t.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors")
@@ -160,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hidden", type=_limit("hidden"), default=d.hidden)
     b.add_argument("--corpus", default="timemachine")
     b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
+    b.add_argument("--vocab-sizes", type=_sizes, default=None, metavar="V1,V2,…",
+                   help="compare the training paths at these vocabulary sizes (e.g. 28,100,3000: raw characters)")
+    b.add_argument("--compare-ext", type=_in_file, default=None, metavar="KERNEL.so",
+                   help="also time another build of the C++ kernel (e.g. the main checkout's) beside this one")
     b.add_argument("--json", action="store_true")
     return p
 
@@ -176,7 +194,9 @@ def _progress(report: EpochReport) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    corpus = load_corpus(a.corpus, a.max_tokens)
+    if a.max_vocab is not None and a.tokens != "raw":
+        raise UsageError("--max-vocab applies to --tokens raw (d2l's vocabulary is every letter and the space)")
+    corpus = load_corpus(a.corpus, a.max_tokens, tokens=a.tokens, max_vocab=a.max_vocab)
     cfg = TrainConfig(hidden=a.hidden, lr=a.lr, epochs=a.epochs, batch_size=a.batch_size, num_steps=a.num_steps,
                       clip=a.clip, max_tokens=a.max_tokens, random_iter=a.random_iter, seed=a.seed, device=a.device,
                       forcing=_forcing(a), engine=a.engine)
@@ -194,7 +214,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     model.cpu()
     sample = predict(a.prefix, 50, model, corpus.vocab, cfg.forcing)
     tps = last.tokens / wall  # cumulative tokens over the whole run
-    meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2)}
+    meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2), "tokens": a.tokens,
+            "vocab_coverage": round(corpus.coverage, 5)}
     if a.out:
         save_checkpoint(a.out, model, corpus.vocab, {**cfg.to_dict(), **meta}, history_dicts(trainer.history))
     if a.snapshots:
@@ -204,7 +225,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                             history_dicts(h for h in trainer.history if h.epoch <= epoch))
     result = {"perplexity": last.perplexity, "tokens_per_sec": tps, "device": str(trainer.device),
               "epochs": last.epoch, "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
-              "sample": sample, "checkpoint": str(a.out) if a.out else None}
+              "sample": sample, "checkpoint": str(a.out) if a.out else None, "tokens": a.tokens,
+              "vocab_size": len(corpus.vocab)}
     print(f"perplexity {last.perplexity:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
           f"{last.epoch} epochs in {wall:.1f} s")
     print(sample)
@@ -260,9 +282,9 @@ def cmd_build_ext(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from gru_viz.bench import run_bench
+    from gru_viz.bench import run_bench, run_vocab_bench
 
-    return run_bench(a)
+    return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
 
 
 def main(argv: list[str] | None = None) -> int:

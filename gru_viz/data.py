@@ -1,4 +1,5 @@
-"""Corpus sources, d2l's preprocessing and vocabulary, and d2l's two minibatch iterators."""
+"""Corpus sources, the two tokenisations (d2l's letters-only and raw characters) with their vocabulary, and
+d2l's two minibatch iterators."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ TIMEMACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 TIMEMACHINE_FILE = "timemachine.txt"
 UNK = "<unk>"
+TOKENISATIONS = ("d2l", "raw")  # d2l: a-z and space (the chapter's); raw: every character of the text
+RAW_COVERAGE = 0.995  # a raw vocabulary's default size: the most frequent characters covering this share
+MAX_VOCAB = 4000  # a raw vocabulary's hard cap, <unk> included (W_x* and W_hq grow with it)
+UNK_CHAR = "\ufffd"  # how <unk> reads in raw text, one character like every other token
 DEFAULT_MAX_TOKENS = 10_000
 MAX_TEXT_BYTES = 20_000_000  # a local corpus file; the book itself is 0.18 MB
 MAX_TIMEMACHINE_BYTES = 5_000_000  # a download or `fetch --from` file is refused above this, before hashing
@@ -39,34 +44,85 @@ def preprocess(text: str) -> str:
 
 
 class Vocab:
-    """Character vocabulary: tokens by descending frequency (ties in first-seen order), `<unk>` at index 0."""
+    """Character vocabulary: tokens by descending frequency (ties in first-seen order), `<unk>` at index 0.
 
-    def __init__(self, idx_to_token: Sequence[str]):
+    `mode` is the tokenisation the vocabulary was built for ("d2l" or "raw"): it says how a text is normalised
+    before it is encoded (`normalize`), and a checkpoint stores it, so every loader treats text alike.
+    """
+
+    def __init__(self, idx_to_token: Sequence[str], mode: str = "d2l"):
         if not idx_to_token or idx_to_token[0] != UNK:
             raise CorpusError("a vocabulary must start with <unk>")
         if len(set(idx_to_token)) != len(idx_to_token):
             raise CorpusError("a vocabulary must not repeat tokens")
+        if mode not in TOKENISATIONS:
+            raise CorpusError(f"the tokenisation must be {' or '.join(TOKENISATIONS)}, got {mode!r}")
         self.idx_to_token: list[str] = list(idx_to_token)
         self.token_to_idx: dict[str, int] = {t: i for i, t in enumerate(self.idx_to_token)}
+        self.mode = mode
+        # raw text keeps one character per step, so <unk> decodes to one character too
+        self._shown = [UNK_CHAR if mode == "raw" else UNK, *self.idx_to_token[1:]]
 
     @classmethod
-    def build(cls, text: str) -> Vocab:
+    def build(cls, text: str, mode: str = "d2l", max_size: int | None = None) -> Vocab:
+        """d2l: every character of the (normalised) text. raw: the most frequent characters, `max_size` tokens
+        with `<unk>` (None: the fewest covering RAW_COVERAGE of the text; at most MAX_VOCAB)."""
         # Counter keeps first-seen order and sorted() is stable, as in d2l's Vocab.
         freqs = sorted(collections.Counter(text).items(), key=lambda kv: kv[1], reverse=True)
-        return cls([UNK] + [tok for tok, _ in freqs if tok != UNK])
+        tokens = [tok for tok, _ in freqs if tok != UNK]
+        if mode == "raw":
+            size = coverage_size([n for _, n in freqs]) if max_size is None else max_size
+            if not 2 <= size <= MAX_VOCAB:
+                raise CorpusError(f"the vocabulary size must be from 2 to {MAX_VOCAB:,}, got {size}")
+            tokens = tokens[: size - 1]
+        return cls([UNK, *tokens], mode)
 
     def __len__(self) -> int:
         return len(self.idx_to_token)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.idx_to_token == other.idx_to_token
+        return isinstance(other, Vocab) and self.idx_to_token == other.idx_to_token and self.mode == other.mode
+
+    def normalize(self, text: str) -> str:
+        """A text as this vocabulary's corpus was prepared: d2l's `preprocess`, or raw's line endings only."""
+        return preprocess(text) if self.mode == "d2l" else normalize_raw(text)
 
     def encode(self, text: str) -> list[int]:
         """Character ids; characters not in the vocabulary become `<unk>` (0)."""
         return [self.token_to_idx.get(ch, 0) for ch in text]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.idx_to_token[int(i)] for i in ids)
+        return "".join(self._shown[int(i)] for i in ids)
+
+    def coverage(self, text: str) -> float:
+        """The share of the text's characters that the vocabulary holds (1.0 for an empty text)."""
+        return 1.0 - self.encode(text).count(0) / len(text) if text else 1.0
+
+
+def normalize_raw(text: str) -> str:
+    """The raw tokenisation keeps every character; only Windows and old Mac line endings become one newline."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def coverage_size(counts: Sequence[int], coverage: float = RAW_COVERAGE) -> int:
+    """Vocabulary size (with `<unk>`) whose most frequent characters cover `coverage` of all: counts descending."""
+    total, acc = sum(counts), 0
+    for i, n in enumerate(counts):
+        acc += n
+        if acc >= coverage * total:
+            return min(MAX_VOCAB, i + 2)
+    return min(MAX_VOCAB, len(counts) + 1)
+
+
+# Control Pictures (U+2400 block) for the C0 controls; the usual symbols for the whitespace students meet.
+_VISIBLE = {"\n": "↵", "\t": "⇥", " ": "␣", "\r": "␍", "\u00a0": "⍽", "\u3000": "␣", "\x7f": "␡",
+            **{chr(c): chr(0x2400 + c) for c in range(32) if chr(c) not in "\n\t\r"}}
+
+
+def visible_char(ch: str) -> str:
+    """A character as the app draws it on an axis, a tape or a bar: ↵ newline, ⇥ tab, ␣ space, other control
+    characters as their Control Picture; anything else (a letter, CJK, `<unk>`) unchanged."""
+    return _VISIBLE.get(ch, ch)
 
 
 @dataclass(frozen=True)
@@ -78,18 +134,32 @@ class Corpus:
     vocab: Vocab
     tokens: list[int]
     raw: str = field(default="", repr=False)  # the text before normalisation (for readable excerpts)
+    coverage: float = 1.0  # the share of the text's characters the vocabulary holds (raw vocabularies cut some)
 
 
-def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> Corpus:
-    """d2l's load_corpus_time_machine for any raw text; `max_tokens <= 0` keeps everything."""
-    text = preprocess(raw)
-    if not text.strip():
-        raise CorpusError(f"{name}: the text has no letters A-Z after normalisation")
-    vocab = Vocab.build(text)
-    tokens = vocab.encode(text)
+def make_corpus(raw: str, name: str, max_tokens: int = DEFAULT_MAX_TOKENS, tokens: str = "d2l",
+                max_vocab: int | None = None) -> Corpus:
+    """d2l's load_corpus_time_machine for any raw text; `max_tokens <= 0` keeps everything.
+
+    `tokens="raw"` keeps every character (case, digits, punctuation, newlines, CJK...) with a vocabulary of the
+    `max_vocab` most frequent ones (None: those covering RAW_COVERAGE of the text)."""
+    if tokens not in TOKENISATIONS:
+        raise CorpusError(f"the tokenisation must be {' or '.join(TOKENISATIONS)}, got {tokens!r}")
+    if tokens == "d2l":
+        text = preprocess(raw)
+        if not text.strip():
+            raise CorpusError(f"{name}: the text has no letters A-Z after normalisation (for other scripts, "
+                              "choose the raw-character tokenisation)")
+    else:
+        text = normalize_raw(raw)
+        if not text:
+            raise CorpusError(f"{name}: the text is empty")
+    vocab = Vocab.build(text, tokens, max_vocab)
+    ids = vocab.encode(text)
+    coverage = 1.0 - ids.count(0) / len(ids)
     if max_tokens > 0:
-        tokens = tokens[:max_tokens]
-    return Corpus(name=name, text=text, vocab=vocab, tokens=tokens, raw=raw)
+        ids = ids[:max_tokens]
+    return Corpus(name=name, text=text, vocab=vocab, tokens=ids, raw=raw, coverage=coverage)
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -248,17 +318,19 @@ def decode_text(data: bytes, name: str) -> str:
         ) from None
 
 
-def load_corpus(
-    source: str = "timemachine", max_tokens: int = DEFAULT_MAX_TOKENS, url: str = TIMEMACHINE_URL
-) -> Corpus:
-    """`timemachine` (download/cache), `offline` (pydoc topics) or a path to a UTF-8 text file."""
+def load_corpus(source: str = "timemachine", max_tokens: int = DEFAULT_MAX_TOKENS, url: str = TIMEMACHINE_URL,
+                tokens: str = "d2l", max_vocab: int | None = None) -> Corpus:
+    """`timemachine` (download/cache), `offline` (pydoc topics) or a path to a UTF-8 text file, tokenised as
+    `make_corpus` says."""
     if not source.strip():
         raise CorpusError("no corpus given: use timemachine, offline, or the path of a UTF-8 .txt file")
     if source == "timemachine":
-        return make_corpus(fetch_timemachine(url), "The Time Machine (H. G. Wells)", max_tokens)
-    if source == "offline":
-        return make_corpus(offline_text(), OFFLINE_NAME, max_tokens)
-    return make_corpus(read_text_file(source), Path(source).name, max_tokens)
+        raw, name = fetch_timemachine(url), "The Time Machine (H. G. Wells)"
+    elif source == "offline":
+        raw, name = offline_text(), OFFLINE_NAME
+    else:
+        raw, name = read_text_file(source), Path(source).name
+    return make_corpus(raw, name, max_tokens, tokens, max_vocab)
 
 
 # --- minibatch iterators (d2l's seq_data_iter_sequential / seq_data_iter_random) ------------

@@ -129,16 +129,17 @@ def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: torch.Tensor | None,
-             blocks: int, cpp: bool, buf: dict[str, torch.Tensor], for_backward: bool = False) -> None:
+             blocks: int, cpp: bool, buf: dict[str, torch.Tensor], for_backward: bool = False,
+             ext: object = None) -> None:
     """ids (B*T) token ids in the loops' order (`_positions`); fills buf's hs, zr, ht and rh, and with
     for_backward the C++ loops also fill buf's transposed weights, which the backward needs."""
     B, h = h0.shape
     T = ids.numel() // B
     if cpp:
         empty = h0.new_empty((0,))
-        load_extension().forward(ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if force is None else force,
-                                 blocks, buf["hs"], buf["zr"], buf["ht"], buf["rh"],
-                                 *((buf["w_hzr_t"], buf["w_hh_t"]) if for_backward else (empty, empty)))
+        (ext or load_extension()).forward(
+            ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if force is None else force, blocks, buf["hs"],
+            buf["zr"], buf["ht"], buf["rh"], *((buf["w_hzr_t"], buf["w_hh_t"]) if for_backward else (empty, empty)))
         return
     onednn = use_onednn(h0, B)
     # one-hot @ W_x is a row gather; [Z | R] and H~ gathered apart, so that each step's rows are contiguous
@@ -176,11 +177,12 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
 
 @torch.no_grad()
 def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
-             forcing: Forcing = FREE, backend: str | None = None) -> tuple[float, torch.Tensor]:
-    """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available."""
+             forcing: Forcing = FREE, backend: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
+    """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available. `ext`: the
+    compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
     B, T = X.shape
     h, N = model.hidden, B * T
-    cpp = _use_cpp(backend, model.W_hq)
+    cpp = ext is not None or _use_cpp(backend, model.W_hq)
     w = _weights(model)
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
@@ -188,7 +190,7 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     h0 = state.to(w["w_x"].dtype).contiguous()
     force = _force_table(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
     buf = _buffers(N, h, w["w_x"], reuse=True, cpp=cpp)
-    _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True)
+    _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)
     H = buf["hs"]
 
     # Output layer and mean cross-entropy over all positions at once (their order does not matter to a mean).
@@ -204,9 +206,9 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     if cpp:
         empty = h0.new_empty((0,))
         d_wx, d_b = torch.empty_like(w["w_x"]), torch.empty_like(w["b"])
-        load_extension().backward(ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
-                                  empty if force is None else force, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"],
-                                  d_wx, d_b)
+        (ext or load_extension()).backward(
+            ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
+            empty if force is None else force, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
         d_whzr, d_whh = buf["dw_zr"], buf["dw_hh"]
     else:
         d_wx, d_b, d_whzr, d_whh = _torch_backward(ids, dh_out, h0, w, force, buf)

@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
+from gru_viz.data import visible_char
+
 # Axis words, overridable per call so the UI can pass them in another language.
 AXES = {"unit": "unit", "gate": "gate", "value": "value", "hidden unit": "hidden unit", "probability": "probability",
         "epoch": "epoch", "perplexity": "perplexity"}
@@ -74,8 +76,8 @@ def _char_ticks(chars: Sequence[str], stop: int, every: int = 1, start: int = 0)
 
 
 def show_char(ch: str) -> str:
-    """Characters as the axes show them: a space is '␣'."""
-    return "␣" if ch == " " else ch
+    """Characters as the axes show them: ␣ a space, ↵ a newline, ⇥ a tab (data.visible_char)."""
+    return visible_char(ch)
 
 
 def units_to_show(mode: str, Z: np.ndarray) -> np.ndarray | None:

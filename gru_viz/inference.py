@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gru_viz.data import Vocab, preprocess
+from gru_viz.data import Vocab
 from gru_viz.model import FREE, Forcing, GRUScratch
 from gru_viz.train import perplexity
 
@@ -84,10 +84,11 @@ class TextTrace:
 def trace_text(
     model: GRUScratch, vocab: Vocab, text: str, forcing: Forcing = FREE, normalize: bool = True
 ) -> TextTrace:
-    """Run from a zero state over `text` (normalised as the corpus is; unknown characters -> <unk>), recording."""
-    norm = preprocess(text) if normalize else text
+    """Run from a zero state over `text` (normalised as the vocabulary's corpus was; unknown characters -> <unk>),
+    recording."""
+    norm = vocab.normalize(text) if normalize else text
     if not norm:
-        raise ValueError("the text has no letters to trace")
+        raise ValueError("the text has no letters to trace" if vocab.mode == "d2l" else "the text is empty")
     ids = torch.tensor([vocab.encode(norm)], device=model.W_hq.device)
     # The fast recording forward computes the same numbers (tested against the textbook forward) about 10-30x
     # faster: scrubbing a 1,000-character probe must feel instant.

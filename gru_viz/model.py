@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,26 @@ def param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
         shapes[f"W_x{gate}"], shapes[f"W_h{gate}"], shapes[f"b_{gate}"] = (v, h), (h, h), (h,)
     shapes["W_hq"], shapes["b_q"] = (h, v), (v,)
     return {name: shapes[name] for name in PARAM_NAMES}
+
+
+# d2l feeds one-hot rows X_t (batch × vocab). Since X_t is one-hot, X_t W is just the row of W at X_t's token:
+# above this vocabulary size the rows are read directly instead of building (steps × batch × vocab) one-hot
+# tensors and multiplying by zeros (same numbers: a one-hot product adds exact zeros to that row).
+ONE_HOT_MAX_VOCAB = 64
+
+
+def input_terms(inputs: torch.Tensor, weights: tuple[torch.Tensor, ...],
+                one_hot: bool) -> list[Callable[[int], torch.Tensor]]:
+    """For each W of `weights` (vocab × hidden), a function of the step t giving X_t W (batch × hidden).
+
+    inputs (batch, steps) token ids. one_hot: d2l's X_t @ W with X = one_hot(inputs), computed at step t as the
+    book does; else the rows W[inputs], read once for all steps (per-step reads would make autograd zero-fill a
+    vocab × hidden gradient at every step).
+    """
+    if one_hot:
+        X = F.one_hot(inputs.T, weights[0].shape[0]).to(weights[0].dtype)  # (steps, batch, vocab), as d2l
+        return [lambda t, W=W: X[t] @ W for W in weights]
+    return [F.embedding(inputs.T, W).unbind(0).__getitem__ for W in weights]
 
 
 class ForcingError(ValueError):
@@ -124,7 +145,12 @@ class Trace:
 
 
 class GRUScratch(nn.Module):
-    """The chapter's `gru` function and parameters as a module; `forward` follows the equations step by step."""
+    """The chapter's `gru` function and parameters as a module; `forward` follows the equations step by step.
+
+    `one_hot_max_vocab`: up to this vocabulary size X is one-hot as in d2l; above it, rows are looked up.
+    """
+
+    one_hot_max_vocab = ONE_HOT_MAX_VOCAB
 
     def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
         super().__init__()
@@ -157,19 +183,20 @@ class GRUScratch(nn.Module):
         """
         forcing.reset.check(self.hidden)
         forcing.update.check(self.hidden)
-        X = F.one_hot(inputs.T, self.vocab_size).to(self.W_xz.dtype)  # (steps, batch, vocab), as d2l
+        one_hot = self.vocab_size <= self.one_hot_max_vocab
+        XW_z, XW_r, XW_h = input_terms(inputs, (self.W_xz, self.W_xr, self.W_xh), one_hot)  # t -> X_t W_x*
         H = state
         r_mask = forcing.reset.unit_mask(self.hidden, H.device)
         z_mask = forcing.update.unit_mask(self.hidden, H.device)
         outputs, rec = [], {"R": [], "Z": [], "H_tilde": [], "H": []}
-        for i, X_t in enumerate(X):
+        for i in range(inputs.shape[1]):
             t = start_step + i
             H_prev = H
-            update = torch.sigmoid(X_t @ self.W_xz + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
+            update = torch.sigmoid(XW_z(i) + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
             update = forcing.update.apply(update, t, z_mask)
-            reset = torch.sigmoid(X_t @ self.W_xr + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
+            reset = torch.sigmoid(XW_r(i) + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
             reset = forcing.reset.apply(reset, t, r_mask)
-            candidate = torch.tanh(X_t @ self.W_xh + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
+            candidate = torch.tanh(XW_h(i) + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
             H = update * H_prev + (1 - update) * candidate  # H_t
             Y = H @ self.W_hq + self.b_q  # (batch, vocab)
             outputs.append(Y)
@@ -180,7 +207,7 @@ class GRUScratch(nn.Module):
         trace = None
         if record:
             stacked = {k: torch.stack(v) for k, v in rec.items()}
-            steps, batch = X.shape[0], X.shape[1]
+            batch, steps = inputs.shape
             trace = Trace(logits=logits.detach().reshape(steps, batch, -1), H0=state.detach(), **stacked)
         return logits, H, trace
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch, Trace
+from gru_viz.model import FREE, ONE_HOT_MAX_VOCAB, Forcing, ForcingError, GRUScratch, Trace, input_terms
 
 # d2l's names for rnn_scratch's parameters, in the chapter's order.
 RNN_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
@@ -30,6 +29,7 @@ class RNNScratch(nn.Module):
     """
 
     arch = "rnn"
+    one_hot_max_vocab = ONE_HOT_MAX_VOCAB  # as GRUScratch: one-hot X as d2l up to here, row lookups above
 
     def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
         super().__init__()
@@ -59,10 +59,10 @@ class RNNScratch(nn.Module):
         logits (steps·batch, vocab) time-major, the final state and, when `record`, a Trace."""
         if forcing.active:
             raise ForcingError("a plain RNN has no reset or update gate to force")
-        X = F.one_hot(inputs.T, self.vocab_size).to(self.W_xh.dtype)  # (steps, batch, vocab), as d2l
+        (XW_h,) = input_terms(inputs, (self.W_xh,), self.vocab_size <= self.one_hot_max_vocab)  # t -> X_t W_xh
         H, outputs, states = state, [], []
-        for X_t in X:
-            H = torch.tanh(X_t @ self.W_xh + H @ self.W_hh + self.b_h)
+        for t in range(inputs.shape[1]):
+            H = torch.tanh(XW_h(t) + H @ self.W_hh + self.b_h)
             outputs.append(H @ self.W_hq + self.b_q)
             if record:
                 states.append(H.detach())
@@ -70,7 +70,7 @@ class RNNScratch(nn.Module):
         trace = None
         if record:
             Hs = torch.stack(states)
-            steps, batch = X.shape[0], X.shape[1]
+            batch, steps = inputs.shape
             trace = Trace(R=torch.ones_like(Hs), Z=torch.zeros_like(Hs), H_tilde=Hs, H=Hs,
                           logits=logits.detach().reshape(steps, batch, -1), H0=state.detach())
         return logits, H, trace

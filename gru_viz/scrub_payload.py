@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gru_viz.attribution import LOG_RANGE, TARGET, dequantize_log, quantize_log, triangle
+from gru_viz.data import visible_char
 from gru_viz.inference import TextTrace
 from gru_viz.model import Forcing, GateForce
 
@@ -110,6 +111,8 @@ def scrub_payload(trace: TextTrace, tokens: Sequence[str], units: Sequence[int] 
         "ranges": {"gate": list(GATE_RANGE), "state": list(STATE_RANGE), "prob": [0.0, 1.0]},
         "top_k": TOP_K,
         "tokens": list(tokens),
+        # how the browser draws the characters that would not show (↵ ⇥ ␣…): data.visible_char's one mapping
+        "visible": {ch: visible_char(ch) for ch in sorted(set(trace.text) | set(tokens)) if visible_char(ch) != ch},
         "forced": bool(trace.forcing.active),
         "forcing": forcing_data(trace.forcing),
         "attribution": attribution,

@@ -139,3 +139,16 @@ def test_cell_diagram_numbers_equal_the_trace_at_three_decimals(bundled, preset)
             for key in shown:  # what the diagram prints (3 decimals) is the trace's value to 3 decimals
                 assert abs(shown[key] - true[key]) <= max_error(*STATE_RANGE) * 1.01
                 assert abs(round(shown[key], 3) - true[key]) <= 0.0005 + 2e-5
+
+
+def test_characters_that_would_not_show_travel_with_how_to_draw_them():
+    """Raw text keeps line breaks and tabs: the browser draws them as data.visible_char says (↵ ⇥ ␣)."""
+    from gru_viz.data import make_corpus
+
+    text = "def f(x):\n\treturn x  # twice\n" * 40
+    corpus = make_corpus(text, "code", 0, tokens="raw")
+    model = __import__("gru_viz.model", fromlist=["GRUScratch"]).GRUScratch(len(corpus.vocab), 8)
+    tr = trace_text(model, corpus.vocab, text[:60], normalize=False)
+    payload = scrub_payload(tr, corpus.vocab.idx_to_token)
+    assert payload["visible"]["\n"] == "↵" and payload["visible"]["\t"] == "⇥" and payload["visible"][" "] == "␣"
+    assert "x" not in payload["visible"]

@@ -140,10 +140,11 @@ def default_probe() -> str:
     return text[start : start + 200].rsplit(" ", 1)[0] or FALLBACK_PROBE
 
 
-def probe_text() -> str:
-    """The probe every tab reads, normalised like the corpus and cut to MAX_PROBE ('' when it has no letters)."""
-    raw = ps.get("probe")
-    return preprocess(default_probe() if raw is None else str(raw))[:MAX_PROBE]
+def probe_text(vocab: Vocab | None = None) -> str:
+    """The probe every tab reads, normalised as the inspected model's corpus was (d2l's letters and spaces, or
+    every character for a raw vocabulary) and cut to MAX_PROBE ('' when nothing is left)."""
+    raw = default_probe() if ps.get("probe") is None else str(ps.get("probe"))
+    return (vocab.normalize(raw) if vocab is not None else preprocess(raw))[:MAX_PROBE]
 
 
 # --- the model chooser ---------------------------------------------------------------------------

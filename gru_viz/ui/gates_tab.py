@@ -8,7 +8,17 @@ import html
 import numpy as np
 import streamlit as st
 
-from gru_viz.analysis import FEATURES, gradient_flow, gradient_flow_any, memory_survival, rank_units, summarize_flow
+from gru_viz.analysis import (
+    FEATURES,
+    RAW_FEATURES,
+    best_per_feature,
+    gradient_flow,
+    gradient_flow_any,
+    memory_survival,
+    rank_units,
+    summarize_flow,
+)
+from gru_viz.data import visible_char
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
@@ -35,15 +45,23 @@ def _luminance(css: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+# CJK after the Latin monospace: the fonts a Chinese reader's system has (Noto/Source Han on Linux and Android,
+# PingFang on Apple, YaHei on Windows), so Chinese text never falls back to boxes.
+TEXT_FONTS = ('monospace, "Noto Sans Mono CJK SC", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", '
+              '"Microsoft YaHei", sans-serif')
+
+
+
+
 def colored_text(text: str, colors: list[str], titles: list[str]) -> str:
-    """Each character on its colour; escaped; a hover title with the value."""
+    """Each character on its colour; escaped; a hover title with the value; line breaks kept (raw text)."""
     spans = []
     for ch, color, title in zip(text, colors, titles):
-        shown = "&nbsp;" if ch == " " else html.escape(ch)
         ink = "#000" if _luminance(color) > 0.45 else "#fff"  # readable on light and dark cells alike
+        shown = "&nbsp;" if ch == " " else html.escape(visible_char(ch))  # ↵ newline, ⇥ tab
         spans.append(f'<span title="{html.escape(title)}" style="background:{color};color:{ink};'
-                     f'padding:1px 1px;border-radius:2px">{shown}</span>')
-    return ('<div style="font-family:monospace;font-size:1.15em;line-height:1.9;word-break:break-all">'
+                     f'padding:1px 1px;border-radius:2px">{shown}</span>' + ("<br>" if ch == "\n" else ""))
+    return (f"<div style='font-family:{TEXT_FONTS};font-size:1.15em;line-height:1.9;word-break:break-all'>"
             + "".join(spans) + "</div>")
 
 
@@ -123,10 +141,17 @@ def unit_section(view: View, inspected: Inspected, probe: str) -> None:
     quantity = ps.widget(st.radio, view.t("g_quantity"), "g_quantity", ("H", "Z", "R"), lang=view.lang,
                          horizontal=True)
     values = {"H": trace.H, "Z": trace.Z, "R": trace.R}[quantity]
-    ranked = inspected.cached("rank", (text, quantity), lambda: rank_units(values, text, top=12))
-    feature_names = dict(zip(FEATURES, view.t("g_features").split("|"), strict=True))
-    options = [m.unit for m in ranked] + [u for u in range(model.hidden) if u not in {m.unit for m in ranked}]
-    labels = {m.unit: view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r) for m in ranked}
+    mode = vocab.mode  # raw text has its own features: quotes, brackets, lines, sentences
+    # each feature's best unit first (strongest first), then the best-ranked others
+    ranked = inspected.cached("rank", (text, quantity, mode), lambda: best_per_feature(values, text, mode)
+                              + rank_units(values, text, top=12, mode=mode))
+    names = FEATURES if mode == "d2l" else RAW_FEATURES
+    feature_names = dict(zip(names, view.t("g_features" if mode == "d2l" else "g_features_raw").split("|"),
+                             strict=True))
+    labels: dict[int, str] = {}
+    for m in ranked:
+        labels.setdefault(m.unit, view.t("g_rank_label", u=m.unit, feature=feature_names[m.feature], r=m.r))
+    options = list(labels) + [u for u in range(model.hidden) if u not in labels]
     ps.settle("g_unit", options)  # a unit of a model with more units, or none chosen yet: the best-ranked one
     unit = ps.widget(st.selectbox, view.t("g_unit"), "g_unit", options, lang=view.lang,
                      format_func=lambda u: labels.get(u, f"{u}"))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from gru_viz.classroom import normalize_code
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.model import PRESETS
 from gru_viz.train import TrainConfig
 
@@ -106,6 +107,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("inspect", "pre:500", _text(100)),  # checked against the models there are when the chooser is drawn
     # the sidebar's training settings (d2l's defaults)
     Setting("corpus_source", "tm", _choice(("tm", "offline", "upload", "paste"))),
+    Setting("tokens", "d2l", _choice(TOKENISATIONS)),  # d2l's letters and spaces, or every character
+    Setting("max_vocab", None, _int(2, MAX_VOCAB)),  # raw characters; None: those covering 99.5 % of the text
     Setting("max_tokens", _D.max_tokens, _int(100, CAPS["max_tokens"])),
     Setting("hidden", _D.hidden, _int(1, CAPS["hidden"])),
     Setting("epochs", _D.epochs, _int(1, CAPS["epochs"])),

@@ -8,7 +8,7 @@ import hashlib
 import streamlit as st
 
 from gru_viz.checkpoint import CheckpointError, load_checkpoint
-from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, Corpus, CorpusError, decode_text, make_corpus
 from gru_viz.train import TrainConfig, available_devices
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
@@ -21,19 +21,28 @@ MAX_TEXT_BYTES = 2_000_000
 MAX_CKPT_MB = 16
 
 
-def _own_text_corpus(text: str, name: str, max_tokens: int) -> Corpus:
-    """A visitor's text as a corpus, built once per change of text or length (not at every rerun: a 2 MB paste
-    took 0.15 s and 20 MB each time)."""
+def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
+                     max_vocab: int | None = None) -> Corpus:
+    """A visitor's text as a corpus, built once per change of text, length or tokenisation (not at every rerun:
+    a 2 MB paste took 0.15 s and 20 MB each time)."""
     ss = st.session_state
-    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens)
+    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens, tokens, max_vocab)
     cached = ss.get("_own_corpus")
     if cached is None or cached[0] != key:
         ss["_own_corpus"] = None  # a failed build must not leave the previous text's corpus behind
-        ss["_own_corpus"] = (key, make_corpus(text, name, max_tokens))
+        ss["_own_corpus"] = (key, make_corpus(text, name, max_tokens, tokens, max_vocab))
     return ss["_own_corpus"][1]
 
 
-def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus | None, str]:
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _raw_corpus(source: str, max_vocab: int | None) -> Corpus:
+    """A bundled corpus (the book or the Python docs) with every character kept: shared by every visitor."""
+    base = offline_corpus() if source == "offline" else timemachine()[0]
+    return make_corpus(base.raw, base.name, 0, "raw", max_vocab)
+
+
+def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2l",
+                     max_vocab: int | None = None) -> tuple[Corpus | None, str]:
     """The corpus chosen in the sidebar, or (None, a reason, escaped for Markdown)."""
     sb = st  # drawn inside the settings' container (the sidebar, or projector mode's Settings button)
     try:
@@ -41,9 +50,11 @@ def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus |
             base, error = timemachine()
             if base is None:
                 return None, view.t("tm_unavailable", reason=md_escape(error))
+            if tokens == "raw":
+                base = _raw_corpus("tm", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
         if source == "offline":
-            base = offline_corpus()
+            base = offline_corpus() if tokens == "d2l" else _raw_corpus("offline", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
         if source == "upload":
             up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
@@ -51,10 +62,12 @@ def _training_corpus(view: View, source: str, max_tokens: int) -> tuple[Corpus |
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
                 return None, view.t("too_large", name=md_escape(up.name), mb=MAX_TEXT_BYTES // 1_000_000)
-            return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens), ""
+            return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab), ""
         raw = str(ps.widget(sb.text_area, view.t("paste_here"), "paste_text", lang=view.lang, height=150,
                             max_chars=MAX_TEXT_BYTES))
-        return (_own_text_corpus(raw, view.t("pasted_text"), max_tokens), "") if raw.strip() else (None, "")
+        if not raw.strip():
+            return None, ""
+        return _own_text_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""
     except CorpusError as exc:
         return None, md_escape(str(exc))
 
@@ -70,12 +83,19 @@ def sidebar(view: View) -> Training:
     ps.settle("corpus_source", sources)
     source = w(sb.radio, view.t("corpus"), "corpus_source", sources, lang=lang,
                format_func=lambda k: view.t(f"corpus_{k}"))
+    tokens = str(w(sb.radio, view.t("tokens"), "tokens", TOKENISATIONS, lang=lang, horizontal=True,
+                   format_func=lambda k: view.t(f"tokens_{k}"), help=view.t("tokens_help")))
     max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", 100, CAPS["max_tokens"], lang=lang,
                    step=1000)
-    corpus, error = _training_corpus(view, str(source), int(max_tokens))
+    max_vocab = ps.get("max_vocab") if tokens == "raw" else None
+    corpus, error = _training_corpus(view, str(source), int(max_tokens), tokens, max_vocab)
     if corpus is not None:
         name = corpus.name if source in ("upload", "paste") else view.t(f"corpus_{source}")
         sb.caption(view.t("corpus_info", name=md_escape(name), tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
+        if tokens == "raw":  # the default size is the text's own (99.5 % coverage), shown until the visitor sets one
+            w(sb.number_input, view.t("max_vocab"), "max_vocab", 2, MAX_VOCAB, lang=lang, step=10,
+              shown=len(corpus.vocab), help=view.t("max_vocab_help"))
+            sb.caption(view.t("corpus_coverage", cov=corpus.coverage))
     elif error:
         sb.error(error)
 

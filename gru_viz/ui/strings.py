@@ -53,6 +53,15 @@ EN: dict[str, str] = {
                        "(python -m gru_viz build-ext).",
     "engine_textbook": "textbook (autograd, step by step)",
     "corpus_info": "{name}: {tokens:,} characters, vocabulary of {vocab}",
+    "tokens": "Characters kept",
+    "tokens_d2l": "d2l: letters a-z and spaces",
+    "tokens_raw": "raw: every character",
+    "tokens_help": "d2l's preprocessing lowercases the text and keeps only a-z and the space. Raw keeps every "
+                   "character: capitals, digits, punctuation, line breaks, tabs, Chinese…",
+    "max_vocab": "Vocabulary size (with `<unk>`)",
+    "max_vocab_help": "The most frequent characters are kept; the rest read as `<unk>`. The default covers 99.5 % "
+                      "of the text; at most 4,000.",
+    "corpus_coverage": "The vocabulary covers {cov:.2%} of the text's characters.",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
     "ckpt_loaded": "Loaded {name}: hidden {hidden}, vocabulary {vocab}",
     # model chooser
@@ -250,6 +259,9 @@ EN: dict[str, str] = {
                     "in its colours.",
     "g_quantity": "Colour by",
     "g_features": "space|vowel|first letter of a word|last letter of a word|position in the word",
+    "g_features_raw": "inside double quotes|inside single quotes|bracket depth|position in the line|"
+                      "indentation|capital letter|digit|punctuation|end of a sentence|Chinese punctuation|"
+                      "position in the sentence",
     "g_rank_label": "unit {u}: {feature} (r = {r:+.2f})",
     "g_unit": "Hidden unit",
     "g_scale_state": "Colours from −1 (dark red) through 0 (white) to +1 (dark blue).",
@@ -417,6 +429,14 @@ ZH: dict[str, str] = {
     "build_not_built": "这里运行 PyTorch 循环，结果相同：C++ 内核尚未构建（python -m gru_viz build-ext）。",
     "engine_textbook": "教材实现（自动求导，逐步计算）",
     "corpus_info": "{name}：{tokens:,} 个字符，词表大小 {vocab}",
+    "tokens": "保留的字符",
+    "tokens_d2l": "d2l：字母 a-z 与空格",
+    "tokens_raw": "原始：保留所有字符",
+    "tokens_help": "d2l 的预处理把文本转为小写，只保留 a-z 与空格。"
+                   "原始模式保留所有字符：大写、数字、标点、换行、制表符、中文……",
+    "max_vocab": "词表大小（含 `<unk>`）",
+    "max_vocab_help": "保留出现最多的字符，其余读作 `<unk>`。默认值覆盖文本 99.5% 的字符；最多 4,000。",
+    "corpus_coverage": "词表覆盖文本中 {cov:.2%} 的字符。",
     "upload_ckpt": "查看检查点（.safetensors）",
     "ckpt_loaded": "已加载 {name}：隐藏单元 {hidden}，词表 {vocab}",
     "inspect": "要查看的模型",
@@ -596,6 +616,7 @@ ZH: dict[str, str] = {
     "g_units_help": "按与简单字符特征的相关程度给单元排序；选择一个单元，用它的颜色阅读文本。",
     "g_quantity": "着色依据",
     "g_features": "空格|元音|词首字母|词尾字母|词内位置",
+    "g_features_raw": "双引号内|单引号内|括号深度|行内位置|缩进|大写字母|数字|标点|句末|中文标点|句内位置",
     "g_rank_label": "单元 {u}：{feature}（r = {r:+.2f}）",
     "g_unit": "隐藏单元",
     "g_scale_state": "颜色从 −1（深红）经 0（白）到 +1（深蓝）。",

@@ -65,7 +65,9 @@ function dequantize(b64, [lo, hi], bits) {
 }
 
 const signed = (x) => (x < 0 ? MINUS : "+") + Math.abs(x).toFixed(3);
-const showChar = (ch) => (ch === " " ? "\u2423" : ch);
+// How characters that would not show are drawn (↵ ⇥ ␣…): the payload's "visible", from gru_viz.data.visible_char.
+let VISIBLE = { " ": "\u2423" };
+const showChar = (ch) => VISIBLE[ch] ?? ch;
 // Plotly reads tick and trace text as pseudo-HTML: a token such as "<unk>" would vanish
 const plotlyText = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -134,6 +136,7 @@ function el(tag, cls, parent, text) {
 class Scrubber {
   constructor(root, data, keep) {
     const p = data.payload, ui = data.ui;
+    VISIBLE = { " ": "\u2423", ...(p.visible || {}) };
     this.root = root;
     this.p = p;
     this.ui = ui;
@@ -238,7 +241,7 @@ class Scrubber {
     const strip = el("div", "gsc-tape-inner", this.tapeBox);
     this.tape = el("div", "gsc-chars", strip);
     this.cells = Array.from(this.p.text, (ch, t) => {
-      const s = el("span", "gsc-ch", this.tape, ch === " " ? "\u00a0" : ch);
+      const s = el("span", "gsc-ch", this.tape, ch === " " ? "\u00a0" : showChar(ch));
       s.dataset.t = t;
       return s;
     });

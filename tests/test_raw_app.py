@@ -1,0 +1,94 @@
+"""The raw-character mode in the app (issue 17.6): Chinese prose pasted, trained, scrubbed, forced and explored;
+the Python documentation with every character kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from zh_text import chinese_text
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture()
+def at():
+    app = AppTest.from_file(APP, default_timeout=90)
+    app.run()
+    yield app
+    for w in app.session_state["runs"] if "runs" in app.session_state else []:
+        w.stop()
+        w.join(2.0)
+    st.cache_resource.clear()
+
+
+def no_errors(app) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def _train(app, epochs: int = 3):
+    app.session_state["tab"] = "train"
+    for key, value in (("hidden", 16), ("epochs", epochs), ("batch_size", 4), ("num_steps", 10)):
+        app.number_input(key=f"w.{key}.{app.session_state['lang']}").set_value(value)
+    app.run()
+    app.button(key="btn_start").click().run()
+    run = app.session_state["runs"][0]
+    assert run.join(60) and run.snapshot().status == "finished"
+    return run
+
+
+def _open(app, tab: str):
+    app.session_state["tab"] = tab
+    return app.run()
+
+
+def test_chinese_prose_trains_scrubs_forces_and_explores_in_the_chinese_ui(at):
+    at.session_state["lang"] = "zh"
+    at.run()
+    at.radio(key="w.corpus_source.zh").set_value("paste").run()
+    at.radio(key="w.tokens.zh").set_value("raw").run()
+    text = chinese_text(5)
+    at.text_area(key="w.paste_text.zh").set_value(text).run()
+    no_errors(at)
+    assert "词表覆盖" in "".join(c.value for c in at.sidebar.caption)
+    run = _train(at)
+    vocab = run.corpus.vocab
+    assert vocab.mode == "raw" and "，" in vocab.token_to_idx and "\n" in vocab.token_to_idx
+    at.session_state["inspect"] = f"run:{run.run_id}:latest"
+    at.session_state["probe"] = text[:300]
+    _open(at, "scrub")
+    no_errors(at)
+    scrub = __import__("json").loads(at.get("bidi_component")[0].proto.json)  # the in-browser scrubber's data
+    assert "，" in scrub["payload"]["text"] and "\n" in scrub["payload"]["text"]  # raw mode keeps every character
+    at.session_state["preset"] = "plain_rnn"
+    _open(at, "force")
+    no_errors(at)
+    at.session_state["preset"] = "free"
+    _open(at, "gates")
+    no_errors(at)
+    labels = at.selectbox(key="w.g_unit.zh").options
+    assert any("中文标点" in o for o in labels) or any("句内位置" in o for o in labels)
+    coloured = "".join(m.value for m in at.markdown if "background:" in m.value)
+    assert "Noto Sans CJK SC" in coloured and "，" in coloured and "↵" in coloured  # the line breaks are kept
+
+
+def test_python_docs_with_every_character_kept(at):
+    at.radio(key="w.corpus_source.en").set_value("offline").run()
+    at.radio(key="w.tokens.en").set_value("raw").run()
+    no_errors(at)
+    vocab_box = at.number_input(key="w.max_vocab.en")
+    assert 40 < vocab_box.value < 200  # 99.5 % of the docs' characters: upper and lower case, digits, symbols
+    vocab_box.set_value(60).run()
+    at.number_input(key="w.max_tokens.en").set_value(3000).run()
+    run = _train(at, epochs=2)
+    assert len(run.corpus.vocab) == 60 and {'"', "(", "\n", "A"} <= set(run.corpus.vocab.idx_to_token)
+    at.session_state["inspect"] = f"run:{run.run_id}:latest"
+    at.session_state["probe"] = 'The "assert" statement\n  if x: (a[0])\n'
+    _open(at, "scrub")
+    no_errors(at)
+    _open(at, "gates")
+    no_errors(at)
+    assert any("inside double quotes" in o for o in at.selectbox(key="w.g_unit.en").options)
