@@ -143,18 +143,18 @@ def test_start_pause_resume_stop(at):
     at.button(key="btn_start").click().run()
     no_errors(at)
     run = at.session_state["runs"][0]
-    assert wait_for(lambda: run.snapshot().epoch >= 1, 10.0)
+    assert wait_for(lambda: run.progress().epoch >= 1, 10.0)
     at.button(key="btn_pause").click().run()
-    assert run.snapshot().status == "paused"
-    e = run.snapshot().epoch
+    assert run.progress().status == "paused"
+    e = run.progress().epoch
     time.sleep(0.3)
-    assert run.snapshot().epoch <= e + 1
+    assert run.progress().epoch <= e + 1
     at.button(key="btn_resume").click().run()
-    assert run.snapshot().status == "running"
-    assert wait_for(lambda: run.snapshot().epoch > e + 1, 10.0)
+    assert run.progress().status == "running"
+    assert wait_for(lambda: run.progress().epoch > e + 1, 10.0)
     t0 = time.time()
     at.button(key="btn_stop").click().run()
-    assert run.snapshot().status == "stopped" and time.time() - t0 < 5
+    assert run.progress().status == "stopped" and time.time() - t0 < 5
     no_errors(at)
     assert any(o.startswith("Run 1 (GRU) · latest") for o in at.selectbox(key="w.inspect.en").options)
 
@@ -165,7 +165,7 @@ def test_training_on_pasted_text_then_inspecting_it(at):
     _set_small_run(at, 3)
     at.button(key="btn_start").click().run()
     run = at.session_state["runs"][0]
-    assert run.join(30) and run.snapshot().status == "finished"
+    assert run.join(30) and run.progress().status == "finished"
     open_tab(at, "scrub")
     no_errors(at)
     at.selectbox(key="w.inspect.en").set_value(f"run:{run.run_id}:latest").run()
@@ -253,7 +253,7 @@ def test_race_starts_from_the_gates_tab(at):
     at.button(key="btn_race").click().run()
     no_errors(at)
     run = at.session_state["runs"][0]
-    assert run.race and run.join(120) and run.snapshot().status == "finished"
+    assert run.race and run.join(120) and run.progress().status == "finished"
     open_tab(at, "train")
     no_errors(at)
     ppl = chart(at, "ppl_chart")
@@ -298,7 +298,7 @@ def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
     _set_small_run(at, 400)
     at.button(key="btn_start").click().run()
     run = at.session_state["runs"][0]
-    assert wait_for(lambda: run.snapshot().epoch >= 1, 10.0)
+    assert wait_for(lambda: run.progress().epoch >= 1, 10.0)
     open_tab(at, "scrub")
     no_errors(at)
     side = [m.value for m in at.sidebar.markdown]
@@ -307,7 +307,7 @@ def test_run_status_shows_in_the_sidebar_on_other_tabs(at):
     run.stop()
     run.join(5)
     at.run()
-    assert any(f"Stopped at epoch {run.snapshot().epoch}" in c.value for c in at.sidebar.caption)
+    assert any(f"Stopped at epoch {run.progress().epoch}" in c.value for c in at.sidebar.caption)
 
 
 def share_link(app) -> str:

@@ -116,7 +116,7 @@ def test_train_it_this_way_trains_the_forcing_with_its_units_and_steps(fresh):
     app.button(key="btn_train_forced").click().run()
     assert not app.exception
     run = app.session_state["runs"][0]
-    assert run.join(60) and run.snapshot().status == "finished"
+    assert run.join(60) and run.progress().status == "finished"
     assert app.session_state["tab"] == "train"  # the page goes where the new curve grows
     forcing = Forcing(update=GateForce(0.0, units=tuple(range(10)), steps=(5, 21)))
     assert run.config.forcing == forcing

@@ -44,7 +44,7 @@ def test_race_in_a_worker_reports_every_variant():
     w = TrainingWorker(c, CFG, race=True, sample_every=2)
     w.start()
     assert w.join(60)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "finished" and set(snap.curves) == set(VARIANTS)
     assert isinstance(snap.sample, dict) and set(snap.sample) == set(VARIANTS)
     assert all(s.startswith("time traveller") for s in snap.sample.values())

@@ -36,7 +36,7 @@ def _train(app, epochs: int = 3):
     app.run()
     app.button(key="btn_start").click().run()
     run = app.session_state["runs"][0]
-    assert run.join(60) and run.snapshot().status == "finished"
+    assert run.join(60) and run.progress().status == "finished"
     return run
 
 

@@ -77,7 +77,7 @@ def test_one_active_run_per_visitor_across_their_sessions():
             tab.run()
             tabs.append(tab)
         tabs[0].button(key="btn_start").click().run()
-        assert tabs[0].session_state["runs"][0].snapshot().active
+        assert tabs[0].session_state["runs"][0].progress().active
         tabs[1].button(key="btn_start").click().run()
         assert tabs[1].session_state["runs"] == []
         assert any("another tab of this browser" in w.value for w in tabs[1].warning)

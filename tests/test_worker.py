@@ -26,7 +26,7 @@ def test_runs_to_the_end_with_samples_and_snapshots(corpus):
     w = TrainingWorker(corpus, CFG, sample_every=5)
     w.start()
     assert w.join(30)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "finished" and snap.epoch == 12 and len(snap.history) == 12
     assert snap.sample.startswith("time traveller") and snap.sample_epoch == 12
     assert snap.snapshot_epochs == [1, 5, 10, 12]
@@ -36,18 +36,18 @@ def test_runs_to_the_end_with_samples_and_snapshots(corpus):
 def test_stop_then_continue_from_the_same_epoch(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=400, batch_size=4, num_steps=10))
     w.start()
-    assert wait_for(lambda: w.snapshot().epoch >= 3, 20.0)
+    assert wait_for(lambda: w.progress().epoch >= 3, 20.0)
     w.stop()
     assert w.join(1.0)  # stop takes effect within a second
-    stopped_at = w.snapshot().epoch
-    assert w.snapshot().status == "stopped" and w.can_continue
+    stopped_at = w.progress().epoch
+    assert w.progress().status == "stopped" and w.can_continue
     w.restart()
-    assert wait_for(lambda: w.snapshot().epoch >= stopped_at + 3, 20.0)
+    assert wait_for(lambda: w.progress().epoch >= stopped_at + 3, 20.0)
     w.stop()
     assert w.join(1.0)
-    epochs = [h.epoch for h in w.snapshot().history]
+    epochs = [h.epoch for h in w.progress().history]
     assert epochs == list(range(1, len(epochs) + 1))  # continued, not restarted
-    tokens = [h.tokens for h in w.snapshot().history]
+    tokens = [h.tokens for h in w.progress().history]
     assert tokens == sorted(tokens)
 
 
@@ -56,27 +56,27 @@ def test_global_cap_queues_then_runs(corpus):
     first = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10), limiter=slots)
     second = TrainingWorker(corpus, CFG, limiter=slots)
     first.start()
-    assert wait_for(lambda: first.snapshot().status == "running", 20.0)
+    assert wait_for(lambda: first.progress().status == "running", 20.0)
     second.start()
     time.sleep(0.5)
-    assert second.snapshot().status == "queued" and second.snapshot().epoch == 0
+    assert second.progress().status == "queued" and second.progress().epoch == 0
     first.stop()
-    assert second.join(30) and second.snapshot().status == "finished"
+    assert second.join(30) and second.progress().status == "finished"
     third = TrainingWorker(corpus, CFG, limiter=TrainingSlots(0))
     third.start()
     time.sleep(0.3)
     third.stop()  # leaving the queue
-    assert third.join(2) and third.snapshot().status == "stopped"
+    assert third.join(2) and third.progress().status == "stopped"
 
 
 def test_runs_of_a_lost_session_are_stopped(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))
     w.start()
-    assert wait_for(lambda: w.snapshot().epoch >= 1, 20.0)
+    assert wait_for(lambda: w.progress().epoch >= 1, 20.0)
     assert reap_unseen(60.0) == 0  # seen just now
     w.last_seen -= 120
     assert reap_unseen(60.0) == 1
-    assert w.join(1.0) and w.snapshot().status == "stopped"
+    assert w.join(1.0) and w.progress().status == "stopped"
 
 
 def test_a_crash_becomes_a_message(corpus, monkeypatch):
@@ -87,7 +87,7 @@ def test_a_crash_becomes_a_message(corpus, monkeypatch):
     w = TrainingWorker(corpus, CFG)
     w.start()
     assert w.join(10)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "failed" and snap.message == "training failed: out of memory"
 
 
@@ -95,7 +95,7 @@ def test_divergence_keeps_the_last_good_model(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=16, epochs=50, batch_size=4, num_steps=10, lr=1e6, clip=1e6))
     w.start()
     assert w.join(30)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "diverged" and "learning rate" in snap.message
     assert all(h["perplexity"] < float("inf") for h in snap.history)
 
@@ -108,9 +108,9 @@ def test_session_end_stops_its_runs_and_memory_is_released(corpus):
 
     runs = [TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))]
     runs[0].start()
-    assert wait_for(lambda: runs[0].snapshot().epoch >= 1, 20.0)
+    assert wait_for(lambda: runs[0].progress().epoch >= 1, 20.0)
     _on_session_end(SessionGuard(runs=runs))  # what Streamlit calls when the browser session goes away
-    assert runs[0].join(1.0) and runs[0].snapshot().status == "stopped"
+    assert runs[0].join(1.0) and runs[0].progress().status == "stopped"
     ident = runs[0].run_id
     runs.clear()  # Streamlit drops the session state
     gc.collect()
@@ -121,22 +121,22 @@ def test_a_run_past_the_time_limit_stops_and_says_why_and_resume_gets_a_new_allo
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=50, batch_size=4, num_steps=10), time_limit=1e-9)
     w.start()
     assert w.join(30.0)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "stopped" and snap.epoch == 1 and "time limit" in snap.message
     w.restart()  # Resume: queued again, then one more epoch within the new allowance
-    assert wait_for(lambda: not w.snapshot().active, 30.0)
-    snap = w.snapshot()
+    assert wait_for(lambda: not w.progress().active, 30.0)
+    snap = w.progress()
     assert snap.status == "stopped" and snap.epoch == 2 and "time limit" in snap.message
 
 
 def test_the_watchdog_says_why_it_stopped_a_run(corpus):
     w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))
     w.start()
-    assert wait_for(lambda: w.snapshot().epoch >= 1, 20.0)
+    assert wait_for(lambda: w.progress().epoch >= 1, 20.0)
     w.last_seen -= 1_000
     assert reap_unseen(500) >= 1
     assert w.join(5.0)
-    snap = w.snapshot()
+    snap = w.progress()
     assert snap.status == "stopped" and "not seen for 500 s" in snap.message and w.can_continue
 
 

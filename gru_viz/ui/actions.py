@@ -154,7 +154,7 @@ def model_options(view: View) -> dict[str, str]:
     """Chooser key -> label: the bundled snapshots, each run's kept epochs (its latest first), an upload."""
     opts = {f"pre:{e}": view.t("pretrained", epoch=e) for e in sorted(pretrained(), reverse=True)}
     for w in reversed(runs()):
-        snap = w.snapshot()
+        snap = w.progress()
         if snap.epoch:
             opts[f"run:{w.run_id}:latest"] = view.t("run_latest", n=w.number, label=snap.label, epoch=snap.epoch)
             for e in reversed(snap.snapshot_epochs):
@@ -181,7 +181,7 @@ def resolve_model(key: str) -> Inspected | None:
         for w in runs():
             if str(w.run_id) == run_id:
                 epoch = None if which == "latest" else int(which)
-                ident_epoch = w.snapshot().epoch if epoch is None else epoch
+                ident_epoch = w.progress().epoch if epoch is None else epoch
                 models = ss.setdefault("_run_models", {})
                 k = (w.run_id, ident_epoch)
                 if k not in models:

@@ -174,7 +174,7 @@ def race_section(view: View, training: Training) -> None:
         if start_run(view, training, cfg, label=view.t("g_race_label"), race=True):
             st.session_state["_race_started"] = True
             st.rerun()  # the whole page, so the sidebar's run status starts polling
-    if st.session_state.get("_race_started") and any(w.race and w.snapshot().active for w in runs()):
+    if st.session_state.get("_race_started") and any(w.race and w.progress().active for w in runs()):
         st.info(view.t("g_race_started"))
 
 

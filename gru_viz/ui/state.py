@@ -177,7 +177,7 @@ def visitor_run(visitor: str) -> TrainingWorker | None:
     """The visitor's active run in any of their sessions (another tab of the same browser)."""
     from gru_viz.ui.worker import ALL_WORKERS
 
-    return next((w for w in list(ALL_WORKERS) if w.visitor == visitor and w.snapshot().active), None)
+    return next((w for w in list(ALL_WORKERS) if w.visitor == visitor and w.progress().active), None)
 
 
 def runs() -> list[TrainingWorker]:
@@ -186,7 +186,7 @@ def runs() -> list[TrainingWorker]:
 
 def active_run() -> TrainingWorker | None:
     for w in reversed(runs()):
-        if w.snapshot().active:
+        if w.progress().active:
             return w
     return None
 

@@ -16,7 +16,7 @@ from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import Snapshot, TrainingWorker
+from gru_viz.ui.worker import RunProgress, TrainingWorker
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
@@ -67,7 +67,7 @@ def smoothed_rate(history: list[EpochReport], window: int = 5) -> float:
 
 def _controls(view: View, training: Training) -> None:
     current = runs()[-1] if runs() else None
-    snap = current.snapshot() if current else None
+    snap = current.progress() if current else None
     active = snap is not None and snap.active
     c = st.columns([1, 1, 1, 1, 1, 2.2])
     if c[0].button(view.t("start"), type="primary", disabled=active, key="btn_start", width="stretch"):
@@ -115,7 +115,7 @@ def _live_body(view: View, training: Training) -> None:
             _curve_chart(view, [], reference)
         return
     current = runs()[-1]
-    snap = current.snapshot()
+    snap = current.progress()
     _status(view, current, snap)
     m = st.columns(4)
     last = snap.history[-1].perplexity if snap.history else math.nan
@@ -123,7 +123,7 @@ def _live_body(view: View, training: Training) -> None:
     m[1].metric(view.t("tokens_per_sec"), f"{smoothed_rate(snap.history):,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
     m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
-    curves = [(f"{w.number}: {name}", hist) for w in runs() for name, hist in w.snapshot().curves.items() if hist]
+    curves = [(f"{w.number}: {name}", hist) for w in runs() for name, hist in w.progress().curves.items() if hist]
     _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
@@ -133,7 +133,7 @@ def _live_body(view: View, training: Training) -> None:
     _stop_polling_when_done(snap.active)
 
 
-def _status(view: View, worker: TrainingWorker, snap: Snapshot) -> None:
+def _status(view: View, worker: TrainingWorker, snap: RunProgress) -> None:
     """The run's state in words (queued, running, finished, diverged…), why it stopped, and its progress bar."""
     S = RunStatus
     slots = training_slots()
@@ -174,7 +174,7 @@ def _sidebar_status(view: View) -> None:
     with error_boundary(view, "training status"):
         _touch()
         current = runs()[-1]
-        snap = current.snapshot()
+        snap = current.progress()
         last = f" · {view.t('perplexity')} {fmt_ppl(snap.history[-1].perplexity)}" if snap.history else ""
         st.markdown(f"**{html.escape(view.t('run_status', n=current.number, label=snap.label))}**{last}")
         _status(view, current, snap)

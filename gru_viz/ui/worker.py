@@ -1,7 +1,8 @@
 """A training run in a background thread for one visitor: a plain object, no Streamlit calls.
 
-The page polls `snapshot()`; everything the thread shares is behind one lock. A global semaphore caps how many
-runs train at once; a run waiting for a slot is 'queued' and says so.
+The page polls `progress()` (a copy; "snapshots" are the weights kept at some epochs); everything the thread shares
+is behind one lock. The server's TrainingSlots (slots.py) cap how many runs train at once and within what memory;
+a run waiting for a slot is 'queued' and says where it is in the queue.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ ALL_WORKERS: weakref.WeakSet[TrainingWorker] = weakref.WeakSet()
 
 
 @dataclass
-class Snapshot:
+class RunProgress:
     """What the page shows of a run; a copy, safe to read without the lock."""
 
     run_id: int
@@ -117,7 +118,7 @@ class TrainingWorker:
     @property
     def can_continue(self) -> bool:
         """A stopped run (by the visitor, or because their tab closed) can train on from where it stopped."""
-        snap = self.snapshot()
+        snap = self.progress()
         return snap.status == RunStatus.STOPPED and snap.epoch < snap.epochs and not self._thread.is_alive()
 
     def restart(self) -> None:
@@ -141,11 +142,11 @@ class TrainingWorker:
         """1 when this run is next for a training slot; 0 when it is not waiting."""
         return self.limiter.position(self) if self.limiter is not None and self._waiting else 0
 
-    def snapshot(self) -> Snapshot:
+    def progress(self) -> RunProgress:
         with self._lock:
             r = self._report
             status = self.status
-            return Snapshot(
+            return RunProgress(
                 run_id=self.run_id, label=self.label, status=status, epoch=r.epoch if r else 0,
                 epochs=self.config.epochs, history=list(self.trainer.history), sample=self._sample,
                 sample_epoch=self._sample_epoch, message=self._failure or self.trainer.message,
@@ -207,7 +208,7 @@ def reap_unseen(grace_seconds: float, now: float | None = None) -> int:
     now = time.monotonic() if now is None else now
     stopped = 0
     for w in list(ALL_WORKERS):
-        if now - w.last_seen > grace_seconds and w.snapshot().active:
+        if now - w.last_seen > grace_seconds and w.progress().active:
             w.stop(f"its page was not seen for {grace_seconds:.0f} s (the browser tab was closed or lost its "
                    "connection); Resume continues it")
             stopped += 1
