@@ -55,26 +55,27 @@ def offline_corpus() -> Corpus:
     return make_corpus(offline_text(), OFFLINE_NAME, max_tokens=0)
 
 
-@st.cache_resource(show_spinner=False)
-def pretrained() -> dict[int, Checkpoint]:
-    """Bundled snapshots by epoch; read-only (inference never mutates a model), so sharing them is safe."""
+def _bundled(folder: Path) -> dict[int, Checkpoint]:
+    """A folder of bundled snapshots (epoch_NNNN.safetensors) by epoch; read-only (inference never mutates a
+    model), so sharing them between visitors is safe."""
     out = {}
-    for path in sorted(ASSETS.glob("epoch_*.safetensors")):
+    for path in sorted(folder.glob("epoch_*.safetensors")):
         ckpt = load_checkpoint(path)
         ckpt.model.requires_grad_(False)
         out[int(path.stem.split("_")[1])] = ckpt
     return out
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained() -> dict[int, Checkpoint]:
+    """d2l's run of the GRU, by epoch."""
+    return _bundled(ASSETS)
 
 
 @st.cache_resource(show_spinner=False)
 def pretrained_rnn() -> dict[int, Checkpoint]:
     """The plain RNN trained with d2l's recipe (the previous chapter's rnn_scratch), by epoch (0: initialised)."""
-    out = {}
-    for path in sorted(RNN_ASSETS.glob("epoch_*.safetensors")):
-        ckpt = load_checkpoint(path)
-        ckpt.model.requires_grad_(False)
-        out[int(path.stem.split("_")[1])] = ckpt
-    return out
+    return _bundled(RNN_ASSETS)
 
 
 @st.cache_resource
