@@ -184,6 +184,7 @@ def run_visitor(i: int, trainer: bool, args, port: int, start_at: float, end_at:
     v = None
     try:
         v = Visitor(port, args.timeout)
+        v.query = args.query  # the link the visitor opens: page settings such as a corpus or batch size
         res.time("page load", v.rerun())
         with res.lock:
             res.loaded += 1
@@ -332,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60, help="seconds one request may take before it is an error")
     p.add_argument("--max-trainers", type=int, default=None, help="GRU_VIZ_MAX_TRAINERS for the app (default: its own)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--query", default="", help="the link's settings every visitor opens the page with, e.g. "
+                   "corpus_source=offline&max_tokens=200000&batch_size=256&num_steps=200&engine=fast")
     p.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                    help="a Streamlit config option for the app, e.g. runner.postScriptGC=false (repeatable)")
     p.add_argument("--box", default=None, metavar="CPUS,MEMORY",
@@ -385,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         monitor.stop.set()
         monitor.join(timeout=2)
-        peak_mb = max(monitor.peak_kb, tree_rss_kb(proc.pid)) / 1024
+        end_rss_mb = tree_rss_kb(proc.pid) / 1024  # after the runs: what the server gave back
+        peak_mb = max(monitor.peak_kb, end_rss_mb * 1024) / 1024
         server_cpu = cpu_seconds(proc.pid)
         boxed = box.stats() if box else None
         server.stop()
@@ -418,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         "box": boxed, "no_kernel": a.no_kernel, "server_start_s": round(start_s, 1),
         "rss_at_start_mb": round(start_rss_mb, 1),
         "pages_loaded": res.loaded, "peak_rss_mb": round(peak_mb, 1), "rss_samples": monitor.samples,
+        "rss_at_end_mb": round(end_rss_mb, 1),
         "update": upd, "update_and_tab_switch": with_tabs,
         "by_kind": {k: summary(v) for k, v in sorted(res.times.items())},
         "errors": len(res.errors), "error_samples": res.errors[:20], "skipped_actions": res.skipped,
@@ -448,7 +453,8 @@ def print_summary(o: dict) -> None:
                                                          if o["streamlit_options"] else ""))
     print(f"  pages loaded      {o['pages_loaded']}/{o['visitors']}")
     print(f"  peak server RSS   {o['peak_rss_mb']:.0f} MB ({o['rss_samples']} samples every 0.5 s); "
-          f"{o['rss_at_start_mb']:.0f} MB when healthy, {o['server_start_s']} s after the start")
+          f"{o['rss_at_start_mb']:.0f} MB when healthy, {o['server_start_s']} s after the start; "
+          f"{o['rss_at_end_mb']:.0f} MB at the end")
     if o["box"]:
         b = o["box"]
         print(f"  box               {b['box']} (cgroup v{b['cgroup']}): peak {b['peak_mb']:.0f} MB of "
