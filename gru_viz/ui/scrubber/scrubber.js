@@ -468,9 +468,9 @@ class Scrubber {
     this.stepOut.textContent = `${t} / ${this.T - 1}`;
     if (document.activeElement !== this.unitIn) this.unitIn.value = this.unit;
     this.tapeTo(t);
-    attUpdate(this, t);
-    this.equation(t, row);
-    if (this.plots && (t !== this.shown || row !== this.shownRow)) this.plot(t, row);
+    const moved = t !== this.shown || row !== this.shownRow;
+    if (this.plots && moved) this.plot(t, row);
+    this.later(t, row, moved);
     this.shown = t;
     this.shownRow = row;
     this.done.dataset.step = t;
@@ -505,7 +505,22 @@ class Scrubber {
       text.push((100 * p).toFixed(1) + "%");
     }
     P.restyle(this.topDiv, { x: [ps], y: [chars], text: [text] });  // one redraw: the characters are the categories
-    cellUpdate(this, t, row);
+  }
+
+  // The secondary views (the attribution bars, the equation's numbers, the cell diagram) follow once the frame
+  // with the step's heading, tape, marker and charts has been painted (a task after the next animation frame),
+  // for the latest step only: keys held down or Play never queue up work for steps already passed.
+  later(t, row, moved) {
+    this.pending = { t, row, moved: moved || (this.pending && this.pending.moved) };
+    if (this.pendingFrame) return;
+    this.pendingFrame = requestAnimationFrame(() => setTimeout(() => {
+      const { t, row, moved } = this.pending;
+      this.pendingFrame = 0;
+      this.pending = null;
+      attUpdate(this, t);
+      this.equation(t, row);
+      if (this.plots && moved) cellUpdate(this, t, row);
+    }, 0));
   }
 
   // Overlays placed from the figures' axes (after every step, hover, zoom, pan or resize).
