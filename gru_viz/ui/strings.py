@@ -229,7 +229,7 @@ EN: dict[str, str] = {
                     "in its colours.",
     "g_quantity": "Colour by",
     "g_features": "space|vowel|first letter of a word|last letter of a word|position in the word",
-    "g_features_raw": "inside double quotes|inside single quotes|bracket depth ( [ {|position in the line|"
+    "g_features_raw": "inside double quotes|inside single quotes|bracket depth|position in the line|"
                       "indentation|capital letter|digit|punctuation|end of a sentence|Chinese punctuation|"
                       "position in the sentence",
     "g_rank_label": "unit {u}: {feature} (r = {r:+.2f})",
@@ -498,7 +498,7 @@ ZH: dict[str, str] = {
     "g_units_help": "按与简单字符特征的相关程度给单元排序；选择一个单元，用它的颜色阅读文本。",
     "g_quantity": "着色依据",
     "g_features": "空格|元音|词首字母|词尾字母|词内位置",
-    "g_features_raw": "双引号内|单引号内|括号深度 ( [ {|行内位置|缩进|大写字母|数字|标点|句末|中文标点|句内位置",
+    "g_features_raw": "双引号内|单引号内|括号深度|行内位置|缩进|大写字母|数字|标点|句末|中文标点|句内位置",
     "g_rank_label": "单元 {u}：{feature}（r = {r:+.2f}）",
     "g_unit": "隐藏单元",
     "g_scale_state": "颜色从 −1（深红）经 0（白）到 +1（深蓝）。",
