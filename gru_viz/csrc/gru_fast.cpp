@@ -48,6 +48,9 @@ void dgemm_(const char*, const char*, const int*, const int*, const int*, const 
 
 namespace {
 
+// Up to this vocabulary size each block adds up its own input gradient (V x 3h per thread); above it, columns.
+constexpr int64_t PER_BLOCK_MAX_VOCAB = 256;
+
 // Everything in a block runs on the calling thread: single-threaded BLAS, and no OpenMP team for ATen's own
 // kernels (its vectorised tanh and exp fork for as few as 2048 elements). The per-step operations are far too
 // small to share, and when another process holds the other core each fork can wait a whole scheduler slice:
@@ -199,13 +202,24 @@ inline void backward_through_gates(int64_t h, const scalar_t* __restrict__ z, co
   }
 }
 
+template <typename scalar_t>
+inline void add_row(int64_t n, const scalar_t* __restrict__ src, scalar_t* __restrict__ dst,
+                    scalar_t* __restrict__ sum) {
+  for (int64_t j = 0; j < n; ++j) {
+    dst[j] += src[j];
+    sum[j] += src[j];
+  }
+}
+
 // Back through time for one block, then its share of dW_hz, dW_hr (dw_zr, h x 2h) and dW_hh (dw_hh, h x h):
-// sums over the block's positions, as a few large products over rows this core has just written.
+// sums over the block's positions, as a few large products over rows this core has just written; then, when
+// dw_x is given (a small vocabulary), its share of the input weights' and biases' gradients (dw_x, V x 3h, and
+// db, 3h, both zeroed by the caller) from the rows still in this core's cache.
 template <typename scalar_t>
 void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out, const at::Tensor& h0,
                     const at::Tensor& hs, const at::Tensor& zr, const at::Tensor& ht, const at::Tensor& rh,
                     const at::Tensor& w_hzr_t, const at::Tensor& w_hh_t, const at::Tensor& force, at::Tensor& da,
-                    scalar_t* dw_zr, scalar_t* dw_hh) {
+                    const at::Tensor& ids, scalar_t* dw_zr, scalar_t* dw_hh, scalar_t* dw_x, scalar_t* db) {
   SerialSection serial;
   const int64_t h = hs.size(1);
   std::vector<scalar_t> carry_buf(nb * h, scalar_t(0)), direct_buf(nb * h), dz_buf(nb * h), drh_buf(nb * h);
@@ -249,12 +263,17 @@ void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out,
                    dw_zr, 2 * h);
   }
   gemm<scalar_t>(true, h, h, T * nb, rh.data_ptr<scalar_t>() + b0 * T * h, h, d0 + 2 * h, 3 * h, 0, dw_hh, h);
+  if (dw_x) {  // [dW_xz | dW_xr | dW_xh]: X is one-hot, so each position adds its dA to its token's row
+    const int64_t* tok = ids.data_ptr<int64_t>();
+    for (int64_t p = b0 * T; p < (b0 + nb) * T; ++p) {
+      add_row(3 * h, d0 + (p - b0 * T) * 3 * h, dw_x + tok[p] * 3 * h, db);
+    }
+  }
 }
 
-// [dW_xz | dW_xr | dW_xh] (dw_x, V x 3h) and db (3h), columns [c0, c1): X is one-hot, so each position adds its
-// dA to its token's row, and the biases get all. Split by columns, not by blocks of rows: no thread then needs
-// a private V x 3h copy to zero and add up at every step (for a raw vocabulary of 3,000 characters and 256 units,
-// 9 MB per thread).
+// [dW_xz | dW_xr | dW_xh] (dw_x, V x 3h) and db (3h), columns [c0, c1), for a large vocabulary: split by
+// columns, not by blocks of rows, so that no thread needs a private V x 3h copy to zero and add up at every step
+// (for a raw vocabulary of 3,000 characters and 256 units, 9 MB per thread).
 template <typename scalar_t>
 void input_gradients(int64_t c0, int64_t c1, int64_t N, int64_t h, const int64_t* __restrict__ tok,
                      const scalar_t* __restrict__ da, scalar_t* __restrict__ dw_x, scalar_t* __restrict__ db) {
@@ -326,29 +345,40 @@ void backward(const at::Tensor& ids, const at::Tensor& dh_out, const at::Tensor&
               "gru_fast.backward: shape mismatch");
   TORCH_CHECK(N == 0 || (ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < V), "token ids out of range");
   blocks = std::max<int64_t>(1, std::min(blocks, B));
-  // Each block writes partial sums of the recurrent gradients, added up afterwards (one block writes in place).
-  const bool one = blocks == 1;
+  // Each block writes partial sums, added up afterwards (one block writes the gradients in place). The input
+  // gradient too while the vocabulary is small, from rows still in the core's cache (with d2l's 28 characters
+  // and 2 blocks the column pass below was about 5 % slower); above that, by columns after the blocks.
+  const bool one = blocks == 1, per_block = V <= PER_BLOCK_MAX_VOCAB;
   auto part_zr = one ? dw_zr : at::empty({blocks, h, 2 * h}, hs.options());
   auto part_hh = one ? dw_hh : at::empty({blocks, h, h}, hs.options());
-  dw_x.zero_();
+  auto part_x = !per_block ? dw_x.zero_() : one ? dw_x.zero_() : at::zeros({blocks, V, 3 * h}, hs.options());
+  auto part_b = !per_block ? db : one ? db.zero_() : at::zeros({blocks, 3 * h}, hs.options());
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_fast_backward", [&] {
     at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk) {
         auto [b0, nb] = block_rows(blk, blocks, B);
         const int64_t k = one ? 0 : blk;
-        backward_block<scalar_t>(b0, nb, T, dh_out, h0, hs, zr, ht, rh, w_hzr_t, w_hh_t, force, da,
-                                 part_zr.data_ptr<scalar_t>() + k * 2 * h * h, part_hh.data_ptr<scalar_t>() + k * h * h);
+        backward_block<scalar_t>(
+            b0, nb, T, dh_out, h0, hs, zr, ht, rh, w_hzr_t, w_hh_t, force, da, ids,
+            part_zr.data_ptr<scalar_t>() + k * 2 * h * h, part_hh.data_ptr<scalar_t>() + k * h * h,
+            per_block ? part_x.data_ptr<scalar_t>() + k * V * 3 * h : nullptr,
+            per_block ? part_b.data_ptr<scalar_t>() + k * 3 * h : nullptr);
       }
     });
-    // the input weights' and biases' gradients, by column ranges (at least 64 columns per thread)
-    at::parallel_for(0, 3 * h, 64, [&](int64_t c0, int64_t c1) {
-      input_gradients<scalar_t>(c0, c1, N, h, ids.data_ptr<int64_t>(), da.data_ptr<scalar_t>(),
-                                dw_x.data_ptr<scalar_t>(), db.data_ptr<scalar_t>());
-    });
+    if (!per_block) {  // by column ranges, at least 64 columns per thread
+      at::parallel_for(0, 3 * h, 64, [&](int64_t c0, int64_t c1) {
+        input_gradients<scalar_t>(c0, c1, N, h, ids.data_ptr<int64_t>(), da.data_ptr<scalar_t>(),
+                                  dw_x.data_ptr<scalar_t>(), db.data_ptr<scalar_t>());
+      });
+    }
   });
   if (!one) {
     at::sum_out(dw_zr, part_zr, 0);
     at::sum_out(dw_hh, part_hh, 0);
+    if (per_block) {
+      at::sum_out(dw_x, part_x, 0);
+      at::sum_out(db, part_b, 0);
+    }
   }
 }
 
