@@ -13,7 +13,7 @@ from typing import TypeVar
 import streamlit as st
 
 from gru_viz.budget import MB, settings_bytes
-from gru_viz.data import Corpus, Vocab, preprocess
+from gru_viz.data import Corpus, Vocab, offline_text, preprocess
 from gru_viz.inference import PREFIX
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
@@ -25,6 +25,7 @@ from gru_viz.ui.state import (
     active_run,
     cached,
     pretrained,
+    pretrained_raw,
     runs,
     timemachine,
     training_slots,
@@ -51,7 +52,7 @@ class Inspected:
     @property
     def shared(self) -> bool:
         """A bundled model: read-only and the same for every visitor, so its results can be shared."""
-        return self.ident[0] == "pre"
+        return self.ident[0] in ("pre", "raw")
 
     def cached(self, name: str, key: tuple, compute: Callable[[], T], size: int = 8) -> T:
         """A result about this model (a trace, a perplexity…), computed once per key: for everyone when the
@@ -140,10 +141,18 @@ def default_probe() -> str:
     return text[start : start + 200].rsplit(" ", 1)[0] or FALLBACK_PROBE
 
 
+def default_raw_probe() -> str:
+    """For a raw-character model: the beginning of the offline Python documentation (quotes, brackets, line
+    breaks and indentation), the text docs/RAW.md measures the bundled model's units on."""
+    return offline_text()[:MAX_PROBE]
+
+
 def probe_text(vocab: Vocab | None = None) -> str:
     """The probe every tab reads, normalised as the inspected model's corpus was (d2l's letters and spaces, or
     every character for a raw vocabulary) and cut to MAX_PROBE ('' when nothing is left)."""
-    raw = default_probe() if ps.get("probe") is None else str(ps.get("probe"))
+    raw_mode = vocab is not None and vocab.mode == "raw"
+    default = default_raw_probe() if raw_mode else default_probe()
+    raw = default if ps.get("probe") is None else str(ps.get("probe"))
     return (vocab.normalize(raw) if vocab is not None else preprocess(raw))[:MAX_PROBE]
 
 
@@ -153,6 +162,7 @@ def probe_text(vocab: Vocab | None = None) -> str:
 def model_options(view: View) -> dict[str, str]:
     """Chooser key -> label: the bundled snapshots, each run's kept epochs (its latest first), an upload."""
     opts = {f"pre:{e}": view.t("pretrained", epoch=e) for e in sorted(pretrained(), reverse=True)}
+    opts.update({f"raw:{e}": view.t("pretrained_raw", epoch=e) for e in sorted(pretrained_raw(), reverse=True)})
     for w in reversed(runs()):
         snap = w.progress()
         if snap.epoch:
@@ -161,7 +171,7 @@ def model_options(view: View) -> dict[str, str]:
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
                     opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", n=w.number, label=snap.label, epoch=e)
     if st.session_state.get("uploaded"):
-        opts["upload"] = view.t("uploaded", name=md_escape(st.session_state.uploaded[0]))
+        opts["upload"] = view.t("uploaded", name=st.session_state.uploaded[0])  # an option is plain text
     return opts
 
 
@@ -170,9 +180,9 @@ def resolve_model(key: str) -> Inspected | None:
     ss = st.session_state
     kind, _, rest = key.partition(":")
     name = "gru_" + key.replace(":", "_")
-    if kind == "pre":
-        ckpt = pretrained()[int(rest)]
-        return Inspected(ckpt.model, ckpt.vocab, ("pre", int(rest)), name)
+    if kind in ("pre", "raw"):
+        ckpt = (pretrained() if kind == "pre" else pretrained_raw())[int(rest)]
+        return Inspected(ckpt.model, ckpt.vocab, (kind, int(rest)), name)
     if kind == "upload" and ss.get("uploaded"):
         _, ckpt = ss.uploaded
         return Inspected(ckpt.model, ckpt.vocab, ("upload", ss.get("uploaded_id")), name)

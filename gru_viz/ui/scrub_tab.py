@@ -14,7 +14,7 @@ from gru_viz.inference import TextTrace, trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, default_probe, describe_forcing
+from gru_viz.ui.actions import Inspected, default_probe, default_raw_probe, describe_forcing
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.exports import downloads
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
@@ -172,15 +172,16 @@ def _preset_keys(view: View) -> None:
 def render(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     settings, scrub = _ordered(view, 2)
     with settings:
-        _settings(view)
+        _settings(view, inspected)
     with scrub:
         _scrub(view, inspected, probe, forcing)
 
 
-def _settings(view: View) -> None:
+def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1])
-        ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=default_probe(), height=90,
+        shown = default_raw_probe() if inspected.vocab.mode == "raw" else default_probe()
+        ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=shown, height=90,
                   max_chars=ps.MAX_PROBE_INPUT)
         ps.widget(top[1].radio, view.t("units"), "units_mode", ("active", "all", "first"), lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))

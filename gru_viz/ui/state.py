@@ -21,6 +21,7 @@ from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 RNN_ASSETS = ASSETS.parent / "pretrained_rnn"
+RAW_ASSETS = ASSETS.parent / "pretrained_raw"
 MAX_TRAINERS = int(os.environ.get("GRU_VIZ_MAX_TRAINERS", "2"))  # concurrent training runs on this server
 # A run whose page has not polled it for this long is stopped, even if Streamlit never released the session.
 # Long enough for a background tab, whose timers browsers slow to about once a minute.
@@ -70,6 +71,12 @@ def _bundled(folder: Path) -> dict[int, Checkpoint]:
 def pretrained() -> dict[int, Checkpoint]:
     """d2l's run of the GRU, by epoch."""
     return _bundled(ASSETS)
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained_raw() -> dict[int, Checkpoint]:
+    """A GRU on the Python documentation with every character kept (raw-character mode), by epoch."""
+    return _bundled(RAW_ASSETS)
 
 
 @st.cache_resource(show_spinner=False)

@@ -65,6 +65,7 @@ EN: dict[str, str] = {
     # model chooser
     "inspect": "Model to inspect",
     "pretrained": "Pretrained on The Time Machine · epoch {epoch}",
+    "pretrained_raw": "Every character kept, on the Python documentation · epoch {epoch}",
     "run_latest": "Run {n} ({label}) · latest, epoch {epoch}",
     "run_status": "Run {n} ({label})",
     "run_epoch": "Run {n} ({label}) · epoch {epoch}",

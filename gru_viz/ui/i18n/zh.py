@@ -57,6 +57,7 @@ ZH: dict[str, str] = {
     "ckpt_loaded": "已加载 {name}：隐藏单元 {hidden}，词表 {vocab}",
     "inspect": "要查看的模型",
     "pretrained": "在《时间机器》上预训练 · 第 {epoch} 周期",
+    "pretrained_raw": "保留全部字符，在 Python 文档上预训练 · 第 {epoch} 周期",
     "run_latest": "训练 {n}（{label}）· 最新，第 {epoch} 周期",
     "run_status": "训练 {n}（{label}）",
     "run_epoch": "训练 {n}（{label}）· 第 {epoch} 周期",
