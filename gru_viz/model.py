@@ -144,29 +144,41 @@ class Trace:
         return torch.cat([self.H0.unsqueeze(0), self.H[:-1]], dim=0)
 
 
-class GRUScratch(nn.Module):
-    """The chapter's `gru` function and parameters as a module; `forward` follows the equations step by step.
+class ScratchModule(nn.Module):
+    """What d2l's from-scratch models share: parameters under d2l's names with d2l's initialisation (weights
+    N(0, 0.01²), biases 0), and a zero begin state. A subclass names its parameters and their shapes.
 
     `one_hot_max_vocab`: up to this vocabulary size X is one-hot as in d2l; above it, rows are looked up.
     """
 
+    param_names: tuple[str, ...] = ()
     one_hot_max_vocab = ONE_HOT_MAX_VOCAB
+
+    @staticmethod
+    def shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
 
     def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
         super().__init__()
         if vocab_size < 2 or hidden < 1:
             raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
         self.vocab_size, self.hidden = vocab_size, hidden
-        for name, shape in param_shapes(vocab_size, hidden).items():
-            # d2l's init: weights N(0, 0.01²), biases 0.
+        for name, shape in self.shapes(vocab_size, hidden).items():
             init = torch.zeros(shape) if name.startswith("b_") else torch.randn(shape, generator=generator) * 0.01
             self.register_parameter(name, nn.Parameter(init))
 
     def params(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in PARAM_NAMES}
+        return {name: getattr(self, name) for name in self.param_names}
 
     def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
         return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
+
+
+class GRUScratch(ScratchModule):
+    """The chapter's `gru` function and parameters as a module; `forward` follows the equations step by step."""
+
+    param_names = PARAM_NAMES
+    shapes = staticmethod(param_shapes)
 
     def forward(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gru_viz.model import FREE, ONE_HOT_MAX_VOCAB, Forcing, ForcingError, GRUScratch, Trace, input_terms
+from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch, ScratchModule, Trace, input_terms
 
 # d2l's names for rnn_scratch's parameters, in the chapter's order.
 RNN_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
@@ -20,7 +20,7 @@ def rnn_param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]
     return {"W_xh": (v, h), "W_hh": (h, h), "b_h": (h,), "W_hq": (h, v), "b_q": (v,)}
 
 
-class RNNScratch(nn.Module):
+class RNNScratch(ScratchModule):
     """The chapter's `rnn` function and `get_params` as a module: H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h),
     Y_t = H_t W_hq + b_q.
 
@@ -29,23 +29,8 @@ class RNNScratch(nn.Module):
     """
 
     arch = "rnn"
-    one_hot_max_vocab = ONE_HOT_MAX_VOCAB  # as GRUScratch: one-hot X as d2l up to here, row lookups above
-
-    def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
-        super().__init__()
-        if vocab_size < 2 or hidden < 1:
-            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
-        self.vocab_size, self.hidden = vocab_size, hidden
-        for name, shape in rnn_param_shapes(vocab_size, hidden).items():
-            # d2l's init: weights N(0, 0.01²), biases 0.
-            init = torch.zeros(shape) if name.startswith("b_") else torch.randn(shape, generator=generator) * 0.01
-            self.register_parameter(name, nn.Parameter(init))
-
-    def params(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in RNN_PARAM_NAMES}
-
-    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
+    param_names = RNN_PARAM_NAMES
+    shapes = staticmethod(rnn_param_shapes)
 
     def forward(
         self,
