@@ -66,6 +66,9 @@ def test_chinese_prose_trains_scrubs_forces_and_explores_in_the_chinese_ui(at):
     at.session_state["preset"] = "plain_rnn"
     _open(at, "force")
     no_errors(at)
+    # the perplexities are on the probe and the continuations start from it, not from "time traveller"
+    assert any("探测文本" in c.value for c in at.caption)
+    assert any(text[:3] in m.value for m in at.markdown if "monospace" in m.value)
     at.session_state["preset"] = "free"
     _open(at, "gates")
     no_errors(at)

@@ -60,7 +60,7 @@ def main() -> None:
             if open_tab == "scrub":
                 scrub_tab.render(view, inspected, probe, forcing)
             elif open_tab == "force":
-                force_tab.render(view, inspected, forcing, forcing_error, len(probe), training)
+                force_tab.render(view, inspected, forcing, forcing_error, probe, training)
             else:
                 if forcing_error:
                     st.caption(view.t("bad_forcing", message=md_escape(forcing_error)))

@@ -32,10 +32,14 @@ def diff_html(free: str, forced: str) -> str:
     return "".join(out)
 
 
-def eval_tokens(vocab: Vocab) -> list[int]:
+def eval_text(vocab: Vocab, probe: str) -> tuple[str, str]:
+    """(the text the perplexities are measured on, the prefix of the continuations). d2l's models: the first
+    2,000 characters of The Time Machine (else of the offline corpus) and "time traveller"; a raw-character model
+    (its own text, any script): the probe, and the probe's first characters."""
+    if vocab.mode == "raw" and len(probe) > 2:
+        return probe[:EVAL_CHARS], probe[: min(12, len(probe) - 1)]
     corpus, _ = timemachine()
-    text = (corpus or offline_corpus()).text[:EVAL_CHARS]
-    return vocab.encode(text)
+    return (corpus or offline_corpus()).text[:EVAL_CHARS], PREFIX
 
 
 def _controls(view: View, probe_len: int) -> None:
@@ -62,15 +66,16 @@ def _controls(view: View, probe_len: int) -> None:
         w(c2.slider, view.t("force_steps"), "f_steps", 0, last, lang=lang, label_visibility="collapsed")
 
 
-def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: str, probe_len: int,
+def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: str, probe: str,
            training: Training) -> None:
     model, vocab = inspected.model, inspected.vocab
-    _controls(view, probe_len)
+    _controls(view, len(probe))
     if forcing_error:
         st.error(view.t("bad_forcing", message=md_escape(forcing_error)))
-    tokens = eval_tokens(vocab)
-    free_ppl = inspected.cached("ppl", (FREE,), lambda: text_perplexity(model, tokens))
-    forced_ppl = inspected.cached("ppl", (forcing,), lambda: text_perplexity(model, tokens, forcing))
+    text, prefix = eval_text(vocab, probe)
+    tokens = vocab.encode(text)
+    free_ppl = inspected.cached("ppl", (text, FREE), lambda: text_perplexity(model, tokens))
+    forced_ppl = inspected.cached("ppl", (text, forcing), lambda: text_perplexity(model, tokens, forcing))
     if not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl):
         return  # a class predicts first: the results wait for the teacher's reveal
     m = st.columns(3)
@@ -78,9 +83,9 @@ def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: st
     delta = forced_ppl - free_ppl
     m[1].metric(view.t("ppl_forced"), f"{forced_ppl:.2f}", delta=f"{delta:+.2f}" if round(delta, 2) else None,
                 delta_color="inverse")
-    m[2].caption(view.t("ppl_on", n=len(tokens)))
-    free_text = inspected.cached("cont", (FREE,), lambda: predict(PREFIX, 80, model, vocab))
-    forced_text = inspected.cached("cont", (forcing,), lambda: predict(PREFIX, 80, model, vocab, forcing))
+    m[2].caption(view.t("ppl_on" if prefix == PREFIX else "ppl_on_probe", n=len(tokens)))
+    free_text = inspected.cached("cont", (prefix, FREE), lambda: predict(prefix, 80, model, vocab))
+    forced_text = inspected.cached("cont", (prefix, forcing), lambda: predict(prefix, 80, model, vocab, forcing))
     c1, c2 = st.columns(2)
     # word-break only where there is no space to break at: a continuation wraps between words
     box = ('<div style="font-family:monospace;font-size:1.05em;line-height:1.6;white-space:pre-wrap;'

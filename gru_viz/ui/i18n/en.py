@@ -163,6 +163,7 @@ EN: dict[str, str] = {
     "ppl_free": "Perplexity, free",
     "ppl_forced": "Perplexity, forced",
     "ppl_on": "on the first {n:,} characters of the corpus",
+    "ppl_on_probe": "on the probe's {n:,} characters (this model's own kind of text)",
     "cont_free": "Free",
     "cont_forced": "Forced ({what})",
     "diff_note": "Characters that differ from the free continuation are highlighted.",

@@ -149,6 +149,7 @@ ZH: dict[str, str] = {
     "ppl_free": "困惑度（自由）",
     "ppl_forced": "困惑度（强制）",
     "ppl_on": "在语料的前 {n:,} 个字符上",
+    "ppl_on_probe": "在探测文本的 {n:,} 个字符上（这个模型自己那类文本）",
     "cont_free": "自由",
     "cont_forced": "强制（{what}）",
     "diff_note": "与自由续写不同的字符已高亮显示。",
