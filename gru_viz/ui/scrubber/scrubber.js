@@ -468,6 +468,7 @@ class Scrubber {
     this.stepOut.textContent = `${t} / ${this.T - 1}`;
     if (document.activeElement !== this.unitIn) this.unitIn.value = this.unit;
     this.tapeTo(t);
+    this.equation(t, row);
     const moved = t !== this.shown || row !== this.shownRow;
     if (this.plots && moved) this.plot(t, row);
     this.later(t, row, moved);
@@ -507,8 +508,8 @@ class Scrubber {
     P.restyle(this.topDiv, { x: [ps], y: [chars], text: [text] });  // one redraw: the characters are the categories
   }
 
-  // The secondary views (the attribution bars, the equation's numbers, the cell diagram) follow once the frame
-  // with the step's heading, tape, marker and charts has been painted (a task after the next animation frame),
+  // The secondary views (the attribution bars and the cell diagram) follow once the frame with the step's
+  // heading, tape, marker, charts and the equation's numbers has been painted (a task after the next animation frame),
   // for the latest step only: keys held down or Play never queue up work for steps already passed.
   later(t, row, moved) {
     this.pending = { t, row, moved: moved || (this.pending && this.pending.moved) };
@@ -518,7 +519,6 @@ class Scrubber {
       this.pendingFrame = 0;
       this.pending = null;
       attUpdate(this, t);
-      this.equation(t, row);
       if (this.plots && moved) cellUpdate(this, t, row);
     }, 0));
   }
