@@ -1,9 +1,12 @@
-"""Helpers the tests share: an independent clipped-SGD update to compare steps with, and waiting for a thread."""
+"""Helpers the tests share: an independent clipped-SGD update to compare steps with, waiting for a thread, a model
+with large random weights, and the app run headless with its runs and caches cleaned up afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from pathlib import Path
 
 import torch
 
@@ -30,3 +33,35 @@ def wait_for(pred, timeout: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def random_model(cls, vocab_size: int, hidden: int, seed: int = 0, scale: float = 0.6):
+    """A GRUScratch or RNNScratch (`cls`) with weights and biases N(0, scale²) instead of d2l's small init, so that
+    gradients and gates are far from their trivial values in a short test."""
+    g = torch.Generator().manual_seed(seed)
+    m = cls(vocab_size, hidden, generator=g)
+    with torch.no_grad():
+        for p in m.params().values():
+            p.copy_(torch.randn(p.shape, generator=g) * scale)
+    return m
+
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@contextlib.contextmanager
+def running_app(timeout: float = 60):
+    """The app run once headless (AppTest); afterwards its runs are stopped and the caches cleared, since every
+    AppTest shares one session id and session-scoped caches would leak into the next test."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(APP, default_timeout=timeout)
+    app.run()
+    try:
+        yield app
+    finally:
+        for w in app.session_state["runs"] if "runs" in app.session_state else []:
+            w.stop()
+            w.join(2.0)
+        st.cache_resource.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import random_model
 from torch.nn import functional as F
 
 from gru_viz.analysis import (
@@ -25,12 +26,7 @@ V, H = 6, 5
 
 
 def _model(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    m = GRUScratch(V, H, generator=g)
-    with torch.no_grad():
-        for p in m.params().values():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.6)
-    return m
+    return random_model(GRUScratch, V, H, seed)
 
 
 def _autograd_norms(model, tokens, target, forcing):
@@ -117,12 +113,7 @@ def test_torch_convention_cell_equals_nn_gru():
 
 
 def _rnn(seed=0, scale=0.6):
-    g = torch.Generator().manual_seed(seed)
-    m = RNNScratch(V, H, generator=g)
-    with torch.no_grad():
-        for p in m.params().values():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return m
+    return random_model(RNNScratch, V, H, seed, scale)
 
 
 @pytest.mark.parametrize("scale", [0.3, 1.5])  # a shrinking and a growing gradient

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from helpers import wait_for
+from helpers import running_app, wait_for
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -17,13 +16,8 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 @pytest.fixture()
 def at():
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    yield app
-    for w in app.session_state["runs"] if "runs" in app.session_state else []:
-        w.stop()
-        w.join(2.0)
-    st.cache_resource.clear()  # AppTests share one session id: do not leak session-scoped caches
+    with running_app(60) as app:
+        yield app
 
 
 def charts(app) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import running_app
 from streamlit.testing.v1 import AppTest
 from zh_text import chinese_text
 
@@ -15,13 +16,8 @@ APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 @pytest.fixture()
 def at():
-    app = AppTest.from_file(APP, default_timeout=90)
-    app.run()
-    yield app
-    for w in app.session_state["runs"] if "runs" in app.session_state else []:
-        w.stop()
-        w.join(2.0)
-    st.cache_resource.clear()
+    with running_app(90) as app:
+        yield app
 
 
 def no_errors(app) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import autograd_sgd_update
+from helpers import autograd_sgd_update, random_model
 
 from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from gru_viz.cli import main
@@ -26,12 +26,7 @@ VOCAB = Vocab(["<unk>", " ", "a", "b", "c", "d"])
 
 
 def _model(v=6, h=5, seed=0, scale=0.6) -> RNNScratch:
-    g = torch.Generator().manual_seed(seed)
-    m = RNNScratch(v, h, generator=g)
-    with torch.no_grad():
-        for p in m.params().values():
-            p.copy_(torch.randn(p.shape, generator=g) * scale)
-    return m
+    return random_model(RNNScratch, v, h, seed, scale)
 
 
 def test_init_is_d2ls_names_shapes_and_scale():

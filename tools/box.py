@@ -211,6 +211,15 @@ class Box:
         self.remove()
 
 
+def boxes_possible() -> bool:
+    """Whether this machine lets us make a box (root and writable cgroups): make a small one and remove it."""
+    try:
+        Box(BoxSpec(1, 2**30)).create().remove()
+        return True
+    except (BoxError, OSError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--box", required=True, metavar="CPUS,MEMORY", help="for example 1,1g or 0.5,690m")
