@@ -158,3 +158,9 @@ def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):
     app = new_app(fresh, {"tab": "gates"})
     slider = next(s for s in app.slider if s.key == "w.g_target.en")
     assert slider.max > 100 and slider.value == 60  # the probe's first 120 characters, target step 60
+
+
+@pytest.mark.parametrize("tab", ["scrub", "force", "gates"])
+def test_each_tab_has_one_share_box(fresh, tab):
+    app = new_app(fresh, {"tab": tab})
+    assert sum(1 for e in app.expander if e.label == "Share this view") == 1

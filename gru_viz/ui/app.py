@@ -68,4 +68,5 @@ def main() -> None:
     if open_tab != "train":
         train_tab.sidebar_status(view, status_box)
     page_state.sync_url()
-    share_box(view)
+    if open_tab != "scrub" or inspected is None:  # the scrubber draws it in its fragment, following every step
+        share_box(view)
