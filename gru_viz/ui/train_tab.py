@@ -45,8 +45,10 @@ def _curve_chart(view: View, curves: list[tuple[str, list[EpochReport]]], refere
     st.plotly_chart(fig, key="ppl_chart", config={"displaylogo": False})
 
 
+@st.cache_resource(show_spinner=False)
 def _reference_history() -> list[EpochReport] | None:
-    """The bundled model's own training history (d2l's run), as a yardstick for live runs."""
+    """The bundled model's own training history (d2l's run), as a yardstick for live runs; read once per server,
+    not at every one-second poll of every visitor watching a run."""
     snaps = pretrained()
     if not snaps:
         return None
