@@ -421,7 +421,9 @@ def test_loops_run_compiled_and_eager_alike():
         hs, zr, ht, rh = (torch.empty(Tn, Bn, k * h, dtype=torch.float64) for k in (1, 2, 1, 1))
         fwd(hs, zr, ht, rh)
         da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=torch.float64), torch.empty(Tn, Bn, h, dtype=torch.float64)
-        bwd(torch.ones_like(hs), h0, hs, zr, ht, w_zr.T.contiguous(), w_h.T.contiguous(), keep, False, da_zr, da_h)
+        room = [torch.empty(Tn, Bn, k * h, dtype=torch.float64) for k in (2, 1, 1)]
+        bwd(torch.ones_like(hs), torch.cat([h0[None], hs[:-1]]), zr, ht, w_zr.T.contiguous(), w_h.T.contiguous(), keep, False,
+            da_zr, da_h, *room)
         outs.append((hs, zr, ht, rh, da_zr, da_h))
     assert torch.all(outs[0][1][2:4, :, :3] == 0.25) and not torch.any(outs[0][1][:2, :, :3] == 0.25)
     for other in outs[1:]:
