@@ -28,6 +28,8 @@ __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
+# Up to this vocabulary the candidate takes X_t as one-hot columns of its product, so that tanh runs inside it.
+ONE_HOT_MAX = 64
 
 
 # --- the model's weights in the layout the loops want, forcing as a table, reusable buffers ------------------
@@ -93,12 +95,12 @@ _scratch = threading.local()
 
 
 def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
-             backward: bool = True) -> dict[str, torch.Tensor]:
+             backward: bool = True, cand_cols: int = 0) -> dict[str, torch.Tensor]:
     """Room for the loops, one row per position. A training step reuses this thread's set while the shapes stay
     the same: fresh pages for these megabytes on every step cost more time in page faults than the arithmetic
     done on them (on the PyTorch path, 16.6 against 15.5 ms a step with glibc told to keep freed memory)."""
     N = B * T
-    key = (B, T, h, like.dtype, like.device, cpp)
+    key = (B, T, h, like.dtype, like.device, cpp, cand_cols)
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
     # hx: H_0 (the state entering the minibatch), then H_1...H_T: H_{t-1} and H_t are both views of it
@@ -110,11 +112,23 @@ def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
         if backward:
             shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h),
                        "by_unit": (h, N)}
+    if cand_cols:  # R*H_{t-1} is the first h columns of the candidate's input [R*H_{t-1} | one-hot X_t]
+        del shapes["rh"]
+        shapes["cand_in"] = (N, h + cand_cols)
     buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
     buffers["hs"] = buffers["hx"][B:]
+    if cand_cols:
+        buffers["rh"] = buffers["cand_in"][:, :h]
     if reuse:
         _scratch.key, _scratch.buffers = key, buffers
     return buffers
+
+
+def _one_hot_cols(w_x: torch.Tensor, rows: int, cpp: bool) -> int:
+    """Columns of one-hot input beside R*H_{t-1} in the candidate's oneDNN product (see forward_loop): the
+    vocabulary size where it is small, else 0 (gathered rows added instead)."""
+    V = w_x.shape[0]
+    return V if not cpp and V <= ONE_HOT_MAX and use_onednn(w_x, rows) else 0
 
 
 def _blocks(batch: int, cpp: bool) -> int:
@@ -152,10 +166,18 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     onednn = use_onednn(h0, B)
     # one-hot @ W_x is a row gather; [Z | R] and H~ gathered apart, so that each step's rows are contiguous
     gx_zr = torch.index_select(w["w_x"][:, : 2 * h], 0, ids, out=buf["gx_zr"]).add_(w["b"][: 2 * h]).view(T, B, 2 * h)
-    gx_h = torch.index_select(w["w_x"][:, 2 * h :], 0, ids, out=buf["gx_h"]).add_(w["b"][2 * h :]).view(T, B, h)
     keep, forced, forced_steps = forcing_tables(force)
+    hs, zr, ht, rh = (buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh"))
+    if "cand_in" in buf:  # [R*H | one-hot X] @ [W_hh; W_xh] + b_h, tanh inside oneDNN's call
+        cand_in = buf["cand_in"]
+        cand_in[:, h:].zero_().scatter_(1, ids.unsqueeze(1), 1.0)
+        w_h = operand(torch.cat([w["w_hh"], w["w_x"][:, 2 * h :]]), onednn, B)
+        run_forward(gx_zr, gx_zr, h0, operand(w["w_hzr"], onednn, B), w_h, keep, forced, forced_steps or [False] * T,
+                    onednn, hs, zr, ht, rh, cand_in.view(T, B, -1), w["b"][2 * h :])
+        return
+    gx_h = torch.index_select(w["w_x"][:, 2 * h :], 0, ids, out=buf["gx_h"]).add_(w["b"][2 * h :]).view(T, B, h)
     run_forward(gx_zr, gx_h, h0, operand(w["w_hzr"], onednn, B), operand(w["w_hh"], onednn, B), keep, forced,
-                forced_steps or [False] * T, onednn, *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")))
+                forced_steps or [False] * T, onednn, hs, zr, ht, rh)
 
 
 def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
@@ -198,7 +220,7 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_x"].dtype).contiguous()
     force = _force_table(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
-    buf = _buffers(B, T, h, w["w_x"], reuse=True, cpp=cpp)
+    buf = _buffers(B, T, h, w["w_x"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(w["w_x"], B, cpp))
     buf["hx"][:B] = h0
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)
     H = buf["hs"]

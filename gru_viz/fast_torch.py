@@ -76,14 +76,19 @@ def matmul_tn(a: torch.Tensor, b: torch.Tensor, onednn: bool, room: torch.Tensor
 def forward_loop(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr: torch.Tensor,
                  w_h: torch.Tensor, keep: Optional[torch.Tensor], forced: Optional[torch.Tensor],  # noqa: UP045
                  forced_steps: List[bool], onednn: bool,  # noqa: UP006
-                 hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor) -> None:
+                 hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor,
+                 cand_in: Optional[torch.Tensor] = None, b_h: Optional[torch.Tensor] = None) -> None:  # noqa: UP045
     """gx_zr (T, B, 2h) and gx_h (T, B, h): gathered input rows plus biases; w_zr, w_h: W_hzr and W_hh as
     `operand` laid them out; keep and forced (T, 2h): `forcing_tables`. Fills hs = H_t, zr = [Z | R], ht = H~ and
-    rh = R*H_{t-1}, (T, B, .)."""
+    rh = R*H_{t-1}, (T, B, .). With cand_in (T, B, h+V) = [R*H_{t-1} | one-hot X_t] (rh a view of its first h
+    columns), w_h = [W_hh; W_xh] and b_h, the candidate is one oneDNN call with tanh inside and gx_h is unused."""
     h = h0.size(1)
     hp = h0
-    steps = zip(gx_zr.unbind(), gx_h.unbind(), hs.unbind(), zr.unbind(), ht.unbind(), rh.unbind())  # views, once
-    for t, (gx_zr_t, gx_h_t, hs_t, zr_t, ht_t, rh_t) in enumerate(steps):
+    fused = cand_in is not None
+    cand_steps = cand_in.unbind() if cand_in is not None else ht.unbind()
+    steps = zip(gx_zr.unbind(), gx_h.unbind() if not fused else ht.unbind(), hs.unbind(), zr.unbind(), ht.unbind(),
+                rh.unbind(), cand_steps)  # views, once
+    for t, (gx_zr_t, gx_h_t, hs_t, zr_t, ht_t, rh_t, cand_t) in enumerate(steps):
         if onednn:  # the input rows are added inside the product's kernel
             torch.sigmoid(torch.ops.mkldnn._linear_pointwise(hp, gx_zr_t, w_zr, None, "add"), out=zr_t)
         else:
@@ -91,7 +96,9 @@ def forward_loop(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr
         if forced_steps[t] and keep is not None and forced is not None:  # Z*1 + 0 or Z*0 + c, exactly, in one op
             torch.addcmul(forced[t], zr_t, keep[t], out=zr_t)
         torch.mul(zr_t[:, h:], hp, out=rh_t)
-        if onednn:
+        if fused:  # torch's tanh of 32x256 took 18 us here, oneDNN's inside the product about 1
+            ht_t.copy_(torch.ops.mkldnn._linear_pointwise(cand_t, w_h, b_h, "tanh", [], ""))
+        elif onednn:
             torch.tanh(torch.ops.mkldnn._linear_pointwise(rh_t, gx_h_t, w_h, None, "add"), out=ht_t)
         else:
             torch.addmm(gx_h_t, rh_t, w_h, out=ht_t).tanh_()
@@ -117,10 +124,11 @@ def forward_steps(gx_zr: List[torch.Tensor], gx_h: List[torch.Tensor], h0: torch
 
 def run_forward(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor,
                 keep: torch.Tensor | None, forced: torch.Tensor | None, forced_steps: list[bool], onednn: bool,
-                hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor) -> None:
+                hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor,
+                cand_in: torch.Tensor | None = None, b_h: torch.Tensor | None = None) -> None:
     """The forward recurrence on the kernel chosen (arguments as `forward_loop`'s)."""
     if onednn:
-        compiled_forward()(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, forced_steps, True, hs, zr, ht, rh)
+        compiled_forward()(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, forced_steps, True, hs, zr, ht, rh, cand_in, b_h)
         return
     h = h0.shape[1]
     keep_steps = [] if keep is None else list(keep.unbind())
