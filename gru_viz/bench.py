@@ -25,7 +25,7 @@ from gru_viz.fast import fast_trace, run_step
 from gru_viz.fast_ext import build_state
 from gru_viz.fast_torch import onednn_available
 from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch
+from gru_viz.model import FREE, PARAM_NAMES, Forcing, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_step
 
 CHECK_RTOL = 1e-5
@@ -152,12 +152,17 @@ def _median_ms(fn: Callable[[], object], reps: int = TRACE_REPS) -> float:
     return statistics.median(times)
 
 
+def partial_forcing(hidden: int) -> Forcing:
+    """A lesson's forcing: R=1 on some units for part of the text (every gate forced costs no product at all)."""
+    return Forcing(reset=GateForce(1.0, units=tuple(range(min(32, hidden))), steps=(100, 600)))
+
+
 def _trace_timings(model: GRUScratch, corpus, device: torch.device, backends: list[str]) -> dict[str, float]:
     probe = _probe(corpus.text)
     ids = torch.tensor([corpus.vocab.encode(probe)], device=device)
-    forced = Forcing.gates(r=1.0, z=0.0)
     out: dict[str, float] = {"probe_chars": len(probe)}
-    for label, forcing in (("free", FREE), ("forced", forced)):
+    forcings = (("free", FREE), ("forced", Forcing.gates(r=1.0, z=0.0)), ("partial", partial_forcing(model.hidden)))
+    for label, forcing in forcings:
         out[f"trace_text_{label}_ms"] = _median_ms(lambda f=forcing: trace_text(model, corpus.vocab, probe, f))
         with torch.no_grad():
             _, _, ref = model(ids, model.begin_state(1, device), forcing, record=True)
@@ -328,12 +333,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
     backends = ["torch"] + (["cpp"] if "fast (C++)" in runners else [])
     traces = _trace_timings(trained["textbook"], corpus, device, backends)
-    print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: trace_text (the app's) free "
-          f"{traces['trace_text_free_ms']:.1f} ms, forced (R=1, Z=0) {traces['trace_text_forced_ms']:.1f} ms")
-    for b in backends:
-        print(f"  fast_trace {b}: free {traces[f'fast_trace_{b}_free_ms']:.1f} ms, forced "
-              f"{traces[f'fast_trace_{b}_forced_ms']:.1f} ms (max |difference| to the textbook forward "
-              f"{max(traces[f'fast_trace_{b}_free_max_abs_diff'], traces[f'fast_trace_{b}_forced_max_abs_diff']):.1e})")
+    print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: free, forced (R=1, Z=0), "
+          f"partly forced (R=1 on units 0-31, steps 100-599)")
+    for name, key in [("trace_text (the app's)", "trace_text")] + [(f"  fast_trace {b}", f"fast_trace_{b}")
+                                                                    for b in backends]:
+        times = ", ".join(f"{traces[f'{key}_{label}_ms']:.1f}" for label in ("free", "forced", "partial"))
+        diffs = [traces.get(f"{key}_{label}_max_abs_diff", 0.0) for label in ("free", "forced", "partial")]
+        print(f"{name}: {times} ms" + (f" (max |difference| to the textbook forward {max(diffs):.1e})"
+                                       if key != "trace_text" else ""))
     app = _figure_timings(trained["textbook"], corpus)
     print(f"scrubber figures for {traces['probe_chars']} characters (build + JSON), median of {TRACE_REPS}: "
           f"{app['figures_ms']:.0f} ms; one scrub step sends {app['step_kb_active_units']:.0f} kB of figures "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -20,7 +21,7 @@ from gru_viz.fast_ext import (
     load_extension,
     start_background_build,
 )
-from gru_viz.fast_torch import forcing_tables, linear, matmul_tn, operand, run_backward, run_forward, use_onednn
+from gru_viz.fast_torch import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
 __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
@@ -32,7 +33,7 @@ MIN_ROWS_PER_BLOCK = 8
 ONE_HOT_MAX = 64
 
 
-# --- the model's weights in the layout the loops want, forcing as a table, reusable buffers ------------------
+# --- the model's weights in the layout the loops want, forcing as rows, reusable buffers ---------------------
 
 
 def _weights(model: GRUScratch) -> dict[str, torch.Tensor]:
@@ -47,30 +48,47 @@ def _weights(model: GRUScratch) -> dict[str, torch.Tensor]:
     }
 
 
-def _force_table(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> torch.Tensor | None:
-    """(steps, 2h) forced value of [Z | R] per step and unit, NaN where free; None when nothing is forced.
+class ForceRows(NamedTuple):
+    """A forcing as the loops apply it (`_force_rows`)."""
 
-    Row i is time step start_step + i, so a forcing's step range stays absolute, as in GRUScratch.forward.
+    rows: torch.Tensor  # (4, 2, 2h): for nothing / Z / R / both forced, keep (1 free, 0 forced) and forced values
+    of_step: list[int]  # each step's row
+    whole: list[bool]  # which rows force every gate of every unit (nothing left to compute)
+
+
+def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> ForceRows | None:
+    """The forcing of `steps` steps as a few distinct rows and each step's row: rows (4, 2, 2h) hold, for nothing /
+    Z / R / both forced, keep (1 where free, 0 where forced) and the forced value (0 where free); step i uses row
+    (Z forced at i) + 2 (R forced at i). None when nothing is forced in these steps.
+
+    Step i is time step start_step + i, so a forcing's step range stays absolute, as in GRUScratch.forward.
     """
     if not forcing.active:
         return None
-    forcing.reset.check(hidden)
-    forcing.update.check(hidden)
-    table = torch.full((steps, 2 * hidden), float("nan"), dtype=like.dtype)
+    rows = torch.zeros(4, 2, 2 * hidden, dtype=like.dtype)
+    rows[:, 0] = 1.0
     t = torch.arange(start_step, start_step + steps)
-    used = False
-    for offset, gate in ((0, forcing.update), (hidden, forcing.reset)):
-        if not gate.active:
+    code = torch.zeros(steps, dtype=torch.long)
+    for bit, offset, gate in ((1, 0, forcing.update), (2, hidden, forcing.reset)):
+        gate.check(hidden)
+        if not gate.active or gate.units == ():
             continue
-        rows = torch.ones(steps, dtype=torch.bool) if gate.steps is None else (t >= gate.steps[0]) & (t < gate.steps[1])
-        cols = torch.zeros(2 * hidden, dtype=torch.bool)
-        cols[offset : offset + hidden] = gate.units is None
-        if gate.units is not None:
-            cols[[offset + u for u in gate.units]] = True
-        mask = rows[:, None] & cols[None, :]
-        used = used or bool(mask.any())
-        table.masked_fill_(mask, gate.value)
-    return table.to(like.device) if used else None
+        cols = list(range(offset, offset + hidden)) if gate.units is None else [offset + u for u in gate.units]
+        for k in (bit, 3):
+            rows[k, 0, cols] = 0.0
+            rows[k, 1, cols] = gate.value
+        code += bit * (torch.ones_like(code) if gate.steps is None else (t >= gate.steps[0]) & (t < gate.steps[1]))
+    if not bool(code.any()):
+        return None
+    return ForceRows(rows.to(like.device), code.tolist(), (rows[:, 0] == 0).all(dim=1).tolist())
+
+
+def _force_table(force: ForceRows | None) -> torch.Tensor | None:
+    """The C++ loops' form of `_force_rows`: (steps, 2h) forced value per step and unit, NaN where free."""
+    if force is None:
+        return None
+    per_step = force.rows[torch.tensor(force.of_step, device=force.rows.device)]
+    return per_step[:, 1].masked_fill(per_step[:, 0] == 1, float("nan"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -104,14 +122,11 @@ def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
     # hx: H_0 (the state entering the minibatch), then H_1...H_T: H_{t-1} and H_t are both views of it
-    shapes = {"hx": (N + B, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h), "dh_out": (N, h)}
+    shapes = {"hx": (N + B, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h)} | ({"dh_out": (N, h)} if backward else {})
     if cpp:  # its backward fills one (N, 3h) block and transposes the weights itself, on all cores
         shapes |= {"da": (N, 3 * h), "w_hzr_t": (2 * h, h), "w_hh_t": (h, h), "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
-    else:  # [Z | R] and H~ apart: each step's slice is then a contiguous block for the products
-        shapes |= {"gx_zr": (N, 2 * h), "gx_h": (N, h)}
-        if backward:
-            shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h),
-                       "by_unit": (h, N)}
+    elif backward:  # the backward's factors and products, reused like the rest
+        shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h)}
     if cand_cols:  # R*H_{t-1} is the first h columns of the candidate's input [R*H_{t-1} | one-hot X_t]
         del shapes["rh"]
         shapes["cand_in"] = (N, h + cand_cols)
@@ -150,7 +165,7 @@ def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
     return backend is None and supported and fast_backend() == "cpp"
 
 
-def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: torch.Tensor | None,
+def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: ForceRows | None,
              blocks: int, cpp: bool, buf: dict[str, torch.Tensor], for_backward: bool = False,
              ext: object = None) -> None:
     """ids (B*T) token ids in the loops' order (`_positions`); fills buf's hs, zr, ht and rh, and with
@@ -158,30 +173,29 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     B, h = h0.shape
     T = ids.numel() // B
     if cpp:
-        empty = h0.new_empty((0,))
+        table, empty = _force_table(force), h0.new_empty((0,))
         (ext or load_extension()).forward(
-            ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if force is None else force, blocks, buf["hs"],
+            ids, h0, w["w_x"], w["b"], w["w_hzr"], w["w_hh"], empty if table is None else table, blocks, buf["hs"],
             buf["zr"], buf["ht"], buf["rh"], *((buf["w_hzr_t"], buf["w_hh_t"]) if for_backward else (empty, empty)))
         return
     onednn = use_onednn(h0, B)
-    # one-hot @ W_x is a row gather; [Z | R] and H~ gathered apart, so that each step's rows are contiguous
-    gx_zr = torch.index_select(w["w_x"][:, : 2 * h], 0, ids, out=buf["gx_zr"]).add_(w["b"][: 2 * h]).view(T, B, 2 * h)
-    keep, forced, forced_steps = forcing_tables(force)
-    hs, zr, ht, rh = (buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh"))
-    if "cand_in" in buf:  # [R*H | one-hot X] @ [W_hh; W_xh] + b_h, tanh inside oneDNN's call
+    # one-hot @ W_x is a row gather: the input terms go straight where the loop adds the recurrent terms to them
+    torch.index_select(w["w_x"][:, : 2 * h], 0, ids, out=buf["zr"]).add_(w["b"][: 2 * h])
+    if "cand_in" in buf:  # [R*H | one-hot X] @ [W_hh; W_xh] + b_h, tanh inside oneDNN's product
         cand_in = buf["cand_in"]
         cand_in[:, h:].zero_().scatter_(1, ids.unsqueeze(1), 1.0)
-        w_h = operand(torch.cat([w["w_hh"], w["w_x"][:, 2 * h :]]), onednn, B)
-        run_forward(gx_zr, gx_zr, h0, operand(w["w_hzr"], onednn, B), w_h, keep, forced, forced_steps or [False] * T,
-                    onednn, hs, zr, ht, rh, cand_in.view(T, B, -1), w["b"][2 * h :])
-        return
-    gx_h = torch.index_select(w["w_x"][:, 2 * h :], 0, ids, out=buf["gx_h"]).add_(w["b"][2 * h :]).view(T, B, h)
-    run_forward(gx_zr, gx_h, h0, operand(w["w_hzr"], onednn, B), operand(w["w_hh"], onednn, B), keep, forced,
-                forced_steps or [False] * T, onednn, hs, zr, ht, rh)
+        w_h, b_h = operand(torch.cat([w["w_hh"], w["w_x"][:, 2 * h :]]), onednn, B), w["b"][2 * h :]
+        cand: torch.Tensor | None = cand_in.view(T, B, -1)
+    else:
+        torch.index_select(w["w_x"][:, 2 * h :], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
+        w_h, b_h, cand = operand(w["w_hh"], onednn, B), None, None
+    rows, of_step, whole = force if force is not None else (None, [0] * T, [])
+    run_forward(h0, operand(w["w_hzr"], onednn, B), w_h, rows, of_step, whole,
+                *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")), cand, b_h, onednn=onednn)
 
 
 def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
-                    force: torch.Tensor | None, buf: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+                    force: ForceRows | None, buf: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
     """The PyTorch loops' backward: (dW_x, db, dW_hzr, dW_hh) from dL/dH_t, positions in time-major order."""
     B, h = h0.shape
     N = dh_out.shape[0]
@@ -189,14 +203,14 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     onednn = use_onednn(h0, B)
     da_zr, da_h = buf["da_zr"], buf["da_h"]
     hprev = buf["hx"][:N]  # H_{t-1}: H_0, then H_1...
+    keep = None if force is None else force.rows[:, 0].index_select(0, torch.tensor(force.of_step, device=h0.device))
     run_backward(dh_out.view(T, B, h), hprev.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
-                 operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), forcing_tables(force)[0],
+                 operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep,
                  da_zr.view(T, B, 2 * h), da_h.view(T, B, h),
                  *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1}^T da.
     big = use_onednn(h0, h)
-    d_whzr = matmul_tn(hprev, da_zr, big, buf["by_unit"])
-    d_whh = matmul_tn(buf["rh"], da_h, big, buf["by_unit"])
+    d_whzr, d_whh = matmul_tn(hprev, da_zr, big), matmul_tn(buf["rh"], da_h, big)
     # X is one-hot: each position adds to one row (into contiguous tensors: into column slices it took 14x longer)
     d_wx = torch.cat([da_zr.new_zeros(w["w_x"].shape[0], 2 * h).index_add_(0, ids, da_zr),
                       da_h.new_zeros(w["w_x"].shape[0], h).index_add_(0, ids, da_h)], dim=1)
@@ -219,7 +233,7 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_x"].dtype).contiguous()
-    force = _force_table(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
+    force = _force_rows(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
     buf = _buffers(B, T, h, w["w_x"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(w["w_x"], B, cpp))
     buf["hx"][:B] = h0
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)
@@ -237,11 +251,11 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
 
     # Back through time; the recurrent weights' gradients as large products over all positions.
     if cpp:
-        empty = h0.new_empty((0,))
+        table, empty = _force_table(force), h0.new_empty((0,))
         d_wx, d_b = torch.empty_like(w["w_x"]), torch.empty_like(w["b"])
         (ext or load_extension()).backward(
             ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
-            empty if force is None else force, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
+            empty if table is None else table, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
         d_whzr, d_whh = buf["dw_zr"], buf["dw_hh"]
     else:
         d_wx, d_b, d_whzr, d_whh = _torch_backward(ids, dh_out, h0, w, force, buf)
@@ -278,7 +292,7 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
     h0 = (model.begin_state(B, w["w_x"].device) if state is None else state).to(w["w_x"].dtype).contiguous()
     cpp = _use_cpp(backend, w["w_x"])
     buf = _buffers(B, T, h, w["w_x"], reuse=False, cpp=cpp, backward=False)  # fresh: the trace keeps these
-    force = _force_table(forcing, T, h, start_step, w["w_x"])
+    force = _force_rows(forcing, T, h, start_step, w["w_x"])
     # One block: positions in time-major order, so the outputs are (T, B, .) views.
     _forward(ids.T.reshape(-1).long(), h0, w, force, 1, cpp, buf)
     hs, zr = buf["hs"].view(T, B, h), buf["zr"].view(T, B, 2 * h)

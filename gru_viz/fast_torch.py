@@ -7,6 +7,7 @@ the quickest kernel torch offers for their shape, and the loops compiled by Torc
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def operand(m: torch.Tensor, onednn: bool, rows: int) -> torch.Tensor:
     """The right-hand matrix M of x @ M, for many products of `rows` rows, in the layout the kernel takes: for
     oneDNN M^T (a Linear's weight) reordered once into its blocked layout, which each product would otherwise
     redo (32x256x512: 50 against 60 us); for BLAS a contiguous M (a transposed view was 1.5-3x slower here)."""
-    return torch.ops.mkldnn._reorder_linear_weight(m.T.contiguous(), rows) if onednn else m.contiguous()
+    return torch.ops.mkldnn._reorder_linear_weight(m.T, rows) if onednn else m.contiguous()
 
 
 def linear(x: torch.Tensor, m: torch.Tensor, bias: torch.Tensor | None, onednn: bool,
@@ -63,79 +64,52 @@ def linear(x: torch.Tensor, m: torch.Tensor, bias: torch.Tensor | None, onednn: 
     return torch.addmm(bias, x, m, out=out) if out is not None else torch.addmm(bias, x, m)
 
 
-def matmul_tn(a: torch.Tensor, b: torch.Tensor, onednn: bool, room: torch.Tensor | None = None) -> torch.Tensor:
-    """a^T @ b (a: (N, m), b: (N, n)), for the weights' gradients summed over all N positions. oneDNN wants a^T
-    contiguous, copied into `room` (m, N) where given (its own copy into fresh memory took 0.5 ms for 256x1120
-    here, into reused memory 0.1), and reads b^T as it is."""
+def matmul_tn(a: torch.Tensor, b: torch.Tensor, onednn: bool) -> torch.Tensor:
+    """a^T @ b (a: (N, m), b: (N, n)), for the weights' gradients summed over all N positions. oneDNN reads b^T as
+    it is but wants a^T contiguous: copying it is still quicker than BLAS reading both as they are (256x1120x512:
+    1.3-1.6 against 2.7 ms here)."""
     if not onednn:
         return torch.mm(a.T, b)
-    a_t = a.T.contiguous() if room is None else room.copy_(a.T)
-    return torch.ops.mkldnn._linear_pointwise(a_t, b.T, None, "none", [], "")
+    return torch.ops.mkldnn._linear_pointwise(a.T.contiguous(), b.T, None, "none", [], "")
 
 
-def forward_loop(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr: torch.Tensor,
-                 w_h: torch.Tensor, keep: Optional[torch.Tensor], forced: Optional[torch.Tensor],  # noqa: UP045
-                 forced_steps: List[bool], onednn: bool,  # noqa: UP006
-                 hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor,
-                 cand_in: Optional[torch.Tensor] = None, b_h: Optional[torch.Tensor] = None) -> None:  # noqa: UP045
-    """gx_zr (T, B, 2h) and gx_h (T, B, h): gathered input rows plus biases; w_zr, w_h: W_hzr and W_hh as
-    `operand` laid them out; keep and forced (T, 2h): `forcing_tables`. Fills hs = H_t, zr = [Z | R], ht = H~ and
-    rh = R*H_{t-1}, (T, B, .). With cand_in (T, B, h+V) = [R*H_{t-1} | one-hot X_t] (rh a view of its first h
-    columns), w_h = [W_hh; W_xh] and b_h, the candidate is one oneDNN call with tanh inside and gx_h is unused."""
+def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_rows: Optional[torch.Tensor],  # noqa: UP045
+                 force_of_step: List[int], whole_rows: List[bool], onednn: bool, hs: torch.Tensor,  # noqa: UP006
+                 zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor, cand_in: Optional[torch.Tensor],  # noqa: UP045
+                 b_h: Optional[torch.Tensor]) -> None:  # noqa: UP045
+    """The forward recurrence over (T, B, .) tensors. On entry zr holds each step's input term X_t W_x[z|r] + b_[z|r]
+    and ht X_t W_xh + b_h; on return zr = [Z | R], ht = H~, hs = H_t and rh = R*H_{t-1}. w_zr, w_h: W_hzr and
+    W_hh as `operand` laid them out. force_rows (K, 2, 2h) and force_of_step: fast's `ForceRows` (row 0: free);
+    whole_rows[k]: row k forces every gate of every unit.
+    With cand_in (T, B, h+V) = [R*H_{t-1} | one-hot X_t] (rh a view of its first h columns), w_h = [W_hh; W_xh]
+    and b_h, the candidate is one oneDNN product with tanh inside, and ht's input term is not read."""
     h = h0.size(1)
     hp = h0
     fused = cand_in is not None
-    cand_steps = cand_in.unbind() if cand_in is not None else ht.unbind()
-    steps = zip(gx_zr.unbind(), gx_h.unbind() if not fused else ht.unbind(), hs.unbind(), zr.unbind(), ht.unbind(),
-                rh.unbind(), cand_steps)  # views, once
-    for t, (gx_zr_t, gx_h_t, hs_t, zr_t, ht_t, rh_t, cand_t) in enumerate(steps):
-        if onednn:  # the input rows are added inside the product's kernel
-            torch.sigmoid(torch.ops.mkldnn._linear_pointwise(hp, gx_zr_t, w_zr, None, "add"), out=zr_t)
+    # Each step's views made once, inside the compiled loop: made in Python, 1,000 steps of them cost 4 ms.
+    zr_steps, ht_steps, hs_steps, rh_steps = zr.unbind(), ht.unbind(), hs.unbind(), rh.unbind()
+    cand_steps = cand_in.unbind() if cand_in is not None else ht_steps
+    keeps, values = (force_rows[:, 0].unbind(), force_rows[:, 1].unbind()) if force_rows is not None else ([], [])
+    for t in range(len(zr_steps)):
+        zr_t, ht_t = zr_steps[t], ht_steps[t]
+        k = force_of_step[t]
+        if k > 0 and whole_rows[k]:  # every gate of every unit forced: nothing to compute
+            zr_t.copy_(values[k])
         else:
-            torch.addmm(gx_zr_t, hp, w_zr, out=zr_t).sigmoid_()
-        if forced_steps[t] and keep is not None and forced is not None:  # Z*1 + 0 or Z*0 + c, exactly, in one op
-            torch.addcmul(forced[t], zr_t, keep[t], out=zr_t)
-        torch.mul(zr_t[:, h:], hp, out=rh_t)
-        if fused:  # torch's tanh of 32x256 took 18 us here, oneDNN's inside the product about 1
-            ht_t.copy_(torch.ops.mkldnn._linear_pointwise(cand_t, w_h, b_h, "tanh", [], ""))
+            if onednn:  # the input term is added inside the product's kernel
+                torch.sigmoid(torch.ops.mkldnn._linear_pointwise(hp, zr_t, w_zr, None, "add"), out=zr_t)
+            else:  # in place: addmm into another tensor first copies the input term there
+                zr_t.addmm_(hp, w_zr).sigmoid_()
+            if k > 0:  # Z*1 + 0 or Z*0 + c, exactly, in one op
+                torch.addcmul(values[k], zr_t, keeps[k], out=zr_t)
+        rh_t = torch.mul(zr_t[:, h:], hp, out=rh_steps[t])
+        if fused:  # torch's tanh of 32x256 took 18 us here, oneDNN's inside the product about 4
+            ht_t.copy_(torch.ops.mkldnn._linear_pointwise(cand_steps[t], w_h, b_h, "tanh", [], ""))
         elif onednn:
-            torch.tanh(torch.ops.mkldnn._linear_pointwise(rh_t, gx_h_t, w_h, None, "add"), out=ht_t)
+            torch.tanh(torch.ops.mkldnn._linear_pointwise(rh_t, ht_t, w_h, None, "add"), out=ht_t)
         else:
-            torch.addmm(gx_h_t, rh_t, w_h, out=ht_t).tanh_()
-        hp = torch.lerp(ht_t, hp, zr_t[:, :h], out=hs_t)  # H~ + Z*(H - H~) = Z*H + (1-Z)*H~, in one op
-
-
-def forward_steps(gx_zr: List[torch.Tensor], gx_h: List[torch.Tensor], h0: torch.Tensor, w_zr: torch.Tensor,  # noqa: UP006
-                  w_h: torch.Tensor, keep: List[torch.Tensor], forced: List[torch.Tensor],  # noqa: UP006
-                  forced_steps: List[bool], hs: List[torch.Tensor], zr: List[torch.Tensor],  # noqa: UP006
-                  z: List[torch.Tensor], r: List[torch.Tensor], ht: List[torch.Tensor],  # noqa: UP006
-                  rh: List[torch.Tensor]) -> None:  # noqa: UP006
-    """`forward_loop` with BLAS, on per-step views made once (`unbind`): with a single row (a traced text) each
-    step's work is a few microseconds, and indexing a tensor inside the loop cost about as much as the arithmetic."""
-    hp = h0
-    for t in range(len(gx_zr)):
-        zr_t = torch.addmm(gx_zr[t], hp, w_zr, out=zr[t]).sigmoid_()
-        if forced_steps[t]:
-            torch.addcmul(forced[t], zr_t, keep[t], out=zr_t)
-        rh_t = torch.mul(r[t], hp, out=rh[t])
-        ht_t = torch.addmm(gx_h[t], rh_t, w_h, out=ht[t]).tanh_()
-        hp = torch.lerp(ht_t, hp, z[t], out=hs[t])
-
-
-def run_forward(gx_zr: torch.Tensor, gx_h: torch.Tensor, h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor,
-                keep: torch.Tensor | None, forced: torch.Tensor | None, forced_steps: list[bool], onednn: bool,
-                hs: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor,
-                cand_in: torch.Tensor | None = None, b_h: torch.Tensor | None = None) -> None:
-    """The forward recurrence on the kernel chosen (arguments as `forward_loop`'s)."""
-    if onednn:
-        compiled_forward()(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, forced_steps, True, hs, zr, ht, rh, cand_in, b_h)
-        return
-    h = h0.shape[1]
-    keep_steps = [] if keep is None else list(keep.unbind())
-    forced_values = [] if forced is None else list(forced.unbind())
-    compiled_steps()(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, keep_steps, forced_values, forced_steps,
-                     list(hs.unbind()), list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()),
-                     list(ht.unbind()), list(rh.unbind()))
+            ht_t.addmm_(rh_t, w_h).tanh_()
+        hp = torch.lerp(ht_t, hp, zr_t[:, :h], out=hs_steps[t])  # H~ + Z*(H - H~) = Z*H + (1-Z)*H~, in one op
 
 
 def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
@@ -179,45 +153,37 @@ def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, h
                 dh = torch.addmm(carry, da_zr_steps[t], w_zr_t)
 
 
-def forcing_tables(force: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None, list[bool] | None]:
-    """From the (T, 2h) table with NaN where free: keep (1 free, 0 forced), forced (the constant, 0 where free) and
-    which steps force anything; Nones without forcing."""
-    if force is None:
-        return None, None, None
-    free = torch.isnan(force)
-    return free.to(force.dtype), force.nan_to_num(0.0), (~free).any(dim=1).tolist()  # one sync in all
-
-
 def _compiled(fn: Callable) -> Callable:
-    """fn compiled by TorchScript, else fn itself (where a torch release no longer compiles it: same results)."""
+    """fn compiled by TorchScript, else fn itself (where a torch release no longer compiles it: same results,
+    slower, and said once in the server's log)."""
     if os.environ.get("GRU_VIZ_TORCHSCRIPT", "1") == "0":
         return fn
     try:
         with warnings.catch_warnings():  # deprecated for torch.compile, whose minute-long cold start does not fit
             warnings.simplefilter("ignore")
             return torch.jit.script(fn)
-    except Exception:
+    except Exception as exc:
+        logging.getLogger(__name__).warning("TorchScript could not compile %s (%s): it runs uncompiled",
+                                            fn.__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
         return fn
 
 
 @functools.lru_cache(maxsize=1)
-def compiled_steps() -> Callable:
-    """`forward_steps` compiled by TorchScript, once per process on first use (about 0.1 s). The loops run small
-    operations (a traced text has one row, a training block 32), where the interpreter's time between them
-    counts: TorchScript traced 1,000 characters in about two thirds of the time."""
-    return _compiled(forward_steps)
-
-
-@functools.lru_cache(maxsize=1)
 def compiled_forward() -> Callable:
-    """`forward_loop` compiled: with oneDNN's products it trained 14 % faster than run as it is (13.5 against
-    15.4 ms a step of 32x35 characters here)."""
+    """`forward_loop` compiled by TorchScript, once per process on first use (about 0.1 s). Its operations are
+    small (a traced text has one row, a training block 32), so the interpreter's time between them counts:
+    compiled, training ran 14 % faster with oneDNN's products here, and 1,000 characters traced in 17 ms, not 21-23."""
     return _compiled(forward_loop)
 
 
 @functools.lru_cache(maxsize=1)
 def compiled_backward() -> Callable:
     return _compiled(backward_loop)
+
+
+def run_forward(*args, onednn: bool) -> None:
+    """`forward_loop(*args)`, compiled, on the kernel chosen."""
+    compiled_forward()(*args[:6], onednn, *args[6:])
 
 
 def run_backward(*args, onednn: bool) -> None:

@@ -318,7 +318,8 @@ def test_bench_times_every_path_and_passes_its_checks(tmp_path, capsys):
     assert result["pass"] and all(c["max_relative_difference"] <= 1e-5 for c in result["check"].values())
     assert all(r["median"] > 0 and r["per_cpu_second"] > 0 for r in result["tokens_per_sec"].values())
     assert result["trace"]["probe_chars"] == 1000 and "PASS" in out and "cold_start_s" not in result["app"]
-    assert result["trace"]["fast_trace_torch_forced_max_abs_diff"] < 1e-5
+    assert all(result["trace"][f"fast_trace_torch_{forcing}_max_abs_diff"] < 1e-5
+               for forcing in ("free", "forced", "partial"))
 
 
 @pytest.mark.slow
@@ -382,53 +383,60 @@ def test_onednn_off_and_on_give_the_same_step(monkeypatch):
     _assert_same_params(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_loops_run_compiled_and_eager_alike():
-    """TorchScript's compiled loops (BLAS: traces, float64) and the same functions run eagerly agree to the last
-    bits of float64 rounding, forcing included; so does the tensor-indexed forward the oneDNN path runs."""
-    from gru_viz.fast_torch import (
-        backward_loop,
-        compiled_backward,
-        compiled_steps,
-        forcing_tables,
-        forward_loop,
-        forward_steps,
-    )
+def _loops_once(forward, backward, dtype, onednn, fused, forcing):
+    """The forward and backward loops once on small random inputs, laid out as fast._forward lays them out;
+    returns everything they fill."""
+    from gru_viz.fast_torch import operand
 
-    Tn, Bn, h = 6, 3, 5
+    Tn, Bn, h, Vn = 6, 9, 8, 4
     gen = torch.Generator().manual_seed(3)
-    gx_zr, gx_h = torch.randn(Tn, Bn, 2 * h, generator=gen, dtype=torch.float64), torch.randn(
-        Tn, Bn, h, generator=gen, dtype=torch.float64)
-    h0 = torch.randn(Bn, h, generator=gen, dtype=torch.float64)
-    w_zr, w_h = (torch.randn(s, generator=gen, dtype=torch.float64) * 0.5 for s in ((h, 2 * h), (h, h)))
-    force = torch.full((Tn, 2 * h), float("nan"), dtype=torch.float64)
-    force[2:4, :3] = 0.25
-    keep, forced, steps = forcing_tables(force)
+    ids = torch.randint(0, Vn, (Tn * Bn,), generator=gen)
+    w_x, b, h0 = (torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in ((Vn, 3 * h), 3 * h, (Bn, h)))
+    w_zr, w_h = (torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) * 0.5 for s in ((h, 2 * h), (h, h)))
+    zr = (w_x[:, : 2 * h][ids] + b[: 2 * h]).view(Tn, Bn, 2 * h)
+    ht = (w_x[:, 2 * h :][ids] + b[2 * h :]).view(Tn, Bn, h)
+    hs = torch.empty(Tn, Bn, h, dtype=dtype)
+    cand_in, b_h, w_hh = None, None, operand(w_h, onednn, Bn)
+    if fused:
+        cand_in = torch.zeros(Tn * Bn, h + Vn, dtype=dtype).scatter_(1, h + ids.unsqueeze(1), 1.0).view(Tn, Bn, -1)
+        rh, b_h, w_hh = cand_in[..., :h], b[2 * h :], operand(torch.cat([w_h, w_x[:, 2 * h :]]), onednn, Bn)
+    else:
+        rh = torch.empty(Tn, Bn, h, dtype=dtype)
+    rows, of_step, whole = fast._force_rows(forcing, Tn, h, 0, h0) or (None, [0] * Tn, [])
+    forward(h0, operand(w_zr, onednn, Bn), w_hh, rows, of_step, whole, onednn, hs, zr, ht, rh, cand_in, b_h)
+    da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=dtype), torch.empty(Tn, Bn, h, dtype=dtype)
+    room = [torch.empty(Tn, Bn, k * h, dtype=dtype) for k in (2, 1, 1)]
+    keep = None if rows is None else rows[:, 0][torch.tensor(of_step)]
+    backward(torch.ones_like(hs), torch.cat([h0[None], hs[:-1]]), zr, ht, operand(w_zr.T, onednn, Bn),
+             operand(w_h.T, onednn, Bn), keep, onednn, da_zr, da_h, *room)
+    return hs, zr, ht, rh.clone(), da_zr, da_h
 
-    def by_steps(fn):
-        def run(hs, zr, ht, rh):
-            fn(list(gx_zr.unbind()), list(gx_h.unbind()), h0, w_zr, w_h, list(keep.unbind()), list(forced.unbind()),
-               steps, list(hs.unbind()),
-               list(zr.unbind()), list(zr[..., :h].unbind()), list(zr[..., h:].unbind()), list(ht.unbind()),
-               list(rh.unbind()))
-        return run
 
-    def indexed(hs, zr, ht, rh):
-        forward_loop(gx_zr, gx_h, h0, w_zr, w_h, keep, forced, steps, False, hs, zr, ht, rh)
+@pytest.mark.parametrize("name", ["free", "both_units_and_steps", "plain_rnn"])
+def test_loops_run_compiled_and_eager_alike(name):
+    """TorchScript's compiled loops (both really compiled) and the same functions run as they are agree to the
+    last bits of float64 rounding with BLAS, forcing included; with oneDNN's float32 products, the candidate
+    gathered or one-hot inside its product, to float32 rounding."""
+    from gru_viz.fast_torch import backward_loop, compiled_backward, compiled_forward, forward_loop
 
-    outs = []
-    for fwd, bwd in ((by_steps(compiled_steps()), compiled_backward()), (by_steps(forward_steps), backward_loop),
-                     (indexed, backward_loop)):
-        hs, zr, ht, rh = (torch.empty(Tn, Bn, k * h, dtype=torch.float64) for k in (1, 2, 1, 1))
-        fwd(hs, zr, ht, rh)
-        da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=torch.float64), torch.empty(Tn, Bn, h, dtype=torch.float64)
-        room = [torch.empty(Tn, Bn, k * h, dtype=torch.float64) for k in (2, 1, 1)]
-        bwd(torch.ones_like(hs), torch.cat([h0[None], hs[:-1]]), zr, ht, w_zr.T.contiguous(), w_h.T.contiguous(), keep, False,
-            da_zr, da_h, *room)
-        outs.append((hs, zr, ht, rh, da_zr, da_h))
-    assert torch.all(outs[0][1][2:4, :, :3] == 0.25) and not torch.any(outs[0][1][:2, :, :3] == 0.25)
-    for other in outs[1:]:
-        for a, b in zip(outs[0], other):
-            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
+    forcing = FORCINGS[name]
+    compiled = compiled_forward(), compiled_backward()
+    assert all(isinstance(f, torch.jit.ScriptFunction) for f in compiled)
+    a = _loops_once(*compiled, torch.float64, False, False, forcing)
+    b = _loops_once(forward_loop, backward_loop, torch.float64, False, False, forcing)
+    if forcing.active:
+        # [Z | R] of 8 units each: plain_rnn forces Z=0 everywhere, the other R=0.9 on units 1, 2 in steps 0-2
+        assert torch.all(a[1][:, :, :8] == 0.0) if name == "plain_rnn" else torch.all(a[1][0:3, :, 9:11] == 0.9)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-13, atol=1e-14)
+    if not fast_torch.onednn_available():
+        return
+    for fused in (False, True):
+        c = _loops_once(*compiled, torch.float32, True, fused, forcing)
+        d = _loops_once(forward_loop, backward_loop, torch.float32, True, fused, forcing)
+        for x, y, exact in zip(c, d, a):
+            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(x.double(), exact, rtol=1e-4, atol=1e-5)
 
 
 # --- the build's state: room under the box's memory limit, failures remembered, the reason shown --------------
