@@ -55,6 +55,10 @@ class ForceRows(NamedTuple):
     of_step: list[int]  # each step's row
     whole: list[bool]  # which rows force every gate of every unit (nothing left to compute)
 
+    def gates_forced(self) -> list[bool]:
+        """Per step: every gate of every unit forced (the step of a plain RNN)."""
+        return [self.whole[k] for k in self.of_step]
+
 
 def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> ForceRows | None:
     """The forcing of `steps` steps as a few distinct rows and each step's row: rows (4, 2, 2h) hold, for nothing /
@@ -204,13 +208,18 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     da_zr, da_h = buf["da_zr"], buf["da_h"]
     hprev = buf["hx"][:N]  # H_{t-1}: H_0, then H_1...
     keep = None if force is None else force.rows[:, 0].index_select(0, torch.tensor(force.of_step, device=h0.device))
+    gates_forced = [] if force is None else force.gates_forced()
     run_backward(dh_out.view(T, B, h), hprev.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
-                 operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep,
+                 operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep, gates_forced,
                  da_zr.view(T, B, 2 * h), da_h.view(T, B, h),
                  *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1}^T da.
     big = use_onednn(h0, h)
-    d_whzr, d_whh = matmul_tn(hprev, da_zr, big), matmul_tn(buf["rh"], da_h, big)
+    d_whh = matmul_tn(buf["rh"], da_h, big)
+    if gates_forced and all(gates_forced):  # a plain RNN: the gates' weights get no gradient
+        d_whzr = da_zr.new_zeros(h, 2 * h)
+    else:
+        d_whzr = matmul_tn(hprev, da_zr, big)
     # X is one-hot: each position adds to one row (into contiguous tensors: into column slices it took 14x longer)
     d_wx = torch.cat([da_zr.new_zeros(w["w_x"].shape[0], 2 * h).index_add_(0, ids, da_zr),
                       da_h.new_zeros(w["w_x"].shape[0], h).index_add_(0, ids, da_h)], dim=1)
@@ -229,11 +238,13 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     h, N = model.hidden, B * T
     cpp = ext is not None or _use_cpp(backend, model.W_hq)
     w = _weights(model)
+    force = _force_rows(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
+    if cpp and backend is None and ext is None and force is not None and all(force.gates_forced()):
+        cpp = False  # a plain RNN: the PyTorch loops skip the gates' products (two in three), the C++ loops do not
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_x"].dtype).contiguous()
-    force = _force_rows(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
     buf = _buffers(B, T, h, w["w_x"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(w["w_x"], B, cpp))
     buf["hx"][:B] = h0
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)

@@ -113,12 +113,14 @@ def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_
 
 
 def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
-                  w_zr_t: torch.Tensor, w_h_t: torch.Tensor, keep: Optional[torch.Tensor], onednn: bool,  # noqa: UP045
-                  da_zr: torch.Tensor, da_h: torch.Tensor, slope: torch.Tensor, cand: torch.Tensor,
-                  diff: torch.Tensor) -> None:
+                  w_zr_t: torch.Tensor, w_h_t: torch.Tensor, keep: Optional[torch.Tensor],  # noqa: UP045
+                  gates_forced: List[bool], onednn: bool, da_zr: torch.Tensor, da_h: torch.Tensor,  # noqa: UP006
+                  slope: torch.Tensor, cand: torch.Tensor, diff: torch.Tensor) -> None:
     """Fills da_zr (T, B, 2h) and da_h (T, B, h) = dL/d(pre-activation) of [Z | R] and of H~, given
     dh_out = dL/dH_t from the output layer and hprev = H_{t-1}; w_zr_t, w_h_t: W_hzr^T and W_hh^T as `operand`
-    laid them out. slope (T, B, 2h), cand and diff (T, B, h): room for the factors below."""
+    laid them out; gates_forced[t] (or empty): every gate of every unit is forced at step t, so no gradient
+    passes through them and their product is skipped. slope (T, B, 2h), cand and diff (T, B, h): room for the
+    factors below."""
     T = ht.size(0)
     h = ht.size(2)
     z = zr[:, :, :h]
@@ -143,11 +145,17 @@ def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, h
             drh = torch.ops.mkldnn._linear_pointwise(d_h, w_h_t, None, "none", [], "")  # dL/d(R*H_{t-1})
         else:
             drh = torch.mm(d_h, w_h_t)
-        torch.mul(dh, z_slope[t], out=da_z[t])
-        torch.mul(drh, r_slope[t], out=da_r[t])
+        skip = len(gates_forced) > 0 and gates_forced[t]
+        if skip:
+            da_zr_steps[t].zero_()
+        else:
+            torch.mul(dh, z_slope[t], out=da_z[t])
+            torch.mul(drh, r_slope[t], out=da_r[t])
         if t > 0:  # dL/dH_0 is not needed: the state entering a minibatch is detached
             carry = torch.addcmul(d_out[t - 1], dh, z_steps[t]).addcmul_(drh, r_steps[t])
-            if onednn:
+            if skip:
+                dh = carry
+            elif onednn:
                 dh = torch.ops.mkldnn._linear_pointwise(da_zr_steps[t], carry, w_zr_t, None, "add")
             else:
                 dh = torch.addmm(carry, da_zr_steps[t], w_zr_t)
@@ -188,4 +196,4 @@ def run_forward(*args, onednn: bool) -> None:
 
 def run_backward(*args, onednn: bool) -> None:
     """`backward_loop(*args)`, compiled, on the kernel chosen."""
-    compiled_backward()(*args[:7], onednn, *args[7:])
+    compiled_backward()(*args[:8], onednn, *args[8:])

@@ -16,7 +16,7 @@ from helpers import autograd_sgd_update
 from gru_viz import build_record, fast, fast_ext, fast_torch
 from gru_viz.data import make_corpus
 from gru_viz.fast import fast_backend, fast_step, fast_trace, run_step, start_background_build
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.model import FREE, PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, Trainer, textbook_step
 
 V, H, B, T = 7, 12, 5, 6
@@ -96,6 +96,30 @@ def test_forced_gate_passes_no_gradient_to_its_weights():
         assert torch.equal(getattr(fast, n).detach(), before[n]), n
     for n in ("W_xh", "W_hh", "b_h", "W_hq", "b_q"):
         assert not torch.equal(getattr(fast, n).detach(), before[n]), n
+
+
+def test_a_plain_rnn_skips_the_gates_products_and_takes_the_pytorch_loops(monkeypatch):
+    """Z=0, R=1 everywhere: the gates' products are skipped, so the forced GRU trains at a plain RNN's cost and
+    gives the textbook's step. The PyTorch loops run it even where the C++ kernel is chosen (which computes them);
+    a free GRU still goes to the kernel."""
+    def no_kernel():
+        raise AssertionError("the C++ loops ran")
+
+    monkeypatch.setattr(fast, "_use_cpp", lambda backend, like: True)
+    monkeypatch.setattr(fast, "load_extension", no_kernel)
+    products = []
+    real = fast_torch.matmul_tn
+    monkeypatch.setattr(fast, "matmul_tn", lambda a, b, onednn: products.append(b.shape[1]) or real(a, b, onednn))
+    ref, model = _model(), _model()
+    X, Y, state = _batch()
+    loss_t, state_t = textbook_step(ref, X, Y, state, 0.7, 1.0, PRESETS["plain_rnn"])
+    loss_f, state_f = run_step(model, X, Y, state, 0.7, 1.0, PRESETS["plain_rnn"])
+    assert loss_f == pytest.approx(loss_t, rel=1e-12)
+    torch.testing.assert_close(state_f, state_t, rtol=1e-12, atol=1e-13)
+    _assert_same_params(model, ref, rtol=1e-11, atol=1e-13)
+    assert 2 * H not in products  # no H_{t-1}^T dA over the gates' 2h columns
+    with pytest.raises(AssertionError, match="C[+][+] loops ran"):
+        run_step(model, X, Y, state, 0.7, 1.0, FREE)
 
 
 def test_state_carried_across_minibatches():
@@ -407,8 +431,9 @@ def _loops_once(forward, backward, dtype, onednn, fused, forcing):
     da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=dtype), torch.empty(Tn, Bn, h, dtype=dtype)
     room = [torch.empty(Tn, Bn, k * h, dtype=dtype) for k in (2, 1, 1)]
     keep = None if rows is None else rows[:, 0][torch.tensor(of_step)]
+    gates_forced = fast._force_rows(forcing, Tn, h, 0, h0).gates_forced() if rows is not None else []
     backward(torch.ones_like(hs), torch.cat([h0[None], hs[:-1]]), zr, ht, operand(w_zr.T, onednn, Bn),
-             operand(w_h.T, onednn, Bn), keep, onednn, da_zr, da_h, *room)
+             operand(w_h.T, onednn, Bn), keep, gates_forced, onednn, da_zr, da_h, *room)
     return hs, zr, ht, rh.clone(), da_zr, da_h
 
 
