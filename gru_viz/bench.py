@@ -25,7 +25,7 @@ from gru_viz.fast import fast_trace, run_step
 from gru_viz.fast_ext import build_state
 from gru_viz.fast_torch import onednn_available
 from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PARAM_NAMES, Forcing, GateForce, GRUScratch
+from gru_viz.model import FREE, PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_step
 
 CHECK_RTOL = 1e-5
@@ -150,6 +150,20 @@ def _median_ms(fn: Callable[[], object], reps: int = TRACE_REPS) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1e3)
     return statistics.median(times)
+
+
+def _race_timings(vocab_size: int, cfg: TrainConfig, tokens: list[int], device: torch.device,
+                  reps: int) -> dict[str, float]:
+    """Lesson 2's question, as the app's race answers it: tokens/s of the GRU and of its plain-RNN variant
+    (Z=0, R=1) on the fast engine with the loops the app would choose, alternating, medians of `reps`."""
+    rates: dict[str, list[float]] = {"gru": [], "plain_rnn": []}
+    for _ in range(max(1, reps)):
+        for key, forcing in (("gru", FREE), ("plain_rnn", PRESETS["plain_rnn"])):
+            model = _scratch_model(vocab_size, cfg, device)
+            seconds, _, n = _train(lambda X, Y, s, f=forcing, m=model: run_step(m, X, Y, s, cfg.lr, cfg.clip, f),
+                                   lambda b, m=model: m.begin_state(b, device), tokens, cfg, cfg.epochs, device)
+            rates[key].append(n / seconds)
+    return {f"{key}_tokens_per_sec": statistics.median(v) for key, v in rates.items()}
 
 
 def partial_forcing(hidden: int) -> Forcing:
@@ -331,6 +345,11 @@ def run_bench(args: argparse.Namespace) -> int:
               f"difference {diff:.2e} (limit {CHECK_RTOL:.0e}): {'PASS' if diff <= CHECK_RTOL else 'FAIL'}")
     ok = all(c["pass"] for c in check.values())
 
+    race = _race_timings(vocab_size, cfg, corpus.tokens, device, args.reps)
+    print(f"race on the fast engine (the app's loops): GRU {race['gru_tokens_per_sec']:,.0f} tokens/s, plain RNN "
+          f"(Z=0, R=1) {race['plain_rnn_tokens_per_sec']:,.0f}: the GRU takes "
+          f"{race['plain_rnn_tokens_per_sec'] / race['gru_tokens_per_sec']:.2f}x as long per epoch")
+
     backends = ["torch"] + (["cpp"] if "fast (C++)" in runners else [])
     traces = _trace_timings(trained["textbook"], corpus, device, backends)
     print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: free, forced (R=1, Z=0), "
@@ -349,6 +368,6 @@ def run_bench(args: argparse.Namespace) -> int:
         app["cold_start_s"] = cold_start_seconds()
         print(f"app cold start to first charts (fresh process, headless): {app['cold_start_s']:.1f} s")
     if args.json:
-        print(json.dumps({**info, "tokens_per_sec": summary, "check": check, "pass": ok, "trace": traces,
+        print(json.dumps({**info, "tokens_per_sec": summary, "check": check, "pass": ok, "race": race, "trace": traces,
                           "app": app}))
     return 0 if ok else 1

@@ -342,6 +342,7 @@ def test_bench_times_every_path_and_passes_its_checks(tmp_path, capsys):
     assert result["pass"] and all(c["max_relative_difference"] <= 1e-5 for c in result["check"].values())
     assert all(r["median"] > 0 and r["per_cpu_second"] > 0 for r in result["tokens_per_sec"].values())
     assert result["trace"]["probe_chars"] == 1000 and "PASS" in out and "cold_start_s" not in result["app"]
+    assert result["race"]["gru_tokens_per_sec"] > 0 and result["race"]["plain_rnn_tokens_per_sec"] > 0
     assert all(result["trace"][f"fast_trace_torch_{forcing}_max_abs_diff"] < 1e-5
                for forcing in ("free", "forced", "partial"))
 
