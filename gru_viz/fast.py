@@ -239,8 +239,6 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     cpp = ext is not None or _use_cpp(backend, model.W_hq)
     w = _weights(model)
     force = _force_rows(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
-    if cpp and backend is None and ext is None and force is not None and all(force.gates_forced()):
-        cpp = False  # a plain RNN: the PyTorch loops skip the gates' products (two in three), the C++ loops do not
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]

@@ -119,6 +119,16 @@ inline std::pair<int64_t, int64_t> block_rows(int64_t block, int64_t blocks, int
   return {block * base + std::min(block, extra), base + (block < extra ? 1 : 0)};
 }
 
+// Whether a step's row of the force table forces every gate of every unit (a plain RNN's step): then the gates'
+// products are not computed at all, forward or backward (the PyTorch loops skip them the same way).
+template <typename scalar_t>
+inline bool all_forced(const scalar_t* f, int64_t n) {
+  if (!f) return false;
+  for (int64_t j = 0; j < n; ++j)
+    if (std::isnan(f[j])) return false;
+  return true;
+}
+
 template <typename scalar_t>
 void forward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& ids, const at::Tensor& h0,
                    const at::Tensor& w_x, const at::Tensor& b, const at::Tensor& w_hzr, const at::Tensor& w_hh,
@@ -142,17 +152,19 @@ void forward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& ids, con
     scalar_t* __restrict__ cand = ht.data_ptr<scalar_t>() + p * h;
     scalar_t* __restrict__ hn = hs.data_ptr<scalar_t>() + p * h;  // H_t
 
-    gemm<scalar_t>(false, nb, 2 * h, h, hp, h, w_hzr.data_ptr<scalar_t>(), 2 * h, 0, pre_zr, 2 * h);  // both gates
-    for (int64_t i = 0; i < nb; ++i) {
-      const scalar_t* __restrict__ x = wx + tok[p + i] * 3 * h;  // X_t [W_xz | W_xr]: one-hot, so one row
-      for (int64_t j = 0; j < 2 * h; ++j) pre_zr[i * 2 * h + j] += x[j] + bias[j];
-    }
-    at::sigmoid_(pre_zr_t);  // ATen's vectorised sigmoid: scalar exp() was most of the forward's time
     const scalar_t* f = f_all ? f_all + t * 2 * h : nullptr;
+    const bool gates_forced = all_forced(f, 2 * h);
+    if (!gates_forced) {
+      gemm<scalar_t>(false, nb, 2 * h, h, hp, h, w_hzr.data_ptr<scalar_t>(), 2 * h, 0, pre_zr, 2 * h);  // both gates
+      for (int64_t i = 0; i < nb; ++i) {
+        const scalar_t* __restrict__ x = wx + tok[p + i] * 3 * h;  // X_t [W_xz | W_xr]: one-hot, so one row
+        for (int64_t j = 0; j < 2 * h; ++j) pre_zr[i * 2 * h + j] += x[j] + bias[j];
+      }
+      at::sigmoid_(pre_zr_t);  // ATen's vectorised sigmoid: scalar exp() was most of the forward's time
+    }
     for (int64_t i = 0; i < nb; ++i) {
       for (int64_t j = 0; j < 2 * h; ++j) {
-        const scalar_t gate = pre_zr[i * 2 * h + j];
-        g[i * 2 * h + j] = (f && !std::isnan(f[j])) ? f[j] : gate;  // a forced entry is the constant itself
+        g[i * 2 * h + j] = (f && !std::isnan(f[j])) ? f[j] : pre_zr[i * 2 * h + j];  // a forced entry: the constant
       }
       for (int64_t j = 0; j < h; ++j) rhp[i * h + j] = g[i * 2 * h + h + j] * hp[i * h + j];
     }
@@ -229,6 +241,8 @@ void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out,
   scalar_t* dr = drh_buf.data();  // dL/d(R * H_{t-1})
   const scalar_t* f_all = force.numel() ? force.data_ptr<scalar_t>() : nullptr;
   const scalar_t* h0p = h0.data_ptr<scalar_t>() + b0 * h;
+  bool every_step_forced = f_all != nullptr;
+  for (int64_t t = 0; t < T && every_step_forced; ++t) every_step_forced = all_forced(f_all + t * 2 * h, 2 * h);
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t p = b0 * T + t * nb;
     const scalar_t* dho = dh_out.data_ptr<scalar_t>() + p * h;
@@ -251,14 +265,19 @@ void backward_block(int64_t b0, int64_t nb, int64_t T, const at::Tensor& dh_out,
       }
     }
     if (t > 0) {  // dL/dH_0 is not needed: the state entering a minibatch is detached
-      gemm<scalar_t>(false, nb, h, 2 * h, d, 3 * h, w_hzr_t.data_ptr<scalar_t>(), h, 1, direct, h);  // += dA W^T
+      if (!all_forced(f, 2 * h))  // else dA_z = dA_r = 0: nothing to add
+        gemm<scalar_t>(false, nb, h, 2 * h, d, 3 * h, w_hzr_t.data_ptr<scalar_t>(), h, 1, direct, h);  // += dA W^T
       std::swap(carry, direct);
     }
   }
   // dW_hzr = sum over positions of H_{t-1}^T [dA_z | dA_r]: step 0 takes H_0, the later steps the block's H rows.
   const scalar_t* d0 = da.data_ptr<scalar_t>() + b0 * T * 3 * h;
-  gemm<scalar_t>(true, h, 2 * h, nb, h0p, h, d0, 3 * h, 0, dw_zr, 2 * h);
-  if (T > 1) {
+  if (every_step_forced) {  // a plain RNN: the gates' weights get no gradient
+    std::fill(dw_zr, dw_zr + h * 2 * h, scalar_t(0));
+  } else {
+    gemm<scalar_t>(true, h, 2 * h, nb, h0p, h, d0, 3 * h, 0, dw_zr, 2 * h);
+  }
+  if (T > 1 && !every_step_forced) {
     gemm<scalar_t>(true, h, 2 * h, (T - 1) * nb, hs.data_ptr<scalar_t>() + b0 * T * h, h, d0 + nb * 3 * h, 3 * h, 1,
                    dw_zr, 2 * h);
   }
