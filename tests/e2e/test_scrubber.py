@@ -285,8 +285,13 @@ def test_stepping_moves_the_cell_diagram_and_the_attribution_bars_with_the_trace
     assert len(before["bars"]) == 2, "forced: the forced and the free model's bars"
     for i in range(1, 8):
         app.page.keyboard.press("ArrowRight")
-        now = app.page.evaluate(CELL_JS)
-        assert now["step"] == i and now["texts"] != before["texts"] and now["bars"] != before["bars"]
+
+        def moved(i=i, before=before):  # the bars follow just after the paint: on a loaded machine, a moment later
+            now = app.page.evaluate(CELL_JS)
+            changed = now["texts"] != before["texts"] and now["bars"] != before["bars"]
+            return now if now["step"] == i and changed else None
+
+        now = app.wait_until(moved, f"step {i}'s equation and attribution bars", timeout_s=10)
         u = now["unit"]
         nums = {k: float(v.replace("\u2212", "-")) for k, v in
                 re.findall(r"(?<!\u2212 )(R|Z|H̃|H)<sub>t(?:\u22121)?</sub> = ([+\u2212]?\d\.\d{3})", now["texts"])}
