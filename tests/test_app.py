@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import time
 from pathlib import Path
 
@@ -253,6 +254,10 @@ def test_race_starts_from_the_gates_tab(at):
     ppl = chart(at, "ppl_chart")
     names = [d["name"] for d in ppl["data"]]
     assert sum(n.startswith(f"{run.number}: ") for n in names) == 4
+    # lesson 2 compares the models' speeds: each one's tokens/s under the curves
+    (rates,) = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("Tokens/s per model: ")]
+    for name in ("GRU", "plain RNN (Z=0, R=1)", "reset gate only (Z=0)", "update gate only (R=1)"):
+        assert re.search(re.escape(name) + r" [1-9][\d,]*", rates), (name, rates)  # markdown escapes removed
 
 
 def test_one_visitor_sees_nothing_of_another(at):

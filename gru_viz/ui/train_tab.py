@@ -127,6 +127,10 @@ def _live_body(view: View, training: Training) -> None:
     m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
     curves = [(f"{w.number}: {name}", hist) for w in runs() for name, hist in w.progress().curves.items() if hist]
     _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
+    if len(snap.curves) > 1:  # a race: lesson 2 asks which model is faster per epoch
+        rates = " · ".join(f"{md_escape(name)} {smoothed_rate(hist):,.0f}"
+                           for name, hist in snap.curves.items() if hist)
+        st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
         samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}

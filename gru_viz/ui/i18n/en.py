@@ -85,6 +85,7 @@ EN: dict[str, str] = {
     "epoch_of": "Epoch {epoch} of {epochs}",
     "perplexity": "Perplexity",
     "tokens_per_sec": "Tokens/s",
+    "race_rates": "Tokens/s per model: {rates}",
     "time_left": "Time left",
     "device_in_use": "Device",
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",

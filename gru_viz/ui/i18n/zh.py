@@ -75,6 +75,7 @@ ZH: dict[str, str] = {
     "epoch_of": "第 {epoch} / {epochs} 周期",
     "perplexity": "困惑度",
     "tokens_per_sec": "词元/秒",
+    "race_rates": "每个模型的词元/秒：{rates}",
     "time_left": "剩余时间",
     "device_in_use": "设备",
     "continuation": "第 {epoch} 周期时对“{prefix}”的续写",
