@@ -86,7 +86,7 @@ def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_
     h = h0.size(1)
     hp = h0
     fused = cand_in is not None
-    # Each step's views made once, inside the compiled loop (made in Python, 1,000 steps' took about 5 ms).
+    # Each step's views made once, inside the compiled loop (made in Python, 1,000 steps' views took about 5 ms).
     zr_steps, ht_steps, hs_steps, rh_steps = zr.unbind(), ht.unbind(), hs.unbind(), rh.unbind()
     cand_steps = cand_in.unbind() if cand_in is not None else ht_steps
     keeps, values = (force_rows[:, 0].unbind(), force_rows[:, 1].unbind()) if force_rows is not None else ([], [])
