@@ -260,6 +260,19 @@ def test_race_starts_from_the_gates_tab(at):
         assert re.search(re.escape(name) + r" [1-9][\d,]*", rates), (name, rates)  # markdown escapes removed
 
 
+def test_projector_mode_hides_the_charts_toolbars_which_would_cover_their_legends(at):
+    open_tab(at, "train")
+    assert json.loads(next(c for c in at.get("plotly_chart") if "ppl_chart" in c.proto.id).proto.config) == {
+        "displaylogo": False}  # on a screen: the toolbar appears on hover, as Plotly has it
+    at.session_state["proj"] = True
+    at.run()
+    for tab, key in (("train", "ppl_chart"), ("gates", "grad_chart"), ("gates", "surv_chart")):
+        open_tab(at, tab)
+        no_errors(at)
+        config = json.loads(next(c for c in at.get("plotly_chart") if key in c.proto.id).proto.config)
+        assert config == {"displaylogo": False, "displayModeBar": False}, key
+
+
 def test_one_visitor_sees_nothing_of_another(at):
     _set_small_run(at, 3)
     at.button(key="btn_start").click().run()

@@ -109,7 +109,7 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
     left, right = st.columns(2)
     left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(340),
                                            title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
-                      key="grad_chart", config={"displaylogo": False})
+                      key="grad_chart", config=view.chart_config)
     ratios = {name: summarize_flow(norms).ratio for name, norms in curves}
     line = view.t("g_grad_line", t=target, gru=ratios[curves[0][0]], forced=ratios[curves[1][0]])
     if rnn is not None:
@@ -120,7 +120,7 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
                                        title=view.t("g_surv_chart", t=target), y_title="∏ Z",
                                        names=(view.t("g_surv_band"), view.t("g_surv_median"),
                                               view.t("g_surv_mean"))),
-                       key="surv_chart", config={"displaylogo": False})
+                       key="surv_chart", config=view.chart_config)
     right.caption(view.t("g_surv_help"))
     norms = np.log10(np.maximum(curves[0][1], 1e-300))
     colors = scale_colors(norms, vmin=float(norms.min()), vmax=float(norms.max()))

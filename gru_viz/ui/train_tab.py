@@ -42,7 +42,7 @@ def _curve_chart(view: View, curves: list[tuple[str, list[EpochReport]]], refere
                                 view.t("reference_run"), [r.epoch for r in reference],
                                 [r.perplexity for r in reference]),
                             max_epoch=epochs, title=view.t("ppl_title"), font_size=view.font, axes=view.axes)
-    st.plotly_chart(fig, key="ppl_chart", config={"displaylogo": False})
+    st.plotly_chart(fig, key="ppl_chart", config=view.chart_config)
 
 
 @st.cache_resource(show_spinner=False)

@@ -27,6 +27,12 @@ class View:
         return translate(key, self.lang, **fmt)
 
     @property
+    def chart_config(self) -> dict[str, object]:
+        """Plotly's config for the page's charts: no logo, and no toolbar on a projector, where its icons only
+        cover the legend (at 1280x720 the training chart's legend wraps under them)."""
+        return {"displaylogo": False} | ({"displayModeBar": False} if self.projector else {})
+
+    @property
     def axes(self) -> dict[str, str]:
         """Axis words for the figure builders, in this language."""
         return {k: self.t(f"ax_{k.replace(' ', '_')}") for k in AXES}
