@@ -70,6 +70,25 @@ def ppl_metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def test_a_teacher_who_reloads_is_the_teacher_again_in_that_browser_only(classroom_dir, monkeypatch):
+    import gru_viz.ui.class_panel as panel
+
+    browser = {"id": "browser:the-teachers-laptop"}  # what state.visitor_id reads from the XSRF cookie
+    monkeypatch.setattr(panel, "visitor_id", lambda: browser["id"])
+    teacher = app()
+    code, _ = start_class(teacher)
+    reloaded = app({"class": code})  # a reload: a new session, the class in the address bar
+    assert reloaded.expander[0].label == f"Class {code} · you teach"
+    assert reloaded.button(key="class_end") is not None
+    browser["id"] = "browser:a-students-phone"
+    student = app({"class": code})
+    assert student.expander[0].label == f"Class {code} · you are in it"
+    assert not [b for b in student.button if b.key == "class_end"]
+    browser["id"] = "browser:the-teachers-laptop"
+    reloaded.button(key="class_end").click().run()  # ended: a later reload finds no class to teach
+    assert app({"class": code}).expander[0].label != f"Class {code} · you teach"
+
+
 def test_a_teacher_and_two_students_the_tally_equals_their_votes(classroom_dir):
     teacher = app()
     code, link = start_class(teacher)

@@ -44,6 +44,14 @@ def store() -> classroom.ClassStore:
     return classroom.open_store()
 
 
+@st.cache_resource(show_spinner=False)
+def _teachers() -> dict[str, tuple[str, str]]:
+    """Class code -> (the teacher's browser, the teacher's token), for this server's life: a teacher who reloads
+    the page (a new session) is the teacher again in that browser, and only there. Browsers are told apart by
+    their XSRF cookie (`state.visitor_id`); without it (tests, XSRF protection off) nothing is remembered."""
+    return {}
+
+
 def current() -> Member | None:
     """The class this page run belongs to (read once per run by class_bar)."""
     return st.session_state.get("_class_now")
@@ -93,6 +101,11 @@ def _start() -> None:
         ss["_class_error"] = exc
         return
     ss["_class_teacher"] = (code, token)
+    teachers, visitor = _teachers(), visitor_id()
+    for gone in [c for c in teachers if store().state(c) is None]:  # classes expire after a day
+        teachers.pop(gone, None)
+    if visitor.startswith("browser:"):
+        teachers[code] = (visitor, token)
     ps.put("class", code)
 
 
@@ -102,6 +115,7 @@ def _end(code: str, token: str) -> None:
     except ClassError:
         pass  # already gone (a day old): leaving is what was asked
     st.session_state.pop("_class_teacher", None)
+    _teachers().pop(code, None)
     ps.put("class", "")
 
 
@@ -122,6 +136,9 @@ def class_bar(view: View) -> Member | None:
             if raw != code:
                 ps.put("class", code)  # the canonical code in the address bar
             teacher = ss.get("_class_teacher")
+            owner = _teachers().get(code)
+            if (teacher is None or teacher[0] != code) and owner is not None and owner[0] == visitor_id():
+                teacher = ss["_class_teacher"] = (code, owner[1])  # the teacher reloaded the page
             member = Member(code, teacher[1] if teacher and teacher[0] == code else None, state)
     ss["_class_now"] = member
     error = ss.pop("_class_error", None)
@@ -168,6 +185,7 @@ def _teacher_box(view: View, member: Member) -> None:
     info.code(link, language=None, wrap_lines=True)
     info.caption(view.t("class_voters", n=member.state.voters))
     info.button(view.t("class_end"), key="class_end", on_click=_end, args=(member.code, member.token))
+    info.caption(view.t("class_reload"))
 
 
 def _watch(code: str, seen: frozenset[str]) -> None:

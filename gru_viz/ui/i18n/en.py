@@ -329,6 +329,7 @@ EN: dict[str, str] = {
     "class_code": "Class code",
     "class_scan": "Scan the QR code, open the link, or type the code under “Class mode”.",
     "class_voters": "{n} students have answered so far.",
+    "class_reload": "Reloading this page keeps you the teacher, in this browser only.",
     "class_end": "End the class",
     "class_leave": "Leave the class",
     "class_student_info": "You are in class **{code}**: your answers to ④'s exercises and your prediction before "

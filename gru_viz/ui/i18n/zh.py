@@ -292,6 +292,7 @@ ZH: dict[str, str] = {
     "class_code": "课堂码",
     "class_scan": "扫描二维码、打开链接，或者在“课堂模式”中输入课堂码。",
     "class_voters": "目前已有 {n} 名学生作答。",
+    "class_reload": "重新加载本页后你仍是教师（仅限这个浏览器）。",
     "class_end": "结束课堂",
     "class_leave": "离开课堂",
     "class_student_info": "你在课堂 **{code}** 中：你对 ④ 中练习的回答、以及在 ② 中每个强制预设之前的预测，"
