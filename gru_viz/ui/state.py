@@ -172,8 +172,9 @@ def browser_token(xsrf_cookie: str) -> str | None:
 
 
 def visitor_id() -> str:
-    """The browser this session runs in, for fairness between visitors (one active run each), not security.
-    Without the cookie (tests, XSRF protection off) each session counts as its own visitor."""
+    """The browser this session runs in: one active run per visitor, one vote per student, and a teacher's class
+    back after a reload. Not a login: whoever holds that browser's cookie counts as it. Without the cookie (tests,
+    XSRF protection off) each session counts as its own visitor."""
     ss = st.session_state
     if "_visitor" not in ss:
         token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
