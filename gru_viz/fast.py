@@ -59,6 +59,10 @@ class ForceRows(NamedTuple):
         """Per step: every gate of every unit forced (the step of a plain RNN)."""
         return [self.whole[k] for k in self.of_step]
 
+    def per_step(self) -> torch.Tensor:
+        """(steps, 2, 2h): each step's keep and forced values."""
+        return self.rows[torch.tensor(self.of_step, device=self.rows.device)]
+
 
 def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> ForceRows | None:
     """The forcing of `steps` steps as a few distinct rows and each step's row: rows (4, 2, 2h) hold, for nothing /
@@ -91,7 +95,7 @@ def _force_table(force: ForceRows | None) -> torch.Tensor | None:
     """The C++ loops' form of `_force_rows`: (steps, 2h) forced value per step and unit, NaN where free."""
     if force is None:
         return None
-    per_step = force.rows[torch.tensor(force.of_step, device=force.rows.device)]
+    per_step = force.per_step()
     return per_step[:, 1].masked_fill(per_step[:, 0] == 1, float("nan"))
 
 
@@ -207,7 +211,7 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     onednn = use_onednn(h0, B)
     da_zr, da_h = buf["da_zr"], buf["da_h"]
     hprev = buf["hx"][:N]  # H_{t-1}: H_0, then H_1...
-    keep = None if force is None else force.rows[:, 0].index_select(0, torch.tensor(force.of_step, device=h0.device))
+    keep = None if force is None else force.per_step()[:, 0]
     gates_forced = [] if force is None else force.gates_forced()
     run_backward(dh_out.view(T, B, h), hprev.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
                  operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep, gates_forced,

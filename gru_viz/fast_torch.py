@@ -59,9 +59,7 @@ def linear(x: torch.Tensor, m: torch.Tensor, bias: torch.Tensor | None, onednn: 
     0.30 ms against 0.57 with BLAS here), else BLAS, into `out` where given."""
     if onednn:
         return torch.ops.mkldnn._linear_pointwise(x, m.T.contiguous(), bias, "none", [], "")
-    if bias is None:
-        return torch.mm(x, m, out=out) if out is not None else torch.mm(x, m)
-    return torch.addmm(bias, x, m, out=out) if out is not None else torch.addmm(bias, x, m)
+    return torch.mm(x, m, out=out) if bias is None else torch.addmm(bias, x, m, out=out)
 
 
 def matmul_tn(a: torch.Tensor, b: torch.Tensor, onednn: bool) -> torch.Tensor:

@@ -373,12 +373,12 @@ def _loops_once(forward, backward, dtype, onednn, fused, forcing):
         rh, b_h, w_hh = cand_in[..., :h], b[2 * h :], operand(torch.cat([w_h, w_x[:, 2 * h :]]), onednn, Bn)
     else:
         rh = torch.empty(Tn, Bn, h, dtype=dtype)
-    rows, of_step, whole = fast._force_rows(forcing, Tn, h, 0, h0) or (None, [0] * Tn, [])
+    force = fast._force_rows(forcing, Tn, h, 0, h0)
+    rows, of_step, whole = force or (None, [0] * Tn, [])
     forward(h0, operand(w_zr, onednn, Bn), w_hh, rows, of_step, whole, onednn, hs, zr, ht, rh, cand_in, b_h)
     da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=dtype), torch.empty(Tn, Bn, h, dtype=dtype)
     room = [torch.empty(Tn, Bn, k * h, dtype=dtype) for k in (2, 1, 1)]
-    keep = None if rows is None else rows[:, 0][torch.tensor(of_step)]
-    gates_forced = fast._force_rows(forcing, Tn, h, 0, h0).gates_forced() if rows is not None else []
+    keep, gates_forced = (None, []) if force is None else (force.per_step()[:, 0], force.gates_forced())
     backward(torch.ones_like(hs), torch.cat([h0[None], hs[:-1]]), zr, ht, operand(w_zr.T, onednn, Bn),
              operand(w_h.T, onednn, Bn), keep, gates_forced, onednn, da_zr, da_h, *room)
     return hs, zr, ht, rh.clone(), da_zr, da_h
