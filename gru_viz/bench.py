@@ -166,9 +166,16 @@ def _race_timings(vocab_size: int, cfg: TrainConfig, tokens: list[int], device: 
     return {f"{key}_tokens_per_sec": statistics.median(v) for key, v in rates.items()}
 
 
+PARTIAL_STEPS = (100, 600)
+
+
+def partial_units(hidden: int) -> int:
+    return min(32, hidden)
+
+
 def partial_forcing(hidden: int) -> Forcing:
     """A lesson's forcing: R=1 on some units for part of the text (every gate forced costs no product at all)."""
-    return Forcing(reset=GateForce(1.0, units=tuple(range(min(32, hidden))), steps=(100, 600)))
+    return Forcing(reset=GateForce(1.0, units=tuple(range(partial_units(hidden))), steps=PARTIAL_STEPS))
 
 
 def _trace_timings(model: GRUScratch, corpus, device: torch.device, backends: list[str]) -> dict[str, float]:
@@ -353,7 +360,8 @@ def run_bench(args: argparse.Namespace) -> int:
     backends = ["torch"] + (["cpp"] if "fast (C++)" in runners else [])
     traces = _trace_timings(trained["textbook"], corpus, device, backends)
     print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: free, forced (R=1, Z=0), "
-          f"partly forced (R=1 on units 0-31, steps 100-599)")
+          f"partly forced (R=1 on units 0-{partial_units(cfg.hidden) - 1}, steps {PARTIAL_STEPS[0]}-"
+          f"{PARTIAL_STEPS[1] - 1})")
     for name, key in [("trace_text (the app's)", "trace_text")] + [(f"  fast_trace {b}", f"fast_trace_{b}")
                                                                     for b in backends]:
         times = ", ".join(f"{traces[f'{key}_{label}_ms']:.1f}" for label in ("free", "forced", "partial"))
