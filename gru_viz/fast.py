@@ -31,15 +31,20 @@ __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast
 MIN_ROWS_PER_BLOCK = 8
 # Up to this vocabulary the candidate takes X_t as one-hot columns of its product, so that tanh runs inside it.
 ONE_HOT_MAX = 64
+# The parameters that multiply the one-hot input: a minibatch gives a gradient only to its tokens' rows.
+INPUT_WEIGHTS = ("W_xz", "W_xr", "W_xh")
 
 
 # --- the model's weights in the layout the loops want, forcing as rows, reusable buffers ---------------------
 
 
-def _weights(model: GRUScratch) -> dict[str, torch.Tensor]:
+def _weights(model: GRUScratch, cpp: bool) -> dict[str, torch.Tensor]:
     p = {n: t.detach() for n, t in model.params().items()}
-    return {
-        "w_x": torch.cat([p["W_xz"], p["W_xr"], p["W_xh"]], dim=1),
+    # The C++ kernel takes the input weights as one (V, 3h) matrix; the PyTorch loops gather rows of each (at a
+    # raw vocabulary of 3,000 characters that copy alone took 3.5 ms a step).
+    inputs = {"w_x": torch.cat([p["W_xz"], p["W_xr"], p["W_xh"]], dim=1)} if cpp else {
+        "w_xz": p["W_xz"], "w_xr": p["W_xr"], "w_xh": p["W_xh"]}
+    return inputs | {
         "b": torch.cat([p["b_z"], p["b_r"], p["b_h"]]),
         "w_hzr": torch.cat([p["W_hz"], p["W_hr"]], dim=1),  # one matmul gives both gates' recurrent terms
         "w_hh": p["W_hh"].contiguous(),
@@ -121,20 +126,23 @@ _scratch = threading.local()
 
 
 def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
-             backward: bool = True, cand_cols: int = 0) -> dict[str, torch.Tensor]:
+             backward: bool = True, cand_cols: int = 0, vocab: int = 0) -> dict[str, torch.Tensor]:
     """Room for the loops, one row per position. A training step reuses this thread's set while the shapes stay
     the same: fresh pages for these megabytes on every step cost more time in page faults than the arithmetic
     done on them (on the PyTorch path, 16.6 against 15.5 ms a step with glibc told to keep freed memory)."""
     N = B * T
-    key = (B, T, h, like.dtype, like.device, cpp, cand_cols)
+    key = (B, T, h, like.dtype, like.device, cpp, cand_cols, vocab)
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
     # hx: H_0 (the state entering the minibatch), then H_1...H_T: H_{t-1} and H_t are both views of it
-    shapes = {"hx": (N + B, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h)} | ({"dh_out": (N, h)} if backward else {})
+    shapes = {"hx": (N + B, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h)}
+    if backward:  # dL/dH_t from the output layer, and room for dL/dlogits^T (W_hq's gradient)
+        shapes |= {"dh_out": (N, h), "dl_t": (vocab, N)}
     if cpp:  # its backward fills one (N, 3h) block and transposes the weights itself, on all cores
         shapes |= {"da": (N, 3 * h), "w_hzr_t": (2 * h, h), "w_hh_t": (h, h), "dw_zr": (h, 2 * h), "dw_hh": (h, h)}
-    elif backward:  # the backward's factors and products, reused like the rest
-        shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h)}
+    elif backward:  # the backward's factors and products, reused like the rest; room for H_{t-1}^T and (R*H)^T
+        shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h),
+                   "h_t": (h, N)}
     if cand_cols:  # R*H_{t-1} is the first h columns of the candidate's input [R*H_{t-1} | one-hot X_t]
         del shapes["rh"]
         shapes["cand_in"] = (N, h + cand_cols)
@@ -147,11 +155,10 @@ def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
     return buffers
 
 
-def _one_hot_cols(w_x: torch.Tensor, rows: int, cpp: bool) -> int:
+def _one_hot_cols(V: int, like: torch.Tensor, rows: int, cpp: bool) -> int:
     """Columns of one-hot input beside R*H_{t-1} in the candidate's oneDNN product (see forward_loop): the
-    vocabulary size where it is small, else 0 (gathered rows added instead)."""
-    V = w_x.shape[0]
-    return V if not cpp and V <= ONE_HOT_MAX and use_onednn(w_x, rows) else 0
+    vocabulary size V where it is small, else 0 (gathered rows added instead)."""
+    return V if not cpp and V <= ONE_HOT_MAX and use_onednn(like, rows) else 0
 
 
 def _blocks(batch: int, cpp: bool) -> int:
@@ -188,14 +195,17 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
         return
     onednn = use_onednn(h0, B)
     # one-hot @ W_x is a row gather: the input terms go straight where the loop adds the recurrent terms to them
-    torch.index_select(w["w_x"][:, : 2 * h], 0, ids, out=buf["zr"]).add_(w["b"][: 2 * h])
+    zr = buf["zr"]
+    torch.index_select(w["w_xz"], 0, ids, out=zr[:, :h])
+    torch.index_select(w["w_xr"], 0, ids, out=zr[:, h:])
+    zr.add_(w["b"][: 2 * h])
     if "cand_in" in buf:  # [R*H | one-hot X] @ [W_hh; W_xh] + b_h, tanh inside oneDNN's product
         cand_in = buf["cand_in"]
         cand_in[:, h:].zero_().scatter_(1, ids.unsqueeze(1), 1.0)
-        w_h, b_h = operand(torch.cat([w["w_hh"], w["w_x"][:, 2 * h :]]), onednn, B), w["b"][2 * h :]
+        w_h, b_h = operand(torch.cat([w["w_hh"], w["w_xh"]]), onednn, B), w["b"][2 * h :]
         cand: torch.Tensor | None = cand_in.view(T, B, -1)
     else:
-        torch.index_select(w["w_x"][:, 2 * h :], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
+        torch.index_select(w["w_xh"], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
         w_h, b_h, cand = operand(w["w_hh"], onednn, B), None, None
     rows, of_step, whole = force if force is not None else (None, [0] * T, [])
     run_forward(h0, operand(w["w_hzr"], onednn, B), w_h, rows, of_step, whole,
@@ -204,7 +214,8 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
 
 def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
                     force: ForceRows | None, buf: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """The PyTorch loops' backward: (dW_x, db, dW_hzr, dW_hh) from dL/dH_t, positions in time-major order."""
+    """The PyTorch loops' backward from dL/dH_t, positions in time-major order: (rows, dW_x[z|r], dW_xh, db, dW_hzr,
+    dW_hh), the input weights' gradients only for `rows`, the tokens present (the other rows' are zero)."""
     B, h = h0.shape
     N = dh_out.shape[0]
     T = N // B
@@ -219,15 +230,18 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
                  *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1}^T da.
     big = use_onednn(h0, h)
-    d_whh = matmul_tn(buf["rh"], da_h, big)
+    d_whh = matmul_tn(buf["rh"], da_h, big, room=buf["h_t"])
     if gates_forced and all(gates_forced):  # a plain RNN: the gates' weights get no gradient
         d_whzr = da_zr.new_zeros(h, 2 * h)
     else:
-        d_whzr = matmul_tn(hprev, da_zr, big)
-    # X is one-hot: each position adds to one row (into contiguous tensors: into column slices it took 14x longer)
-    d_wx = torch.cat([da_zr.new_zeros(w["w_x"].shape[0], 2 * h).index_add_(0, ids, da_zr),
-                      da_h.new_zeros(w["w_x"].shape[0], h).index_add_(0, ids, da_h)], dim=1)
-    return d_wx, torch.cat([da_zr.sum(0), da_h.sum(0)]), d_whzr, d_whh
+        d_whzr = matmul_tn(hprev, da_zr, big, room=buf["h_t"])
+    # X is one-hot: each position adds to its token's row (into contiguous tensors: into column slices it took 14x
+    # longer). Only the tokens present get rows: a raw vocabulary of thousands would otherwise mean megabytes of
+    # zeros to allocate, add into, take the norm of and subtract, every step.
+    rows, row_of = torch.unique(ids, return_inverse=True)
+    d_wxzr = da_zr.new_zeros(rows.numel(), 2 * h).index_add_(0, row_of, da_zr)
+    d_wxh = da_h.new_zeros(rows.numel(), h).index_add_(0, row_of, da_h)
+    return rows, d_wxzr, d_wxh, torch.cat([da_zr.sum(0), da_h.sum(0)]), d_whzr, d_whh
 
 
 # --- the public steps ---------------------------------------------------------------------------------------
@@ -241,13 +255,14 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     B, T = X.shape
     h, N = model.hidden, B * T
     cpp = ext is not None or _use_cpp(backend, model.W_hq)
-    w = _weights(model)
-    force = _force_rows(forcing, T, h, 0, w["w_x"])  # textbook_step runs the model with start_step=0
+    w = _weights(model, cpp)
+    force = _force_rows(forcing, T, h, 0, w["w_hh"])  # textbook_step runs the model with start_step=0
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
-    h0 = state.to(w["w_x"].dtype).contiguous()
-    buf = _buffers(B, T, h, w["w_x"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(w["w_x"], B, cpp))
+    h0 = state.to(w["w_hh"].dtype).contiguous()
+    V = model.vocab_size
+    buf = _buffers(B, T, h, w["w_hh"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(V, w["w_hh"], B, cpp), vocab=V)
     buf["hx"][:B] = h0
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)
     H = buf["hs"]
@@ -269,20 +284,25 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
         (ext or load_extension()).backward(
             ids, dh_out, h0, H, buf["zr"], buf["ht"], buf["rh"], buf["w_hzr_t"], buf["w_hh_t"],
             empty if table is None else table, blocks, buf["da"], buf["dw_zr"], buf["dw_hh"], d_wx, d_b)
-        d_whzr, d_whh = buf["dw_zr"], buf["dw_hh"]
+        rows, d_wxzr, d_wxh, d_whzr, d_whh = None, d_wx[:, : 2 * h], d_wx[:, 2 * h :], buf["dw_zr"], buf["dw_hh"]
     else:
-        d_wx, d_b, d_whzr, d_whh = _torch_backward(ids, dh_out, h0, w, force, buf)
-    grads = {"W_xz": d_wx[:, :h], "W_xr": d_wx[:, h : 2 * h], "W_xh": d_wx[:, 2 * h :],
+        rows, d_wxzr, d_wxh, d_b, d_whzr, d_whh = _torch_backward(ids, dh_out, h0, w, force, buf)
+    grads = {"W_xz": d_wxzr[:, :h], "W_xr": d_wxzr[:, h:], "W_xh": d_wxh,
              "W_hz": d_whzr[:, :h], "W_hr": d_whzr[:, h:], "W_hh": d_whh,
-             "W_hq": matmul_tn(d_logits, H, onednn).T, "b_q": d_logits.sum(0)}  # (dl^T H)^T: 1.5-2x faster than H^T dl
+             # (dl^T H)^T: 1.5-2x faster than H^T dl
+             "W_hq": matmul_tn(d_logits, H, onednn, room=buf["dl_t"]).T, "b_q": d_logits.sum(0)}
     grads["b_z"], grads["b_r"], grads["b_h"] = d_b.split(h)
     ordered = [grads[n] for n in PARAM_NAMES]
 
-    # d2l's grad_clipping (one global norm, rescaled to θ when above it) and SGD, in place on the parameters.
+    # d2l's grad_clipping (one global norm, rescaled to θ when above it) and SGD, in place on the parameters. Rows
+    # of W_x without a gradient add nothing to the norm and stay as they are.
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in ordered])))
     scale = lr * clip / norm if norm > clip else lr
     for name, g in zip(PARAM_NAMES, ordered):
-        getattr(model, name).sub_(g, alpha=scale)
+        if rows is not None and name in INPUT_WEIGHTS:
+            getattr(model, name).index_add_(0, rows, g, alpha=-scale)
+        else:
+            getattr(model, name).sub_(g, alpha=scale)
     return float(loss), H[last]  # the last step's rows, in row order (a copy: the buffers are reused)
 
 
@@ -299,13 +319,13 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
 
     ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
     """
-    w = _weights(model)
+    cpp = _use_cpp(backend, model.W_hq)
+    w = _weights(model, cpp)
     B, T = ids.shape
     h = model.hidden
-    h0 = (model.begin_state(B, w["w_x"].device) if state is None else state).to(w["w_x"].dtype).contiguous()
-    cpp = _use_cpp(backend, w["w_x"])
-    buf = _buffers(B, T, h, w["w_x"], reuse=False, cpp=cpp, backward=False)  # fresh: the trace keeps these
-    force = _force_rows(forcing, T, h, start_step, w["w_x"])
+    h0 = (model.begin_state(B, w["w_hh"].device) if state is None else state).to(w["w_hh"].dtype).contiguous()
+    buf = _buffers(B, T, h, w["w_hh"], reuse=False, cpp=cpp, backward=False)  # fresh: the trace keeps these
+    force = _force_rows(forcing, T, h, start_step, w["w_hh"])
     # One block: positions in time-major order, so the outputs are (T, B, .) views.
     _forward(ids.T.reshape(-1).long(), h0, w, force, 1, cpp, buf)
     hs, zr = buf["hs"].view(T, B, h), buf["zr"].view(T, B, 2 * h)

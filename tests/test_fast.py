@@ -75,6 +75,23 @@ def test_matches_textbook_and_autograd_float64(name, clip):
     _assert_same_params(fast, ref, rtol=1e-11, atol=1e-13)
 
 
+def test_input_weights_change_only_in_the_rows_of_tokens_present():
+    # The PyTorch loops give W_x* a gradient only for the tokens in the minibatch: the update must still equal
+    # autograd's, and the other rows must stay exactly as they were.
+    ref, fast = _model(vocab=40), _model(vocab=40)
+    X, Y, state = _batch(vocab=40)
+    X = torch.tensor([3, 5, 17, 39])[X % 4]  # four of the forty tokens
+    before = {n: getattr(fast, n).detach().clone() for n in ("W_xz", "W_xr", "W_xh")}
+    expected, _, _ = autograd_sgd_update(ref, X, Y, state, 0.7, 1e-2, FORCINGS["free"])
+    run_step(fast, X, Y, state, 0.7, 1e-2, FORCINGS["free"], backend="torch")
+    absent = [i for i in range(40) if i not in (3, 5, 17, 39)]
+    for n, old in before.items():
+        assert torch.equal(getattr(fast, n)[absent], old[absent]), n
+        assert not torch.equal(getattr(fast, n)[[3, 5, 17, 39]], old[[3, 5, 17, 39]]), n
+    for n in PARAM_NAMES:
+        torch.testing.assert_close(getattr(fast, n).detach(), expected[n], rtol=1e-11, atol=1e-13, msg=n)
+
+
 @pytest.mark.parametrize("name", ["free", "plain_rnn", "both_units_and_steps"])
 def test_matches_textbook_float32(name):
     forcing = FORCINGS[name]
