@@ -258,6 +258,29 @@ def test_race_starts_from_the_gates_tab(at):
     (rates,) = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("Tokens/s per model: ")]
     for name in ("GRU", "plain RNN (Z=0, R=1)", "reset gate only (Z=0)", "update gate only (R=1)"):
         assert re.search(re.escape(name) + r" [1-9][\d,]*", rates), (name, rates)  # markdown escapes removed
+    # in Chinese the models have Chinese names: in the legend, the rates and the continuations
+    at.session_state["lang"] = "zh"
+    at.run()
+    open_tab(at, "train")
+    no_errors(at)
+    names = [d["name"] for d in chart(at, "ppl_chart")["data"] if d["name"].startswith(f"{run.number}: ")]
+    zh_names = ("GRU", "普通 RNN（Z=0，R=1）", "只有重置门（Z=0）", "只有更新门（R=1）")
+    assert sorted(names) == sorted(f"{run.number}: {n}" for n in zh_names)
+    (rates,) = [c.value.replace("\\", "") for c in at.caption if c.value.startswith("每个模型的词元/秒：")]
+    assert all(n in rates for n in zh_names) and "plain RNN" not in rates
+    samples = [c.value for c in at.code if c.value.startswith(zh_names[1] + ": ")]
+    assert len(samples) == 1, [c.value[:30] for c in at.code]
+
+
+def test_every_race_model_has_a_name_in_each_language():
+    from gru_viz.race import VARIANTS
+    from gru_viz.ui.strings import LANGS
+    from gru_viz.ui.train_tab import VARIANT_KEYS
+
+    assert set(VARIANT_KEYS) == set(VARIANTS)
+    for table in LANGS.values():
+        assert all(table.get(key) for key in VARIANT_KEYS.values())
+    assert LANGS["en"][VARIANT_KEYS["plain RNN (Z=0, R=1)"]] == "plain RNN (Z=0, R=1)"
 
 
 def test_projector_mode_hides_the_charts_toolbars_which_would_cover_their_legends(at):
