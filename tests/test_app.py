@@ -235,7 +235,7 @@ def test_why_gates_tab_wiring(at):
     # the unit explorer ranks units and colours the text
     at.radio(key="w.g_quantity.en").set_value("Z").run()
     no_errors(at)
-    assert at.selectbox(key="w.g_unit.en").options[0].startswith("unit ")  # ranked units come first, labelled
+    assert at.selectbox(key="w.g_unit.en.Z").options[0].startswith("unit ")  # ranked units come first, labelled
     assert any("background:" in m.value for m in at.markdown if "title=\"Z[" in m.value)
 
 

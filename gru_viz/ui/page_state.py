@@ -196,14 +196,16 @@ def settle(key: str, allowed: Sequence | None = None, lo: float | None = None, h
 
 
 def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", shown: object = None,
-           **kwargs: object) -> object:
+           labels_of: str = "", **kwargs: object) -> object:
     """Draw `fn` (st.slider, st.radio, … or a column's) for setting `key`; returns the setting's value.
 
     `shown` is what the widget displays while the setting is None (its derived default). The widget's own key
     carries the language: labels that change language make a new widget, started from the stored value.
+    `labels_of` does the same for whatever else the options' labels depend on (a selectbox whose labels change
+    under the same key kept showing its old label in the browser: Streamlit sends a selection as its label).
     """
     ss = st.session_state
-    wkey = f"w.{key}.{lang}"
+    wkey = f"w.{key}.{lang}" + (f".{labels_of}" if labels_of else "")
     value = ss.get(key, SETTINGS[key].default)
     display = shown if value is None else value
     if ss.get(wkey, _UNSET) != display:  # set by code, a link, or first drawn: the widget follows the setting

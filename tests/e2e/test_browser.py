@@ -263,3 +263,23 @@ def test_shared_url_restores_view(app):
     assert fresh.get_by_role("tab", name=TAB_FORCE, exact=True).get_attribute("aria-selected") == "true"
     assert fresh.locator("[data-testid='stException']").count() == 0
     fresh.close()
+
+
+def test_unit_explorer_shows_the_kept_units_label_for_the_quantity_it_ranks_by(app):
+    """The hidden-unit chooser labels units by how they rank for H, Z or R. Switching the quantity keeps the unit
+    but must show the new quantity's label for it: under one widget key the browser kept the old label (Streamlit
+    sends a selection as its label). On the bundled model, unit 30 leads H's ranking and is not ranked for Z."""
+    app.open("?tab=gates")
+    box = app.main.get_by_role("combobox", name="Hidden unit")
+    box.wait_for()
+    before = box.input_value()
+    m = re.fullmatch(r"unit (\d+): .+ \(r = [+-]\d\.\d\d\)", before)
+    assert m, before
+    colour_by = app.main.get_by_test_id("stRadio").filter(has_text="Colour by")
+    app.choose_radio("Z", within=colour_by)
+    after = app.main.get_by_role("combobox", name="Hidden unit").input_value()
+    assert after != before and re.fullmatch(rf"{m.group(1)}|unit {m.group(1)}: .+", after), (before, after)
+    app.choose_radio("H", within=colour_by)
+    assert app.main.get_by_role("combobox", name="Hidden unit").input_value() == before
+    app.assert_no_exception()
+    app.shot("unit-explorer-relabelled")
