@@ -65,3 +65,11 @@ def running_app(timeout: float = 60):
             w.stop()
             w.join(2.0)
         st.cache_resource.clear()
+
+
+def selectbox_for(app, setting: str, lang: str = "en"):
+    """The selectbox drawn for page setting `setting`: its key carries the language and, where its labels change
+    (gru_viz.ui.page_state.widget), a digest of them."""
+    prefix = f"w.{setting}.{lang}"
+    (box,) = [b for b in app.selectbox if b.key == prefix or b.key.startswith(prefix + ".")]
+    return box

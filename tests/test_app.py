@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import running_app, wait_for
+from helpers import running_app, selectbox_for, wait_for
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -56,7 +56,7 @@ def heat_z(data: dict, gate: str):
 
 def test_first_load_shows_pretrained_scrubber(at):
     no_errors(at)
-    assert at.selectbox(key="w.inspect.en").value == "pre:500"
+    assert selectbox_for(at, "inspect").value == "pre:500"
     data = scrubber(at)
     assert len(data["payload"]["units"]) == 32 and data["payload"]["hidden"] == 256
     assert data["goto"]["step"] == 0 and at.session_state["step"] == 0
@@ -151,7 +151,7 @@ def test_start_pause_resume_stop(at):
     at.button(key="btn_stop").click().run()
     assert run.progress().status == "stopped" and time.time() - t0 < 5
     no_errors(at)
-    assert any(o.startswith("Run 1 (GRU) · latest") for o in at.selectbox(key="w.inspect.en").options)
+    assert any(o.startswith("Run 1 (GRU) · latest") for o in selectbox_for(at, "inspect").options)
 
 
 def test_training_on_pasted_text_then_inspecting_it(at):
@@ -163,10 +163,10 @@ def test_training_on_pasted_text_then_inspecting_it(at):
     assert run.join(30) and run.progress().status == "finished"
     open_tab(at, "scrub")
     no_errors(at)
-    at.selectbox(key="w.inspect.en").set_value(f"run:{run.run_id}:latest").run()
+    selectbox_for(at, "inspect").set_value(f"run:{run.run_id}:latest").run()
     no_errors(at)
     assert heat_z(scrubber(at), "R").shape[1] == 8  # the new model's 8 hidden units
-    options = at.selectbox(key="w.inspect.en").options
+    options = selectbox_for(at, "inspect").options
     # the visitor's first run is "Run 1"; its last epoch is listed once, as the latest
     assert "Run 1 (GRU) · latest, epoch 3" in options and "Run 1 (GRU) · epoch 3" not in options
     assert "Run 1 (GRU) · epoch 1" in options
@@ -208,7 +208,7 @@ def test_good_checkpoint_upload_is_inspectable(at):
     at.file_uploader(key="upload_ckpt").upload("mine.safetensors", data)
     at.run()
     no_errors(at)
-    assert at.selectbox(key="w.inspect.en").value == "upload"
+    assert selectbox_for(at, "inspect").value == "upload"
     assert any(s.value.startswith("Loaded mine") for s in at.sidebar.success)
 
 
@@ -235,7 +235,7 @@ def test_why_gates_tab_wiring(at):
     # the unit explorer ranks units and colours the text
     at.radio(key="w.g_quantity.en").set_value("Z").run()
     no_errors(at)
-    assert at.selectbox(key="w.g_unit.en.Z").options[0].startswith("unit ")  # ranked units come first, labelled
+    assert selectbox_for(at, "g_unit").options[0].startswith("unit ")  # ranked units come first, labelled
     assert any("background:" in m.value for m in at.markdown if "title=\"Z[" in m.value)
 
 
@@ -305,7 +305,7 @@ def test_one_visitor_sees_nothing_of_another(at):
     other.run()
     no_errors(other)
     assert other.session_state["runs"] == []
-    assert not any(o.startswith("Run ") for o in other.selectbox(key="w.inspect.en").options)
+    assert not any(o.startswith("Run ") for o in selectbox_for(other, "inspect").options)
 
 
 def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from helpers import running_app
+from helpers import running_app, selectbox_for
 from streamlit.testing.v1 import AppTest
 from zh_text import chinese_text
 
@@ -68,7 +68,7 @@ def test_chinese_prose_trains_scrubs_forces_and_explores_in_the_chinese_ui(at):
     at.session_state["preset"] = "free"
     _open(at, "gates")
     no_errors(at)
-    labels = at.selectbox(key="w.g_unit.zh.H").options
+    labels = selectbox_for(at, "g_unit", "zh").options
     assert any("中文标点" in o for o in labels) or any("句内位置" in o for o in labels)
     coloured = "".join(m.value for m in at.markdown if "background:" in m.value)
     assert "Noto Sans CJK SC" in coloured and "，" in coloured and "↵" in coloured  # the line breaks are kept
@@ -90,7 +90,7 @@ def test_python_docs_with_every_character_kept(at):
     no_errors(at)
     _open(at, "gates")
     no_errors(at)
-    assert any("inside double quotes" in o for o in at.selectbox(key="w.g_unit.en.H").options)
+    assert any("inside double quotes" in o for o in selectbox_for(at, "g_unit").options)
 
 
 def test_the_bundled_raw_model_is_in_the_chooser_and_its_explorer_finds_the_quote_unit():
@@ -100,7 +100,7 @@ def test_the_bundled_raw_model_is_in_the_chooser_and_its_explorer_finds_the_quot
         app.query_params.update({"tab": "gates", "inspect": "raw:30"})
         app.run()
         no_errors(app)
-        labels = app.selectbox(key="w.g_unit.en.H").options
+        labels = selectbox_for(app, "g_unit").options
         assert any(o.startswith("unit 248: inside double quotes") for o in labels), labels[:5]
         scrub = AppTest.from_file(APP, default_timeout=90)
         scrub.query_params.update({"inspect": "raw:30"})

@@ -42,7 +42,7 @@ def main() -> None:
         # a key that is not here (a run that was reset, another visitor's link) falls back to the default
         page_state.settle("inspect", list(options))
         key = page_state.widget((chooser_box or st).selectbox, view.t("inspect"), "inspect", list(options),
-                                lang=view.lang,
+                                lang=view.lang, labels=options.values(),  # a run's latest epoch moves on
                                 format_func=options.get,
                                 label_visibility="collapsed" if view.projector else "visible")
         inspected = resolve_model(str(key))

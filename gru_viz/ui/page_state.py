@@ -8,9 +8,10 @@ view whichever tab is open. URL sync, the share link and restoring a link all re
 
 from __future__ import annotations
 
+import hashlib
 import math
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -196,16 +197,18 @@ def settle(key: str, allowed: Sequence | None = None, lo: float | None = None, h
 
 
 def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", shown: object = None,
-           labels_of: str = "", **kwargs: object) -> object:
+           labels: Iterable[str] = (), **kwargs: object) -> object:
     """Draw `fn` (st.slider, st.radio, … or a column's) for setting `key`; returns the setting's value.
 
     `shown` is what the widget displays while the setting is None (its derived default). The widget's own key
     carries the language: labels that change language make a new widget, started from the stored value.
-    `labels_of` does the same for whatever else the options' labels depend on (a selectbox whose labels change
-    under the same key kept showing its old label in the browser: Streamlit sends a selection as its label).
+    `labels`, a selectbox's option labels where they change (a run's latest epoch, units ranked by a quantity),
+    do the same: the browser sends a selection back as its label, so under one key a relabelled selectbox kept
+    showing the old label, or fell back to its first option.
     """
     ss = st.session_state
-    wkey = f"w.{key}.{lang}" + (f".{labels_of}" if labels_of else "")
+    digest = hashlib.blake2s("\n".join(labels).encode(), digest_size=4).hexdigest() if labels else ""
+    wkey = f"w.{key}.{lang}" + (f".{digest}" if digest else "")
     value = ss.get(key, SETTINGS[key].default)
     display = shown if value is None else value
     if ss.get(wkey, _UNSET) != display:  # set by code, a link, or first drawn: the widget follows the setting

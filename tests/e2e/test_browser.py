@@ -123,6 +123,29 @@ def test_training_live_pause_stop(app):
     app.shot("stopped")
 
 
+def test_inspecting_a_runs_latest_epoch_survives_its_next_epochs(app):
+    """The chooser names a run's latest epoch ("latest, epoch 3"). When the run moved on, that label changed, and
+    the browser, which sends a selection back as its label, fell back to the bundled model at the next rerun."""
+    app.open_tab(TAB_TRAIN)
+    app.set_number("Hidden units", 16)
+    app.set_number("Epochs", EPOCHS)
+    app.button("Start").click()
+    app.wait_until(lambda: epoch(app), "the first epoch")
+    app.open_tab(TAB_SCRUB)  # a rerun of the whole page: the chooser lists the run
+    chooser = app.page.get_by_role("combobox", name="Model to inspect")
+    chooser.click()
+    app.rerun_after(app.page.get_by_role("option", name=re.compile(r"^Run 1 \(GRU\) · latest")).click)
+    chosen = chooser.input_value()
+    assert chosen.startswith("Run 1 (GRU) · latest, epoch "), chosen
+    app.page.wait_for_timeout(3000)  # epochs go by
+    app.open_tab(TAB_TRAIN)
+    later = chooser.input_value()
+    assert later.startswith("Run 1 (GRU) · latest, epoch ") and later != chosen, (chosen, later)
+    assert "inspect=run%3A" in app.page.url, app.page.url
+    app.rerun_after(app.button("Stop").click)
+    app.assert_no_exception()
+
+
 # --- 3. scrubbing ---------------------------------------------------------------------------
 
 
