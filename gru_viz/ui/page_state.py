@@ -202,9 +202,9 @@ def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", 
 
     `shown` is what the widget displays while the setting is None (its derived default). The widget's own key
     carries the language: labels that change language make a new widget, started from the stored value.
-    `labels`, a selectbox's option labels where they change (a run's latest epoch, units ranked by a quantity),
-    do the same: the browser sends a selection back as its label, so under one key a relabelled selectbox kept
-    showing the old label, or fell back to its first option.
+    `labels`, a selectbox's or radio's option labels where they change (a run's latest epoch, units ranked by a
+    quantity), do the same: the browser sends a selection back as its label, so under one key a relabelled
+    selectbox kept showing the old label, or fell back to its first option.
     """
     ss = st.session_state
     digest = hashlib.blake2s("\n".join(labels).encode(), digest_size=4).hexdigest() if labels else ""

@@ -112,8 +112,9 @@ def sidebar(view: View) -> Training:
     device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
     sampling = w(sb.radio, view.t("sampling"), "sampling", ("sequential", "random"), lang=lang, format_func=view.t,
                  horizontal=True)
-    engine = w(sb.radio, view.t("engine_choice"), "engine", ("fast", "textbook"), lang=lang,
-               format_func=lambda k: view.t(f"engine_{k}", backend=fast_backend_label(view)))
+    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ("fast", "textbook")}
+    engine = w(sb.radio, view.t("engine_choice"), "engine", tuple(engine_labels), lang=lang,
+               labels=engine_labels.values(), format_func=engine_labels.get)  # the kernel's build may finish
     if engine == "fast":
         sb.caption(build_note(view))
     config = None
