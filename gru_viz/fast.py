@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
+from gru_viz import fast_fm
 from gru_viz.fast_ext import (
     BuildState,
     build_extension,
@@ -30,7 +31,7 @@ __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
 # Up to this vocabulary the candidate takes X_t as one-hot columns of its product, so that tanh runs inside it.
-ONE_HOT_MAX = 64
+ONE_HOT_MAX = fast_fm.MAX_VOCAB
 # The parameters that multiply the one-hot input: a minibatch gives a gradient only to its tokens' rows.
 INPUT_WEIGHTS = ("W_xz", "W_xr", "W_xh")
 
@@ -255,8 +256,13 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     B, T = X.shape
     h, N = model.hidden, B * T
     cpp = ext is not None or _use_cpp(backend, model.W_hq)
+    force = _force_rows(forcing, T, h, 0, model.W_hh)  # textbook_step runs the model with start_step=0
+    if not cpp and fast_fm.applies(model.W_hq, model.vocab_size, B):  # d2l's case on CPU: the quickest loops
+        p = {n: t.detach() for n, t in model.params().items()}
+        loss, grads, last_state = fast_fm.train_step(p, X, Y, state.to(p["W_hh"].dtype), force)
+        _update(model, grads, None, lr, clip)
+        return loss, last_state
     w = _weights(model, cpp)
-    force = _force_rows(forcing, T, h, 0, w["w_hh"])  # textbook_step runs the model with start_step=0
     blocks = _blocks(B, cpp)
     order, last = (x.to(X.device) for x in _positions(B, T, blocks))
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
@@ -292,10 +298,15 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
              # (dl^T H)^T: 1.5-2x faster than H^T dl
              "W_hq": matmul_tn(d_logits, H, onednn, room=buf["dl_t"]).T, "b_q": d_logits.sum(0)}
     grads["b_z"], grads["b_r"], grads["b_h"] = d_b.split(h)
-    ordered = [grads[n] for n in PARAM_NAMES]
+    _update(model, grads, rows, lr, clip)
+    return float(loss), H[last]  # the last step's rows, in row order (a copy: the buffers are reused)
 
-    # d2l's grad_clipping (one global norm, rescaled to θ when above it) and SGD, in place on the parameters. Rows
-    # of W_x without a gradient add nothing to the norm and stay as they are.
+
+def _update(model: GRUScratch, grads: dict[str, torch.Tensor], rows: torch.Tensor | None, lr: float,
+            clip: float) -> None:
+    """d2l's grad_clipping (one global norm, rescaled to θ when above it) and SGD, in place on the parameters.
+    rows: the only rows of W_x* that have a gradient (None: all); the others add nothing to the norm and stay."""
+    ordered = [grads[n] for n in PARAM_NAMES]
     norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in ordered])))
     scale = lr * clip / norm if norm > clip else lr
     for name, g in zip(PARAM_NAMES, ordered):
@@ -303,7 +314,6 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
             getattr(model, name).index_add_(0, rows, g, alpha=-scale)
         else:
             getattr(model, name).sub_(g, alpha=scale)
-    return float(loss), H[last]  # the last step's rows, in row order (a copy: the buffers are reused)
 
 
 def fast_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,

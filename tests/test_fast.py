@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import autograd_sgd_update
 
-from gru_viz import fast, fast_ext, fast_torch
+from gru_viz import fast, fast_ext, fast_fm, fast_torch
 from gru_viz.data import make_corpus
 from gru_viz.fast import fast_backend, fast_step, fast_trace, run_step
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
@@ -327,14 +327,17 @@ def test_fast_step_has_textbook_signature():
 # --- the PyTorch path's kernels: oneDNN for float32 blocks, TorchScript or not, all with the same results --------
 
 
-@pytest.mark.parametrize("name", ["free", "plain_rnn", "both_units_and_steps"])
+@pytest.mark.parametrize("name", ["free", "plain_rnn", "both_units_and_steps", "rnn_on_steps", "z_on_steps"])
 @pytest.mark.parametrize("batch", [8, 24])
-def test_float32_blocks_on_onednn_match_textbook(name, batch):
-    """Batches of 8+ rows in float32 take oneDNN's products (where torch has them). After three carried minibatches
-    they are as close to the float64 textbook as the float32 textbook itself is (these large weights amplify
-    float32 rounding, so both drift from the float64 result by about 1e-5)."""
+def test_float32_blocks_on_onednn_match_textbook(name, batch, monkeypatch):
+    """Batches of 8+ rows in float32 take oneDNN's products (where torch has them), in the feature-major step
+    (fast_fm) for this small vocabulary. After three carried minibatches they are as close to the float64 textbook
+    as the float32 textbook itself is (these large weights amplify float32 rounding, so both drift from the float64
+    result by about 1e-5)."""
     from gru_viz.fast_torch import use_onednn
 
+    calls = []
+    monkeypatch.setattr(fast_fm, "train_step", lambda *a, f=fast_fm.train_step: calls.append(1) or f(*a))
     forcing = FORCINGS[name]
     truth = _model(hidden=32)
     ref, fast = copy.deepcopy(truth).to(torch.float32), copy.deepcopy(truth).to(torch.float32)
@@ -351,6 +354,47 @@ def test_float32_blocks_on_onednn_match_textbook(name, batch):
         err_textbook = float((getattr(ref, n).detach().double() - exact).abs().max())
         err_fast = float((getattr(fast, n).detach().double() - exact).abs().max())
         assert err_fast <= 4 * err_textbook + 1e-6, (n, err_fast, err_textbook)
+    assert len(calls) == (3 if fast_torch.onednn_available() else 0)  # the feature-major step ran
+
+
+def test_feature_major_step_skips_a_plain_rnns_gates():
+    """The feature-major step computes no gate product forward or backward when every gate is forced: NaN gate
+    weights stay out of the step, which equals the float32 textbook's (whose forced gates are constants)."""
+    if not fast_torch.onednn_available():
+        pytest.skip("this torch has no oneDNN linear kernel")
+    ref, model = _model(torch.float32, hidden=16), _model(torch.float32, hidden=16)
+    with torch.no_grad():
+        for m in (ref, model):
+            for n in GATE_PARAMS:
+                getattr(m, n).fill_(float("nan"))
+    X, Y, state = _batch(torch.float32, batch=8, hidden=16)
+    assert fast_fm.applies(model.W_hq, model.vocab_size, 8)
+    loss_t, state_t = textbook_step(ref, X, Y, state, 0.7, 1.0, PRESETS["plain_rnn"])
+    loss_f, state_f = run_step(model, X, Y, state, 0.7, 1.0, PRESETS["plain_rnn"], backend="torch")
+    assert math.isfinite(loss_f) and loss_f == pytest.approx(loss_t, rel=1e-6)
+    torch.testing.assert_close(state_f, state_t, rtol=1e-5, atol=1e-6)
+    for n in set(PARAM_NAMES) - set(GATE_PARAMS):
+        torch.testing.assert_close(getattr(model, n).detach(), getattr(ref, n).detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["free", "both_units_and_steps", "plain_rnn"])
+def test_feature_major_loops_run_compiled_and_eager_alike(name, monkeypatch):
+    """fast_fm's loops compiled by TorchScript (really compiled) and run as they are give the same step."""
+    if not fast_torch.onednn_available():
+        pytest.skip("this torch has no oneDNN linear kernel")
+    compiled = fast_fm._loops()
+    assert all(isinstance(f, torch.jit.ScriptFunction) for f in compiled)
+    X, Y, state = _batch(torch.float32, batch=9, hidden=16)
+    results = []
+    for loops in (compiled, (fast_fm.forward_fm, fast_fm.backward_fm)):
+        monkeypatch.setattr(fast_fm, "_loops", lambda loops=loops: loops)
+        m = _model(torch.float32, hidden=16)
+        results.append((run_step(m, X, Y, state, 1.0, 1.0, FORCINGS[name], backend="torch"), m))
+    (la, sa), a = results[0]
+    (lb, sb), b = results[1]
+    assert la == pytest.approx(lb, rel=1e-6)
+    torch.testing.assert_close(sa, sb, rtol=1e-6, atol=1e-6)
+    _assert_same_params(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_onednn_off_and_on_give_the_same_step(monkeypatch):
