@@ -30,8 +30,6 @@ __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
-# Up to this vocabulary the candidate takes X_t as one-hot columns of its product, so that tanh runs inside it.
-ONE_HOT_MAX = fast_fm.MAX_VOCAB
 # The parameters that multiply the one-hot input: a minibatch gives a gradient only to its tokens' rows.
 INPUT_WEIGHTS = ("W_xz", "W_xr", "W_xh")
 
@@ -127,12 +125,12 @@ _scratch = threading.local()
 
 
 def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
-             backward: bool = True, cand_cols: int = 0, vocab: int = 0) -> dict[str, torch.Tensor]:
+             backward: bool = True, vocab: int = 0) -> dict[str, torch.Tensor]:
     """Room for the loops, one row per position. A training step reuses this thread's set while the shapes stay
     the same: fresh pages for these megabytes on every step cost more time in page faults than the arithmetic
     done on them (on the PyTorch path, 16.6 against 15.5 ms a step with glibc told to keep freed memory)."""
     N = B * T
-    key = (B, T, h, like.dtype, like.device, cpp, cand_cols, vocab)
+    key = (B, T, h, like.dtype, like.device, cpp, vocab)
     if reuse and getattr(_scratch, "key", None) == key:
         return _scratch.buffers
     # hx: H_0 (the state entering the minibatch), then H_1...H_T: H_{t-1} and H_t are both views of it
@@ -144,22 +142,11 @@ def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
     elif backward:  # the backward's factors and products, reused like the rest; room for H_{t-1}^T and (R*H)^T
         shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h),
                    "h_t": (h, N)}
-    if cand_cols:  # R*H_{t-1} is the first h columns of the candidate's input [R*H_{t-1} | one-hot X_t]
-        del shapes["rh"]
-        shapes["cand_in"] = (N, h + cand_cols)
     buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
     buffers["hs"] = buffers["hx"][B:]
-    if cand_cols:
-        buffers["rh"] = buffers["cand_in"][:, :h]
     if reuse:
         _scratch.key, _scratch.buffers = key, buffers
     return buffers
-
-
-def _one_hot_cols(V: int, like: torch.Tensor, rows: int, cpp: bool) -> int:
-    """Columns of one-hot input beside R*H_{t-1} in the candidate's oneDNN product (see forward_loop): the
-    vocabulary size V where it is small, else 0 (gathered rows added instead)."""
-    return V if not cpp and V <= ONE_HOT_MAX and use_onednn(like, rows) else 0
 
 
 def _blocks(batch: int, cpp: bool) -> int:
@@ -200,17 +187,10 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     torch.index_select(w["w_xz"], 0, ids, out=zr[:, :h])
     torch.index_select(w["w_xr"], 0, ids, out=zr[:, h:])
     zr.add_(w["b"][: 2 * h])
-    if "cand_in" in buf:  # [R*H | one-hot X] @ [W_hh; W_xh] + b_h, tanh inside oneDNN's product
-        cand_in = buf["cand_in"]
-        cand_in[:, h:].zero_().scatter_(1, ids.unsqueeze(1), 1.0)
-        w_h, b_h = operand(torch.cat([w["w_hh"], w["w_xh"]]), onednn, B), w["b"][2 * h :]
-        cand: torch.Tensor | None = cand_in.view(T, B, -1)
-    else:
-        torch.index_select(w["w_xh"], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
-        w_h, b_h, cand = operand(w["w_hh"], onednn, B), None, None
+    torch.index_select(w["w_xh"], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
     rows, of_step, whole = force if force is not None else (None, [0] * T, [])
-    run_forward(h0, operand(w["w_hzr"], onednn, B), w_h, rows, of_step, whole,
-                *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")), cand, b_h, onednn=onednn)
+    run_forward(h0, operand(w["w_hzr"], onednn, B), operand(w["w_hh"], onednn, B), rows, of_step, whole,
+                *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")), onednn=onednn)
 
 
 def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor],
@@ -268,7 +248,7 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
     ids, y = X.reshape(-1)[order].long(), Y.reshape(-1)[order]
     h0 = state.to(w["w_hh"].dtype).contiguous()
     V = model.vocab_size
-    buf = _buffers(B, T, h, w["w_hh"], reuse=True, cpp=cpp, cand_cols=_one_hot_cols(V, w["w_hh"], B, cpp), vocab=V)
+    buf = _buffers(B, T, h, w["w_hh"], reuse=True, cpp=cpp, vocab=V)
     buf["hx"][:B] = h0
     _forward(ids, h0, w, force, blocks, cpp, buf, for_backward=True, ext=ext)
     H = buf["hs"]

@@ -75,20 +75,16 @@ def matmul_tn(a: torch.Tensor, b: torch.Tensor, onednn: bool, room: torch.Tensor
 
 def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_rows: Optional[torch.Tensor],  # noqa: UP045
                  force_of_step: List[int], whole_rows: List[bool], onednn: bool, hs: torch.Tensor,  # noqa: UP006
-                 zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor, cand_in: Optional[torch.Tensor],  # noqa: UP045
-                 b_h: Optional[torch.Tensor]) -> None:  # noqa: UP045
+                 zr: torch.Tensor, ht: torch.Tensor, rh: torch.Tensor) -> None:
     """The forward recurrence over (T, B, .) tensors. On entry zr holds each step's input term X_t W_x[z|r] + b_[z|r]
     and ht X_t W_xh + b_h; on return zr = [Z | R], ht = H~, hs = H_t and rh = R*H_{t-1}. w_zr, w_h: W_hzr and
     W_hh as `operand` laid them out. force_rows (K, 2, 2h) and force_of_step: fast's `ForceRows` (row 0: free);
-    whole_rows[k]: row k forces every gate of every unit.
-    With cand_in (T, B, h+V) = [R*H_{t-1} | one-hot X_t] (rh a view of its first h columns), w_h = [W_hh; W_xh]
-    and b_h, the candidate is one oneDNN product with tanh inside, and ht's input term is not read."""
+    whole_rows[k]: row k forces every gate of every unit. (Training with oneDNN and a small vocabulary takes
+    fast_fm's feature-major step instead, which also runs tanh inside the candidate's product.)"""
     h = h0.size(1)
     hp = h0
-    fused = cand_in is not None
     # Each step's views made once, inside the compiled loop (made in Python, 1,000 steps' views took about 5 ms).
     zr_steps, ht_steps, hs_steps, rh_steps = zr.unbind(), ht.unbind(), hs.unbind(), rh.unbind()
-    cand_steps = cand_in.unbind() if cand_in is not None else ht_steps
     keeps, values = (force_rows[:, 0].unbind(), force_rows[:, 1].unbind()) if force_rows is not None else ([], [])
     for t in range(len(zr_steps)):
         zr_t, ht_t = zr_steps[t], ht_steps[t]
@@ -103,9 +99,7 @@ def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_
             if k > 0:  # Z*1 + 0 or Z*0 + c, exactly, in one op
                 torch.addcmul(values[k], zr_t, keeps[k], out=zr_t)
         rh_t = torch.mul(zr_t[:, h:], hp, out=rh_steps[t])
-        if fused:  # torch's tanh of 32x256 took 18 us here, oneDNN's inside the product about 4
-            ht_t.copy_(torch.ops.mkldnn._linear_pointwise(cand_steps[t], w_h, b_h, "tanh", [], ""))
-        elif onednn:
+        if onednn:
             torch.tanh(torch.ops.mkldnn._linear_pointwise(rh_t, ht_t, w_h, None, "add"), out=ht_t)
         else:
             ht_t.addmm_(rh_t, w_h).tanh_()

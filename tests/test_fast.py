@@ -415,7 +415,7 @@ def test_onednn_off_and_on_give_the_same_step(monkeypatch):
     _assert_same_params(a, b, rtol=1e-5, atol=1e-6)
 
 
-def _loops_once(forward, backward, dtype, onednn, fused, forcing):
+def _loops_once(forward, backward, dtype, onednn, forcing):
     """The forward and backward loops once on small random inputs, laid out as fast._forward lays them out;
     returns everything they fill."""
     from gru_viz.fast_torch import operand
@@ -428,15 +428,10 @@ def _loops_once(forward, backward, dtype, onednn, fused, forcing):
     zr = (w_x[:, : 2 * h][ids] + b[: 2 * h]).view(Tn, Bn, 2 * h)
     ht = (w_x[:, 2 * h :][ids] + b[2 * h :]).view(Tn, Bn, h)
     hs = torch.empty(Tn, Bn, h, dtype=dtype)
-    cand_in, b_h, w_hh = None, None, operand(w_h, onednn, Bn)
-    if fused:
-        cand_in = torch.zeros(Tn * Bn, h + Vn, dtype=dtype).scatter_(1, h + ids.unsqueeze(1), 1.0).view(Tn, Bn, -1)
-        rh, b_h, w_hh = cand_in[..., :h], b[2 * h :], operand(torch.cat([w_h, w_x[:, 2 * h :]]), onednn, Bn)
-    else:
-        rh = torch.empty(Tn, Bn, h, dtype=dtype)
+    rh = torch.empty(Tn, Bn, h, dtype=dtype)
     force = fast._force_rows(forcing, Tn, h, 0, h0)
     rows, of_step, whole = force or (None, [0] * Tn, [])
-    forward(h0, operand(w_zr, onednn, Bn), w_hh, rows, of_step, whole, onednn, hs, zr, ht, rh, cand_in, b_h)
+    forward(h0, operand(w_zr, onednn, Bn), operand(w_h, onednn, Bn), rows, of_step, whole, onednn, hs, zr, ht, rh)
     da_zr, da_h = torch.empty(Tn, Bn, 2 * h, dtype=dtype), torch.empty(Tn, Bn, h, dtype=dtype)
     room = [torch.empty(Tn, Bn, k * h, dtype=dtype) for k in (2, 1, 1)]
     keep, gates_forced = (None, []) if force is None else (force.per_step()[:, 0], force.gates_forced())
@@ -448,15 +443,15 @@ def _loops_once(forward, backward, dtype, onednn, fused, forcing):
 @pytest.mark.parametrize("name", ["free", "both_units_and_steps", "plain_rnn"])
 def test_loops_run_compiled_and_eager_alike(name):
     """TorchScript's compiled loops (both really compiled) and the same functions run as they are agree to the
-    last bits of float64 rounding with BLAS, forcing included; with oneDNN's float32 products, the candidate
-    gathered or one-hot inside its product, to float32 rounding."""
+    last bits of float64 rounding with BLAS, forcing included; with oneDNN's float32 products, to float32
+    rounding."""
     from gru_viz.fast_torch import backward_loop, compiled_backward, compiled_forward, forward_loop
 
     forcing = FORCINGS[name]
     compiled = compiled_forward(), compiled_backward()
     assert all(isinstance(f, torch.jit.ScriptFunction) for f in compiled)
-    a = _loops_once(*compiled, torch.float64, False, False, forcing)
-    b = _loops_once(forward_loop, backward_loop, torch.float64, False, False, forcing)
+    a = _loops_once(*compiled, torch.float64, False, forcing)
+    b = _loops_once(forward_loop, backward_loop, torch.float64, False, forcing)
     if forcing.active:
         # [Z | R] of 8 units each: plain_rnn forces Z=0 everywhere, the other R=0.9 on units 1, 2 in steps 0-2
         assert torch.all(a[1][:, :, :8] == 0.0) if name == "plain_rnn" else torch.all(a[1][0:3, :, 9:11] == 0.9)
@@ -464,9 +459,8 @@ def test_loops_run_compiled_and_eager_alike(name):
         torch.testing.assert_close(x, y, rtol=1e-13, atol=1e-14)
     if not fast_torch.onednn_available():
         return
-    for fused in (False, True):
-        c = _loops_once(*compiled, torch.float32, True, fused, forcing)
-        d = _loops_once(forward_loop, backward_loop, torch.float32, True, fused, forcing)
-        for x, y, exact in zip(c, d, a):
-            torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(x.double(), exact, rtol=1e-4, atol=1e-5)
+    c = _loops_once(*compiled, torch.float32, True, forcing)
+    d = _loops_once(forward_loop, backward_loop, torch.float32, True, forcing)
+    for x, y, exact in zip(c, d, a):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(x.double(), exact, rtol=1e-4, atol=1e-5)
