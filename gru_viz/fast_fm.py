@@ -153,16 +153,14 @@ def train_step(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, h0:
     gates_forced = [] if force is None else force.gates_forced()
     backward(dh_out, xin, room["zr"], room["ht"], w_hzr, p["W_hh"], keep,
              gates_forced, room["da_zr"], room["da_h"], room["slope"], room["cand"])
-    for gate, da, inputs in (("zr", room["da_zr"], xin[:T]), ("h", room["da_h"], cin)):
-        if gate == "zr" and gates_forced and all(gates_forced):  # a plain RNN: the gates get no gradient
-            g = da.new_zeros(2 * h, h + V + 1)
-        else:  # the input rows' copy goes first: the same room then holds da
-            a = _by_step(inputs, room["g_in"])
-            g = torch.ops.mkldnn._linear_pointwise(_by_step(da, room["g_da"]), a, None, "none", [], "")
-        w, x, b = g[:, :h].t(), g[:, h : h + V].t(), g[:, -1]
-        if gate == "zr":
-            grads |= {"W_hz": w[:, :h], "W_hr": w[:, h:], "W_xz": x[:, :h], "W_xr": x[:, h:], "b_z": b[:h],
-                      "b_r": b[h:]}
-        else:
-            grads |= {"W_hh": w, "W_xh": x, "b_h": b}
+    def product(da: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:  # da^T [H; X; 1]: (rows of da, h+V+1)
+        a = _by_step(inputs, room["g_in"])
+        return torch.ops.mkldnn._linear_pointwise(_by_step(da, room["g_da"]), a, None, "none", [], "")
+
+    plain_rnn = bool(gates_forced) and all(gates_forced)  # the gates get no gradient
+    g_zr = room["da_zr"].new_zeros(2 * h, h + V + 1) if plain_rnn else product(room["da_zr"], xin[:T])
+    g_h = product(room["da_h"], cin)
+    w, x, b = g_zr[:, :h].t(), g_zr[:, h : h + V].t(), g_zr[:, -1]
+    grads |= {"W_hz": w[:, :h], "W_hr": w[:, h:], "W_xz": x[:, :h], "W_xr": x[:, h:], "b_z": b[:h], "b_r": b[h:],
+              "W_hh": g_h[:, :h].t(), "W_xh": g_h[:, h : h + V].t(), "b_h": g_h[:, -1]}
     return float(loss), grads, state

@@ -154,7 +154,7 @@ def unit_section(view: View, inspected: Inspected, probe: str) -> None:
     options = list(labels) + [u for u in range(model.hidden) if u not in labels]
     ps.settle("g_unit", options)  # a unit of a model with more units, or none chosen yet: the best-ranked one
     unit = ps.widget(st.selectbox, view.t("g_unit"), "g_unit", options, lang=view.lang,
-                     labels=[f"{u}:{x}" for u, x in labels.items()], format_func=lambda u: labels.get(u, f"{u}"))
+                     labels=labels.values(), format_func=lambda u: labels.get(u, f"{u}"))
     v = values[:, unit]
     state = quantity == "H"  # a state in [-1, 1] on the diverging scale, a gate in [0, 1] on the gates' scale
     colors = scale_colors(v, STATE_SCALE, -1, 1) if state else scale_colors(v)
