@@ -57,3 +57,13 @@ def test_the_walker_sees_lazy_and_from_imports(tmp_path):
     bad.write_text("def f():\n    from gru_viz.ui import force_tab\n    import streamlit\n", encoding="utf-8")
     found = imported_modules(bad)
     assert "gru_viz.ui.force_tab" in found and "streamlit" in found
+
+
+def test_the_serving_wing_imports_neither_streamlit_nor_the_ui():
+    """gru_viz/serve/ (worker, queue, budget, class store) is plain Python, shared by every session's thread."""
+    modules = sorted((PACKAGE / "serve").glob("*.py"))
+    assert {p.stem for p in modules} >= {"worker", "slots", "budget", "classroom", "memlimit"}
+    for path in modules:
+        imports = imported_modules(path)
+        assert not any(m.split(".")[0] in ("streamlit", "plotly") for m in imports), path.name
+        assert not any(m.startswith("gru_viz.ui") for m in imports), path.name

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gru_viz.classroom import (
+from gru_viz.serve.classroom import (
     ALPHABET,
     CODE_LENGTH,
     MAX_TEXT,
@@ -48,7 +48,7 @@ def test_codes_are_six_characters_of_the_unambiguous_alphabet_and_all_different(
 
 
 def test_a_code_collision_draws_again(store, monkeypatch):
-    import gru_viz.classroom as classroom
+    import gru_viz.serve.classroom as classroom
 
     first, _ = store.create()
     draws = iter(first + "CCCCCC")  # the first draw repeats the existing code, the second is new

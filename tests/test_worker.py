@@ -9,9 +9,9 @@ from helpers import wait_for
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
+from gru_viz.serve.slots import TrainingSlots
+from gru_viz.serve.worker import TrainingWorker, reap_unseen
 from gru_viz.train import TrainConfig
-from gru_viz.ui.slots import TrainingSlots
-from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 20
 CFG = TrainConfig(hidden=8, epochs=12, batch_size=8, num_steps=10, engine="textbook")
@@ -103,8 +103,8 @@ def test_divergence_keeps_the_last_good_model(corpus):
 def test_session_end_stops_its_runs_and_memory_is_released(corpus):
     import gc
 
+    from gru_viz.serve.worker import ALL_WORKERS
     from gru_viz.ui.state import SessionGuard, _on_session_end
-    from gru_viz.ui.worker import ALL_WORKERS
 
     runs = [TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))]
     runs[0].start()

@@ -13,11 +13,12 @@ from typing import TypeVar
 
 import streamlit as st
 
-from gru_viz.budget import MB, settings_bytes
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
 from gru_viz.inference import PREFIX
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
+from gru_viz.serve.budget import MB, settings_bytes
+from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import ConfigError, TrainConfig
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import (
@@ -34,7 +35,6 @@ from gru_viz.ui.state import (
     visitor_run,
 )
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import TrainingWorker
 
 T = TypeVar("T")
 MAX_PROBE = 500  # characters the scrubber traces
@@ -213,7 +213,7 @@ def resolve_model(key: str) -> Inspected | None:
 
 
 def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
-    """The run's estimated peak memory (gru_viz.budget, measured), for the code it would run here."""
+    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the code it would run here."""
     from gru_viz.fast import fast_backend
 
     backend = fast_backend() if config.engine == "fast" else None

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz import classroom
-from gru_viz.classroom import MAX_VOTERS, PPL_CHOICES, QUESTIONS, ClassError, ClassState, ppl_answer
 from gru_viz.figures import tally_figure
+from gru_viz.serve import classroom
+from gru_viz.serve.classroom import MAX_VOTERS, PPL_CHOICES, QUESTIONS, ClassError, ClassState, ppl_answer
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import visitor_id
 from gru_viz.ui.view import View, md_escape

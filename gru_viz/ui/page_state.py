@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz.classroom import normalize_code
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.model import PRESETS
+from gru_viz.serve.classroom import normalize_code
 from gru_viz.train import TrainConfig
 
 TABS = ("scrub", "force", "train", "gates")

@@ -11,12 +11,12 @@ import streamlit as st
 
 from gru_viz.figures import perplexity_figure
 from gru_viz.inference import PREFIX
+from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import RunProgress, TrainingWorker
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0

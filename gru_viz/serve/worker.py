@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gru_viz.budget import release_memory
 from gru_viz.data import Corpus
 from gru_viz.inference import PREFIX, predict
 from gru_viz.model import from_params
 from gru_viz.race import Race
+from gru_viz.serve.budget import release_memory
+from gru_viz.serve.slots import TrainingSlots
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
-from gru_viz.ui.slots import TrainingSlots
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
