@@ -23,12 +23,13 @@ def corpus():
 
 
 def test_runs_to_the_end_with_samples_and_snapshots(corpus):
-    w = TrainingWorker(corpus, CFG, sample_every=5)
+    w = TrainingWorker(corpus, CFG, sample_every=5, label="mine")
     w.start()
     assert w.join(30)
     snap = w.progress()
     assert snap.status == "finished" and snap.epoch == 12 and len(snap.history) == 12
-    assert snap.sample.startswith("time traveller") and snap.sample_epoch == 12
+    assert list(snap.sample) == ["mine"] and list(snap.curves) == ["mine"]  # one lane, named by the run's label
+    assert snap.sample["mine"].startswith("time traveller") and snap.sample_epoch == 12
     assert snap.snapshot_epochs == [1, 5, 10, 12]
     assert w.model(5).hidden == 8
 

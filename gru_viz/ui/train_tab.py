@@ -142,9 +142,8 @@ def _live_body(view: View, training: Training) -> None:
         st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
-        samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
-        for name, text in samples.items():
-            st.code(f"{variant_name(view, name)}: {text}" if len(samples) > 1 else text, language=None)
+        for name, text in snap.sample.items():
+            st.code(f"{variant_name(view, name)}: {text}" if len(snap.sample) > 1 else text, language=None)
     _stop_polling_when_done(snap.active)
 
 
