@@ -68,10 +68,13 @@ class TrainingWorker:
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
                  limiter: TrainingSlots | None = None, prefix: str = PREFIX,
                  sample_every: int = 5, num_threads: int = 1, max_snapshots: int = 8, race: bool = False,
-                 number: int = 1, time_limit: float | None = None, visitor: str = "", memory: int = 0):
+                 number: int = 1, time_limit: float | None = None, visitor: str = "", memory: int = 0,
+                 network: str = ""):
         self.run_id = next(_ids)  # unique on the server (caches); `number` counts the visitor's own runs
         self.number = number
         self.visitor = visitor  # the browser the run belongs to: one active run per visitor, across their tabs
+        self.network = network  # where the visitor is (ratelimit.client_key): the queue's fairness counts it
+        self._turns = 0  # slots this run has held (a run continued after its time limit queues as a later turn)
         self.memory = memory  # estimated peak bytes, reserved in the slots while it trains
         self.time_limit = time_limit  # seconds of training per start on a shared server (None: no limit)
         self._limit_base = 0.0  # training seconds already used when this start began
@@ -185,11 +188,13 @@ class TrainingWorker:
         acquired = False
         try:
             while self.limiter is not None and not acquired:
-                acquired = self.limiter.acquire(self, self.memory, timeout=0.2)
+                acquired = self.limiter.acquire(self, self.memory, timeout=0.2, visitor=self.visitor,
+                                                network=self.network, turn=self._turns)
                 if self._stop_requested.is_set() and not acquired:
                     self.limiter.leave(self)
                     return
             self._waiting = False
+            self._turns += 1
             torch.set_num_threads(self.num_threads)  # per thread: this run's share of the cores
             self.handle.run()
         except Exception as exc:  # noqa: BLE001 (a thread boundary: the visitor gets a message, the log the traceback)

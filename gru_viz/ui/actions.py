@@ -26,6 +26,7 @@ from gru_viz.ui.state import (
     TORCH_THREADS,
     active_run,
     cached,
+    client_network,
     pretrained,
     pretrained_raw,
     runs,
@@ -259,7 +260,7 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     try:
         worker = TrainingWorker(training.corpus, config, label=label, limiter=slots, prefix=PREFIX,
                                 num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS, visitor=visitor, memory=need)
+                                time_limit=RUN_SECONDS, visitor=visitor, memory=need, network=client_network())
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

@@ -16,6 +16,7 @@ import streamlit as st
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
 from gru_viz.serve.budget import MB, memory_left
+from gru_viz.serve.ratelimit import client_key
 from gru_viz.serve.slots import TrainingSlots
 from gru_viz.serve.worker import TrainingWorker, reap_unseen
 
@@ -180,6 +181,16 @@ def visitor_id() -> str:
         token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
         ss["_visitor"] = f"browser:{token}" if token else f"session:{secrets.token_hex(8)}"
     return ss["_visitor"]
+
+
+def client_network() -> str:
+    """The network this page's client is counted by (gru_viz.serve.ratelimit.client_key; docs/DEPLOY.md)."""
+    try:
+        headers = {k: v for k, v in st.context.headers.items() if isinstance(k, str) and isinstance(v, str)}
+        peer = st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request context: a test run; counted as one local client)
+        headers, peer = {}, None
+    return client_key(peer if isinstance(peer, str) else None, headers)
 
 
 def visitor_run(visitor: str) -> TrainingWorker | None:

@@ -95,6 +95,11 @@ EN: dict[str, str] = {
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
     "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
                      "server right now (at most {max} at once, so that every visitor gets a turn).",
+    "budget_slots": "On this server at most {max} runs train at once; a visitor's first run goes before anyone's "
+                    "second.",
+    "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
+                      "behind other visitors' first runs.",
+    "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
