@@ -14,6 +14,8 @@ import itertools
 import threading
 from dataclasses import dataclass
 
+from gru_viz.serve.kept import KeptMemory
+
 CLASSROOM_ALLOWANCE = 40  # visitors from one network counted apart (a class behind one NAT); the rest as one
 MAX_PASSES = 8  # a waiting run that later runs passed this often is served next, whatever it needs
 
@@ -30,8 +32,10 @@ class _Wait:
 
 class TrainingSlots:
     def __init__(self, runs: int, memory_budget: int | None = None, allowance: int = CLASSROOM_ALLOWANCE,
-                 max_passes: int = MAX_PASSES):
+                 max_passes: int = MAX_PASSES, kept: KeptMemory | None = None):
+        """`kept`: what ended runs keep, counted in the same memory budget; its oldest are dropped to admit a run."""
         self.runs, self.memory_budget, self.allowance, self.max_passes = runs, memory_budget, allowance, max_passes
+        self.kept = kept
         self._cond = threading.Condition()
         self._waiting: dict[object, _Wait] = {}
         self._training: dict[object, _Wait] = {}  # ticket -> its wait (its cost is reserved)
@@ -57,7 +61,7 @@ class TrainingSlots:
         """The waiting run that may take a slot now, or None."""
         if len(self._training) >= self.runs:
             return None
-        used = sum(w.cost for w in self._training.values())
+        used = sum(w.cost for w in self._training.values()) + (self.kept.total if self.kept is not None else 0)
         for ticket in self._order():
             w = self._waiting[ticket]
             if self.memory_budget is None or used + w.cost <= self.memory_budget:
@@ -73,6 +77,10 @@ class TrainingSlots:
         `visitor` and `network` say whose run it is (gru_viz.serve.ratelimit.client_key for the network);
         `turn` is how many slots this run held before (a continued run). A visitor's run ranks after their runs
         already waiting or training."""
+        if self.kept is not None and self.memory_budget is not None:
+            room = self.memory_budget - self.memory_in_use - cost
+            if room >= 0 and self.kept.total > room:  # it would fit but for what ended runs keep: oldest go
+                self.kept.shrink_to(room)
         with self._cond:
             if ticket in self._training:
                 return True

@@ -7,6 +7,7 @@ a run waiting for a slot is 'queued' and says where it is in the queue.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -22,6 +23,7 @@ from gru_viz.model import from_params
 from gru_viz.race import Race
 from gru_viz.serve.budget import release_memory
 from gru_viz.serve.handle import RunHandle
+from gru_viz.serve.kept import kept_run_bytes
 from gru_viz.serve.slots import TrainingSlots
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
 
@@ -49,6 +51,7 @@ class RunProgress:
     forcing: str
     snapshot_epochs: list[int] = field(default_factory=list)
     curves: dict[str, list[EpochReport]] = field(default_factory=dict)  # label -> history (one per race variant)
+    dropped: str = ""  # why its models were freed (a key of gru_viz.serve.kept's reasons); "" while kept
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,9 @@ class TrainingWorker:
         self._sample_epoch = 0
         self._report: EpochReport | None = None
         self._stop_requested = threading.Event()
+        self._dropped = ""  # its models were freed to make room (serve.kept): the reason's key
+        self._final: RunProgress | None = None  # what the page still shows of a dropped run
+        self.max_snapshots = max_snapshots
         self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
         keep = snapshot_epochs(config.epochs, max_snapshots)
@@ -100,6 +106,8 @@ class TrainingWorker:
 
     @property
     def status(self) -> RunStatus:
+        if self._final is not None:
+            return self._final.status
         if self._failure:
             return RunStatus.FAILED
         if self._stop_requested.is_set() and self._waiting:
@@ -113,27 +121,51 @@ class TrainingWorker:
         self._thread.start()
 
     def pause(self) -> None:
-        self.handle.pause()
+        if not self._dropped:
+            self.handle.pause()
 
     def resume(self) -> None:
-        self.handle.resume()
+        if not self._dropped:
+            self.handle.resume()
 
     def stop(self, reason: str = "") -> None:
         """Stop the run; `reason` says why, for the visitor (empty when they pressed Stop themselves)."""
         self._stop_requested.set()
-        self.handle.stop(reason)
+        if not self._dropped:
+            self.handle.stop(reason)
+
+    def kept_bytes(self) -> int:
+        """What this run keeps once it ends (gru_viz.serve.kept.kept_run_bytes, measured)."""
+        handle = self.handle
+        if handle is None:
+            return 0
+        return kept_run_bytes(self.config.hidden, len(self.corpus.vocab), len(handle.snapshots), len(handle.lanes()))
+
+    def drop(self, reason: str) -> None:
+        """Free this ended run's models and snapshots (the server needs the room); its curve and samples stay."""
+        if self._thread.is_alive():
+            return  # training again: its slot's reservation counts it
+        final = self.progress()
+        with self._lock:
+            self._final = dataclasses.replace(final, snapshot_epochs=[], dropped=reason)
+            self._dropped = reason
+            self.handle = None  # type: ignore[assignment]  # the models go with it
+        release_memory()
 
     @property
     def can_continue(self) -> bool:
         """A stopped run (by the visitor, or because their tab closed) can train on from where it stopped."""
         snap = self.progress()
-        return snap.status == RunStatus.STOPPED and snap.epoch < snap.epochs and not self._thread.is_alive()
+        return (snap.status == RunStatus.STOPPED and snap.epoch < snap.epochs and not self._thread.is_alive()
+                and not self._dropped)
 
     def restart(self) -> None:
         """Continue a stopped run in a new thread, from the next epoch, with the same random stream."""
         if not self.can_continue:
             return
         self._stop_requested.clear()
+        if self.limiter is not None and self.limiter.kept is not None:
+            self.limiter.kept.remove(self)  # training again: its slot's reservation counts it
         self.handle.rearm()
         self._limit_base = self._report.elapsed if self._report else 0.0
         self._waiting = True
@@ -152,6 +184,8 @@ class TrainingWorker:
 
     def progress(self) -> RunProgress:
         with self._lock:
+            if self._final is not None:
+                return dataclasses.replace(self._final, history=list(self._final.history))
             r = self._report
             status = self.status
             return RunProgress(
@@ -165,7 +199,10 @@ class TrainingWorker:
 
     def params_at(self, epoch: int | None = None) -> dict[str, torch.Tensor]:
         """Parameters of a kept snapshot epoch, or of the last completed epoch (None)."""
-        return self.handle.latest_params() if epoch is None else self.handle.snapshot_params(epoch)
+        handle = self.handle
+        if handle is None:
+            raise LookupError(f"run {self.number}'s models were freed to make room")
+        return handle.latest_params() if epoch is None else handle.snapshot_params(epoch)
 
     # --- the thread ---
     def _on_epoch(self, report: EpochReport) -> None:
@@ -203,6 +240,8 @@ class TrainingWorker:
         finally:
             if acquired and self.limiter is not None:
                 self.limiter.release(self)
+                if self.limiter.kept is not None and self.progress().epoch > 0:  # what it keeps is counted now
+                    self.limiter.kept.add(self, self.visitor, self.kept_bytes(), self.drop)
             release_memory()  # the run's activations are freed: give their pages back to the OS
 
     def model(self, epoch: int | None = None):

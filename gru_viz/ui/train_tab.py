@@ -183,6 +183,8 @@ def _status(view: View, worker: TrainingWorker, snap: RunProgress) -> None:
     if snap.status == S.STOPPED and reason:
         show[S.STOPPED] = st.warning
     show.get(snap.status, st.caption)(text)
+    if snap.dropped:  # its models were freed to make room for other runs (gru_viz.serve.kept)
+        st.warning(view.t(f"run_dropped_{snap.dropped}", n=worker.number))
     st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
 
 
