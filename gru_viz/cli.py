@@ -272,7 +272,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
 
 def cmd_build_ext(a: argparse.Namespace) -> int:
     from gru_viz.fast import build_extension
-    from gru_viz.fast_ext import ExtensionBuildError
+    from gru_viz.fast.ext import ExtensionBuildError
 
     try:
         print(f"built {build_extension()}")
