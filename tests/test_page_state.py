@@ -164,3 +164,16 @@ def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):
 def test_each_tab_has_one_share_box(fresh, tab):
     app = new_app(fresh, {"tab": tab})
     assert sum(1 for e in app.expander if e.label == "Share this view") == 1
+
+
+def test_a_link_to_a_tab_that_does_not_exist_is_refused_by_name_and_opens_the_first_tab(fresh):
+    """The tab setting's allowed values are the tabs' keys (gru_viz/ui/tabs.TABS), given to page_state.init."""
+    from gru_viz.ui.strings import translate
+    from gru_viz.ui.tabs import TABS
+
+    refused = translate("bad_query", "en", name="tab")
+    app = new_app(fresh, {"tab": "nowhere"})
+    assert app.session_state["tab"] == next(iter(TABS))
+    assert refused in [c.value for c in app.caption]
+    app = new_app(fresh, {"tab": "gates"})
+    assert app.session_state["tab"] == "gates" and refused not in [c.value for c in app.caption]

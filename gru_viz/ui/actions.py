@@ -1,6 +1,6 @@
 """What several tabs share: the forcing set up, the probe text, the model chosen, starting a run.
 
-Tabs import this and never each other; each gets what it needs as arguments from app.py.
+Tabs import this and never each other; each gets what it needs in the PageContext app.py builds (context.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Class mode on the page: start or join a class (the bar under the title), the teacher's code and QR code, and
 the hooks through which the lesson view and the forcing tab send predictions and show the live tally.
 
-Not a tab: app.py draws the bar, gates_tab and force_tab call the hooks; this module imports no tab.
+Not a tab: app.py draws the bar, tabs/gates.py and tabs/force.py call the hooks; this module imports no tab.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -21,7 +21,6 @@ from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.model import PRESETS
 from gru_viz.train import TrainConfig
 
-TABS = ("scrub", "force", "train", "gates")
 PRESET_KEYS = (*PRESETS, "custom")
 LESSONS = ("l1", "l2", "l3", "l4")
 # Per-visitor caps: a public server shares 2 cores and 2.7 GB between everyone.
@@ -104,7 +103,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("lang", "en", _choice(("en", "zh"))),
     Setting("proj", False, _bool),
     Setting("class", "", _class_code),  # a join link ?class=CODE (class_panel checks what is typed)
-    Setting("tab", "scrub", _choice(TABS)),
+    Setting("tab", "scrub", _text(40)),  # one of the page's tabs (gru_viz/ui/tabs.TABS), given to init()
     Setting("inspect", "pre:500", _text(100)),  # checked against the models there are when the chooser is drawn
     # the sidebar's training settings (d2l's defaults)
     Setting("corpus_source", "tm", _choice(("tm", "offline", "upload", "paste"))),
@@ -149,11 +148,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
 )}
 
 
-def init() -> list[str]:
+def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """Defaults for every setting; on a session's first run, the values of the link that opened it.
 
+    `choices`: the allowed values of settings the page declares above this layer (the tabs' keys for "tab").
     Returns the URL parameters that were refused (the page says so); unknown parameters are dropped.
     """
+    choices = choices or {}
     ss = st.session_state
     refused = []
     if not ss.get("_url_restored"):
@@ -163,7 +164,10 @@ def init() -> list[str]:
             if not raw:
                 continue
             try:
-                ss[key] = s.parse("-".join(raw) if key == "f_steps" and len(raw) == 2 else raw[0])
+                value = s.parse("-".join(raw) if key == "f_steps" and len(raw) == 2 else raw[0])
+                if key in choices:
+                    value = _choice(choices[key])(value)
+                ss[key] = value
             except ValueError:
                 refused.append(key)
     for key, s in SETTINGS.items():

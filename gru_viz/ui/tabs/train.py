@@ -14,6 +14,7 @@ from gru_viz.inference import PREFIX
 from gru_viz.train import EpochReport, RunStatus
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
+from gru_viz.ui.context import PageContext
 from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
 from gru_viz.ui.worker import RunProgress, TrainingWorker
@@ -207,7 +208,8 @@ def sidebar_status(view: View, box) -> None:
         st.fragment(run_every=STATUS_POLL_SECONDS if polling else None)(_sidebar_status)(view)
 
 
-def render(view: View, training: Training) -> None:
+def render(ctx: PageContext) -> None:
+    view, training = ctx.view, ctx.training
     polling = active_run() is not None
     st.session_state["_polling"] = polling
     st.fragment(run_every=POLL_SECONDS if polling else None)(_live)(view, training)

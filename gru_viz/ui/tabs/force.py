@@ -12,7 +12,8 @@ from gru_viz.inference import PREFIX, predict, text_perplexity
 from gru_viz.model import FREE, Forcing
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
+from gru_viz.ui.actions import Training, describe_forcing, start_run
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
 from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.view import View, md_escape
@@ -66,8 +67,10 @@ def _controls(view: View, probe_len: int) -> None:
         w(c2.slider, view.t("force_steps"), "f_steps", 0, last, lang=lang, label_visibility="collapsed")
 
 
-def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: str, probe: str,
-           training: Training) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, forcing, forcing_error, probe, training = (ctx.view, ctx.inspected, ctx.forcing,
+                                                                ctx.forcing_error, ctx.probe, ctx.training)
     model, vocab = inspected.model, inspected.vocab
     _controls(view, len(probe))
     if forcing_error:

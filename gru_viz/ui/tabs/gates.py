@@ -25,9 +25,10 @@ from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import cached, pretrained_rnn, runs
-from gru_viz.ui.view import View
+from gru_viz.ui.view import View, md_escape
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
@@ -216,7 +217,11 @@ def lesson_section(view: View) -> None:
                 st.markdown(view.t(f"{name}_a"))
 
 
-def render(view: View, inspected: Inspected, probe: str, forcing: Forcing, training: Training) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, probe, forcing, training = ctx.view, ctx.inspected, ctx.probe, ctx.forcing, ctx.training
+    if ctx.forcing_error:
+        st.caption(view.t("bad_forcing", message=md_escape(ctx.forcing_error)))
     gradient_section(view, inspected, probe, forcing)
     st.divider()
     unit_section(view, inspected, probe)

@@ -16,6 +16,7 @@ from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, default_probe, default_raw_probe, describe_forcing
 from gru_viz.ui.chrome import error_boundary, share_box
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
 from gru_viz.ui.view import View
@@ -169,7 +170,9 @@ def _preset_keys(view: View) -> None:
                        on_click=ps.put, args=("preset", key))
 
 
-def render(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, probe, forcing = ctx.view, ctx.inspected, ctx.probe, ctx.forcing
     settings, scrub = _ordered(view, 2)
     with settings:
         _settings(view, inspected)
