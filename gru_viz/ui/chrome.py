@@ -72,17 +72,9 @@ def page_tabs(view: View, keys: Sequence[str]) -> tuple[str, list]:
     one small server that is most of the work a click costs. The widget's value is the label; the setting "tab"
     keeps the tab's key.
     """
-    ss = st.session_state
     labels = {k: view.t(f"tab_{k}") for k in keys}
     current = ps.settle("tab", keys)
-    wkey = f"w.tab.{view.lang}"
-    if ss.get(wkey) != labels[current]:  # first run, a link, another language, or set by code (a lesson)
-        ss[wkey] = labels[current]
-
-    def store() -> None:
-        ss["tab"] = {v: k for k, v in labels.items()}.get(ss[wkey], "scrub")
-
-    boxes = st.tabs(list(labels.values()), key=wkey, on_change=store)
+    boxes = ps.labelled_widget(st.tabs, "tab", labels, lang=view.lang)
     return str(current), list(boxes)
 
 

@@ -54,7 +54,7 @@ def _teachers() -> dict[str, tuple[str, str]]:
 
 def current() -> Member | None:
     """The class this page run belongs to (read once per run by class_bar)."""
-    return st.session_state.get("_class_now")
+    return ps.get("_class_now")  # type: ignore[return-value]
 
 
 def voter_id() -> str:
@@ -62,7 +62,9 @@ def voter_id() -> str:
     visitor = visitor_id()
     if visitor.startswith("browser:"):
         return visitor
-    return st.session_state.setdefault("_class_voter", "session:" + secrets.token_hex(12))
+    if ps.get("_class_voter") is None:
+        ps.put("_class_voter", "session:" + secrets.token_hex(12))
+    return str(ps.get("_class_voter"))
 
 
 def join_link(view: View, code: str) -> str:
@@ -94,13 +96,12 @@ def error_text(view: View, exc: ClassError, code: str = "") -> str:
 
 
 def _start() -> None:
-    ss = st.session_state
     try:
         code, token = store().create()
     except ClassError as exc:
-        ss["_class_error"] = exc
+        ps.put("_class_error", exc)
         return
-    ss["_class_teacher"] = (code, token)
+    ps.put("_class_teacher", (code, token))
     teachers, visitor = _teachers(), visitor_id()
     for gone in [c for c in teachers if store().state(c) is None]:  # classes expire after a day
         teachers.pop(gone, None)
@@ -114,15 +115,14 @@ def _end(code: str, token: str) -> None:
         store().close(code, token)
     except ClassError:
         pass  # already gone (a day old): leaving is what was asked
-    st.session_state.pop("_class_teacher", None)
+    ps.drop("_class_teacher")
     _teachers().pop(code, None)
     ps.put("class", "")
 
 
 def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
-    ss = st.session_state
-    ss["_class_now"] = None  # should anything below fail, the tabs run as outside a class
+    ps.put("_class_now", None)  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
     code = classroom.normalize_code(raw)
     problem, member = "", None
@@ -135,13 +135,15 @@ def class_bar(view: View) -> Member | None:
         else:
             if raw != code:
                 ps.put("class", code)  # the canonical code in the address bar
-            teacher = ss.get("_class_teacher")
+            teacher = ps.get("_class_teacher")
             owner = _teachers().get(code)
             if (teacher is None or teacher[0] != code) and owner is not None and owner[0] == visitor_id():
-                teacher = ss["_class_teacher"] = (code, owner[1])  # the teacher reloaded the page
+                teacher = (code, owner[1])  # the teacher reloaded the page
+                ps.put("_class_teacher", teacher)
             member = Member(code, teacher[1] if teacher and teacher[0] == code else None, state)
-    ss["_class_now"] = member
-    error = ss.pop("_class_error", None)
+    ps.put("_class_now", member)
+    error = ps.get("_class_error")
+    ps.drop("_class_error")
     if member is None:
         label = view.t("class_title")
     else:
