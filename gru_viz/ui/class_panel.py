@@ -1,7 +1,7 @@
 """Class mode on the page: start or join a class (the bar under the title), the teacher's code and QR code, and
 the hooks through which the lesson view and the forcing tab send predictions and show the live tally.
 
-Not a tab: app.py draws the bar, gates_tab and force_tab call the hooks; this module imports no tab.
+Not a tab: app.py draws the bar, tabs/gates.py and tabs/force.py call the hooks; this module imports no tab.
 """
 
 from __future__ import annotations
@@ -81,12 +81,14 @@ def network() -> str:
 
 def session_key() -> str:
     """This session (a page load): its own random id, kept in its state."""
-    return st.session_state.setdefault("_class_session", secrets.token_hex(12))
+    if not ps.get("_class_session"):
+        ps.put("_class_session", secrets.token_hex(12))
+    return str(ps.get("_class_session"))
 
 
 def current() -> Member | None:
     """The class this page run belongs to (read once per run by class_bar)."""
-    return st.session_state.get("_class_now")
+    return ps.get("_class_now")  # type: ignore[return-value]
 
 
 def voter_id() -> str:
@@ -94,7 +96,9 @@ def voter_id() -> str:
     visitor = visitor_id()
     if visitor.startswith("browser:"):
         return visitor
-    return st.session_state.setdefault("_class_voter", "session:" + secrets.token_hex(12))
+    if ps.get("_class_voter") is None:
+        ps.put("_class_voter", "session:" + secrets.token_hex(12))
+    return str(ps.get("_class_voter"))
 
 
 def join_link(view: View, code: str) -> str:
@@ -126,16 +130,15 @@ def error_text(view: View, exc: ClassError, code: str = "") -> str:
 
 
 def _start() -> None:
-    ss = st.session_state
     try:
         if not _limits().may_start(session_key(), network()):
             raise ClassError("slow_start", "too many classes started from here in the last minutes")
         code, token = store().create()
     except ClassError as exc:
-        ss["_class_error"] = exc
+        ps.put("_class_error", exc)
         return
-    ss["_class_teacher"] = (code, token)
-    ss["_class_joined"] = code  # a teacher is in their own class without a join counted
+    ps.put("_class_teacher", (code, token))
+    ps.put("_class_joined", code)  # a teacher is in their own class without a join counted
     visitor = visitor_id()
     if visitor.startswith("browser:"):  # classes that ended or expired are forgotten on the way
         _teachers().remember(code, visitor, token, alive=lambda c: store().state(c) is not None)
@@ -147,15 +150,14 @@ def _end(code: str, token: str) -> None:
         store().close(code, token)
     except ClassError:
         pass  # already gone (a day old): leaving is what was asked
-    st.session_state.pop("_class_teacher", None)
+    ps.drop("_class_teacher")
     _teachers().forget(code)
     ps.put("class", "")
 
 
 def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
-    ss = st.session_state
-    ss["_class_now"] = None  # should anything below fail, the tabs run as outside a class
+    ps.put("_class_now", None)  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
     code = classroom.normalize_code(raw)
     problem, member = "", None
@@ -165,19 +167,21 @@ def class_bar(view: View) -> Member | None:
         state = store().state(code)
         if state is None:
             problem = view.t("class_err_no_class", code=code, idle=IDLE_SECONDS // 60)
-        elif ss.get("_class_joined") != code and not _limits().may_join(session_key(), network()):
+        elif ps.get("_class_joined") != code and not _limits().may_join(session_key(), network()):
             problem = view.t("class_err_slow_join")  # many joins from one network: a flood, or wait a minute
         else:
-            ss["_class_joined"] = code
+            ps.put("_class_joined", code)
             if raw != code:
                 ps.put("class", code)  # the canonical code in the address bar
-            teacher = ss.get("_class_teacher")
+            teacher = ps.get("_class_teacher")
             owner = _teachers().owner(code)
             if (teacher is None or teacher[0] != code) and owner is not None and owner[0] == visitor_id():
-                teacher = ss["_class_teacher"] = (code, owner[1])  # the teacher reloaded the page
+                teacher = (code, owner[1])  # the teacher reloaded the page
+                ps.put("_class_teacher", teacher)
             member = Member(code, teacher[1] if teacher and teacher[0] == code else None, state)
-    ss["_class_now"] = member
-    error = ss.pop("_class_error", None)
+    ps.put("_class_now", member)
+    error = ps.get("_class_error")
+    ps.drop("_class_error")
     if member is None:
         label = view.t("class_title")
     else:
