@@ -55,7 +55,7 @@ def main() -> None:
         elif inspected is None:
             st.info(view.t("no_model"))
         else:
-            probe = probe_text(inspected.vocab)
+            probe = probe_text(inspected)
             forcing, forcing_error = current_forcing(inspected.model.hidden)
             if open_tab == "scrub":
                 scrub_tab.render(view, inspected, probe, forcing)
