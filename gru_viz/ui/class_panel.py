@@ -299,7 +299,7 @@ def _tally_chart(view: View, member: Member, question: str, labels: dict[str, st
 
 
 def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, str], answer: str | None,
-                   answer_md: str) -> None:
+                   answer_md: str, numbers: dict | None = None) -> None:
     """The live tally beside the reveal button and, once revealed, the answer (redrawn every TEACHER_POLL_S)."""
     store().touch(member.code)  # the teacher's open page keeps the class alive (classroom.IDLE_SECONDS)
     chart, side = st.columns([3, 2])
@@ -310,7 +310,7 @@ def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, 
     if side.button(view.t("class_hide" if tally.revealed else "class_reveal"), key=f"class_reveal_{question}",
                    type="secondary" if tally.revealed else "primary"):
         try:
-            store().reveal(member.code, member.token, question, not tally.revealed)
+            store().reveal(member.code, member.token, question, not tally.revealed, numbers=numbers)
         except ClassError as exc:
             side.warning(error_text(view, exc, member.code))
             return
@@ -368,32 +368,48 @@ def lesson_answer(view: View, name: str) -> None:
         st.caption(view.t("class_wait"))
 
 
-def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float) -> bool:
+def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float, text: str = "") -> bool:
     """In a class, before a forcing preset's results: "what will the perplexity do?" (a student's vote, the
     teacher's tally). Returns whether the results may be shown: outside a class, for the free and custom
-    settings, and once the teacher revealed the answer."""
+    settings, and once the teacher revealed the answer.
+
+    The answer is the teacher's: the numbers measured on the teacher's page (model and probe `text`) are stored
+    with the reveal, so the projector and every phone show the same numbers, said with the text they were
+    measured on."""
     member, question = current(), f"ppl_{preset}"
     if member is None or question not in QUESTIONS:
         return True
     labels = {c: view.t(f"ppl_c_{c}") for c in PPL_CHOICES}
-    answer = ppl_answer(free_ppl, forced_ppl)
-    answer_md = view.t(f"ppl_ans_{answer}", free=free_ppl, forced=forced_ppl)
     revealed = question in member.state.revealed
+    stored = store().answer_numbers(member.code, question) if revealed else None
+    mine = {"free": free_ppl, "forced": forced_ppl, "text": text}
+    numbers = stored if _valid_numbers(stored) else mine
+    answer = ppl_answer(float(numbers["free"]), float(numbers["forced"]))
+    answer_md = view.t(f"ppl_ans_{answer}", free=float(numbers["free"]), forced=float(numbers["forced"]))
+    answer_md += " " + view.t("ppl_ans_on", n=len(str(numbers["text"])))
     with st.container(border=True):
         st.markdown(f"**{view.t('ppl_question', preset=view.t(f'preset_{preset}'))}**")
         if member.teacher:
-            st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, question, labels, answer, answer_md)
+            st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, question, labels, answer, answer_md,
+                                                                  mine)
             if not revealed:
                 st.caption(view.t("ppl_wait_teacher"))
         elif revealed:
-            mine = store().my_vote(member.code, question, voter_id())
-            if mine:
-                st.caption(view.t("class_you_said", choice=labels[mine[0]]))
+            vote = store().my_vote(member.code, question, voter_id())
+            if vote:
+                st.caption(view.t("class_you_said", choice=labels[vote[0]]))
             st.markdown(f"**{view.t('class_answer')}** {answer_md}")
+            st.text(str(numbers["text"]))  # the teacher's text, inert
             with st.columns([3, 2])[0]:
                 _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")
         else:
-            choice, mine = _choose(view, member, question, labels)
-            _send(view, member, question, choice, mine)
+            choice, vote = _choose(view, member, question, labels)
+            _send(view, member, question, choice, vote)
             st.caption(view.t("ppl_wait_student"))
     return revealed
+
+
+def _valid_numbers(numbers: object) -> bool:
+    """Stored numbers as forcing_question writes them (an older or damaged row is ignored)."""
+    return (isinstance(numbers, dict) and isinstance(numbers.get("text"), str)
+            and all(isinstance(numbers.get(k), (int, float)) for k in ("free", "forced")))

@@ -167,8 +167,12 @@ EN: dict[str, str] = {
     "force_steps": "Only these time steps",
     "ppl_free": "Perplexity, free",
     "ppl_forced": "Perplexity, forced",
-    "ppl_on": "on the first {n:,} characters of the corpus",
-    "ppl_on_probe": "on the probe's {n:,} characters (this model's own kind of text)",
+    "ppl_on_text": "on the text above, {n:,} characters",
+    "ppl_text_title": "The text measured ({n:,} characters)",
+    "ppl_text_note": "Both perplexities are measured on this text, and both continuations start from its first "
+                     "words. By default it is text of the kind the model was trained on; edit it to score "
+                     "another (the same text as ①'s probe).",
+    "cont_from": "Both continuations start from “{prefix}”.",
     "cont_free": "Free",
     "cont_forced": "Forced ({what})",
     "diff_note": "Characters that differ from the free continuation are highlighted.",
@@ -388,6 +392,7 @@ EN: dict[str, str] = {
     "ppl_ans_up": "It went up: {free:.2f} → {forced:.2f}.",
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
+    "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }

@@ -153,8 +153,11 @@ ZH: dict[str, str] = {
     "force_steps": "只作用于这些时间步",
     "ppl_free": "困惑度（自由）",
     "ppl_forced": "困惑度（强制）",
-    "ppl_on": "在语料的前 {n:,} 个字符上",
-    "ppl_on_probe": "在探测文本的 {n:,} 个字符上（这个模型自己那类文本）",
+    "ppl_on_text": "在上面的文本上，共 {n:,} 个字符",
+    "ppl_text_title": "被测量的文本（{n:,} 个字符）",
+    "ppl_text_note": "两个困惑度都在这段文本上测量，两段续写都从它开头的几个词开始。默认是与模型训练语料同类的文本；"
+                     "可以编辑它来测量别的文本（与 ① 的探测文本是同一段）。",
+    "cont_from": "两段续写都从“{prefix}”开始。",
     "cont_free": "自由",
     "cont_forced": "强制（{what}）",
     "diff_note": "与自由续写不同的字符已高亮显示。",
@@ -346,6 +349,7 @@ ZH: dict[str, str] = {
     "ppl_ans_up": "困惑度上升了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
+    "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",
     "ppl_wait_teacher": "你揭晓答案后，所有人都会看到困惑度和续写文本。",
 }
