@@ -4,6 +4,7 @@ and the linear depth count agrees with Python's own parser on every document it 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -107,3 +108,19 @@ def test_cli_sample_refuses_the_escaped_quote_header_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gru_viz", "sample", "--checkpoint", path], capture_output=True,
                           text=True, timeout=LIVENESS_S, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not valid JSON" in proc.stderr, proc.stderr
+
+
+def test_link_values_longer_than_any_setting_are_refused_before_parsing(monkeypatch):
+    from gru_viz.ui import page_state
+
+    seen = []
+    for key, setting in page_state.SETTINGS.items():
+        counted = lambda text, parse=setting.parse: (seen.append(len(text)), parse(text))[1]  # noqa: E731
+        monkeypatch.setitem(page_state.SETTINGS, key, dataclasses.replace(setting, parse=counted))
+    huge = "A" * 10_000_000  # 10 MB in one URL parameter: the parsers read none of it
+    for key in ("class", "hidden", "lr", "probe", "f_steps", "lang"):
+        with pytest.raises(ValueError, match="a link may carry"):
+            page_state.parse_url_value(key, [huge])
+    assert seen == []
+    assert page_state.parse_url_value("class", ["acd-346"]) == "ACD346" and seen == [7]
+    assert page_state.parse_url_value("probe", ["x" * page_state.MAX_URL_VALUE]) == "x" * page_state.MAX_URL_VALUE
