@@ -29,6 +29,7 @@ LESSONS = ("l1", "l2", "l3", "l4")
 CAPS = {"hidden": 512, "epochs": 1000, "batch_size": 256, "num_steps": 200, "max_tokens": 200_000}
 MAX_PROBE_INPUT = 5_000  # characters typed into the probe box (the scrubber uses the first 500)
 MAX_UNITS_TEXT = 200
+MAX_URL_VALUE = MAX_PROBE_INPUT  # the longest value a link carries (the probe); anything longer is refused unread
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,15 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
 )}
 
 
+def parse_url_value(key: str, values: list[str]) -> object:
+    """A setting from the link's values for `key`; ValueError when refused. A value longer than any setting needs
+    is refused before its parser sees it, so a link's size bounds the work whatever the parser does."""
+    text = "-".join(values) if key == "f_steps" and len(values) == 2 else values[0]
+    if len(text) > MAX_URL_VALUE:
+        raise ValueError(f"{key}: {len(text):,} characters, more than the {MAX_URL_VALUE:,} a link may carry")
+    return SETTINGS[key].parse(text)
+
+
 def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """Defaults for every setting; on a session's first run, the values of the link that opened it.
 
@@ -221,7 +231,7 @@ def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
             if not raw:
                 continue
             try:
-                value = s.parse("-".join(raw) if key == "f_steps" and len(raw) == 2 else raw[0])
+                value = parse_url_value(key, raw)
                 if key in choices:
                     value = _choice(choices[key])(value)
                 ss[key] = value
