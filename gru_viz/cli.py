@@ -284,7 +284,9 @@ def cmd_import(a: argparse.Namespace) -> int:
     out.write_bytes(data)
     how = ", ".join(f"{e} {p:.1f}" for e, p in nb.perplexity.items())
     chosen = "recognised" if nb.chosen else "as given"
-    print(f"{nb.layout}, hidden {nb.checkpoint.model.hidden}, vocabulary order {nb.edition} ({chosen}"
+    from gru_viz.notebook import LAYOUT_LABELS
+
+    print(f"{LAYOUT_LABELS[nb.layout]}, hidden {nb.checkpoint.model.hidden}, vocabulary order {nb.edition} ({chosen}"
           f"{'; test-passage perplexity ' + how if how else ''}) -> {out}")
     return 0
 

@@ -126,3 +126,87 @@ def browser_payload(model: ConciseGRU) -> dict:
     return {"convention": "torch", "vocab_size": model.vocab_size, "hidden": model.hidden,
             "weight_ih": rows(model.weight_ih), "weight_hh": rows(model.weight_hh), "bias_ih": rows(model.bias_ih),
             "bias_hh": rows(model.bias_hh), "linear_weight": rows(model.W_hq.T), "linear_bias": rows(model.b_q)}
+
+
+# --- backward by hand, for the scrubber's attribution and the gradient-flow view (tests check them with autograd)
+
+
+def _free(force, t: int, hidden: int, dtype: torch.dtype) -> torch.Tensor:
+    """(hidden,): 1 where the gate is computed at step t (it passes gradient), 0 where forcing holds it."""
+    mask = torch.ones(hidden, dtype=dtype)
+    if force.applies_at(t):
+        if force.units is None:
+            mask[:] = 0.0
+        else:
+            mask[list(force.units)] = 0.0
+    return mask
+
+
+def _recorded(model: ConciseGRU, tokens: list[int], forcing: Forcing, dtype: torch.dtype):
+    """A private CPU copy in `dtype`, and its trace over tokens from a zero state, plus H_{t−1} W_hnᵀ + b_hn."""
+    import copy
+
+    m = copy.deepcopy(model).to(dtype=dtype, device="cpu")  # shared models are never touched
+    ids = torch.as_tensor(tokens, dtype=torch.long).reshape(1, -1)
+    _, _, tr = m(ids, m.begin_state(1), forcing, record=True)
+    h = m.hidden
+    Z, R, N, H, Hp = (x[:, 0] for x in (tr.Z, tr.R, tr.H_tilde, tr.H, tr.H_prev))
+    gh_n = Hp @ m.weight_hh[2 * h :].T + m.bias_hh[2 * h :]
+    return m, Z, R, N, H, Hp, gh_n
+
+
+def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forcing) -> tuple[torch.Tensor, ...]:
+    """At step s, from g = ∂/∂H_s: (∂/∂a_r, ∂/∂a_z, ∂/∂a_n) (pre-activations) and ∂/∂H_{s−1}."""
+    Z, R, N, _, Hp, gh_n = rec
+    h = m.hidden
+    d_z = g * ((Hp[s] - N[s]) * Z[s] * (1 - Z[s]) * _free(forcing.update, s, h, g.dtype))
+    d_n = g * ((1 - Z[s]) * (1 - N[s] ** 2))
+    d_r = d_n * (gh_n[s] * R[s] * (1 - R[s]) * _free(forcing.reset, s, h, g.dtype))  # r multiplies H W_hnᵀ + b_hn
+    g_prev = g * Z[s] + torch.cat([d_r, d_z, d_n * R[s]], dim=-1) @ m.weight_hh
+    return d_r, d_z, d_n, g_prev
+
+
+@torch.no_grad()
+def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forcing: Forcing = FREE):
+    """analysis.gradient_flow for nn.GRU's convention: ‖∂loss_t/∂H_t′‖ for t′ ≤ t (float64)."""
+    import numpy as np
+    from torch.nn import functional as F
+
+    if not 0 <= target < len(tokens) - 1:
+        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    m, *rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
+    H = rec[3]
+    probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
+    probs[tokens[target + 1]] -= 1.0
+    g = probs @ m.W_hq.T
+    norms = np.zeros(target + 1)
+    for t in range(target, -1, -1):
+        norms[t] = float(g.norm())
+        g = _step_back(g, t, m, rec, forcing)[3]
+    return norms
+
+
+@torch.no_grad()
+def attribution_torch(model: ConciseGRU, tokens, forcing: Forcing = FREE, dtype: torch.dtype = torch.float32):
+    """attribution.attribution for nn.GRU's convention: A[t, t′] = ‖∂ log p(ŷ_t) / ∂X_t′‖₂, all targets carried
+    backward together."""
+    import numpy as np
+    from torch.nn import functional as F
+
+    tokens = [int(x) for x in np.asarray(tokens).reshape(-1)]
+    steps = len(tokens)
+    if steps == 0:
+        raise ValueError("need at least one token")
+    m, *rec = _recorded(model, tokens, forcing, dtype)
+    H = rec[3]
+    logits = H @ m.W_hq + m.b_q
+    seed = -F.softmax(logits, dim=1)
+    seed[torch.arange(steps), logits.argmax(dim=1)] += 1.0
+    seed = seed @ m.W_hq.T
+    out = torch.zeros(steps, steps, dtype=dtype)
+    G = torch.empty(steps, m.hidden, dtype=dtype)
+    for s in range(steps - 1, -1, -1):
+        G[s] = seed[s]
+        d_r, d_z, d_n, G[s:] = _step_back(G[s:], s, m, rec, forcing)
+        out[s:, s] = torch.linalg.vector_norm(torch.cat([d_r, d_z, d_n], dim=1) @ m.weight_ih, dim=1)
+    return out.double().numpy()

@@ -48,16 +48,22 @@ PASSAGE = (
 
 _SCRATCH_10 = {(n if n in ("W_hq", "b_q") else "rnn." + n): n for n in PARAM_NAMES}  # the output layer is RNNLM's
 _CONCISE = dict(zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), TORCH_PARAM_NAMES[:4]))
+# what each layout is, in messages and on the command line (the page has them in both languages)
+LAYOUT_LABELS = {"seed_scratch": "seed scratch (get_params' names)", "seed_params": "seed scratch (the params list)",
+                 "d2l10_scratch": "d2l 1.0 scratch (GRUScratch in RNNLMScratch)",
+                 "seed_concise": "seed concise (RNNModel with nn.GRU)",
+                 "d2l10_concise": "d2l 1.0 concise (RNNLM with GRU)",
+                 "torch": "nn.GRU and nn.Linear"}
 # layout -> (architecture, what the file calls each tensor -> our name)
 LAYOUTS: dict[str, tuple[str, dict[str, str]]] = {
-    "seed scratch (get_params' names)": ("gru", {n: n for n in PARAM_NAMES}),
-    "seed scratch (the params list)": ("gru", {str(i): n for i, n in enumerate(PARAM_NAMES)}),
-    "d2l 1.0 scratch (GRUScratch in RNNLMScratch)": ("gru", _SCRATCH_10),
-    "seed concise (RNNModel)": (TORCH_ARCH, {**{"rnn." + k: v for k, v in _CONCISE.items()},
+    "seed_scratch": ("gru", {n: n for n in PARAM_NAMES}),
+    "seed_params": ("gru", {str(i): n for i, n in enumerate(PARAM_NAMES)}),
+    "d2l10_scratch": ("gru", _SCRATCH_10),
+    "seed_concise": (TORCH_ARCH, {**{"rnn." + k: v for k, v in _CONCISE.items()},
                                              "linear.weight": "linear.weight", "linear.bias": "linear.bias"}),
-    "d2l 1.0 concise (RNNLM)": (TORCH_ARCH, {**{"rnn.rnn." + k: v for k, v in _CONCISE.items()},
+    "d2l10_concise": (TORCH_ARCH, {**{"rnn.rnn." + k: v for k, v in _CONCISE.items()},
                                              "linear.weight": "linear.weight", "linear.bias": "linear.bias"}),
-    "nn.GRU and nn.Linear": (TORCH_ARCH, {n: n for n in TORCH_PARAM_NAMES}),
+    "torch": (TORCH_ARCH, {n: n for n in TORCH_PARAM_NAMES}),
 }
 # which of our tensors index the vocabulary, and along which dimension: permuted when the order changes
 VOCAB_DIMS = {"gru": {"W_xz": 0, "W_xr": 0, "W_xh": 0, "W_hq": 1, "b_q": 0},
@@ -67,6 +73,10 @@ INPUT_WEIGHT = {"gru": "W_xz", TORCH_ARCH: "weight_ih_l0"}
 ADD_VOCAB = ("the vocabulary is not in the file; save it as metadata: "
              "import json; from safetensors.torch import save_file  then  "
              "save_file(tensors, 'gru.safetensors', metadata={'vocab': json.dumps(vocab.idx_to_token)})")
+
+
+class VocabOrderError(CheckpointError):
+    """Neither edition's vocabulary order fits clearly: the person may still choose one."""
 
 
 @dataclass
@@ -88,7 +98,7 @@ def layout_of(names: set[str], name: str) -> tuple[str, str, dict[str, str]]:
     layout, (_, mapping) = max(LAYOUTS.items(), key=lambda kv: len(set(kv[1][1]) & names))
     missing, extra = sorted(set(mapping) - names), sorted(names - set(mapping))
     shown = ", ".join(_short(x, 24) for x in extra[:4]) + (f" and {len(extra) - 4} more" if len(extra) > 4 else "")
-    raise CheckpointError(f"{name}: the tensors are no d2l GRU's (closest: {layout}; missing "
+    raise CheckpointError(f"{name}: the tensors are no d2l GRU's (closest: {LAYOUT_LABELS[layout]}; missing "
                           f"{', '.join(missing[:4]) or 'none'}{' …' if len(missing) > 4 else ''}; "
                           f"unexpected {shown or 'none'})")
 
@@ -172,7 +182,7 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
         return NotebookModel(candidates[edition], layout, edition, ppl, False)
     best, other = sorted(ppl, key=ppl.get)
     if not ppl[other] >= FACTOR * ppl[best]:
-        raise CheckpointError(
+        raise VocabOrderError(
             f"{name}: cannot tell which edition's vocabulary order the model uses: it reads an English test passage "
             f"with perplexity {ppl['seed']:.1f} in the seed's order and {ppl['d2l-1.0']:.1f} in d2l 1.0's "
             f"(one must be {FACTOR:g}x better; an untrained model reads both alike); choose the edition, or "
@@ -202,10 +212,10 @@ def notebook_bytes(ckpt: Checkpoint, edition: str, layout: str | None = None) ->
     order = list(EDITIONS[edition]) if set(ours) == set(SEED_ORDER) else ours  # other vocabularies keep ours
     perm = order_perm(ours, order)
     out = permuted(ckpt, perm, ckpt.vocab).model.params()  # the Vocab here is a placeholder: only tensors are used
-    wanted = layout or {("gru", "seed"): "seed scratch (get_params' names)",
-                        ("gru", "d2l-1.0"): "d2l 1.0 scratch (GRUScratch in RNNLMScratch)",
-                        (TORCH_ARCH, "seed"): "seed concise (RNNModel)",
-                        (TORCH_ARCH, "d2l-1.0"): "d2l 1.0 concise (RNNLM)"}[(arch, edition)]
+    wanted = layout or {("gru", "seed"): "seed_scratch",
+                        ("gru", "d2l-1.0"): "d2l10_scratch",
+                        (TORCH_ARCH, "seed"): "seed_concise",
+                        (TORCH_ARCH, "d2l-1.0"): "d2l10_concise"}[(arch, edition)]
     mapping = LAYOUTS[wanted][1]
     tensors = {k: out[v].detach().to("cpu", torch.float32).contiguous() for k, v in mapping.items()}
     return st_save(tensors, metadata={"vocab": json.dumps(order)})
