@@ -61,6 +61,30 @@ EN: dict[str, str] = {
                       "of the text; at most 4,000.",
     "corpus_coverage": "The vocabulary covers {cov:.2%} of the text's characters.",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
+    "upload_ckpt_help": "A checkpoint from this app, or a model you trained in d2l's notebook (either edition: "
+                        "the scratch GRU's eleven tensors or the concise nn.GRU's state_dict) saved with "
+                        "safetensors' save_file. A file saved with torch.save is converted on your own machine "
+                        "with `python -m gru_viz import FILE` (the app never unpickles). See the README's "
+                        "section \"From your d2l notebook\".",
+    "convention_d2l": "Convention: d2l's scratch GRU, `H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`: the reset gate "
+                      "acts before the recurrent product.",
+    "convention_torch": "Convention: PyTorch's nn.GRU, `H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`: the reset "
+                        "gate acts after the recurrent product, with `b_hn` inside it. The update gate and "
+                        "`H = Z ⊙ H + (1 − Z) ⊙ H̃` are as in d2l.",
+    "nb_assumed": "A d2l notebook's file ({layout}). Vocabulary assumed: {edition} ({how}; an English test "
+                  "passage reads with perplexity {seed:.1f} in the seed's order, {d2l10:.1f} in d2l 1.0's).",
+    "nb_recognised": "recognised",
+    "nb_chosen": "your choice",
+    "nb_vocab_meta": "A d2l notebook's file ({layout}) with its vocabulary in the metadata.",
+    "nb_switch": "Vocabulary order",
+    "edition_seed": "seed edition (zh.d2l.ai: by frequency, `<unk>` first)",
+    "edition_d2l-1.0": "d2l 1.0 (d2l.ai: alphabetical)",
+    "layout_seed_scratch": "seed scratch, get_params' names",
+    "layout_seed_params": "seed scratch, the params list",
+    "layout_d2l10_scratch": "d2l 1.0 scratch, GRUScratch",
+    "layout_seed_concise": "seed concise, nn.GRU",
+    "layout_d2l10_concise": "d2l 1.0 concise, nn.GRU",
+    "layout_torch": "nn.GRU and nn.Linear",
     "ckpt_loaded": "Loaded {name}: hidden {hidden}, vocabulary {vocab}",
     # model chooser
     "inspect": "Model to inspect",
