@@ -67,6 +67,8 @@ class TrainConfig:
         d["forcing"] = {gate: {"value": g.value, "units": list(g.units) if g.units is not None else None,
                                "steps": list(g.steps) if g.steps is not None else None}
                         for gate, g in (("reset", self.forcing.reset), ("update", self.forcing.update))}
+        if self.forcing.strength != 1.0:  # written only when set, so full-strength metadata stays as it was
+            d["forcing"]["strength"] = self.forcing.strength
         return d
 
     @classmethod
@@ -82,7 +84,7 @@ class TrainConfig:
                 units, steps = g.get("units"), g.get("steps")
                 gates[gate] = GateForce(g.get("value"), tuple(units) if units is not None else None,
                                         tuple(steps) if steps is not None else None)
-            kwargs["forcing"] = Forcing(**gates)
+            kwargs["forcing"] = Forcing(**gates, strength=f.get("strength", 1.0))
         elif d.get("force_r") is not None or d.get("force_z") is not None:
             kwargs["forcing"] = Forcing.gates(r=d.get("force_r"), z=d.get("force_z"))
         return cls(**kwargs)

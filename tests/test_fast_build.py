@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from gru_viz import build_record, fast_ext
-from gru_viz.fast import fast_backend, fast_step, run_step, start_background_build
+from gru_viz.fast import build_record, fast_backend, fast_step, run_step, start_background_build
+from gru_viz.fast import ext as fast_ext
 from gru_viz.model import Forcing, GRUScratch
 
 # --- the optional C++ build: absent, failing, and never in the way -----------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
@@ -56,8 +57,12 @@ CREATE TABLE IF NOT EXISTS revealed (code TEXT NOT NULL, question TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS votes (code TEXT NOT NULL, question TEXT NOT NULL, voter TEXT NOT NULL,
     choice TEXT NOT NULL, text TEXT NOT NULL, at REAL NOT NULL, network TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (code, question, voter));
+CREATE TABLE IF NOT EXISTS answers (code TEXT NOT NULL, question TEXT NOT NULL, numbers TEXT NOT NULL,
+    PRIMARY KEY (code, question));
 """
 MIGRATIONS = (("classes", "active", "REAL NOT NULL DEFAULT 0"), ("votes", "network", "TEXT NOT NULL DEFAULT ''"))
+TABLES = ("votes", "revealed", "answers", "classes")  # a class's rows, deleted together (classes last)
+MAX_ANSWER_BYTES = 8_000  # the stored numbers of one revealed question (its probe is at most 500 characters)
 
 
 class ClassError(ValueError):
@@ -165,7 +170,7 @@ class ClassStore:
 
     @staticmethod
     def _delete(db: sqlite3.Connection, codes: list[str]) -> None:
-        for table in ("votes", "revealed", "classes"):
+        for table in TABLES:
             db.executemany(f"DELETE FROM {table} WHERE code = ?", [(c,) for c in codes])  # noqa: S608 (fixed names)
 
     def _live(self, db: sqlite3.Connection, code: str) -> tuple[str, float]:
@@ -207,21 +212,35 @@ class ClassStore:
             db.execute("INSERT INTO classes VALUES (?, ?, ?, ?)", (code, _hash(token), self.clock(), self.clock()))
         return code, token
 
-    def reveal(self, code: str, token: str, question: str, revealed: bool = True) -> None:
-        """Show (or hide again) a question's answer to the class; votes are closed while it is shown."""
+    def reveal(self, code: str, token: str, question: str, revealed: bool = True,
+               numbers: dict | None = None) -> None:
+        """Show (or hide again) a question's answer to the class; votes are closed while it is shown. `numbers`,
+        what the teacher's page measured (JSON-able), are stored with the answer so every page shows the same."""
         self._check_question(question)
+        stored = None if numbers is None else json.dumps(numbers, ensure_ascii=False)
+        if stored is not None and len(stored.encode()) > MAX_ANSWER_BYTES:
+            raise ClassError("bad_question", f"the answer's numbers take more than {MAX_ANSWER_BYTES} bytes")
         with self._write() as db:
             self._teacher(db, code, token)
             if revealed:
                 db.execute("INSERT OR IGNORE INTO revealed VALUES (?, ?)", (code, question))
+                if stored is not None:
+                    db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (code, question, stored))
             else:
                 db.execute("DELETE FROM revealed WHERE code = ? AND question = ?", (code, question))
+                db.execute("DELETE FROM answers WHERE code = ? AND question = ?", (code, question))
+
+    def answer_numbers(self, code: str, question: str) -> dict | None:
+        """The numbers the teacher's page stored when it revealed `question`, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT numbers FROM answers WHERE code = ? AND question = ?", (code, question)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def close(self, code: str, token: str) -> None:
         """End the class now: its code stops working and its votes are deleted."""
         with self._write() as db:
             self._teacher(db, code, token)
-            for table in ("votes", "revealed", "classes"):
+            for table in TABLES:
                 db.execute(f"DELETE FROM {table} WHERE code = ?", (code,))  # noqa: S608 (fixed names)
 
     def is_teacher(self, code: str, token: str) -> bool:

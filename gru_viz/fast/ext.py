@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import torch
 
-from gru_viz import build_record
 from gru_viz.data import cache_dir
+from gru_viz.fast import build_record
 from gru_viz.serve.memlimit import Memory, read_memory
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "gru_fast.cpp"
