@@ -90,3 +90,17 @@ def test_a_new_run_is_admitted_by_dropping_the_oldest_kept_runs(corpus):
     new = object()
     assert slots.acquire(new, 2 * one, timeout=0, visitor="n")  # two of the four kept runs made room
     assert len(kept) == 2 and kept.total + slots.memory_in_use <= 4 * one
+
+
+def test_a_run_whose_page_closed_while_training_is_freed_when_its_thread_ends_and_never_kept(corpus):
+    slots = TrainingSlots(1, kept=KeptMemory(None, None))
+    w = TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10), limiter=slots,
+                       visitor="browser:gone")
+    w.start()
+    from helpers import wait_for
+
+    assert wait_for(lambda: w.progress().epoch >= 1, 30.0)
+    w.stop()
+    w.drop("session_ended")  # what the session's end does, while the thread may still be finishing its batch
+    assert w.join(10)
+    assert w.handle is None and w.progress().dropped == "session_ended" and len(slots.kept) == 0

@@ -92,6 +92,8 @@ class TrainingWorker:
         self._stop_requested = threading.Event()
         self._dropped = ""  # its models were freed to make room (serve.kept): the reason's key
         self._final: RunProgress | None = None  # what the page still shows of a dropped run
+        self._in_thread = False  # between the thread's start and its end (a drop then waits for the end)
+        self._drop_pending = ""
         self.max_snapshots = max_snapshots
         self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
@@ -142,9 +144,15 @@ class TrainingWorker:
         return kept_run_bytes(self.config.hidden, len(self.corpus.vocab), len(handle.snapshots), len(handle.lanes()))
 
     def drop(self, reason: str) -> None:
-        """Free this ended run's models and snapshots (the server needs the room); its curve and samples stay."""
-        if self._thread.is_alive():
-            return  # training again: its slot's reservation counts it
+        """Free this run's models and snapshots (the server needs the room, or its page closed); its curve and
+        samples stay. A run still in its thread is freed when the thread ends."""
+        with self._lock:
+            if self._in_thread:
+                self._drop_pending = reason
+                return
+        self._free(reason)
+
+    def _free(self, reason: str) -> None:
         final = self.progress()
         with self._lock:
             self._final = dataclasses.replace(final, snapshot_epochs=[], dropped=reason)
@@ -223,6 +231,8 @@ class TrainingWorker:
 
     def _run(self) -> None:
         acquired = False
+        with self._lock:
+            self._in_thread = True
         try:
             while self.limiter is not None and not acquired:
                 acquired = self.limiter.acquire(self, self.memory, timeout=0.2, visitor=self.visitor,
@@ -240,8 +250,13 @@ class TrainingWorker:
         finally:
             if acquired and self.limiter is not None:
                 self.limiter.release(self)
-                if self.limiter.kept is not None and self.progress().epoch > 0:  # what it keeps is counted now
-                    self.limiter.kept.add(self, self.visitor, self.kept_bytes(), self.drop)
+            with self._lock:
+                self._in_thread = False
+                pending, self._drop_pending = self._drop_pending, ""
+            if pending:
+                self._free(pending)
+            elif self.limiter is not None and self.limiter.kept is not None and self.progress().epoch > 0:
+                self.limiter.kept.add(self, self.visitor, self.kept_bytes(), self.drop)  # what it keeps counts now
             release_memory()  # the run's activations are freed: give their pages back to the OS
 
     def model(self, epoch: int | None = None):

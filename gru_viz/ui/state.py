@@ -139,11 +139,10 @@ class SessionGuard:
 
 def _on_session_end(guard: SessionGuard) -> None:
     """The browser session ended: stop its runs now and give back what they keep."""
-    kept = training_slots().kept
     for w in guard.runs:
         w.stop()
-        if kept is not None:
-            kept.remove(w)
+        if w.limiter is not None and w.limiter.kept is not None:  # no Streamlit call here: it runs outside a page
+            w.limiter.kept.remove(w)
         w.drop("session_ended")
 
 
