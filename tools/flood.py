@@ -25,6 +25,10 @@ from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 
 CODE_RX = re.compile(r'line-height:1.1">([A-Z0-9]{6})</div>')
 RUN_QUERY = "max_tokens=1000&hidden=512&epochs=2&batch_size=2&num_steps=5"
+# issue 31's case: a raw paste of 4,000 distinct characters, hidden 512, batch 1, steps 1
+PASTE_QUERY = ("corpus_source=paste&tokens=raw&max_vocab=4000&max_tokens=100&hidden=512&epochs=1&batch_size=1"
+               "&num_steps=1")
+PASTE = "".join(chr(0x4E00 + i) for i in range(3990)) * 2  # CJK ideographs, each twice
 
 
 def page(port: int, source: str = "127.0.0.1", forwarded: str | None = None, query: str = "") -> StreamlitClient:
@@ -61,14 +65,19 @@ def class_flood(port: int, starts: int, joins: int) -> dict:
     return out
 
 
-def runs_flood(port: int, runs: int) -> dict:
+def runs_flood(port: int, runs: int, paste: bool) -> dict:
     v = Visitor(port, 120)
-    v.query = RUN_QUERY
+    v.query = PASTE_QUERY if paste else RUN_QUERY
     v.rerun()
+    if paste:
+        v.set_text("paste_text", PASTE)
     v.rerun([WidgetState(id=v.tabs_id, string_value=v.tab_labels[TABS.index("train")])])
-    finished = 0
+    finished, refused = 0, []
     for _ in range(runs):
         v.press("btn_start")
+        if v.errors:  # refused up front (too big for this box): the message is the outcome
+            refused.append(v.errors.pop()[:160])
+            break
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and v.text("Finished") is None:
             time.sleep(1.0)
@@ -79,7 +88,7 @@ def runs_flood(port: int, runs: int) -> dict:
     except ProtocolError:
         kept = None
     v.close()
-    return {"runs": runs, "finished": finished, "runs_still_inspectable": kept}
+    return {"runs": runs, "finished": finished, "runs_still_inspectable": kept, "refused": refused}
 
 
 def main() -> int:
@@ -89,6 +98,8 @@ def main() -> int:
     p.add_argument("--joins", type=int, default=400)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--kept-mb", type=float, default=60, help="GRU_VIZ_KEPT_PER_VISITOR_MB for the app")
+    p.add_argument("--paste", action="store_true", help="runs on a paste of 3,990 distinct characters (issue 31)")
+    p.add_argument("--no-class", action="store_true", help="only the finished-runs flood")
     a = p.parse_args()
     try:
         box = Box(parse_box(a.box)).create() if a.box else None
@@ -104,9 +115,10 @@ def main() -> int:
         server.start()
         pid = server.proc.pid
         out["rss_start_mb"] = round(tree_rss_kb(pid) / 1024)
-        out |= class_flood(server.port, a.starts, a.joins)
+        if not a.no_class:
+            out |= class_flood(server.port, a.starts, a.joins)
         out["rss_after_class_flood_mb"] = round(tree_rss_kb(pid) / 1024)
-        out |= runs_flood(server.port, a.runs)
+        out |= runs_flood(server.port, a.runs, a.paste)
         out["rss_after_runs_mb"] = round(tree_rss_kb(pid) / 1024)
         out["alive"] = server.alive()
     except (ServerError, ProtocolError, OSError) as exc:

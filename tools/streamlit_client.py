@@ -203,6 +203,11 @@ class StreamlitClient:
         s.json_value = json.dumps(value)
         return self.rerun([s], fragment)
 
+    def set_text(self, key: str, value: str) -> float:
+        s, fragment = self._state(key)
+        s.string_value = value
+        return self.rerun([s], fragment)
+
     def set_radio(self, key: str, index: int) -> float:
         s, fragment = self._state(key)
         s.string_value = self.widget(key)[2].options[index]  # radios send the shown option text
