@@ -65,9 +65,9 @@ def class_flood(port: int, starts: int, joins: int) -> dict:
     return out
 
 
-def runs_flood(port: int, runs: int, paste: bool) -> dict:
+def runs_flood(port: int, runs: int, paste: bool, hidden: int = 512) -> dict:
     v = Visitor(port, 120)
-    v.query = PASTE_QUERY if paste else RUN_QUERY
+    v.query = (PASTE_QUERY if paste else RUN_QUERY).replace("hidden=512", f"hidden={hidden}")
     v.rerun()
     if paste:
         v.set_text("paste_text", PASTE)
@@ -100,6 +100,7 @@ def main() -> int:
     p.add_argument("--kept-mb", type=float, default=60, help="GRU_VIZ_KEPT_PER_VISITOR_MB for the app")
     p.add_argument("--paste", action="store_true", help="runs on a paste of 3,990 distinct characters (issue 31)")
     p.add_argument("--no-class", action="store_true", help="only the finished-runs flood")
+    p.add_argument("--hidden", type=int, default=512, help="hidden units of the flood's runs")
     a = p.parse_args()
     try:
         box = Box(parse_box(a.box)).create() if a.box else None
@@ -118,7 +119,7 @@ def main() -> int:
         if not a.no_class:
             out |= class_flood(server.port, a.starts, a.joins)
         out["rss_after_class_flood_mb"] = round(tree_rss_kb(pid) / 1024)
-        out |= runs_flood(server.port, a.runs, a.paste)
+        out |= runs_flood(server.port, a.runs, a.paste, a.hidden)
         out["rss_after_runs_mb"] = round(tree_rss_kb(pid) / 1024)
         out["alive"] = server.alive()
     except (ServerError, ProtocolError, OSError) as exc:
