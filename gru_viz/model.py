@@ -109,15 +109,6 @@ class Forcing:
     def gates(cls, r: float | None = None, z: float | None = None) -> Forcing:
         return cls(reset=GateForce(r), update=GateForce(z))
 
-    def describe(self) -> str:
-        parts = []
-        for name, g in (("R", self.reset), ("Z", self.update)):
-            if g.active:
-                where = "" if g.units is None else f" on {len(g.units)} units"
-                when = "" if g.steps is None else f" for steps {g.steps[0]}-{g.steps[1] - 1}"
-                parts.append(f"{name}={g.value:g}{where}{when}")
-        return ", ".join(parts) or "free"
-
 
 FREE = Forcing()
 PRESETS: dict[str, Forcing] = {

@@ -28,7 +28,7 @@ def test_same_start_same_batches_lockstep():
     hist = race.histories()
     assert set(hist) == set(VARIANTS) and all(len(h) == 4 for h in hist.values())
     # the plain RNN never computes its gates, so their weights never move
-    rnn = race.trainers["plain RNN (Z=0, R=1)"].model
+    rnn = race.trainers["plain_rnn"].model
     for n in ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r"):
         assert torch.equal(getattr(rnn, n), getattr(init, n))
     assert not torch.equal(rnn.W_hh, init.W_hh)
@@ -36,7 +36,7 @@ def test_same_start_same_batches_lockstep():
     alone = Trainer(c.tokens, len(c.vocab), CFG)
     alone.run()
     for n in PARAM_NAMES:
-        assert torch.equal(getattr(alone.model, n), getattr(race.trainers["GRU"].model, n))
+        assert torch.equal(getattr(alone.model, n), getattr(race.trainers["gru"].model, n))
 
 
 def test_race_in_a_worker_reports_every_variant():

@@ -19,7 +19,7 @@ import torch
 from gru_viz.budget import release_memory
 from gru_viz.data import Corpus
 from gru_viz.inference import PREFIX, predict
-from gru_viz.model import from_params
+from gru_viz.model import Forcing, from_params
 from gru_viz.race import Race
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
 from gru_viz.ui.slots import TrainingSlots
@@ -45,7 +45,7 @@ class RunProgress:
     tokens_per_sec: float
     elapsed: float
     device: str
-    forcing: str
+    forcing: Forcing  # described in the page's language by actions.describe_forcing
     snapshot_epochs: list[int] = field(default_factory=list)
     curves: dict[str, list[EpochReport]] = field(default_factory=dict)  # label -> history (one per race variant)
 
@@ -151,7 +151,7 @@ class TrainingWorker:
                 epochs=self.config.epochs, history=list(self.trainer.history), sample=self._sample,
                 sample_epoch=self._sample_epoch, message=self._failure or self.trainer.message,
                 tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
-                device=str(self.trainer.device), forcing=self.config.forcing.describe(),
+                device=str(self.trainer.device), forcing=self.config.forcing,
                 snapshot_epochs=sorted(self.trainer.snapshots),
                 curves=self.trainer.histories() if self.race else {self.label: list(self.trainer.history)})
 
