@@ -25,7 +25,7 @@ class PageContext:
 
     @functools.cached_property
     def probe(self) -> str:
-        return probe_text(self.inspected.vocab if self.inspected is not None else None)
+        return probe_text(self.inspected)
 
     @functools.cached_property
     def _forcing(self) -> tuple[Forcing, str]:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz.classroom import normalize_code
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.model import PRESETS
+from gru_viz.serve.classroom import normalize_code
 from gru_viz.train import TrainConfig
 
 PRESET_KEYS = (*PRESETS, "custom")
@@ -29,6 +29,7 @@ LESSONS = ("l1", "l2", "l3", "l4")
 CAPS = {"hidden": 512, "epochs": 1000, "batch_size": 256, "num_steps": 200, "max_tokens": 200_000}
 MAX_PROBE_INPUT = 5_000  # characters typed into the probe box (the scrubber uses the first 500)
 MAX_UNITS_TEXT = 200
+MAX_URL_VALUE = MAX_PROBE_INPUT  # the longest value a link carries (the probe); anything longer is refused unread
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,10 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_lru", "per-session result caches of the visitor's own models (state.cached)", factory=dict),
     Private("_visitor", "this browser's id (state.visitor_id)"),
     Private("uploaded", "the checkpoint uploaded to inspect: (file name, checkpoint)"),
-    Private("uploaded_id", "the upload's file id, so a rerun does not load it again"),
+    Private("uploaded_id", "the uploaded model's identity for caches: file id and vocabulary edition"),
+    Private("uploaded_file", "the upload's file id, so a rerun does not load it again"),
+    Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookInfo), or None"),
+    Private("upload_order_unknown", "a notebook file's vocabulary order could not be recognised", False),
     Private("uploaded_error", "why the upload was refused (escaped)", ""),
     Private("_own_corpus", "the visitor's own text as a corpus: (key of text and settings, corpus)"),
     Private("_polling", "a live view polls a running run (a full rerun stops it when the run ends)", False),
@@ -200,7 +204,18 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_class_teacher", "(code, token) of the class this session teaches"),
     Private("_class_error", "a class could not be started: the error, shown once"),
     Private("_class_voter", "this session's voter id where the browser has no cookie"),
+    Private("_class_joined", "the class this session has joined (counted once against the join limits)"),
+    Private("_class_session", "this session's id for class mode's per-session limits"),
 )}
+
+
+def parse_url_value(key: str, values: list[str]) -> object:
+    """A setting from the link's values for `key`; ValueError when refused. A value longer than any setting needs
+    is refused before its parser sees it, so a link's size bounds the work whatever the parser does."""
+    text = "-".join(values) if key == "f_steps" and len(values) == 2 else values[0]
+    if len(text) > MAX_URL_VALUE:
+        raise ValueError(f"{key}: {len(text):,} characters, more than the {MAX_URL_VALUE:,} a link may carry")
+    return SETTINGS[key].parse(text)
 
 
 def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
@@ -219,7 +234,7 @@ def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
             if not raw:
                 continue
             try:
-                value = s.parse("-".join(raw) if key == "f_steps" and len(raw) == 2 else raw[0])
+                value = parse_url_value(key, raw)
                 if key in choices:
                     value = _choice(choices[key])(value)
                 ss[key] = value

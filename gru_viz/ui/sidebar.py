@@ -7,7 +7,7 @@ import hashlib
 
 import streamlit as st
 
-from gru_viz.checkpoint import CheckpointError, load_checkpoint
+from gru_viz.checkpoint import CheckpointError
 from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
 from gru_viz.train import TrainConfig, available_devices
 from gru_viz.ui import page_state as ps
@@ -143,24 +143,61 @@ def fast_backend_label(view: View) -> str:
 
 
 def checkpoint_upload(view: View) -> None:
-    """A checkpoint to inspect: checked from its header before anything is allocated; a refusal says why."""
+    """A checkpoint to inspect, or a bare file saved in a d2l notebook: checked from its header before anything
+    is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
-                                  max_upload_size=MAX_CKPT_MB)
+                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help"))
     if up is None:
         return
-    if ps.get("uploaded_id") == up.file_id:
-        if ps.get("uploaded_error"):
-            st.error(str(ps.get("uploaded_error")))
-        return
-    ps.put("uploaded_id", up.file_id)
-    ps.put("uploaded_error", "")
+    if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order
+        for key in ("uploaded_file", "uploaded_error", "uploaded_nb", "upload_order_unknown"):
+            ps.drop(key)
+        ps.put("uploaded_file", up.file_id)
+        _load_upload(view, up, None)
+    elif ps.get("uploaded_error"):
+        st.error(str(ps.get("uploaded_error")))
+    if ps.get("uploaded_nb") is not None or ps.get("upload_order_unknown"):
+        _edition_switch(view, up)
+    uploaded = ps.get("uploaded")
+    if uploaded and str(ps.get("uploaded_id") or "").startswith(up.file_id) and not ps.get("uploaded_error"):
+        model = uploaded[1].model
+        st.caption(view.t("convention_torch" if getattr(model, "convention", "d2l") == "torch" else "convention_d2l"))
+
+
+def _load_upload(view: View, up, edition: str | None) -> None:
+    from gru_viz.notebook import VocabOrderError, load_any
+
     try:
-        ckpt = load_checkpoint(up.getvalue(), up.name, max_hidden=CAPS["hidden"])  # the app's cap, not the CLI's
+        ckpt, nb = load_any(up.getvalue(), up.name, edition, max_hidden=CAPS["hidden"])  # the app's cap
         ckpt.model.requires_grad_(False)
         ps.put("uploaded", (up.name, ckpt))
+        ps.put("uploaded_nb", nb)
+        ps.put("uploaded_error", "")
+        ps.put("uploaded_id", f"{up.file_id}:{nb.edition if nb else ''}")  # the model's identity for caches
         ps.put("inspect", "upload")
-        st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
-                                  vocab=len(ckpt.vocab)))
+        st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
         ps.put("uploaded_error", md_escape(str(exc)))
+        ps.put("upload_order_unknown", isinstance(exc, VocabOrderError))
         st.error(str(ps.get("uploaded_error")))
+
+
+def _edition_switch(view: View, up) -> None:
+    """Which edition's vocabulary order a notebook file is read in: recognised, or the person's choice."""
+    from gru_viz.notebook import EDITIONS
+
+    nb = ps.get("uploaded_nb")
+    if nb is not None and nb.edition == "metadata":
+        st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
+        return
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
+                          seed=nb.perplexity.get("seed", float("nan")),
+                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
+    editions = list(EDITIONS)
+    current = editions.index(nb.edition) if nb is not None else None
+    choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
+                      key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
+    if choice is not None and choice != (nb.edition if nb is not None else None):
+        _load_upload(view, up, choice)

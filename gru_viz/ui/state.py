@@ -13,12 +13,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from gru_viz.budget import MB, memory_left
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
+from gru_viz.serve.budget import MB, memory_left
+from gru_viz.serve.slots import TrainingSlots
+from gru_viz.serve.worker import TrainingWorker, reap_unseen
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.slots import TrainingSlots
-from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 RNN_ASSETS = ASSETS.parent / "pretrained_rnn"
@@ -181,7 +181,7 @@ def visitor_id() -> str:
 
 def visitor_run(visitor: str) -> TrainingWorker | None:
     """The visitor's active run in any of their sessions (another tab of the same browser)."""
-    from gru_viz.ui.worker import ALL_WORKERS
+    from gru_viz.serve.worker import ALL_WORKERS
 
     return next((w for w in list(ALL_WORKERS) if w.visitor == visitor and w.progress().active), None)
 

@@ -12,6 +12,7 @@ import streamlit as st
 from gru_viz.figures import perplexity_figure
 from gru_viz.inference import PREFIX
 from gru_viz.race import VARIANTS
+from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training, start_run
@@ -19,7 +20,6 @@ from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.context import PageContext
 from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import RunProgress, TrainingWorker
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
@@ -142,9 +142,8 @@ def _live_body(view: View, training: Training) -> None:
         st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
-        samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
-        for name, text in samples.items():
-            st.code(f"{variant_name(view, name, current.race)}: {text}" if len(samples) > 1 else text,
+        for name, text in snap.sample.items():
+            st.code(f"{variant_name(view, name, current.race)}: {text}" if len(snap.sample) > 1 else text,
                     language=None)
     _stop_polling_when_done(snap.active)
 
