@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import urllib.parse
 
+import chromium
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = os.environ.get("GRU_VIZ_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 720}
 PROBE = ("the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us "
          "his grey eyes shone and twinkled and his usually pale face was flushed and animated ") * 3
@@ -130,7 +127,7 @@ def main() -> None:
     labels = args.label or [f"app{i}" for i in range(len(args.url))]
     query = "?" + urllib.parse.urlencode({"probe": PROBE})
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = chromium.launch(p)
         for label, base in zip(labels, args.url):
             url = base.rstrip("/") + "/" + query
             page_load(browser, url)  # warm-up: the server traces the probe and caches it

@@ -20,6 +20,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+from gru_viz.ui.page_state import widget_prefix  # the page's own key scheme (the load test puts this checkout first)
+
 DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
 
@@ -165,7 +167,7 @@ class StreamlitClient:
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
         """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w.{key}."))):
+        for k in (key, *sorted(k for k in self.widgets if k.startswith(widget_prefix(key)))):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")

@@ -301,7 +301,7 @@ def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", 
     """
     ss, spec = st.session_state, SETTINGS[key]
     digest = hashlib.blake2s("\n".join(labels).encode(), digest_size=4).hexdigest() if labels else ""
-    wkey = f"w.{key}.{lang}" + (f".{digest}" if digest else "")
+    wkey = f"{widget_prefix(key)}{lang}" + (f".{digest}" if digest else "")
     value = ss.get(key, spec.default)
     display = shown if value is None else value
     if ss.get(wkey, _UNSET) != display:  # set by code, a link, or first drawn: the widget follows the setting
@@ -341,7 +341,7 @@ def labelled_widget(fn: Callable, key: str, labels: dict[str, str], lang: str = 
     The setting's own value decides what is shown: a link, another language or code (a lesson) move the widget."""
     ss = st.session_state
     current = ss.get(key, SETTINGS[key].default)
-    wkey = f"w.{key}.{lang}"
+    wkey = f"{widget_prefix(key)}{lang}"
     if ss.get(wkey) != labels[current]:  # first run, a link, another language, or set by code (a lesson)
         ss[wkey] = labels[current]
     by_label = {v: k for k, v in labels.items()}
@@ -353,6 +353,12 @@ def labelled_widget(fn: Callable, key: str, labels: dict[str, str], lang: str = 
 
 
 _UNSET = object()
+
+
+def widget_prefix(key: str) -> str:
+    """How the keys of a setting's widgets begin ("w.<key>."; the language and a digest of labels follow): what
+    a client of the page (tools/loadtest.py) looks a setting's widget up by."""
+    return f"w.{key}."
 
 
 def _encode(value: object) -> str:
