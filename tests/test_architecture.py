@@ -106,8 +106,16 @@ def test_the_wings_are_walked_file_by_file_as_part_of_the_engine():
             "gru_viz.serve.budget", "gru_viz.serve.classroom", "gru_viz.serve.memlimit"} <= ENGINE
 
 
-def test_the_four_tabs_are_modules_of_the_tabs_package():
-    assert {t.rsplit(".", 1)[1] for t in TABS} == {"scrub", "force", "train", "gates"}
+def test_every_tab_module_is_one_line_of_tabs_with_its_render_and_its_label_in_both_languages():
+    """Adding a tab is a module with render(ctx), one line in TABS and its i18n keys: nothing else lists tabs."""
+    from gru_viz.ui.strings import LANGS
+    from gru_viz.ui.tabs import TABS as TABLE
+
+    assert {render.__module__ for render in TABLE.values()} == TABS
+    assert all(render.__name__ == "render" for render in TABLE.values())
+    assert len(TABLE) >= 4 and list(TABLE)[0] == "scrub"  # the page opens on the scrubber
+    for table in LANGS.values():
+        assert all(table.get(f"tab_{key}") for key in TABLE)
 
 
 def test_no_module_outside_ui_imports_streamlit():
