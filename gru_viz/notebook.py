@@ -161,7 +161,8 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
     size = shape[0 if arch == "gru" else 1] if isinstance(shape, list) and len(shape) == 2 else None
     given = _file_vocab(meta, name)
     if given is not None:
-        ours = [UNK, *(t for t in given if t != UNK)]
+        # d2l's 28 characters in any order read in this app's order (the bundled models'); others keep theirs
+        ours = list(SEED_ORDER) if sorted(given) == sorted(SEED_ORDER) else [UNK, *(t for t in given if t != UNK)]
         mode = "d2l" if all(t in " abcdefghijklmnopqrstuvwxyz" for t in ours[1:]) else "raw"
         file_orders = {"metadata": given}
     elif size != len(SEED_ORDER):
