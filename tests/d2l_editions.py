@@ -44,6 +44,22 @@ class Vocab10:
         return self.token_to_idx["<unk>"]
 
 
+class VocabSeed:
+    """The seed edition's Vocab, given its order (built on The Time Machine: `<unk>` first, then by frequency)."""
+
+    def __init__(self, idx_to_token):
+        self.idx_to_token = list(idx_to_token)
+        self.token_to_idx = {t: i for i, t in enumerate(self.idx_to_token)}
+
+    def __len__(self):
+        return len(self.idx_to_token)
+
+    def __getitem__(self, tokens):
+        if not isinstance(tokens, (list, tuple)):
+            return self.token_to_idx.get(tokens, 0)
+        return [self.__getitem__(t) for t in tokens]
+
+
 # --- the seed edition (zh.d2l.ai, chapter "门控循环单元（GRU）"): functions and RNNModelScratch ---------------
 
 def init_gru_state(batch_size, num_hiddens, device):
