@@ -169,7 +169,7 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
         raise CheckpointError(f"{name}: a vocabulary of {_short(size)} tokens, not d2l's 28 characters: {ADD_VOCAB}")
     else:
         ours, mode = list(SEED_ORDER), "d2l"
-        file_orders = {e: EDITIONS[e] for e in ([edition] if edition else EDITIONS)}
+        file_orders = dict(EDITIONS)  # both are scored, also when the caller chose one: the page shows both
     new_meta = {"format": FORMAT, "arch": arch, "tokens": mode, "vocab": json.dumps(ours),
                 "config": json.dumps({"source": "d2l notebook", "layout": layout})}
     base = load_checkpoint(_rebuilt(data, header, mapping, new_meta), name, max_hidden=max_hidden,
