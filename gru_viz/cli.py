@@ -39,6 +39,16 @@ def _gate(text: str) -> float:
     return value
 
 
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"a forcing strength must lie in [0, 1], got {text}")
+    return value
+
+
 def _int_in(lo: int, hi: int):
     """An argparse type: an integer in [lo, hi]; argparse names the flag in front of the message."""
 
@@ -138,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "of the text)")
     t.add_argument("--force-r", type=_gate, default=None, metavar="V", help="train with the reset gate held at V")
     t.add_argument("--force-z", type=_gate, default=None, metavar="V", help="train with the update gate held at V")
+    t.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
     t.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors")
     t.add_argument("--snapshots", type=_out_dir, default=None, metavar="DIR",
                    help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
@@ -151,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--text", required=True)
     tr.add_argument("--force-r", type=_gate, default=None, metavar="V")
     tr.add_argument("--force-z", type=_gate, default=None, metavar="V")
+    tr.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
     tr.add_argument("--out", type=_out_file, required=True, metavar="OUT.npz")
 
     s = sub.add_parser("sample", help="continue a prefix (greedy, or sampled with --temperature)")
@@ -161,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--force-r", type=_gate, default=None, metavar="V")
     s.add_argument("--force-z", type=_gate, default=None, metavar="V")
+    s.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
 
     f = sub.add_parser("fetch", help="download The Time Machine into the cache, or install a local copy")
     f.add_argument("--from", dest="source", type=_in_file, default=None, metavar="FILE",
@@ -250,7 +266,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def _forcing(a: argparse.Namespace) -> Forcing:
-    return Forcing.gates(r=a.force_r, z=a.force_z)
+    return Forcing.gates(r=a.force_r, z=a.force_z, strength=a.strength)
 
 
 def cmd_trace(a: argparse.Namespace) -> int:
@@ -312,7 +328,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
 
 def cmd_build_ext(a: argparse.Namespace) -> int:
     from gru_viz.fast import build_extension
-    from gru_viz.fast_ext import ExtensionBuildError
+    from gru_viz.fast.ext import ExtensionBuildError
 
     try:
         print(f"built {build_extension()}")

@@ -191,8 +191,12 @@ EN: dict[str, str] = {
     "force_steps": "Only these time steps",
     "ppl_free": "Perplexity, free",
     "ppl_forced": "Perplexity, forced",
-    "ppl_on": "on the first {n:,} characters of the corpus",
-    "ppl_on_probe": "on the probe's {n:,} characters (this model's own kind of text)",
+    "ppl_on_text": "on the text above, {n:,} characters",
+    "ppl_text_title": "The text measured ({n:,} characters)",
+    "ppl_text_note": "Both perplexities are measured on this text, and both continuations start from its first "
+                     "words. By default it is text of the kind the model was trained on; edit it to score "
+                     "another (the same text as ①'s probe).",
+    "cont_from": "Both continuations start from “{prefix}”.",
     "cont_free": "Free",
     "cont_forced": "Forced ({what})",
     "diff_note": "Characters that differ from the free continuation are highlighted.",
@@ -353,7 +357,8 @@ EN: dict[str, str] = {
     "class_start": "Start a class (teacher)",
     "class_start_help": "You get a code and a QR code to show. Students' predictions in ④'s exercises and before "
                         "each forcing preset in ② appear on your screen as a live tally; you reveal the answers. "
-                        "No accounts; a class ends when you end it, or after a day.",
+                        "No accounts; a class ends when you end it, after a day, or after 15 minutes with no "
+                        "page of it open.",
     "class_code": "Class code",
     "class_scan": "Scan the QR code, open the link, or type the code under “Class mode”.",
     "class_voters": "{n} students have answered so far.",
@@ -364,7 +369,14 @@ EN: dict[str, str] = {
                           "each forcing preset in ② go to the teacher's screen, with what you write. The teacher "
                           "reveals the answers.",
     "class_bad_code": "That is not a class code: codes have six letters and digits, like ACD346.",
-    "class_err_no_class": "There is no class {code}: it was ended, or it is more than a day old.",
+    "class_err_no_class": "There is no class {code}: it was ended, it is more than a day old, or no page of it "
+                          "was open for {idle} minutes.",
+    "class_err_full_network": "This class already has {per_network} students from your network, as many as one "
+                              "network may bring (a limit against fake students filling a class).",
+    "class_err_slow_start": "Too many classes were started from this browser or network in the last few minutes: "
+                            "wait ten minutes, or use a class already started.",
+    "class_err_slow_join": "Too many pages joined classes from your network in the last few minutes (a limit "
+                           "against floods): wait a few minutes, then reload.",
     "class_err_full": "This class is full ({n} students).",
     "class_err_too_many": "This server has as many classes as it can hold: try again later.",
     "class_err_revealed": "The answer is shown already: votes on this question are closed.",
@@ -404,6 +416,7 @@ EN: dict[str, str] = {
     "ppl_ans_up": "It went up: {free:.2f} → {forced:.2f}.",
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
+    "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }
