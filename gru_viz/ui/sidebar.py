@@ -196,7 +196,7 @@ def _edition_switch(view: View, up) -> None:
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
     if choice is not None and choice != (nb.edition if nb is not None else None):
         _load_upload(view, up, choice)
-        nb = ss.get("uploaded_nb")
+        nb = ps.get("uploaded_nb")
     if nb is not None:
         st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
                           edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
