@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from d2l_editions import D2L10_ORDER, TRAIN_TEXT, RNNLMScratch, RNNModel, train_d2l10_scratch
+from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -20,7 +21,7 @@ from gru_viz.checkpoint import CheckpointError, load_checkpoint
 from gru_viz.cli import main
 from gru_viz.concise import ConciseGRU
 from gru_viz.data import preprocess
-from gru_viz.inference import trace_text
+from gru_viz.inference import predict, trace_text
 from gru_viz.model import PARAM_NAMES
 from gru_viz.notebook import (
     EDITIONS,
@@ -276,3 +277,12 @@ def test_export_for_each_edition_round_trips(bundled):
     data = io.BytesIO(notebook_bytes(bundled, "d2l-1.0"))
     assert json.loads(json.loads(data.getvalue()[8:8 + int.from_bytes(data.getvalue()[:8], "little")])
                       ["__metadata__"]["vocab"]) == list(D2L10_ORDER)
+
+
+def test_trace_and_sample_read_a_bare_notebook_file_too(bundled, tmp_path, capsys):
+    path = tmp_path / "bare10.safetensors"
+    path.write_bytes(st_save(st_load(notebook_bytes(bundled, "d2l-1.0"))))  # 1.0's names and order, no metadata
+    assert main(["sample", "--checkpoint", str(path), "--prefix", "time traveller", "--n", "30"]) == 0
+    assert capsys.readouterr().out.strip() == predict("time traveller", 30, bundled.model, bundled.vocab)
+    assert main(["trace", "--checkpoint", str(path), "--text", PROBE, "--out", str(tmp_path / "t.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "t.npz")["H"], trace_text(bundled.model, bundled.vocab, PROBE).H)
