@@ -244,6 +244,12 @@ def hostile_files(tmp_path: Path, bundled) -> dict[str, tuple[Path, str]]:
                                                                                                    protocol=2),
                                                                          "a/version": b"3\n"}),
                                         "refused by torch.load(weights_only=True)")
+    # an entry that claims 1,000 bytes but inflates to 2 MB: read with the claim as the bound, its CRC fails
+    liar = _zip_with(tmp_path, "liar.pt", {"a/data.pkl": b"\x80\x02}q\x00.", "a/data/0": 2 * (1 << 20)}).read_bytes()
+    claim = (2 * (1 << 20)).to_bytes(4, "little")
+    assert liar.count(claim) == 2  # the local header and the central directory
+    (tmp_path / "liar.pt").write_bytes(liar.replace(claim, (1000).to_bytes(4, "little")))
+    files["entry lying about its size"] = (tmp_path / "liar.pt", "a broken zip archive (Bad CRC-32")
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Payload(marker)))
     files["bare pickle"] = (tmp_path / "evil.pkl", "this is a Python pickle; pickles can run code")
     files["odd entry"] = (_zip_with(tmp_path, "odd.pt", {"a/data.pkl": b"\x80\x02}q\x00.", "a/../../x": b"1"}),
