@@ -165,7 +165,7 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
         ours = list(SEED_ORDER) if sorted(given) == sorted(SEED_ORDER) else [UNK, *(t for t in given if t != UNK)]
         mode = "d2l" if all(t in " abcdefghijklmnopqrstuvwxyz" for t in ours[1:]) else "raw"
         file_orders = {"metadata": given}
-    elif size != len(SEED_ORDER):
+    elif size is not None and size != len(SEED_ORDER):  # an unreadable shape: load_checkpoint's checks say why
         raise CheckpointError(f"{name}: a vocabulary of {_short(size)} tokens, not d2l's 28 characters: {ADD_VOCAB}")
     else:
         ours, mode = list(SEED_ORDER), "d2l"

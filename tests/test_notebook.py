@@ -292,3 +292,28 @@ def test_trace_and_sample_read_a_bare_notebook_file_too(bundled, tmp_path, capsy
     assert capsys.readouterr().out.strip() == predict("time traveller", 30, bundled.model, bundled.vocab)
     assert main(["trace", "--checkpoint", str(path), "--text", PROBE, "--out", str(tmp_path / "t.npz")]) == 0
     assert np.array_equal(np.load(tmp_path / "t.npz")["H"], trace_text(bundled.model, bundled.vocab, PROBE).H)
+
+
+def test_import_writes_beside_the_file_by_default_and_never_over_it(bundled, tmp_path, capsys):
+    p = bundled.model.params()
+    torch.save({n: p[n].detach() for n in PARAM_NAMES}, tmp_path / "gru.pt")
+    assert main(["import", str(tmp_path / "gru.pt")]) == 0
+    assert "seed scratch (get_params' names), hidden 256, vocabulary order seed (recognised" in capsys.readouterr().out
+    same_trace(bundled, load_checkpoint(tmp_path / "gru.safetensors"))
+    bare_file = tmp_path / "mine.safetensors"
+    bare_file.write_bytes(bare(p))
+    assert main(["import", str(bare_file)]) == 0
+    assert bare_file.read_bytes() == bare(p)  # the source is untouched; the checkpoint goes beside it
+    same_trace(bundled, load_checkpoint(tmp_path / "mine.gru_viz.safetensors"))
+
+
+def test_a_header_entry_without_a_shape_is_refused_by_the_checkpoint_checks():
+    data = bare({n: torch.zeros(s) for n, s in {"W_xz": (28, 4), "W_hz": (4, 4), "b_z": (4,), "W_xr": (28, 4),
+                                                 "W_hr": (4, 4), "b_r": (4,), "W_xh": (28, 4), "W_hh": (4, 4),
+                                                 "b_h": (4,), "W_hq": (4, 28), "b_q": (28,)}.items()})
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    header["W_xz"]["shape"] = "28x4"
+    raw = json.dumps(header).encode()
+    with pytest.raises(CheckpointError, match="tensor W_xz has a shape that is not a list of integers"):
+        load_notebook(len(raw).to_bytes(8, "little") + raw + data[8 + n :], "odd")
