@@ -74,6 +74,7 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
     assert at.session_state["inspect"] == "upload"
     bodies = [x.proto.body for x in at.get("latex")]
     assert bodies and all(r"\mathbf{W}_{hn}" in b for b in bodies), bodies  # nn.GRU's equations, not d2l's
+    assert {"dl_nb_seed", "dl_nb_d2l-1.0"} <= {b.key for b in at.get("download_button")}
     R_free = scrub_R(at)
     assert R_free.shape[1] > 0 and not (R_free == R_free.flat[0]).all()
     at.session_state["tab"] = "force"
@@ -98,8 +99,9 @@ def test_every_new_string_is_in_both_languages_with_the_same_fields():
     from gru_viz.ui.i18n.en import EN
     from gru_viz.ui.i18n.zh import ZH
 
-    keys = [k for k in EN if k.startswith(("nb_", "edition_", "layout_", "convention_")) or k == "upload_ckpt_help"]
-    assert len(keys) >= 15
+    prefixes = ("nb_", "edition_", "layout_", "convention_", "dl_nb_")
+    keys = [k for k in EN if k.startswith(prefixes) or k == "upload_ckpt_help"]
+    assert len(keys) >= 18
     for k in keys:
         fields = {f for _, f, _, _ in string.Formatter().parse(EN[k]) if f}
         assert k in ZH and fields == {f for _, f, _, _ in string.Formatter().parse(ZH[k]) if f}, k

@@ -144,3 +144,20 @@ def test_readme_save_lines_give_a_file_the_app_reads_as_that_model(case, tmp_pat
     to_ours = [vocab.token_to_idx[t] for t in nb.checkpoint.vocab.idx_to_token]
     assert np.allclose(logits.reshape(len(text), -1)[:, to_ours].numpy(), tr.logits, atol=1e-5, rtol=0)
     assert F.softmax(torch.from_numpy(tr.logits), 1).max() < 1  # a real distribution, compared above
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+def test_the_pages_d2l10_download_loads_with_load_state_dict_alone(kind, tmp_path):
+    from safetensors.torch import load_file
+
+    from gru_viz.notebook import notebook_bytes
+
+    ours = load_checkpoint(ASSETS / "epoch_0500.safetensors" if kind == "scratch" else concise_checkpoint(tmp_path))
+    path = tmp_path / "for_d2l10.safetensors"
+    path.write_bytes(notebook_bytes(ours, "d2l-1.0"))
+    vocab = Vocab10("abcdefghijklmnopqrstuvwxyz ")
+    hidden = ours.model.hidden
+    model = (RNNLMScratch(GRUScratch(28, hidden), 28) if kind == "scratch" else RNNLM(GRU(28, hidden), 28))
+    model.load_state_dict(load_file(path))
+    with torch.no_grad():
+        assert model.predict("time traveller", 60, vocab) == predict("time traveller", 60, ours.model, ours.vocab)
