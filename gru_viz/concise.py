@@ -4,8 +4,12 @@ model's interface: the reset gate acts after the recurrent product, n = tanh(W_i
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from gru_viz.model import FREE, Forcing, Trace, input_terms
 
@@ -146,8 +150,6 @@ def _free(force, t: int, hidden: int, dtype: torch.dtype, strength: float) -> to
 def _recorded(model: ConciseGRU, tokens: list[int], forcing: Forcing, dtype: torch.dtype):
     """A private CPU copy in `dtype`, and over tokens from a zero state: the trace's Z, R, n, H, H_{t−1}, the
     recurrent term H_{t−1} W_hnᵀ + b_hn, and σ′ of the free gates (r, z) as the forced ones were computed from."""
-    import copy
-
     m = copy.deepcopy(model).to(dtype=dtype, device="cpu")  # shared models are never touched
     ids = torch.as_tensor(tokens, dtype=torch.long).reshape(1, -1)
     _, _, tr = m(ids, m.begin_state(1), forcing, record=True)
@@ -173,9 +175,6 @@ def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forc
 @torch.no_grad()
 def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forcing: Forcing = FREE):
     """analysis.gradient_flow for nn.GRU's convention: ‖∂loss_t/∂H_t′‖ for t′ ≤ t (float64)."""
-    import numpy as np
-    from torch.nn import functional as F
-
     if not 0 <= target < len(tokens) - 1:
         raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
     m, rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
@@ -194,9 +193,6 @@ def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forci
 def attribution_torch(model: ConciseGRU, tokens, forcing: Forcing = FREE, dtype: torch.dtype = torch.float32):
     """attribution.attribution for nn.GRU's convention: A[t, t′] = ‖∂ log p(ŷ_t) / ∂X_t′‖₂, all targets carried
     backward together."""
-    import numpy as np
-    from torch.nn import functional as F
-
     tokens = [int(x) for x in np.asarray(tokens).reshape(-1)]
     steps = len(tokens)
     if steps == 0:
