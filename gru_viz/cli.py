@@ -269,8 +269,17 @@ def _forcing(a: argparse.Namespace) -> Forcing:
     return Forcing.gates(r=a.force_r, z=a.force_z, strength=a.strength)
 
 
+def _load_model(path: str):
+    """A checkpoint, or a bare safetensors file saved in a d2l notebook (its vocabulary order recognised)."""
+    from gru_viz.checkpoint import MAX_BYTES
+    from gru_viz.data import read_capped
+    from gru_viz.notebook import load_any
+
+    return load_any(read_capped(path, MAX_BYTES, "a checkpoint", CheckpointError), path)[0]
+
+
 def cmd_trace(a: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
     out = a.out if a.out.suffix == ".npz" else a.out.with_name(a.out.name + ".npz")  # as np.savez names it
     out.write_bytes(tr.npz_bytes())
@@ -283,7 +292,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if not (math.isfinite(a.temperature) and a.temperature >= 0):
         raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     gen = torch.Generator().manual_seed(a.seed)
     print(predict(a.prefix, a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
     return 0

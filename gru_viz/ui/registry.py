@@ -180,7 +180,7 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("uploaded", "the checkpoint uploaded to inspect: (file name, checkpoint)"),
     Private("uploaded_id", "the uploaded model's identity for caches: file id and vocabulary edition"),
     Private("uploaded_file", "the upload's file id, so a rerun does not load it again"),
-    Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookInfo), or None"),
+    Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookModel), or None"),
     Private("upload_order_unknown", "a notebook file's vocabulary order could not be recognised", False),
     Private("uploaded_error", "why the upload was refused (escaped)", ""),
     Private("_own_corpus", "the visitor's own text as a corpus: (key of text and settings, corpus)"),

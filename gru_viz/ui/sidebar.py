@@ -190,14 +190,14 @@ def _edition_switch(view: View, up) -> None:
     if nb is not None and nb.edition == "metadata":
         st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
         return
-    if nb is not None:
-        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
-                          seed=nb.perplexity.get("seed", float("nan")),
-                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
-                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
     editions = list(EDITIONS)
     current = editions.index(nb.edition) if nb is not None else None
     choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
     if choice is not None and choice != (nb.edition if nb is not None else None):
         _load_upload(view, up, choice)
+        nb = ps.get("uploaded_nb")
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
+                          edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))

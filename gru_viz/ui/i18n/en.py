@@ -241,6 +241,11 @@ EN: dict[str, str] = {
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
     "dl_ckpt": "Checkpoint (.safetensors)",
+    "dl_nb_seed": "For a seed-edition notebook (zh.d2l.ai)",
+    "dl_nb_d2l-1.0": "For a d2l 1.0 notebook (d2l.ai)",
+    "dl_nb_help": "The model under that edition's names and in its vocabulary's order, the vocabulary in the "
+                  "metadata. d2l 1.0: model.load_state_dict(safetensors.torch.load_file(FILE)); the lines for "
+                  "each edition are in the README's section \"From your d2l notebook\".",
     "dl_csv": "Trace (CSV)",
     "dl_npz": "Trace (NPZ)",
     "dl_figures": "Each chart's camera icon saves a PNG.",

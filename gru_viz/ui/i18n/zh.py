@@ -219,6 +219,11 @@ ZH: dict[str, str] = {
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
     "exports": "下载",
     "dl_ckpt": "检查点（.safetensors）",
+    "dl_nb_seed": "用于种子版笔记本（zh.d2l.ai）",
+    "dl_nb_d2l-1.0": "用于 d2l 1.0 笔记本（d2l.ai）",
+    "dl_nb_help": "按该版本的参数名和词表顺序保存的模型，元数据中带有词表。d2l 1.0："
+                  "model.load_state_dict(safetensors.torch.load_file(FILE))；各版本的加载代码见 README 的"
+                  " \"From your d2l notebook\" 一节。",
     "dl_csv": "轨迹（CSV）",
     "dl_npz": "轨迹（NPZ）",
     "dl_figures": "每个图表的相机图标可保存 PNG。",
