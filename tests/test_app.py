@@ -398,3 +398,19 @@ def test_a_forcing_is_described_once_in_the_pages_language():
     assert describe_forcing(View("zh"), forcing) == "Z=1（10 个单元）（时间步 5-20）"
     assert describe_forcing(View("zh"), FREE) == "自由" and describe_forcing(View("en"), FREE) == "free"
     assert not hasattr(Forcing, "describe")
+
+
+def test_the_train_tab_states_a_runs_budget_on_this_server_in_both_languages(at):
+    """Issue 31 (5): the limits a run meets are said before it starts, from the numbers the server uses."""
+    from gru_viz.ui.i18n import en, zh
+    from gru_viz.ui.state import RUN_SECONDS, training_slots
+
+    slots = training_slots()
+    for lang, table in (("en", en.EN), ("zh", zh.ZH)):
+        at.session_state["lang"] = lang
+        open_tab(at, "train")
+        no_errors(at)
+        captions = " ".join(c.value for c in at.caption)
+        assert table["budget_slots"].format(max=slots.runs) in captions
+        assert table["budget_minutes"].format(minutes=f"{RUN_SECONDS / 60:g}") in captions
+        assert table["budget_memory"].format(mb=slots.memory_budget // 2**20) in captions

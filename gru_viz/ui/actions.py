@@ -26,6 +26,7 @@ from gru_viz.ui.state import (
     TORCH_THREADS,
     active_run,
     cached,
+    client_network,
     pretrained,
     pretrained_raw,
     runs,
@@ -207,7 +208,7 @@ def model_options(view: View) -> dict[str, str]:
     opts.update({f"raw:{e}": view.t("pretrained_raw", epoch=e) for e in sorted(pretrained_raw(), reverse=True)})
     for w in reversed(runs()):
         snap = w.progress()
-        if snap.epoch:
+        if snap.epoch and not snap.dropped:  # a dropped run's models were freed (serve.kept)
             opts[f"run:{w.run_id}:latest"] = view.t("run_latest", n=w.number, label=snap.label, epoch=snap.epoch)
             for e in reversed(snap.snapshot_epochs):
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
@@ -231,7 +232,7 @@ def resolve_model(key: str) -> Inspected | None:
     if kind == "run":
         run_id, _, which = rest.partition(":")
         for w in runs():
-            if str(w.run_id) == run_id:
+            if str(w.run_id) == run_id and not w.progress().dropped:
                 epoch = None if which == "latest" else int(which)
                 ident_epoch = w.progress().epoch if epoch is None else epoch
                 models = ps.get("_run_models")
@@ -294,7 +295,7 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     try:
         worker = TrainingWorker(training.corpus, config, label=label, limiter=slots, prefix=PREFIX,
                                 num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS, visitor=visitor, memory=need)
+                                time_limit=RUN_SECONDS, visitor=visitor, memory=need, network=client_network())
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

@@ -119,6 +119,17 @@ EN: dict[str, str] = {
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
     "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
                      "server right now (at most {max} at once, so that every visitor gets a turn).",
+    "budget_slots": "On this server at most {max} runs train at once; a visitor's first run goes before anyone's "
+                    "second.",
+    "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
+                      "behind other visitors' first runs.",
+    "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
+    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs kept more memory than one visitor "
+                                "may keep on this server, and this was your oldest. Its curve stays; train it again "
+                                "to inspect it.",
+    "run_dropped_kept_server": "Run {n}'s models were freed: the server needed the memory for new runs, and this was "
+                               "one of the oldest kept. Its curve stays; train it again to inspect it.",
+    "run_dropped_session_ended": "Run {n}'s models were freed when its page closed.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",

@@ -106,6 +106,15 @@ ZH: dict[str, str] = {
     "continuation": "第 {epoch} 周期时对“{prefix}”的续写",
     "status_queued": "等待空闲的训练名额：排在第 {pos} 位；服务器上正有 {n} 个训练在运行（最多同时 {max} 个，"
                      "好让每位访客都轮得到）。",
+    "budget_slots": "这台服务器最多同时运行 {max} 个训练；每位访客的第一个训练排在任何人的第二个训练之前。",
+    "budget_minutes": "每次开始后，一个训练最多运行 {minutes} 分钟，然后停止；点“继续”会重新排队，排在其他访客的"
+                      "第一个训练之后。",
+    "budget_memory": "正在运行的训练共用 {mb} MB 内存：暂时放不下的训练会让较小的训练先开始。",
+    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练占用的内存超过了这台服务器上每位访客可保留的"
+                                "上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_kept_server": "训练 {n} 的模型已被释放：服务器需要内存来运行新的训练，而这是保留最久的训练之一。"
+                               "它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_session_ended": "训练 {n} 的页面关闭后，它的模型已被释放。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",

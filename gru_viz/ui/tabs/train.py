@@ -18,7 +18,7 @@ from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.context import PageContext
-from gru_viz.ui.state import active_run, pretrained, runs, training_slots
+from gru_viz.ui.state import RUN_SECONDS, active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
 
 POLL_SECONDS = 1.0
@@ -108,6 +108,21 @@ def _controls(view: View, training: Training) -> None:
     if c[5].button(view.t("quick"), disabled=active, key="btn_quick", width="stretch") and config is not None:
         if start_run(view, training, dataclasses.replace(config, hidden=64, epochs=30)):
             st.rerun()
+    _run_budget(view)
+
+
+def _run_budget(view: View) -> None:
+    """What one run may take on this server, so that a visitor knows before starting (issue 31, item 5)."""
+    slots = training_slots()
+    budget = slots.memory_budget // 2**20 if slots.memory_budget is not None else None
+    if RUN_SECONDS is None and budget is None:
+        return
+    parts = [view.t("budget_slots", max=slots.runs)]
+    if RUN_SECONDS is not None:
+        parts.append(view.t("budget_minutes", minutes=f"{RUN_SECONDS / 60:g}"))
+    if budget is not None:
+        parts.append(view.t("budget_memory", mb=budget))
+    st.caption(" ".join(parts))
 
 
 def _live(view: View, training: Training) -> None:
@@ -169,6 +184,8 @@ def _status(view: View, worker: TrainingWorker, snap: RunProgress) -> None:
     if snap.status == S.STOPPED and reason:
         show[S.STOPPED] = st.warning
     show.get(snap.status, st.caption)(text)
+    if snap.dropped:  # its models were freed to make room for other runs (gru_viz.serve.kept)
+        st.warning(view.t(f"run_dropped_{snap.dropped}", n=worker.number))
     st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
 
 
