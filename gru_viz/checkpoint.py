@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, read_capped, size_label
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, atomic_write, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
@@ -68,8 +68,7 @@ def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], v
 def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(checkpoint_bytes(model, vocab, config, history, extra))
+    atomic_write(p, checkpoint_bytes(model, vocab, config, history, extra))  # never opens a FIFO found at p
     return p
 
 

@@ -10,7 +10,15 @@ import time
 from pathlib import Path
 
 from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, CorpusError, install_timemachine, load_corpus
+from gru_viz.data import (
+    MAX_VOCAB,
+    TOKENISATIONS,
+    CorpusError,
+    atomic_write,
+    install_timemachine,
+    load_corpus,
+    read_capped,
+)
 from gru_viz.inference import predict, trace_text
 from gru_viz.model import Forcing, ForcingError
 from gru_viz.rnn import new_model
@@ -74,9 +82,22 @@ def _out_file(text: str) -> Path:
     path = Path(text)
     if text.endswith(("/", "\\")) or path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory; name a file in it")
+    if path.exists() and not path.is_file():  # a FIFO opened for writing waits for a reader: refuse it now
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file (a named pipe or a device?)")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"directory {path.parent} does not exist (create it first)")
     return path
+
+
+_LIBRARY_MAGIC = (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ")  # ELF, Mach-O (64, fat), PE
+
+
+def _library(text: str) -> str:
+    """A compiled extension to load: a regular file that starts like a shared library (read without blocking)."""
+    head = read_capped(_in_file(text), 64 * 2**20, "a compiled kernel", argparse.ArgumentTypeError)[:4]
+    if not head.startswith(_LIBRARY_MAGIC):
+        raise argparse.ArgumentTypeError(f"{text} is not a compiled library (no ELF, Mach-O or PE header)")
+    return text
 
 
 def _out_dir(text: str) -> Path:
@@ -176,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     b.add_argument("--vocab-sizes", type=_sizes, default=None, metavar="V1,V2,…",
                    help="compare the training paths at these vocabulary sizes (e.g. 28,100,3000: raw characters)")
-    b.add_argument("--compare-ext", type=_in_file, default=None, metavar="KERNEL.so",
+    b.add_argument("--compare-ext", type=_library, default=None, metavar="KERNEL.so",
                    help="also time another build of the C++ kernel (e.g. the main checkout's) beside this one")
     b.add_argument("--json", action="store_true")
     return p
@@ -243,7 +264,7 @@ def cmd_trace(a: argparse.Namespace) -> int:
     ckpt = load_checkpoint(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
     out = a.out if a.out.suffix == ".npz" else a.out.with_name(a.out.name + ".npz")  # as np.savez names it
-    out.write_bytes(tr.npz_bytes())
+    atomic_write(out, tr.npz_bytes())  # replaces whatever is there (a FIFO would block an open for writing)
     print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {out}")
     return 0
 
@@ -284,7 +305,10 @@ def cmd_build_ext(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from gru_viz.bench import run_bench, run_vocab_bench
 
-    return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
+    try:
+        return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
+    except ImportError as exc:  # --compare-ext: a library, but not a Python extension (or built for another one)
+        raise ValueError(f"{a.compare_ext}: cannot be loaded as the C++ kernel ({exc})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
