@@ -17,6 +17,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from gru_viz.concise import ARCH as TORCH_ARCH
+from gru_viz.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, atomic_write, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
@@ -37,7 +39,13 @@ _BRACKET_STEP[[ord("["), ord("{")]], _BRACKET_STEP[[ord("]"), ord("}")]] = 1, -1
 
 # metadata "arch" -> (tensor names, shapes, builder, name in messages); a file without "arch" is a GRU.
 ARCHS = {"gru": (PARAM_NAMES, param_shapes, from_params, "GRU"),
-         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN")}
+         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN"),
+         TORCH_ARCH: (TORCH_PARAM_NAMES, torch_param_shapes, concise_from_params, "nn.GRU")}
+# the recurrent matrix each architecture's hidden size is read from, and its rows per hidden unit
+HIDDEN_FROM = {"gru": ("W_hh", 1), "rnn": ("W_hh", 1), TORCH_ARCH: ("weight_hh_l0", 3)}
+
+
+AnyModel = GRUScratch | RNNScratch | ConciseGRU
 
 
 class CheckpointError(ValueError):
@@ -46,18 +54,18 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: GRUScratch | RNNScratch
+    model: AnyModel
     vocab: Vocab
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
+def checkpoint_bytes(model: AnyModel | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
                      history: list[dict] | None = None, extra: dict | None = None) -> bytes:
     """Serialise to safetensors bytes (float32, d2l's tensor names)."""
-    params = model.params() if isinstance(model, (GRUScratch, RNNScratch)) else model
-    arch = "gru" if "W_xz" in params else "rnn"  # only the GRU has gates
+    params = model if isinstance(model, dict) else model.params()
+    arch = "gru" if "W_xz" in params else TORCH_ARCH if "weight_ih_l0" in params else "rnn"  # only GRUs have gates
     tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in ARCHS[arch][0]}
     meta = {"format": FORMAT, "vocab": json.dumps(vocab.idx_to_token), "config": json.dumps(config or {}),
             "history": json.dumps(history or []), "arch": arch, "tokens": vocab.mode}
@@ -65,7 +73,7 @@ def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], v
     return st_save(tensors, metadata=meta)
 
 
-def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab,
+def save_checkpoint(path: Path | str, model: AnyModel | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
     atomic_write(p, checkpoint_bytes(model, vocab, config, history, extra))  # never opens a FIFO found at p
@@ -161,10 +169,12 @@ def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_
             raise CheckpointError(f"{name}: tensor {key} must be float32")
         if not _int_list(entry.get("shape")):
             raise CheckpointError(f"{name}: tensor {key} has a shape that is not a list of integers")
-    w = header["W_hh"]["shape"]  # hidden×hidden in both architectures
-    if not (len(w) == 2 and w[0] == w[1]):
-        raise CheckpointError(f"{name}: W_hh must be a square hidden×hidden matrix, got shape {_short(w)}")
-    hidden = w[0]
+    key, rows = HIDDEN_FROM[arch]
+    w = header[key]["shape"]  # hidden×hidden in the scratch models, (3·hidden)×hidden in nn.GRU
+    if not (len(w) == 2 and w[0] == rows * w[1]):
+        shape = "a square hidden×hidden" if rows == 1 else f"a ({rows}·hidden)×hidden"
+        raise CheckpointError(f"{name}: {key} must be {shape} matrix, got shape {_short(w)}")
+    hidden = w[1]
     if not 1 <= hidden <= max_hidden:
         raise CheckpointError(f"{name}: hidden size {_short(hidden)} is outside the 1 to {max_hidden} allowed here")
     spans = []

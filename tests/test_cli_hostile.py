@@ -87,7 +87,10 @@ def test_fifos_devices_and_directories_get_one_line_and_exit_2_without_hanging(f
              ["fetch", "--from", "/dev/zero"], ["train", "--corpus", "/dev/null"],
              ["sample", "--checkpoint", "/dev/zero"],
              ["fetch", "--from", str(tmp_path)], ["train", "--corpus", str(tmp_path)],
-             ["trace", "--checkpoint", str(tmp_path), *out], [*t, "--out", str(tmp_path)]]
+             ["trace", "--checkpoint", str(tmp_path), *out], [*t, "--out", str(tmp_path)],
+             ["import", str(fifo)],
+             ["export", str(fifo), "--edition", "seed", "--out", str(tmp_path / "e.safetensors")],
+             ["export", ckpt, "--edition", "seed", "--out", str(fifo)]]
     script = textwrap.dedent(f"""
         import contextlib, io, json
         from gru_viz.cli import main
