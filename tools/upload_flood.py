@@ -41,7 +41,7 @@ def memory(server: AppServer, box: Box | None) -> dict:
             **({"box_mb": round(box.usage() / 2**20, 1)} if box else {})}
 
 
-def flood(server: AppServer, box: Box | None, puts: int, size: int, timeout: float) -> dict:
+def flood(server: AppServer, box: Box | None, puts: int, size: int, timeout: float, after: float) -> dict:
     out: dict = {}
     visitor = StreamlitClient(server.port, timeout)
     visitor.rerun()
@@ -76,8 +76,8 @@ def flood(server: AppServer, box: Box | None, puts: int, size: int, timeout: flo
     finally:
         fresh.close()
         visitor.close()
-    time.sleep(5)
-    out["after"] = memory(server, box)
+    time.sleep(after)  # past server.disconnectedSessionTTL (120 s), the attacker's session and its files are gone
+    out["after_s"], out["after"] = after, memory(server, box)
     out["uploaded_mb_after"] = round(uploaded_bytes(server.url) / 2**20, 1)
     return out
 
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--puts", type=int, default=140, help="files the attacker PUTs (140 OOM-killed 2.7 GB before)")
     p.add_argument("--size", type=int, default=16_000_000, help="bytes per file (the route takes up to 16 MiB)")
     p.add_argument("--timeout", type=float, default=120, help="seconds a page run may take")
+    p.add_argument("--after", type=float, default=5, help="seconds after the attacker's socket closed before "
+                   "memory is read again (Streamlit keeps a closed session 120 s)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -105,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         monitor = RssMonitor(server.proc.pid, box)
         monitor.start()
         try:
-            out.update(flood(server, box, a.puts, a.size, a.timeout))
-        except ProtocolError as exc:
-            out["error"] = str(exc)
+            out.update(flood(server, box, a.puts, a.size, a.timeout, a.after))
+        except (ProtocolError, OSError) as exc:  # a dead server refuses the visitor's connection
+            out["error"] = f"{type(exc).__name__}: {exc}"
         monitor.stop.set()
         out["peak_rss_mb"] = round(monitor.peak_kb / 1024, 1)
         out["alive"] = server.alive()
