@@ -19,7 +19,7 @@ from safetensors.torch import save as st_save
 
 from gru_viz.concise import ARCH as TORCH_ARCH
 from gru_viz.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, read_capped, size_label
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, atomic_write, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
@@ -77,8 +77,7 @@ def checkpoint_bytes(model: AnyModel | dict[str, torch.Tensor], vocab: Vocab, co
 def save_checkpoint(path: Path | str, model: AnyModel | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(checkpoint_bytes(model, vocab, config, history, extra))
+    atomic_write(p, checkpoint_bytes(model, vocab, config, history, extra))  # never opens a FIFO found at p
     return p
 
 

@@ -15,10 +15,8 @@ from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
+from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
-
-MAX_TEXT_BYTES = 2_000_000
-MAX_CKPT_MB = 16
 
 
 def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
@@ -57,7 +55,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
             base = offline_corpus() if tokens == "d2l" else _raw_corpus("offline", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
         if source == "upload":
-            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
+            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt",
+                                  max_upload_size=-(-MAX_TEXT_BYTES // 2**20),  # MiB, rounded up: 2 MB fits
+                                  help=view.t("upload_txt_help", mb=MAX_TEXT_BYTES // 1_000_000))
             if up is None:
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
@@ -146,7 +146,7 @@ def checkpoint_upload(view: View) -> None:
     """A checkpoint to inspect, or a bare file saved in a d2l notebook: checked from its header before anything
     is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
-                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help"))
+                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help", mb=MAX_CKPT_MB))
     if up is None:
         return
     if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order

@@ -14,6 +14,9 @@ EN: dict[str, str] = {
     "corpus_upload": "Upload a .txt file",
     "corpus_paste": "Paste text",
     "upload_txt": "A UTF-8 text file",
+    "upload_txt_help": "At most {mb} MB of text. Each visitor holds one text and one checkpoint upload at a time (a "
+                       "newer upload replaces an older one); when the server holds as many uploads as it can, an "
+                       "upload is refused: try again in a few minutes.",
     "pasted_text": "pasted text",
     "too_large": "{name}: larger than {mb} MB",
     "tm_unavailable": "The Time Machine could not be downloaded here ({reason}). Everything else works without "
@@ -65,7 +68,9 @@ EN: dict[str, str] = {
                         "the scratch GRU's eleven tensors or the concise nn.GRU's state_dict) saved with "
                         "safetensors' save_file. A file saved with torch.save is converted on your own machine "
                         "with `python -m gru_viz import FILE` (the app never unpickles). See the README's "
-                        "section \"From your d2l notebook\".",
+                        "section \"From your d2l notebook\". At most {mb} MB. Each visitor holds one checkpoint and "
+                        "one text upload at a time (a newer upload replaces an older one); when the server holds as "
+                        "many uploads as it can, an upload is refused: try again in a few minutes.",
     "convention_d2l": "Convention: d2l's scratch GRU, `H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`: the reset gate "
                       "acts before the recurrent product.",
     "convention_torch": "Convention: PyTorch's nn.GRU, `H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`: the reset "

@@ -14,6 +14,8 @@ ZH: dict[str, str] = {
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件",
+    "upload_txt_help": "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
+                       "服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "pasted_text": "粘贴的文本",
     "too_large": "{name}：超过 {mb} MB",
     "tm_unavailable": "这里无法下载《时间机器》（{reason}）。其余功能都不需要它：内置模型、其他标签页，以及离线语料"
@@ -57,7 +59,8 @@ ZH: dict[str, str] = {
     "upload_ckpt_help": "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
                         "或简洁实现 nn.GRU 的 state_dict），用 safetensors 的 save_file 保存。用 torch.save 保存的"
                         "文件请在你自己的电脑上用 `python -m gru_viz import FILE` 转换（本应用从不反序列化 pickle）。"
-                        "见 README 的 \"From your d2l notebook\" 一节。",
+                        "见 README 的 \"From your d2l notebook\" 一节。最大 {mb} MB。"
+                        "每位访问者同时只保留一个检查点和一个文本上传（新的上传会替换旧的）；服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "convention_d2l": "约定：d2l 从零实现的 GRU，`H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`：重置门作用在循环乘积之前。",
     "convention_torch": "约定：PyTorch 的 nn.GRU，`H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`：重置门作用在循环乘积"
                         "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
