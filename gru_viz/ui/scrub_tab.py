@@ -33,7 +33,7 @@ EQUATIONS = r"""
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
           "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
-          "att_forced", "att_free", "att_help", "att_largest", "cell_reset", "cell_update")
+          "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update")
 CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 

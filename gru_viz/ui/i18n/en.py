@@ -212,6 +212,7 @@ EN: dict[str, str] = {
     "att_help": "Bar under each character: ‖∂ log p(top prediction) / ∂ input‖, on a log scale (each row up to "
                 "its largest, {decades} decades); the text is coloured by the same value.",
     "att_largest": "largest {v}",
+    "att_scale": "Bar height on a log scale: full = the row's largest, empty = 1/{ratio} of it.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
