@@ -16,8 +16,11 @@ ZH: dict[str, str] = {
     "upload_txt": "UTF-8 文本文件",
     "pasted_text": "粘贴的文本",
     "too_large": "{name}：超过 {mb} MB",
-    "tm_unavailable": "这里无法下载《时间机器》（{reason}）。其余功能都不需要它：内置模型、其他标签页，以及离线语料"
-                      "（Python 文档）。如果你有这本书的副本，可以这样加入：python -m gru_viz fetch --from FILE",
+    "tm_unavailable": "这里无法获得《时间机器》（没有网络，也没有缓存的副本）：请选择离线语料或你自己的文本。",
+    "offline_tm": "这里没有网络，无法下载《时间机器》。其余一切都可以离线使用：内置模型、离线语料（Python 文档）、"
+                  "你自己的文本；在服务器上运行 `python -m gru_viz fetch --from FILE` 可加入这本书的副本。",
+    "offline_use": "使用离线语料",
+    "offline_note": "离线：这里无法下载《时间机器》，因此默认使用离线语料。内置模型和你自己的文本照常可用。",
     "paste_here": "你的文本（英文效果最好：模型只看到字母 a-z 和空格）",
     "hidden": "隐藏单元数",
     "lr": "学习率",
