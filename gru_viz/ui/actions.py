@@ -1,6 +1,6 @@
 """What several tabs share: the forcing set up, the probe text, the model chosen, starting a run.
 
-Tabs import this and never each other; each gets what it needs as arguments from app.py.
+Tabs import this and never each other; each gets what it needs in the PageContext app.py builds (context.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import TypeVar
 
 import streamlit as st
 
-from gru_viz.budget import MB, settings_bytes
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
 from gru_viz.inference import PREFIX
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
+from gru_viz.serve.budget import MB, settings_bytes
+from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import ConfigError, TrainConfig
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import (
@@ -34,7 +35,6 @@ from gru_viz.ui.state import (
     visitor_run,
 )
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import TrainingWorker
 
 T = TypeVar("T")
 MAX_PROBE = 500  # characters the scrubber traces
@@ -210,29 +210,29 @@ def model_options(view: View) -> dict[str, str]:
             for e in reversed(snap.snapshot_epochs):
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
                     opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", n=w.number, label=snap.label, epoch=e)
-    if st.session_state.get("uploaded"):
-        opts["upload"] = view.t("uploaded", name=st.session_state.uploaded[0])  # an option is plain text
+    uploaded = ps.get("uploaded")
+    if uploaded:
+        opts["upload"] = view.t("uploaded", name=uploaded[0])  # an option is plain text
     return opts
 
 
 def resolve_model(key: str) -> Inspected | None:
     """The model, vocabulary and cache identity for a chooser key."""
-    ss = st.session_state
     kind, _, rest = key.partition(":")
     name = "gru_" + key.replace(":", "_")
     if kind in ("pre", "raw"):
         ckpt = (pretrained() if kind == "pre" else pretrained_raw())[int(rest)]
         return Inspected(ckpt.model, ckpt.vocab, (kind, int(rest)), name)
-    if kind == "upload" and ss.get("uploaded"):
-        _, ckpt = ss.uploaded
-        return Inspected(ckpt.model, ckpt.vocab, ("upload", ss.get("uploaded_id")), name)
+    if kind == "upload" and ps.get("uploaded"):
+        _, ckpt = ps.get("uploaded")
+        return Inspected(ckpt.model, ckpt.vocab, ("upload", ps.get("uploaded_id")), name)
     if kind == "run":
         run_id, _, which = rest.partition(":")
         for w in runs():
             if str(w.run_id) == run_id:
                 epoch = None if which == "latest" else int(which)
                 ident_epoch = w.progress().epoch if epoch is None else epoch
-                models = ss.setdefault("_run_models", {})
+                models = ps.get("_run_models")
                 k = (w.run_id, ident_epoch)
                 if k not in models:
                     models.clear()  # keep one materialised run model per session
@@ -246,7 +246,7 @@ def resolve_model(key: str) -> Inspected | None:
 
 
 def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
-    """The run's estimated peak memory (gru_viz.budget, measured), for the code it would run here."""
+    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the code it would run here."""
     from gru_viz.fast import fast_backend
 
     backend = fast_backend() if config.engine == "fast" else None

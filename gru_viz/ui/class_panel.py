@@ -1,7 +1,7 @@
 """Class mode on the page: start or join a class (the bar under the title), the teacher's code and QR code, and
 the hooks through which the lesson view and the forcing tab send predictions and show the live tally.
 
-Not a tab: app.py draws the bar, gates_tab and force_tab call the hooks; this module imports no tab.
+Not a tab: app.py draws the bar, tabs/gates.py and tabs/force.py call the hooks; this module imports no tab.
 """
 
 from __future__ import annotations
@@ -14,9 +14,20 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz import classroom
-from gru_viz.classroom import MAX_VOTERS, PPL_CHOICES, QUESTIONS, ClassError, ClassState, ppl_answer
 from gru_viz.figures import tally_figure
+from gru_viz.serve import classroom
+from gru_viz.serve.classroom import (
+    IDLE_SECONDS,
+    MAX_VOTERS,
+    PPL_CHOICES,
+    QUESTIONS,
+    VOTERS_PER_NETWORK,
+    ClassError,
+    ClassState,
+    ppl_answer,
+)
+from gru_viz.serve.ratelimit import ClassLimits, client_key
+from gru_viz.serve.teachers import Teachers
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import visitor_id
 from gru_viz.ui.view import View, md_escape
@@ -45,16 +56,39 @@ def store() -> classroom.ClassStore:
 
 
 @st.cache_resource(show_spinner=False)
-def _teachers() -> dict[str, tuple[str, str]]:
+def _teachers() -> Teachers:
     """Class code -> (the teacher's browser, the teacher's token), for this server's life: a teacher who reloads
     the page (a new session) is the teacher again in that browser, and only there. Browsers are told apart by
     their XSRF cookie (`state.visitor_id`); without it (tests, XSRF protection off) nothing is remembered."""
-    return {}
+    return Teachers()
+
+
+@st.cache_resource(show_spinner=False)
+def _limits() -> ClassLimits:
+    """Starting and joining classes, per session and per network (docs/DEPLOY.md, "Which address is a client's")."""
+    return ClassLimits()
+
+
+def network() -> str:
+    """The network this page's client is counted by (gru_viz.serve.ratelimit.client_key)."""
+    try:
+        headers = {k: v for k, v in st.context.headers.items() if isinstance(k, str) and isinstance(v, str)}
+        peer = st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request context: a test run; counted as one local client)
+        headers, peer = {}, None
+    return client_key(peer if isinstance(peer, str) else None, headers)
+
+
+def session_key() -> str:
+    """This session (a page load): its own random id, kept in its state."""
+    if not ps.get("_class_session"):
+        ps.put("_class_session", secrets.token_hex(12))
+    return str(ps.get("_class_session"))
 
 
 def current() -> Member | None:
     """The class this page run belongs to (read once per run by class_bar)."""
-    return st.session_state.get("_class_now")
+    return ps.get("_class_now")  # type: ignore[return-value]
 
 
 def voter_id() -> str:
@@ -62,7 +96,9 @@ def voter_id() -> str:
     visitor = visitor_id()
     if visitor.startswith("browser:"):
         return visitor
-    return st.session_state.setdefault("_class_voter", "session:" + secrets.token_hex(12))
+    if ps.get("_class_voter") is None:
+        ps.put("_class_voter", "session:" + secrets.token_hex(12))
+    return str(ps.get("_class_voter"))
 
 
 def join_link(view: View, code: str) -> str:
@@ -85,8 +121,8 @@ def qr_svg(link: str) -> str:
 def error_text(view: View, exc: ClassError, code: str = "") -> str:
     key = f"class_err_{exc.reason}"
     if key in ("class_err_no_class", "class_err_full", "class_err_too_many", "class_err_revealed",
-               "class_err_not_teacher"):
-        return view.t(key, code=code, n=MAX_VOTERS)
+               "class_err_not_teacher", "class_err_full_network", "class_err_slow_start", "class_err_slow_join"):
+        return view.t(key, code=code, n=MAX_VOTERS, per_network=VOTERS_PER_NETWORK, idle=IDLE_SECONDS // 60)
     return view.t("class_err_other", message=md_escape(str(exc)))
 
 
@@ -94,18 +130,18 @@ def error_text(view: View, exc: ClassError, code: str = "") -> str:
 
 
 def _start() -> None:
-    ss = st.session_state
     try:
+        if not _limits().may_start(session_key(), network()):
+            raise ClassError("slow_start", "too many classes started from here in the last minutes")
         code, token = store().create()
     except ClassError as exc:
-        ss["_class_error"] = exc
+        ps.put("_class_error", exc)
         return
-    ss["_class_teacher"] = (code, token)
-    teachers, visitor = _teachers(), visitor_id()
-    for gone in [c for c in teachers if store().state(c) is None]:  # classes expire after a day
-        teachers.pop(gone, None)
-    if visitor.startswith("browser:"):
-        teachers[code] = (visitor, token)
+    ps.put("_class_teacher", (code, token))
+    ps.put("_class_joined", code)  # a teacher is in their own class without a join counted
+    visitor = visitor_id()
+    if visitor.startswith("browser:"):  # classes that ended or expired are forgotten on the way
+        _teachers().remember(code, visitor, token, alive=lambda c: store().state(c) is not None)
     ps.put("class", code)
 
 
@@ -114,15 +150,14 @@ def _end(code: str, token: str) -> None:
         store().close(code, token)
     except ClassError:
         pass  # already gone (a day old): leaving is what was asked
-    st.session_state.pop("_class_teacher", None)
-    _teachers().pop(code, None)
+    ps.drop("_class_teacher")
+    _teachers().forget(code)
     ps.put("class", "")
 
 
 def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
-    ss = st.session_state
-    ss["_class_now"] = None  # should anything below fail, the tabs run as outside a class
+    ps.put("_class_now", None)  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
     code = classroom.normalize_code(raw)
     problem, member = "", None
@@ -131,17 +166,22 @@ def class_bar(view: View) -> Member | None:
     elif code:
         state = store().state(code)
         if state is None:
-            problem = view.t("class_err_no_class", code=code)
+            problem = view.t("class_err_no_class", code=code, idle=IDLE_SECONDS // 60)
+        elif ps.get("_class_joined") != code and not _limits().may_join(session_key(), network()):
+            problem = view.t("class_err_slow_join")  # many joins from one network: a flood, or wait a minute
         else:
+            ps.put("_class_joined", code)
             if raw != code:
                 ps.put("class", code)  # the canonical code in the address bar
-            teacher = ss.get("_class_teacher")
-            owner = _teachers().get(code)
+            teacher = ps.get("_class_teacher")
+            owner = _teachers().owner(code)
             if (teacher is None or teacher[0] != code) and owner is not None and owner[0] == visitor_id():
-                teacher = ss["_class_teacher"] = (code, owner[1])  # the teacher reloaded the page
+                teacher = (code, owner[1])  # the teacher reloaded the page
+                ps.put("_class_teacher", teacher)
             member = Member(code, teacher[1] if teacher and teacher[0] == code else None, state)
-    ss["_class_now"] = member
-    error = ss.pop("_class_error", None)
+    ps.put("_class_now", member)
+    error = ps.get("_class_error")
+    ps.drop("_class_error")
     if member is None:
         label = view.t("class_title")
     else:
@@ -173,6 +213,7 @@ def _join_or_start(view: View) -> None:
 
 
 def _teacher_box(view: View, member: Member) -> None:
+    store().touch(member.code)
     link = join_link(view, member.code)
     qr, info = st.columns([1, 2] if view.projector else [1, 3])
     # The SVG is segno's (modules only, no text of anyone's); the code is of classroom.ALPHABET: safe as HTML.
@@ -190,6 +231,7 @@ def _teacher_box(view: View, member: Member) -> None:
 
 def _watch(code: str, seen: frozenset[str]) -> None:
     """A student's page reruns when the teacher reveals or hides an answer, or ends the class."""
+    store().touch(code)  # a class with students' pages open is in use, votes or not
     state = store().state(code)
     if state is None or state.revealed != seen:
         st.rerun()
@@ -214,7 +256,7 @@ def _send(view: View, member: Member, question: str, choice: str | None, mine: t
         return
     if mine != (choice, classroom.clean_text(text)):
         try:
-            store().vote(member.code, question, voter_id(), choice, text)
+            store().vote(member.code, question, voter_id(), choice, text, network=network())
         except ClassError as exc:
             st.warning(error_text(view, exc, member.code))
             return
@@ -259,6 +301,7 @@ def _tally_chart(view: View, member: Member, question: str, labels: dict[str, st
 def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, str], answer: str | None,
                    answer_md: str, numbers: dict | None = None) -> None:
     """The live tally beside the reveal button and, once revealed, the answer (redrawn every TEACHER_POLL_S)."""
+    store().touch(member.code)  # the teacher's open page keeps the class alive (classroom.IDLE_SECONDS)
     chart, side = st.columns([3, 2])
     with chart:
         tally = _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")

@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from gru_viz import fast_fm
-from gru_viz.fast_ext import (
+from gru_viz.fast import torch_fm as fast_fm
+from gru_viz.fast.ext import (
     BuildState,
     build_extension,
     build_state,
@@ -22,7 +22,7 @@ from gru_viz.fast_ext import (
     load_extension,
     start_background_build,
 )
-from gru_viz.fast_torch import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
+from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
 __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
@@ -77,6 +77,8 @@ def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like
     """
     if not forcing.active:
         return None
+    if not forcing.full:  # the loops hold a forced gate at its value; a blend goes through the textbook forward
+        raise ValueError("the fast loops compute only forcing at full strength")
     rows = torch.zeros(4, 2, 2 * hidden, dtype=like.dtype)
     rows[:, 0] = 1.0
     t = torch.arange(start_step, start_step + steps)
@@ -233,6 +235,13 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
              forcing: Forcing = FREE, backend: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
     """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available. `ext`: the
     compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
+    if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
+        forcing = FREE
+    if forcing.active and not forcing.full:  # a blended gate: the loops do not compute it, autograd does
+        from gru_viz.train import textbook_step
+
+        with torch.enable_grad():
+            return textbook_step(model, X, Y, state, lr, clip, forcing)
     B, T = X.shape
     h, N = model.hidden, B * T
     cpp = ext is not None or _use_cpp(backend, model.W_hq)
@@ -309,6 +318,11 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
 
     ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
     """
+    if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
+        forcing = FREE
+    if forcing.active and not forcing.full:  # a blended gate: the loops do not compute it, the model does
+        h0 = model.begin_state(ids.shape[0]) if state is None else state
+        return model(ids, h0, forcing, record=True, start_step=start_step)[2]
     cpp = _use_cpp(backend, model.W_hq)
     w = _weights(model, cpp)
     B, T = ids.shape

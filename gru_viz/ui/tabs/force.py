@@ -19,6 +19,7 @@ from gru_viz.ui.actions import (
     probe_prefix,
     start_run,
 )
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
 from gru_viz.ui.view import View, md_escape
 
@@ -46,16 +47,16 @@ def probe_box(view: View, inspected: Inspected, probe: str) -> None:
 def _controls(view: View, probe_len: int) -> None:
     w, lang = ps.widget, view.lang
     ps.settle("preset", PRESET_KEYS)
-    preset = w(st.radio, view.t("preset"), "preset", PRESET_KEYS, lang=lang,
+    preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
     st.caption(view.t(f"explain_{preset}"))
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
     w(c1.toggle, view.t("force_r"), "fr_on", lang=lang)
-    w(c1.slider, view.t("value") + " R", "fr_val", 0.0, 1.0, lang=lang, step=0.05, disabled=not ps.get("fr_on"))
+    w(c1.slider, view.t("value") + " R", "fr_val", lang=lang, disabled=not ps.get("fr_on"))
     w(c2.toggle, view.t("force_z"), "fz_on", lang=lang)
-    w(c2.slider, view.t("value") + " Z", "fz_val", 0.0, 1.0, lang=lang, step=0.05, disabled=not ps.get("fz_on"))
+    w(c2.slider, view.t("value") + " Z", "fz_val", lang=lang, disabled=not ps.get("fz_on"))
     w(c1.text_input, view.t("force_units"), "f_units", lang=lang, max_chars=ps.MAX_UNITS_TEXT,
       placeholder="0-31, 100")
     w(c2.toggle, view.t("force_steps"), "f_steps_on", lang=lang)
@@ -67,8 +68,10 @@ def _controls(view: View, probe_len: int) -> None:
         w(c2.slider, view.t("force_steps"), "f_steps", 0, last, lang=lang, label_visibility="collapsed")
 
 
-def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: str, probe: str,
-           training: Training) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, forcing, forcing_error, probe, training = (ctx.view, ctx.inspected, ctx.forcing,
+                                                                ctx.forcing_error, ctx.probe, ctx.training)
     model, vocab = inspected.model, inspected.vocab
     _controls(view, len(probe))
     if forcing_error:
