@@ -45,9 +45,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
     sb = st  # drawn inside the settings' container (the sidebar, or projector mode's Settings button)
     try:
         if source == "tm":
-            base, error = timemachine()
-            if base is None:
-                return None, view.t("tm_unavailable", reason=md_escape(error))
+            base, _ = timemachine()
+            if base is None:  # offline: said calmly by offline_note, without the socket's error text
+                return None, view.t("tm_unavailable")
             if tokens == "raw":
                 base = _raw_corpus("tm", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
@@ -79,7 +79,10 @@ def sidebar(view: View) -> Training:
     sb.header(view.t("settings"))
     w = ps.widget
     lang = view.lang
+    offline = offline_default()
     source = w(sb.radio, view.t("corpus"), "corpus_source", lang=lang, format_func=lambda k: view.t(f"corpus_{k}"))
+    if offline:
+        offline_note(view, str(source))
     tokens = str(w(sb.radio, view.t("tokens"), "tokens", lang=lang, horizontal=True,
                    format_func=lambda k: view.t(f"tokens_{k}"), help=view.t("tokens_help")))
     max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", lang=lang)
@@ -92,7 +95,7 @@ def sidebar(view: View) -> Training:
             w(sb.number_input, view.t("max_vocab"), "max_vocab", lang=lang, shown=len(corpus.vocab),
               help=view.t("max_vocab_help"))
             sb.caption(view.t("corpus_coverage", cov=corpus.coverage))
-    elif error:
+    elif error and not (offline and source == "tm"):  # offline, the note above says it
         sb.error(error)
 
     c1, c2 = sb.columns(2)
@@ -123,6 +126,28 @@ def sidebar(view: View) -> Training:
     with error_boundary(view, "checkpoint upload"):  # whatever a crafted file does, the settings above stay
         checkpoint_upload(view)
     return Training(corpus, config, error)
+
+
+def offline_default() -> bool:
+    """Whether the book cannot be had here (no internet, none cached). Then, once per session, the default corpus
+    becomes the offline one, so Start and the race work at once; a corpus the person chose is kept."""
+    offline = timemachine()[0] is None
+    ss = st.session_state
+    if offline and not ss.get("_offline_default"):
+        ss["_offline_default"] = True
+        if ps.get("corpus_source") == "tm":
+            ps.put("corpus_source", "offline")
+    return offline
+
+
+def offline_note(view: View, source: str) -> None:
+    """Offline, said once and calmly in the page's language: what works, and one click to it."""
+    if source == "tm":
+        st.info(view.t("offline_tm"), icon=":material/wifi_off:")
+        st.button(view.t("offline_use"), key="offline_use", on_click=ps.put, args=("corpus_source", "offline"),
+                  type="primary")
+    else:
+        st.caption(view.t("offline_note"))
 
 
 def build_note(view: View) -> str:

@@ -19,9 +19,14 @@ EN: dict[str, str] = {
                        "upload is refused: try again in a few minutes.",
     "pasted_text": "pasted text",
     "too_large": "{name}: larger than {mb} MB",
-    "tm_unavailable": "The Time Machine could not be downloaded here ({reason}). Everything else works without "
-                      "it: the bundled models, the other tabs, and the offline corpus (the Python documentation). "
-                      "To add the book from a copy you have: python -m gru_viz fetch --from FILE",
+    "tm_unavailable": "The Time Machine is not available here (no internet, and no copy cached): choose the "
+                      "offline corpus or your own text.",
+    "offline_tm": "No internet here, so The Time Machine cannot be downloaded. Everything else works offline: the "
+                  "bundled models, the offline corpus (Python's documentation), your own text, and on the server "
+                  "`python -m gru_viz fetch --from FILE` to add a copy of the book.",
+    "offline_use": "Use the offline corpus",
+    "offline_note": "Offline: The Time Machine cannot be downloaded here, so the offline corpus is the default. "
+                    "The bundled models and your own text work as usual.",
     "paste_here": "Your text (English works best: the model sees only the letters a-z and spaces)",
     "hidden": "Hidden units",
     "lr": "Learning rate",
@@ -253,6 +258,7 @@ EN: dict[str, str] = {
     "att_help": "Bar under each character: ‖∂ log p(top prediction) / ∂ input‖, on a log scale (each row up to "
                 "its largest, {decades} decades); the text is coloured by the same value.",
     "att_largest": "largest {v}",
+    "att_scale": "Bar height on a log scale: full = the row's largest, empty = 1/{ratio} of it.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",

@@ -46,7 +46,7 @@ TORCH_EQUATIONS = r"""
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
           "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
-          "att_forced", "att_free", "att_help", "att_largest", "cell_reset", "cell_update")
+          "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update")
 CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 
@@ -94,13 +94,24 @@ def payload_for(trace: TextTrace, inspected: Inspected, rows: list[int] | None) 
 # --- step and unit: the browser owns them; the server keeps the settled values for the URL and the share link --
 
 
-def _step_and_unit(trace: TextTrace) -> tuple[int, int]:
+def ranking_Z(trace: TextTrace, inspected: Inspected) -> np.ndarray:
+    """The Z the "most active units" are ranked by: the free model's on this probe, so switching a preset keeps
+    the same 32 units drawn and the chosen unit among them (a forced Z would rank other units first)."""
+    if not trace.forcing.active:
+        return trace.Z
+    free = inspected.cached("trace", (trace.text, FREE),
+                            lambda: trace_text(inspected.model, inspected.vocab, trace.text, FREE, normalize=False),
+                            size=6)
+    return free.Z
+
+
+def _step_and_unit(trace: TextTrace, rank_Z: np.ndarray) -> tuple[int, int]:
     """The settled step and unit (from a link, else step 0 and the first unit shown; then as the browser reports
     them), clamped to this trace (a shorter probe, a smaller model, a doctored message)."""
     steps, hidden = trace.H.shape
     unit = ps.get("unit")
     if unit is None:  # none chosen: the first unit the heatmaps show, so the worked numbers are on screen
-        base = units_to_show(str(ps.get("units_mode")), trace.Z)
+        base = units_to_show(str(ps.get("units_mode")), rank_Z)
         unit = 0 if base is None else int(base[0])
     step = min(max(int(ps.get("step")), 0), steps - 1)
     unit = min(max(int(unit), 0), hidden - 1)
@@ -126,27 +137,30 @@ def _on_view() -> None:
         ps.put("_scrub_seen", got)
 
 
-def _note_extra_unit(trace: TextTrace, unit: int) -> None:
+def _note_extra_unit(rank_Z: np.ndarray, unit: int) -> None:
     """A unit outside the rows shown (asked for by number or by a link) gets a row; it keeps it until another
     such unit is asked for, so clicking among the rows never changes the payload."""
-    base = units_to_show(str(ps.get("units_mode")), trace.Z)
+    base = units_to_show(str(ps.get("units_mode")), rank_Z)
     if base is not None and unit not in base:
         ps.put("_scrub_extra", unit)
 
 
-def scrubber_data(view: View, trace: TextTrace, inspected: Inspected, goto: dict) -> dict:
+def scrubber_data(view: View, trace: TextTrace, inspected: Inspected, goto: dict,
+                  rank_Z: np.ndarray | None = None) -> dict:
     """Everything the scrubber component gets: identical from rerun to rerun unless the trace, the view or a
     server-side goto changed (so Streamlit re-sends it as a short reference and the browser redraws nothing)."""
-    rows = rows_shown(str(ps.get("units_mode")), trace.Z, ps.get("_scrub_extra"))
+    rank_Z = ranking_Z(trace, inspected) if rank_Z is None else rank_Z
+    rows = rows_shown(str(ps.get("units_mode")), rank_Z, ps.get("_scrub_extra"))
     return {"payload": payload_for(trace, inspected, rows), "ui": ui_data(view), "goto": goto}
 
 
 def _scrubber(view: View, trace: TextTrace, inspected: Inspected) -> None:
     """The fragment: a settled step reruns only this, and the component's data is the same as before."""
     with error_boundary(view, "scrubber"):
-        step, unit = _step_and_unit(trace)
-        _note_extra_unit(trace, unit)
-        data = scrubber_data(view, trace, inspected, _goto(step, unit))
+        rank_Z = ranking_Z(trace, inspected)
+        step, unit = _step_and_unit(trace, rank_Z)
+        _note_extra_unit(rank_Z, unit)
+        data = scrubber_data(view, trace, inspected, _goto(step, unit), rank_Z)
         scrubber({**data, "ui": {**data["ui"], "plotly": plotly_source()}}, _on_view)
         ps.sync_url()  # a fragment rerun does not reach the end of the page, where the URL is written otherwise
         _download_view(view, {**data, "goto": {"step": step, "unit": unit, "n": 1}}, trace, inspected.name)
