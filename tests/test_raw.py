@@ -208,7 +208,7 @@ def test_cpp_kernel_with_several_blocks_and_a_large_vocabulary(cpp_kernel):
     torch.set_num_threads(2)  # 32 rows: 2 blocks of 16 (at least MIN_ROWS_PER_BLOCK each)
 
     def fast(m, X, Y, s, lr, clip, f):
-        return run_step(m, X, Y, s, lr, clip, f, backend="cpp")
+        return run_step(m, X, Y, s, lr, clip, f, loops="cpp")
 
     try:
         _assert_close(_train(_model(), fast, 32), _train(_model(one_hot=True), textbook_step, 32))

@@ -1,7 +1,7 @@
 """The fast training step: the same equations, loss, clipping and SGD as `train.textbook_step`, without autograd.
 
-Backpropagation through time is written out by hand; the sequential loops run in C++ when the extension is
-built (`build_extension`) and in plain PyTorch otherwise (CPU without a build, CUDA, MPS), with equal results.
+Backpropagation through time is written out by hand, on one of the named sets of loops (`choice.LOOPS`: the C++
+kernel, PyTorch feature-major, PyTorch row-major, or the textbook itself); `choice.choose_loops` picks which.
 """
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
+from gru_viz.fast import choice
 from gru_viz.fast import torch_fm as fast_fm
-from gru_viz.fast.ext import (
-    BuildState,
-    build_extension,
-    build_state,
-    fast_backend,
-    load_extension,
-    start_background_build,
-)
+from gru_viz.fast.ext import load_extension
 from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
-__all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
-           "start_background_build"]
+__all__ = ["fast_step", "fast_trace", "run_step"]
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
@@ -154,18 +147,15 @@ def _blocks(batch: int, cpp: bool) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_ROWS_PER_BLOCK)) if cpp else 1
 
 
-def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
-    """Whether the compiled loops run: they take CPU float32/float64 tensors and must have been built."""
-    if backend not in (None, "cpp", "torch"):
-        raise ValueError(f"backend must be 'cpp', 'torch' or None, got {backend!r}")
-    supported = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-    if backend == "cpp":
-        if not supported:
-            raise ValueError("the C++ loops take CPU float32 or float64 tensors")
-        if load_extension() is None:
-            raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
-        return True
-    return backend is None and supported and fast_backend() == "cpp"
+def _check(loops: str, like: torch.Tensor, vocab: int, batch: int, strength: float = 1.0) -> None:
+    """Raise when the loops asked for cannot run these tensors here (the reason from `choice.why_not`)."""
+    shapes = choice.Shapes(like.device.type, str(like.dtype).removeprefix("torch."), vocab, batch, 1, 1)
+    why = choice.why_not(loops, shapes, strength)
+    if why is None:
+        return
+    if loops == "cpp" and why.endswith("not built"):
+        raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
+    raise ValueError(why)
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: ForceRows | None,
@@ -230,14 +220,25 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
 
 @torch.no_grad()
 def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
-             forcing: Forcing = FREE, backend: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
-    """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available. `ext`: the
-    compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
+             forcing: Forcing = FREE, loops: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
+    """`fast_step` on the named loops (`choice.LOOPS`); None: `choice.choose_loops`'s pick for these shapes. `ext`:
+    the compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
     B, T = X.shape
     h, N = model.hidden, B * T
-    cpp = ext is not None or _use_cpp(backend, model.W_hq)
+    if ext is not None:
+        loops = "cpp"
+    elif loops is None:
+        loops = choice.choose_loops(model.W_hq.device, model.W_hq.dtype, model.vocab_size, B, h, steps=T).loops
+    else:
+        _check(loops, model.W_hq, model.vocab_size, B)
+    if loops == "textbook":
+        from gru_viz.train import textbook_step
+
+        with torch.enable_grad():
+            return textbook_step(model, X, Y, state, lr, clip, forcing)
+    cpp = loops == "cpp"
     force = _force_rows(forcing, T, h, 0, model.W_hh)  # textbook_step runs the model with start_step=0
-    if not cpp and fast_fm.applies(model.W_hq, model.vocab_size, B):  # d2l's case on CPU: the quickest loops
+    if loops == "torch-fm":
         p = {n: t.detach() for n, t in model.params().items()}
         loss, grads, last_state = fast_fm.train_step(p, X, Y, state.to(p["W_hh"].dtype), force)
         _update(model, grads, None, lr, clip)
@@ -298,18 +299,24 @@ def _update(model: GRUScratch, grads: dict[str, torch.Tensor], rows: torch.Tenso
 
 def fast_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
               forcing: Forcing) -> tuple[float, torch.Tensor]:
-    """One minibatch exactly as `textbook_step` (loss, clipped SGD update, new detached state), hand-derived."""
+    """One minibatch exactly as `textbook_step` (loss, clipped SGD update, new detached state), hand-derived, on
+    the loops `choice.choose_loops` picks for these shapes (a run fixes its loops: `run_step(loops=...)`)."""
     return run_step(model, X, Y, state, lr, clip, forcing)
 
 
 @torch.no_grad()
 def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, state: torch.Tensor | None = None,
-               start_step: int = 0, backend: str | None = None) -> Trace:
+               start_step: int = 0, loops: str | None = None) -> Trace:
     """The recording forward of `model(ids, state, forcing, record=True, start_step=...)`, for tracing texts fast.
 
-    ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
+    ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses. loops: "cpp" or "torch-rows" (the
+    feature-major set only trains); None: `choice.trace_loops`.
     """
-    cpp = _use_cpp(backend, model.W_hq)
+    loops = loops or choice.trace_loops(model.W_hq.device, model.W_hq.dtype)
+    if loops not in ("cpp", "torch-rows"):
+        raise ValueError(f"a trace runs on the cpp or torch-rows loops, not {loops!r}")
+    _check(loops, model.W_hq, model.vocab_size, ids.shape[0])
+    cpp = loops == "cpp"
     w = _weights(model, cpp)
     B, T = ids.shape
     h = model.hidden
