@@ -169,24 +169,24 @@ def step_timer(shapes: Shapes, clock: Callable[[], float] = time.perf_counter) -
     return measure
 
 
-def calibrate(names: Iterable[str], measure: Measure, budget_s: float = CALIBRATION_BUDGET_S,
-              clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+def calibrate(names: Iterable[str], measure: Measure, budget_s: float = CALIBRATION_BUDGET_S) -> dict[str, float]:
     """Milliseconds a step for each set of loops: one warm-up step each (TorchScript compiles, buffers fill), then
-    CALIBRATION_ROUNDS rounds of CALIBRATION_STEPS steps, alternating, the median round counted. Stops when
-    `budget_s` is spent; a set with no timed round by then is left out."""
+    rounds of CALIBRATION_STEPS steps of each, alternating, the median round counted. The warm-ups and the first
+    round always run (every set needs a figure); the other rounds, up to CALIBRATION_ROUNDS, only while the time
+    measured is under `budget_s` (so a round may overrun it by one measurement)."""
     names = list(names)
-    start = clock()
+    spent = 0.0
     rounds: dict[str, list[float]] = {n: [] for n in names}
     for n in names:
-        measure(n, 1)
-        if clock() - start > budget_s:
-            break
-    for _ in range(CALIBRATION_ROUNDS):
+        spent += measure(n, 1)
+    for i in range(CALIBRATION_ROUNDS):
         for n in names:
-            if clock() - start > budget_s:
+            if i > 0 and spent >= budget_s:
                 break
-            rounds[n].append(measure(n, CALIBRATION_STEPS) * 1e3 / CALIBRATION_STEPS)
-    return {n: statistics.median(r) for n, r in rounds.items() if r}
+            seconds = measure(n, CALIBRATION_STEPS)
+            spent += seconds
+            rounds[n].append(seconds * 1e3 / CALIBRATION_STEPS)
+    return {n: statistics.median(r) for n, r in rounds.items()}
 
 
 # --- the decision ------------------------------------------------------------------------------------------------
