@@ -23,6 +23,10 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
     loss_t is the cross-entropy of predicting tokens[t+1] from H_t. Returns a vector of length t+1 (index t').
     Written out (not autograd) so the chain rule through Z, R and H̃ is visible; tests check it against autograd.
     """
+    if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's cell: the reset gate after the product
+        from gru_viz.concise import gradient_flow_torch
+
+        return gradient_flow_torch(model, tokens, target, forcing)
     if not 0 <= target < len(tokens) - 1:
         raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
     m = copy.deepcopy(model).double().cpu()  # a private float64 copy: shared models are never mutated

@@ -16,15 +16,16 @@ from gru_viz.model import FREE, Forcing, GateForce, GRUScratch
 TARGET = "top1"
 
 
-def _free_gate(force: GateForce, steps: int, hidden: int, dtype: torch.dtype) -> torch.Tensor:
-    """(steps, hidden): 1 where the gate is computed (it passes gradient), 0 where forcing holds it constant."""
+def _free_gate(force: GateForce, steps: int, hidden: int, dtype: torch.dtype, strength: float = 1.0) -> torch.Tensor:
+    """(steps, hidden): the share of the gate's gradient that passes: 1 where the gate is computed, 1 − s where
+    forcing blends it with strength s (0 where it holds the gate constant)."""
     mask = torch.ones(steps, hidden, dtype=dtype)
     for t in range(steps):
         if force.applies_at(t):
             if force.units is None:
-                mask[t] = 0.0
+                mask[t] = 1.0 - strength
             else:
-                mask[t, list(force.units)] = 0.0
+                mask[t, list(force.units)] = 1.0 - strength
     return mask
 
 
@@ -37,6 +38,10 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     runs over the vocabulary). All T targets are carried backward together: at step s the rows t ≥ s hold
     ∂ log p(ŷ_t)/∂H_s, so the whole matrix costs one backward sweep of (T−s)-row matmuls.
     """
+    if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's cell: the reset gate after the product
+        from gru_viz.concise import attribution_torch
+
+        return attribution_torch(model, tokens, forcing, dtype)
     ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).reshape(1, -1)
     steps = ids.shape[1]
     if steps == 0:
@@ -51,8 +56,14 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     seed[torch.arange(steps), logits.argmax(dim=1)] += 1.0
     seed = seed @ p["W_hq"].T  # (T, hidden): row t seeds target t at step t
     hidden = H.shape[1]
-    z_free = _free_gate(forcing.update, steps, hidden, dtype)
-    r_free = _free_gate(forcing.reset, steps, hidden, dtype)
+    z_free = _free_gate(forcing.update, steps, hidden, dtype, forcing.strength)
+    r_free = _free_gate(forcing.reset, steps, hidden, dtype, forcing.strength)
+    if forcing.active and not forcing.full:
+        # σ' belongs to the free gate: a blended entry's slope is (1 − s)·σ(a)(1 − σ(a)), not the blend's
+        z_f = torch.sigmoid(p["W_xz"][ids[0]] + Hp @ p["W_hz"] + p["b_z"])
+        r_f = torch.sigmoid(p["W_xr"][ids[0]] + Hp @ p["W_hr"] + p["b_r"])
+    else:
+        z_f, r_f = Z, R
     w_x = torch.cat([p["W_xz"], p["W_xr"], p["W_xh"]], dim=1).T.contiguous()  # (3h, vocab)
     w_h = torch.cat([p["W_hz"], p["W_hr"]], dim=1).T.contiguous()  # (2h, hidden)
     w_hh = p["W_hh"].T.contiguous()
@@ -61,10 +72,10 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     for s in range(steps - 1, -1, -1):
         G[s] = seed[s]
         g = G[s:]
-        d_z = g * ((Hp[s] - Ht[s]) * Z[s] * (1 - Z[s]) * z_free[s])  # through σ; a forced gate is a constant
+        d_z = g * ((Hp[s] - Ht[s]) * z_f[s] * (1 - z_f[s]) * z_free[s])  # through σ; a forced gate is a constant
         d_ah = g * ((1 - Z[s]) * (1 - Ht[s] ** 2))  # through tanh
         d_rh = d_ah @ w_hh  # gradient of R ⊙ H_{t−1}
-        d_r = d_rh * (Hp[s] * R[s] * (1 - R[s]) * r_free[s])
+        d_r = d_rh * (Hp[s] * r_f[s] * (1 - r_f[s]) * r_free[s])
         out[s:, s] = torch.linalg.vector_norm(torch.cat([d_z, d_r, d_ah], dim=1) @ w_x, dim=1)
         G[s:] = g * Z[s] + d_rh * R[s] + torch.cat([d_z, d_r], dim=1) @ w_h  # → ∂/∂H_{s−1}
     return out.double().numpy()

@@ -1,4 +1,5 @@
-"""`python -m gru_viz train|trace|sample|fetch|bench`: for instructors who precompute models, and for tests."""
+"""`python -m gru_viz train|trace|sample|fetch|bench|import|export`: for instructors who precompute models, for
+notebook users bringing their own, and for tests."""
 
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ def _gate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (math.isfinite(value) and 0 <= value <= 1):
         raise argparse.ArgumentTypeError(f"a gate value must lie in [0, 1], got {text}")
+    return value
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"a forcing strength must lie in [0, 1], got {text}")
     return value
 
 
@@ -137,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "of the text)")
     t.add_argument("--force-r", type=_gate, default=None, metavar="V", help="train with the reset gate held at V")
     t.add_argument("--force-z", type=_gate, default=None, metavar="V", help="train with the update gate held at V")
+    t.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
     t.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors")
     t.add_argument("--snapshots", type=_out_dir, default=None, metavar="DIR",
                    help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
@@ -150,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--text", required=True)
     tr.add_argument("--force-r", type=_gate, default=None, metavar="V")
     tr.add_argument("--force-z", type=_gate, default=None, metavar="V")
+    tr.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
     tr.add_argument("--out", type=_out_file, required=True, metavar="OUT.npz")
 
     s = sub.add_parser("sample", help="continue a prefix (greedy, or sampled with --temperature)")
@@ -160,10 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--force-r", type=_gate, default=None, metavar="V")
     s.add_argument("--force-z", type=_gate, default=None, metavar="V")
+    s.add_argument("--strength", type=_strength, default=1.0, metavar="S",
+                   help="blend each forced gate: (1 − S)·free + S·forced (1: held, the default; 0: free)")
 
     f = sub.add_parser("fetch", help="download The Time Machine into the cache, or install a local copy")
     f.add_argument("--from", dest="source", type=_in_file, default=None, metavar="FILE",
                    help="a local copy (checked against the book's SHA-1; at most 5 MB are read)")
+
+    im = sub.add_parser("import", help="a model saved in a d2l notebook (torch.save: the params list or a "
+                        "state_dict(), scratch or concise; or a bare .safetensors) as a checkpoint")
+    im.add_argument("file", type=_in_file, metavar="FILE")
+    im.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors",
+                    help="default: FILE with the suffix .safetensors (FILE.gru_viz.safetensors if that is FILE)")
+    im.add_argument("--vocab-edition", choices=["seed", "d2l-1.0"], default=None,
+                    help="the vocabulary order (default: recognised by how well each order reads English)")
+
+    ex = sub.add_parser("export", help="a checkpoint as a bare file for a d2l notebook (its names, its order)")
+    ex.add_argument("checkpoint", type=_in_file, metavar="CKPT")
+    ex.add_argument("--edition", choices=["seed", "d2l-1.0"], required=True)
+    ex.add_argument("--out", type=_out_file, required=True, metavar="OUT.safetensors")
 
     sub.add_parser("build-ext", help="compile the fast path's C++ kernel now (the app otherwise builds it in the "
                    "background, and uses the PyTorch fallback until it is ready)")
@@ -239,7 +269,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def _forcing(a: argparse.Namespace) -> Forcing:
-    return Forcing.gates(r=a.force_r, z=a.force_z)
+    return Forcing.gates(r=a.force_r, z=a.force_z, strength=a.strength)
 
 
 def cmd_trace(a: argparse.Namespace) -> int:
@@ -259,6 +289,32 @@ def cmd_sample(a: argparse.Namespace) -> int:
     ckpt = load_checkpoint(a.checkpoint)
     gen = torch.Generator().manual_seed(a.seed)
     print(predict(a.prefix, a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
+    return 0
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from gru_viz.torch_import import import_file
+
+    src = Path(a.file)
+    out = a.out or src.with_suffix(".safetensors")
+    if out.resolve() == src.resolve():
+        out = src.with_name(src.stem + ".gru_viz.safetensors")
+    data, nb = import_file(src, a.vocab_edition)
+    out.write_bytes(data)
+    how = ", ".join(f"{e} {p:.1f}" for e, p in nb.perplexity.items())
+    chosen = "recognised" if nb.chosen else "as given"
+    from gru_viz.notebook import LAYOUT_LABELS
+
+    print(f"{LAYOUT_LABELS[nb.layout]}, hidden {nb.checkpoint.model.hidden}, vocabulary order {nb.edition} ({chosen}"
+          f"{'; test-passage perplexity ' + how if how else ''}) -> {out}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from gru_viz.notebook import notebook_bytes
+
+    a.out.write_bytes(notebook_bytes(load_checkpoint(a.checkpoint), a.edition))
+    print(f"{a.edition} notebook file -> {a.out}")
     return 0
 
 
@@ -294,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "trace": cmd_trace, "sample": cmd_sample, "fetch": cmd_fetch,
-                "bench": cmd_bench, "build-ext": cmd_build_ext}[a.command](a)
+                "bench": cmd_bench, "build-ext": cmd_build_ext,
+                "import": cmd_import, "export": cmd_export}[a.command](a)
     except UsageError as exc:
         print(f"gru_viz: error: {exc}", file=sys.stderr)
         return 2

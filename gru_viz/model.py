@@ -86,28 +86,47 @@ class GateForce:
         mask[list(self.units)] = True
         return mask
 
-    def apply(self, gate: torch.Tensor, t: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """The gate with forced entries replaced; a forced entry passes no gradient to the parameters."""
+    def apply(self, gate: torch.Tensor, t: int, mask: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
+        """The gate with forced entries replaced by (1 − s)·free + s·forced (s = `strength`). At s = 1 a forced
+        entry is the constant itself and passes no gradient to the parameters; below 1 it passes (1 − s) of it."""
         if not self.applies_at(t):
             return gate
         forced = torch.full_like(gate, self.value)
+        if strength != 1.0:  # s = 1 stays the exact constant, not gate·0 + value (which would carry a gradient)
+            forced = (1.0 - strength) * gate + strength * forced
         return forced if mask is None else torch.where(mask, forced, gate)
 
 
 @dataclass(frozen=True)
 class Forcing:
-    """Forcing of the reset gate R and the update gate Z; the default forces nothing."""
+    """Forcing of the reset gate R and the update gate Z; the default forces nothing.
+
+    `strength` s blends each forced gate between its free value and the forced one: (1 − s)·free + s·forced, so
+    s = 1 (the default) holds the gate at its value and s = 0 leaves the model free.
+    """
 
     reset: GateForce = field(default_factory=GateForce)
     update: GateForce = field(default_factory=GateForce)
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        s = self.strength
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and 0.0 <= s <= 1.0):
+            raise ForcingError(f"a forcing strength must lie in [0, 1], got {s!r}")
+        object.__setattr__(self, "strength", float(s))
 
     @property
     def active(self) -> bool:
         return self.reset.active or self.update.active
 
+    @property
+    def full(self) -> bool:
+        """Every forced gate is held at its value (strength 1): the forcing the fast loops compute."""
+        return self.strength == 1.0
+
     @classmethod
-    def gates(cls, r: float | None = None, z: float | None = None) -> Forcing:
-        return cls(reset=GateForce(r), update=GateForce(z))
+    def gates(cls, r: float | None = None, z: float | None = None, strength: float = 1.0) -> Forcing:
+        return cls(reset=GateForce(r), update=GateForce(z), strength=strength)
 
     def describe(self) -> str:
         parts = []
@@ -116,6 +135,8 @@ class Forcing:
                 where = "" if g.units is None else f" on {len(g.units)} units"
                 when = "" if g.steps is None else f" for steps {g.steps[0]}-{g.steps[1] - 1}"
                 parts.append(f"{name}={g.value:g}{where}{when}")
+        if parts and self.strength != 1.0:
+            parts.append(f"strength {self.strength:g}")
         return ", ".join(parts) or "free"
 
 
@@ -205,9 +226,9 @@ class GRUScratch(ScratchModule):
             t = start_step + i
             H_prev = H
             update = torch.sigmoid(XW_z(i) + H_prev @ self.W_hz + self.b_z)  # Z_t (batch, hidden)
-            update = forcing.update.apply(update, t, z_mask)
+            update = forcing.update.apply(update, t, z_mask, forcing.strength)
             reset = torch.sigmoid(XW_r(i) + H_prev @ self.W_hr + self.b_r)  # R_t (batch, hidden)
-            reset = forcing.reset.apply(reset, t, r_mask)
+            reset = forcing.reset.apply(reset, t, r_mask, forcing.strength)
             candidate = torch.tanh(XW_h(i) + (reset * H_prev) @ self.W_hh + self.b_h)  # H̃_t
             H = update * H_prev + (1 - update) * candidate  # H_t
             Y = H @ self.W_hq + self.b_q  # (batch, vocab)

@@ -68,6 +68,8 @@ class TrainConfig:
         d["forcing"] = {gate: {"value": g.value, "units": list(g.units) if g.units is not None else None,
                                "steps": list(g.steps) if g.steps is not None else None}
                         for gate, g in (("reset", self.forcing.reset), ("update", self.forcing.update))}
+        if self.forcing.strength != 1.0:  # written only when set, so full-strength metadata stays as it was
+            d["forcing"]["strength"] = self.forcing.strength
         return d
 
     @classmethod
@@ -83,7 +85,7 @@ class TrainConfig:
                 units, steps = g.get("units"), g.get("steps")
                 gates[gate] = GateForce(g.get("value"), tuple(units) if units is not None else None,
                                         tuple(steps) if steps is not None else None)
-            kwargs["forcing"] = Forcing(**gates)
+            kwargs["forcing"] = Forcing(**gates, strength=f.get("strength", 1.0))
         elif d.get("force_r") is not None or d.get("force_z") is not None:
             kwargs["forcing"] = Forcing.gates(r=d.get("force_r"), z=d.get("force_z"))
         return cls(**kwargs)
@@ -236,6 +238,7 @@ class Trainer:
     model: GRUScratch | None = None
     snapshot_epochs: tuple[int, ...] = DEFAULT_SNAPSHOT_EPOCHS
     num_threads: int | None = None
+    name: str = "GRU"  # its lane's name on the page (a race names each of its trainers)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -277,8 +280,9 @@ class Trainer:
             from gru_viz.fast import choose_loops
 
             cfg = self.config
+            strength = cfg.forcing.strength if cfg.forcing.active else 1.0  # loops that cannot blend are left out
             self.loops = choose_loops(self.device, self.model.W_hq.dtype, self.vocab_size, cfg.batch_size,
-                                      self.model.hidden, steps=cfg.num_steps)
+                                      self.model.hidden, steps=cfg.num_steps, strength=strength)
         return self.loops
 
     # --- control from other threads ---
@@ -308,6 +312,10 @@ class Trainer:
         self._stop.clear()
         self._run_gate.set()
         self.status, self.message = RunStatus.READY, ""
+
+    def lanes(self) -> dict[str, Trainer]:
+        """The models this run trains, by name: this one (gru_viz.serve.handle.RunHandle; a race has several)."""
+        return {self.name: self}
 
     def latest_params(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the parameters at the end of the last good epoch (safe while training runs)."""

@@ -20,6 +20,10 @@ FORCINGS = {
     **{k: PRESETS[k] for k in ("plain_rnn", "frozen_memory", "amnesia")},
     "some units, some steps": Forcing(reset=GateForce(0.3, units=(1, 4), steps=(2, 7)),
                                       update=GateForce(0.8, units=(0, 4, 5), steps=(5, 30))),
+    "plain RNN at strength 0.5": Forcing.gates(r=1.0, z=0.0, strength=0.5),
+    "some units, some steps, strength 0.3": Forcing(reset=GateForce(0.3, units=(1, 4), steps=(2, 7)),
+                                                    update=GateForce(0.8, units=(0, 4, 5), steps=(5, 30)),
+                                                    strength=0.3),
 }
 
 
@@ -45,9 +49,9 @@ def _autograd(model: GRUScratch, tokens: list[int], forcing: Forcing) -> np.ndar
         for s in range(t + 1):  # the textbook step, one input row at a time, so X is a leaf
             x = X[s : s + 1]
             z = forcing.update.apply(torch.sigmoid(x @ m.W_xz + H @ m.W_hz + m.b_z), s,
-                                     forcing.update.unit_mask(m.hidden, H.device))
+                                     forcing.update.unit_mask(m.hidden, H.device), forcing.strength)
             r = forcing.reset.apply(torch.sigmoid(x @ m.W_xr + H @ m.W_hr + m.b_r), s,
-                                    forcing.reset.unit_mask(m.hidden, H.device))
+                                    forcing.reset.unit_mask(m.hidden, H.device), forcing.strength)
             H = z * H + (1 - z) * torch.tanh(x @ m.W_xh + (r * H) @ m.W_hh + m.b_h)
         logp = F.log_softmax(H @ m.W_hq + m.b_q, dim=1)[0]
         logp[int(logp.argmax())].backward()

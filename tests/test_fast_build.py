@@ -100,7 +100,7 @@ MB = 2**20
     (2000, 800, 20000, True),    # exactly the build's peak plus the reserve left
 ])
 def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb, usage_mb, available_mb, room):
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     memory = Memory(None if limit_mb is None else limit_mb * MB, None if usage_mb is None else usage_mb * MB,
                     available_mb * MB)
@@ -113,7 +113,7 @@ def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb,
 
 
 def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monkeypatch):
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     monkeypatch.setattr(fast_ext, "compiler_problem", lambda: None)
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("a build started without room"))
@@ -124,7 +124,7 @@ def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monke
 
 def test_cgroup_limit_and_usage_read_from_v1_and_v2_files(tmp_path):
     """The tightest memory cgroup above the process, from fake /sys/fs/cgroup trees (v1 nested, v2 unified)."""
-    from gru_viz.memlimit import read_memory
+    from gru_viz.serve.memlimit import read_memory
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal: 24000000 kB\nMemAvailable: 20000000 kB\n")
@@ -209,7 +209,7 @@ def test_the_server_setting_picks_the_loops_where_the_kernel_is_built(unbuilt, m
 
 
 def _roomy():
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     return Memory(None, None, 64000 * MB)
 

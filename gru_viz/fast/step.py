@@ -48,9 +48,10 @@ def _weights(model: GRUScratch, cpp: bool) -> dict[str, torch.Tensor]:
 class ForceRows(NamedTuple):
     """A forcing as the loops apply it (`_force_rows`)."""
 
-    rows: torch.Tensor  # (4, 2, 2h): for nothing / Z / R / both forced, keep (1 free, 0 forced) and forced values
+    rows: torch.Tensor  # (4, 2, 2h): for nothing / Z / R / both forced, keep (1 free, 1 − s forced) and s·value
     of_step: list[int]  # each step's row
     whole: list[bool]  # which rows force every gate of every unit (nothing left to compute)
+    strength: float = 1.0  # s: below 1 a forced gate keeps (1 − s) of its free value (and of its gradient)
 
     def gates_forced(self) -> list[bool]:
         """Per step: every gate of every unit forced (the step of a plain RNN)."""
@@ -63,13 +64,15 @@ class ForceRows(NamedTuple):
 
 def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> ForceRows | None:
     """The forcing of `steps` steps as a few distinct rows and each step's row: rows (4, 2, 2h) hold, for nothing /
-    Z / R / both forced, keep (1 where free, 0 where forced) and the forced value (0 where free); step i uses row
-    (Z forced at i) + 2 (R forced at i). None when nothing is forced in these steps.
+    Z / R / both forced, keep (1 where free, 1 − s where forced) and s times the forced value (0 where free), so
+    that keep·gate + value is the model's (1 − s)·free + s·forced; step i uses row (Z forced at i) + 2 (R forced
+    at i). None when nothing is forced in these steps.
 
     Step i is time step start_step + i, so a forcing's step range stays absolute, as in GRUScratch.forward.
     """
     if not forcing.active:
         return None
+    s = forcing.strength
     rows = torch.zeros(4, 2, 2 * hidden, dtype=like.dtype)
     rows[:, 0] = 1.0
     t = torch.arange(start_step, start_step + steps)
@@ -80,12 +83,29 @@ def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like
             continue
         cols = list(range(offset, offset + hidden)) if gate.units is None else [offset + u for u in gate.units]
         for k in (bit, 3):
-            rows[k, 0, cols] = 0.0
-            rows[k, 1, cols] = gate.value
+            rows[k, 0, cols] = 1.0 - s
+            rows[k, 1, cols] = s * gate.value
         code += bit * (torch.ones_like(code) if gate.steps is None else (t >= gate.steps[0]) & (t < gate.steps[1]))
     if not bool(code.any()):
         return None
-    return ForceRows(rows.to(like.device), code.tolist(), (rows[:, 0] == 0).all(dim=1).tolist())
+    return ForceRows(rows.to(like.device), code.tolist(), (rows[:, 0] == 0).all(dim=1).tolist(), s)
+
+
+def _strength(forcing: Forcing) -> float:
+    """The strength the loops must compute: 1 when nothing is forced (a free run blends nothing)."""
+    return forcing.strength if forcing.active else 1.0
+
+
+def free_gates(zr: torch.Tensor, force: ForceRows | None, feature_major: bool = False) -> torch.Tensor | None:
+    """Below full strength, the free gates [Z | R] behind the blended ones in zr (T, B, 2h) or, feature-major,
+    (T, 2h, B): (blended − s·value) / (1 − s), whose σ' the backward needs. None at full strength (a forced gate
+    then passes no gradient, and its σ' is multiplied by 0)."""
+    if force is None or force.strength >= 1.0:
+        return None
+    per_step = force.per_step()  # (T, 2, 2h)
+    keep, value = (per_step[:, 0].unsqueeze(-1), per_step[:, 1].unsqueeze(-1)) if feature_major else (
+        per_step[:, 0].unsqueeze(1), per_step[:, 1].unsqueeze(1))
+    return (zr - value) / keep
 
 
 def _force_table(force: ForceRows | None) -> torch.Tensor | None:
@@ -178,7 +198,7 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     torch.index_select(w["w_xr"], 0, ids, out=zr[:, h:])
     zr.add_(w["b"][: 2 * h])
     torch.index_select(w["w_xh"], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
-    rows, of_step, whole = force if force is not None else (None, [0] * T, [])
+    rows, of_step, whole = force[:3] if force is not None else (None, [0] * T, [])
     run_forward(h0, operand(w["w_hzr"], onednn, B), operand(w["w_hh"], onednn, B), rows, of_step, whole,
                 *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")), onednn=onednn)
 
@@ -198,7 +218,8 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     run_backward(dh_out.view(T, B, h), hprev.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
                  operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep, gates_forced,
                  da_zr.view(T, B, 2 * h), da_h.view(T, B, h),
-                 *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")), onednn=onednn)
+                 *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")),
+                 free_gates(buf["zr"].view(T, B, 2 * h), force), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1}^T da.
     big = use_onednn(h0, h)
     d_whh = matmul_tn(buf["rh"], da_h, big, room=buf["h_t"])
@@ -223,14 +244,17 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
              forcing: Forcing = FREE, loops: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
     """`fast_step` on the named loops (`choice.LOOPS`); None: `choice.choose_loops`'s pick for these shapes. `ext`:
     the compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
+    if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
+        forcing = FREE
     B, T = X.shape
     h, N = model.hidden, B * T
-    if ext is not None:
-        loops = "cpp"
-    elif loops is None:
-        loops = choice.choose_loops(model.W_hq.device, model.W_hq.dtype, model.vocab_size, B, h, steps=T).loops
+    strength = _strength(forcing)
+    if loops is None and ext is None:
+        loops = choice.choose_loops(model.W_hq.device, model.W_hq.dtype, model.vocab_size, B, h, steps=T,
+                                    strength=strength).loops
     else:
-        _check(loops, model.W_hq, model.vocab_size, B)
+        loops = "cpp" if ext is not None else loops
+        _check(loops, model.W_hq, model.vocab_size, B, strength)
     if loops == "textbook":
         from gru_viz.train import textbook_step
 
@@ -312,10 +336,13 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
     ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses. loops: "cpp" or "torch-rows" (the
     feature-major set only trains); None: `choice.trace_loops`.
     """
-    loops = loops or choice.trace_loops(model.W_hq.device, model.W_hq.dtype)
+    if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
+        forcing = FREE
+    strength = _strength(forcing)
+    loops = loops or ("torch-rows" if strength < 1 else choice.trace_loops(model.W_hq.device, model.W_hq.dtype))
     if loops not in ("cpp", "torch-rows"):
         raise ValueError(f"a trace runs on the cpp or torch-rows loops, not {loops!r}")
-    _check(loops, model.W_hq, model.vocab_size, ids.shape[0])
+    _check(loops, model.W_hq, model.vocab_size, ids.shape[0], strength)
     cpp = loops == "cpp"
     w = _weights(model, cpp)
     B, T = ids.shape
