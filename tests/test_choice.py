@@ -142,3 +142,15 @@ def test_a_run_never_switches_loops_midway(here, monkeypatch):
     assert trainer.epoch == 2 and trainer.loops is first and ran["torch-rows"] == 2 * steps
     fresh = Trainer(corpus.tokens, len(corpus.vocab), cfg)
     assert fresh.choose_loops().loops == "textbook"  # the next run takes the new measurement
+
+
+def test_on_cpu_the_textbook_is_timed_only_when_the_server_asks_for_it(monkeypatch):
+    """The grid's verdict on CPU: never worth the calibration's time; GRU_VIZ_FAST_BACKEND=textbook still runs it."""
+    shapes = choice.Shapes("cpu", "float32", 28, 32, 256, 1)
+    monkeypatch.delenv("GRU_VIZ_FAST_BACKEND", raising=False)
+    assert "slowest" in choice.why_not("textbook", shapes) and "textbook" not in choice.candidates(shapes)
+    assert choice.why_not("textbook", choice.Shapes("cuda", "float32", 28, 32, 256, 1)) is None
+    monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", "textbook")
+    monkeypatch.setattr(choice, "_memo", {})
+    made = choice.choose_loops("cpu", torch.float32, 28, 32, 256, threads=1, calibrate_now=False)
+    assert (made.loops, made.code) == ("textbook", "forced")

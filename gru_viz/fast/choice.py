@@ -22,7 +22,7 @@ import torch
 
 from gru_viz.data import cache_dir
 
-# The named sets of loops. "textbook" is d2l's autograd step (train.textbook_step), a candidate like the others.
+# The named sets of loops. "textbook" is d2l's autograd step (train.textbook_step), a candidate off the CPU.
 LOOPS = ("torch-fm", "cpp", "torch-rows", "textbook")
 # While a machine has measured nothing for a run's shapes: the first of these that can run (the order of the grid
 # in docs/BENCHMARKS.md at d2l's shapes on the machines measured: feature-major, then the kernel, then row-major).
@@ -92,6 +92,10 @@ def why_not(loops: str, shapes: Shapes, strength: float = 1.0) -> str | None:
             return f"the feature-major loops take vocabularies up to {torch_fm.MAX_VOCAB}"
         if shapes.batch < torch_rows.ONEDNN_MIN_ROWS:
             return f"the feature-major loops take batches of {torch_rows.ONEDNN_MIN_ROWS} or more"
+    elif loops == "textbook":
+        if cpu and os.environ.get(OVERRIDE_ENV, "").strip() != "textbook":
+            return ("on CPU the textbook's autograd step was the slowest set in 21 of the grid's 24 cells and never "
+                    "faster by more than 1% (docs/BENCHMARKS.md): not worth timing")
     elif loops not in LOOPS:
         raise ValueError(f"loops must be one of {', '.join(LOOPS)}, got {loops!r}")
     return None
