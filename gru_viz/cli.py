@@ -277,7 +277,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     result = {"perplexity": last.perplexity, "tokens_per_sec": tps, "device": str(trainer.device),
               "epochs": last.epoch, "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
               "sample": sample, "checkpoint": str(a.out) if a.out else None, "tokens": a.tokens,
-              "vocab_size": len(corpus.vocab)}
+              "vocab_size": len(corpus.vocab), "train_tokens_per_sec": last.tokens / last.elapsed}
+    if trainer.loops is not None:  # the fast engine's loops, named as the app's sidebar and the bench name them
+        result |= {"loops": trainer.loops.loops, "loops_reason": trainer.loops.reason}
+        print(f"fast path loops: {trainer.loops.reason}")
     print(f"perplexity {last.perplexity:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
           f"{last.epoch} epochs in {wall:.1f} s")
     print(sample)

@@ -249,11 +249,14 @@ def resolve_model(key: str) -> Inspected | None:
 
 
 def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
-    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the code it would run here."""
-    from gru_viz.fast import fast_backend
+    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the loops it would run here."""
+    from gru_viz.fast import choose_loops
+    from gru_viz.train import resolve_device
 
-    backend = fast_backend() if config.engine == "fast" else None
-    return settings_bytes(config, vocab_size, tokens, variants=len(VARIANTS) if race else 1, backend=backend)
+    loops = choose_loops(resolve_device(config.device).type, "float32", vocab_size, config.batch_size, config.hidden,
+                         threads=TORCH_THREADS, steps=config.num_steps, calibrate_now=False).loops if (
+        config.engine == "fast") else None
+    return settings_bytes(config, vocab_size, tokens, variants=len(VARIANTS) if race else 1, loops=loops)
 
 
 def what_fits(config: TrainConfig, vocab_size: int, tokens: int, race: bool, budget: int) -> dict[str, object]:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from gru_viz.checkpoint import CheckpointError
 from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
-from gru_viz.train import TrainConfig, available_devices
+from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
@@ -110,11 +110,13 @@ def sidebar(view: View) -> Training:
     ps.settle("device", devices)
     device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
     sampling = w(sb.radio, view.t("sampling"), "sampling", lang=lang, format_func=view.t, horizontal=True)
-    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ps.options("engine")}
+    choice = fast_choice(str(device), len(corpus.vocab) if corpus is not None else 28, int(batch), int(hidden),
+                         int(steps))
+    engine_labels = {k: view.t(f"engine_{k}", loops=loops_label(view, choice.loops)) for k in ps.options("engine")}
     engine = w(sb.radio, view.t("engine_choice"), "engine", lang=lang, labels=engine_labels.values(),
                format_func=engine_labels.get)  # the kernel's build may finish
     if engine == "fast":
-        sb.caption(build_note(view))
+        sb.caption(build_note(view, choice))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -132,9 +134,8 @@ def offline_default() -> bool:
     """Whether the book cannot be had here (no internet, none cached). Then, once per session, the default corpus
     becomes the offline one, so Start and the race work at once; a corpus the person chose is kept."""
     offline = timemachine()[0] is None
-    ss = st.session_state
-    if offline and not ss.get("_offline_default"):
-        ss["_offline_default"] = True
+    if offline and not ps.get("_offline_default"):
+        ps.put("_offline_default", True)
         if ps.get("corpus_source") == "tm":
             ps.put("corpus_source", "offline")
     return offline
@@ -150,21 +151,30 @@ def offline_note(view: View, source: str) -> None:
         st.caption(view.t("offline_note"))
 
 
-def build_note(view: View) -> str:
-    """Which loops the fast path runs on this server and why (the C++ kernel, or the PyTorch path: being built,
-    no compiler, not enough memory in this box, a failed build), escaped for Markdown."""
+def fast_choice(device: str, vocab: int, batch: int, hidden: int, steps: int):
+    """The loops a fast run of these settings would train with (`choose_loops`, from the measured cache only: the
+    page never times anything)."""
+    from gru_viz.fast import choose_loops
+    from gru_viz.ui.actions import TORCH_THREADS
+
+    return choose_loops(resolve_device(device).type, "float32", vocab, batch, hidden, threads=TORCH_THREADS,
+                        steps=steps, calibrate_now=False)
+
+
+def loops_label(view: View, loops: str) -> str:
+    return view.t("loops_" + loops.replace("-", "_"))
+
+
+def build_note(view: View, choice) -> str:
+    """Which loops the fast path runs for these settings and why (measured, the default order, the server's
+    setting), then the C++ kernel's build (built, being built, no compiler, not enough memory, failed), escaped."""
     from gru_viz.fast import build_state
 
-    state = build_state()
-    detail = md_escape(state.reason) if state.code == "failed" else ""
-    return view.t(f"build_{state.code}", detail=detail)
-
-
-def fast_backend_label(view: View) -> str:
-    """Which code the fast path runs here: the compiled C++ kernel, or its pure-PyTorch fallback."""
-    from gru_viz.fast import fast_backend
-
-    return view.t("backend_cpp") if fast_backend() == "cpp" else view.t("backend_torch")
+    state = build_state(choice)
+    timings = ", ".join(f"{loops_label(view, n)} {ms:.1f}" for n, ms in choice.timings)
+    detail = md_escape(state.build) if state.code == "failed" else ""
+    return md_escape(view.t(f"loops_{choice.code}", timings=timings)) + " " + view.t(f"build_{state.code}",
+                                                                                   detail=detail)
 
 
 def checkpoint_upload(view: View) -> None:

@@ -41,22 +41,25 @@ EN: dict[str, str] = {
     "seed": "Random seed",
     "device": "Device",
     "engine_choice": "Training code",
-    "engine_fast": "fast path (hand-written backprop, {backend})",
-    "backend_cpp": "compiled C++",
-    "backend_torch": "PyTorch fallback",
-    "build_built": "The compiled C++ kernel runs here.",
-    "build_forced": "The PyTorch loops run here (chosen by the server's settings); same results as the C++ kernel.",
-    "build_building": "The C++ kernel is being compiled in the background; until then the PyTorch loops run, with "
-                      "the same results.",
-    "build_failed": "The PyTorch loops run here, with the same results: compiling the C++ kernel failed "
-                    "({detail}), and it is not tried again for this version.",
-    "build_disabled": "The PyTorch loops run here, with the same results: this server does not compile the C++ "
-                      "kernel.",
-    "build_no_compiler": "The PyTorch loops run here, with the same results: this server has no C++ compiler.",
-    "build_no_memory": "The PyTorch loops run here, with the same results: this server's memory is too small to "
-                       "compile the C++ kernel safely beside the app.",
-    "build_not_built": "The PyTorch loops run here, with the same results: the C++ kernel is not built "
-                       "(python -m gru_viz build-ext).",
+    "engine_fast": "fast path (hand-written backprop, {loops})",
+    "loops_cpp": "compiled C++",
+    "loops_torch_fm": "PyTorch, feature-major",
+    "loops_torch_rows": "PyTorch, row-major",
+    "loops_textbook": "textbook autograd",
+    "loops_measured": "Chosen by timing a few training steps of each set of loops on this server at these sizes "
+                      "(milliseconds a step: {timings}); another set replaces the current one only when at least "
+                      "5% faster. All give the same results.",
+    "loops_default": "Not timed yet on this server at these sizes: the default order is used until the first run "
+                     "times a few steps of each. All give the same results.",
+    "loops_forced": "Set by the server's settings (GRU_VIZ_FAST_BACKEND). All give the same results.",
+    "loops_only": "The only set of loops that runs these sizes here.",
+    "build_built": "The C++ kernel is built.",
+    "build_building": "The C++ kernel is being compiled in the background; a run keeps the loops it started with.",
+    "build_failed": "Compiling the C++ kernel failed ({detail}); it is not tried again for this version.",
+    "build_disabled": "This server does not compile the C++ kernel.",
+    "build_no_compiler": "This server has no C++ compiler for the kernel.",
+    "build_no_memory": "This server's memory is too small to compile the C++ kernel safely beside the app.",
+    "build_not_built": "The C++ kernel is not built (python -m gru_viz build-ext).",
     "engine_textbook": "textbook (autograd, step by step)",
     "corpus_info": "{name}: {tokens:,} characters, vocabulary of {vocab}",
     "tokens": "Characters kept",
