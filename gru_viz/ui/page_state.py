@@ -136,6 +136,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("f_units", "", _text(MAX_UNITS_TEXT)),
     Setting("f_steps_on", False, _bool),
     Setting("f_steps", None, _range),
+    Setting("f_strength", 1.0, _float(0.0, 1.0)),  # each forced gate: (1 − s)·free + s·forced
     # ④ why gates matter
     Setting("g_target", None, _int(1, MAX_PROBE_INPUT)),
     Setting("g_quantity", "H", _choice(("H", "Z", "R"))),

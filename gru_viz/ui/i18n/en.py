@@ -182,6 +182,7 @@ EN: dict[str, str] = {
     "forcing_free": "free",
     "forcing_units": " on {n} units",
     "forcing_steps": " for steps {a}-{b}",
+    "forcing_strength": "at strength {s}",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
                            "same settings and seed, and overlay its perplexity curve on the others.",

@@ -167,6 +167,7 @@ ZH: dict[str, str] = {
     "forcing_free": "自由",
     "forcing_units": "（{n} 个单元）",
     "forcing_steps": "（时间步 {a}-{b}）",
+    "forcing_strength": "强度 {s}",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
                            "并把它的困惑度曲线叠加到其他曲线上。",
