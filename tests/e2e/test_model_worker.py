@@ -291,3 +291,63 @@ def test_a_payload_that_does_not_match_is_refused_in_the_browser(browser, tmp_pa
         assert why in msg, (why, msg)
     assert model_payload({n: getattr(ckpt.model, n) for n in PARAM_NAMES}, ckpt.vocab)["id"] == good["id"]
     ctx.close()
+
+
+def _set_range(page, testid: str, value: float) -> None:
+    """Move an <input type=range> as a person's drag does: set the value, fire `input`."""
+    page.evaluate("""([id, v]) => { const e = document.querySelector(`[data-testid="${id}"]`);
+        e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }""", [testid, value])
+
+
+def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(browser, tmp_path, ckpt):
+    from gru_viz.export_html import scrubber_html
+    from gru_viz.inference import trace_text
+    from gru_viz.scrub_payload import scrub_payload
+    from gru_viz.ui.live_force import force_data
+    from gru_viz.ui.scrub_tab import ui_data
+    from gru_viz.ui.view import View
+
+    stored = load_checkpoint(MODEL)
+    view = View()
+    tr = trace_text(stored.model, stored.vocab, SHORT)
+    data = {"payload": scrub_payload(tr, stored.vocab.idx_to_token, list(range(32))), "ui": ui_data(view),
+            "goto": None}
+    force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, "the")
+    path = tmp_path / "export.html"
+    path.write_text(scrubber_html(data, "t", force=force), encoding="utf-8")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
+    requests: list[str] = []
+    ctx.on("request", lambda r: requests.append(r.url))
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    model = ckpt.model.double()
+    free = "[data-testid='gv-ppl-free']"
+    page.wait_for_function(f"document.querySelector(\"{free}\")?.dataset.value !== undefined")
+
+    def ppl(sel: str) -> float:
+        return float(page.get_attribute(f"[data-testid='{sel}']", "data-value"))
+
+    ids = stored.vocab.encode(stored.vocab.normalize(SHORT))
+    assert abs(ppl("gv-ppl-free") - text_perplexity(model, ids)) < 1e-9
+    typed = " and then it was gone"
+    page.click("[data-testid='gv-probe']")
+    page.keyboard.press("End")
+    page.keyboard.type(typed, delay=20)
+    ids2 = stored.vocab.encode(stored.vocab.normalize(SHORT + typed))
+    page.wait_for_function("t => window.gruVizTrace() && window.gruVizTrace().steps === t", arg=len(ids2))
+    assert abs(ppl("gv-ppl-free") - text_perplexity(model, ids2)) < 1e-9
+    page.click("button[data-preset='amnesia']")
+    _set_range(page, "gv-strength", 0.5)
+    f = Forcing(PRESETS["amnesia"].reset, PRESETS["amnesia"].update, strength=0.5)
+    want = text_perplexity(model, ids2, f)
+    page.wait_for_function("w => Math.abs(window.gruVizTrace().ppl_forced - w) < 1e-9", arg=want)
+    assert abs(ppl("gv-ppl-forced") - want) < 1e-9
+    cont = page.get_attribute("[data-testid='gv-cont-forced']", "data-text")
+    assert cont == predict(" ".join(SHORT.split()[:2]).lower(), 80, model, stored.vocab, f)
+    page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")
+    assert not errors, errors
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+    page.screenshot(path=str(tmp_path / "export-live.png"))
+    ctx.close()
