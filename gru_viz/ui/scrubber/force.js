@@ -245,8 +245,14 @@ class GvForce {
     }
     const n = this.cont.n;
     this.client.submit("job", { text: this.probe, force, cont: { prefix: gvPrefix(this.probe, this.cont), n } });
-    if (gvActive(force)) this.client.submit("curve", { text: this.probe, force, points: GV_CURVE_POINTS });
-    else this.curve = null;
+    this.root.dataset.asked = String(this.client.seq); // painted >= asked: this setting's views are drawn
+    if (gvActive(force)) {
+      this.client.submit("curve", { text: this.probe, force, points: GV_CURVE_POINTS });
+      this.curveBox.dataset.asked = String(this.client.seq);
+    } else {
+      this.curve = null;
+      this.curveBox.dataset.asked = "0";
+    }
   }
 
   showJob(r) {

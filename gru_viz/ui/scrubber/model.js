@@ -257,6 +257,17 @@ function gvModelEngine() {
 
   // The job the page asks for: the probe traced under the forcing and free, the perplexities, the
   // continuations, and (curve > 0) the perplexity at strengths 0, 1/curve, … 1 of the same gates.
+  // What does not depend on the forcing is kept per text (the free perplexity and continuation), and the
+  // curve's points per (text, gates, strength): moving one control recomputes only what it changes.
+  const memo = new Map();
+  function remember(key, make) {
+    if (!memo.has(key)) {
+      if (memo.size > 256) memo.delete(memo.keys().next().value);
+      memo.set(key, make());
+    }
+    return memo.get(key);
+  }
+
   function job(M, q) {
     const text = normalize(M, q.text || "");
     const ids = encode(M, text);
@@ -266,27 +277,37 @@ function gvModelEngine() {
     res.trace = forced.trace;
     res.top = topK(forced.trace.logp, ids.length, M.v);
     res.ppl_forced = forced.ppl;
-    res.ppl_free = q.freeToo === false ? null : run(M, ids, null, false).ppl;
+    res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => run(M, ids, null, false).ppl);
     if (q.cont) {
       const pre = encode(M, normalize(M, q.cont.prefix ?? ""));
-      const f = continuation(M, pre, q.cont.n, q.force);
-      res.cont_forced = decode(M, f);
-      res.cont_free = decode(M, continuation(M, pre, q.cont.n, null));
+      res.cont_forced = decode(M, continuation(M, pre, q.cont.n, q.force));
+      res.cont_free = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}`,
+        () => decode(M, continuation(M, pre, q.cont.n, null)));
     }
     return res;
   }
 
+  // one point of the degradation curve: the probe's perplexity at strength q.s of the forcing's gates
+  function point(M, q) {
+    const text = normalize(M, q.text || "");
+    const ids = encode(M, text);
+    const f = { ...q.force, strength: q.s };
+    const ppl = ids.length < 2 ? NaN : q.s === 0 ? remember(`${M.id}|free|${text}`, () => run(M, ids, null, false).ppl)
+      : remember(`${M.id}|pt|${JSON.stringify(f)}|${text}`, () => run(M, ids, f, false).ppl);
+    return { model: M.id, seq: q.seq, s: q.s, ppl };
+  }
+
   function curve(M, q) {
-    const ids = encode(M, normalize(M, q.text || ""));
-    const n = q.points, s = [], ppl = [];
-    for (let i = 0; i <= n; i++) {
-      s.push(i / n);
-      ppl.push(ids.length >= 2 ? run(M, ids, { ...q.force, strength: i / n }, false).ppl : NaN);
+    const s = [], ppl = [];
+    for (let i = 0; i <= q.points; i++) {
+      s.push(i / q.points);
+      ppl.push(point(M, { ...q, s: i / q.points }).ppl);
     }
     return { model: M.id, seq: q.seq, strengths: s, ppl };
   }
 
-  return { VERSION, TOP_K, prepare, normalize, encode, decode, run, continuation, topK, job, curve, step, forceOf };
+  return { VERSION, TOP_K, prepare, normalize, encode, decode, run, continuation, topK, job, point, curve, step,
+    forceOf };
 }
 
 // The worker's own source: the engine plus a message loop that keeps one model and answers jobs in order.
@@ -299,7 +320,7 @@ self.onmessage = (ev) => {
   try {
     if (q.type === "load") { M = E.prepare(q.model); self.postMessage({ type: "loaded", model: M.id }); return; }
     if (!M || q.model !== M.id) throw new Error("the model is not loaded");
-    const out = q.type === "curve" ? E.curve(M, q) : E.job(M, q);
+    const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
     self.postMessage({ type: q.type, seq: q.seq, result: out });
   } catch (err) {
     self.postMessage({ type: "error", seq: q.seq, message: String(err && err.message || err) });
@@ -340,7 +361,8 @@ class GvModelClient {
       try {
         if (q.type === "load") { M = E.prepare(q.model); this._reply({ type: "loaded", model: M.id }); return; }
         if (!M || q.model !== M.id) throw new Error("the model is not loaded");
-        this._reply({ type: q.type, seq: q.seq, result: q.type === "curve" ? E.curve(M, q) : E.job(M, q) });
+        const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
+        this._reply({ type: q.type, seq: q.seq, result: out });
       } catch (err) {
         this._reply({ type: "error", seq: q.seq, message: String(err && err.message || err) });
       }
@@ -358,22 +380,28 @@ class GvModelClient {
 
   on(kind, fn) { this.handlers.set(kind, fn); }
 
-  // kind: "job" or "curve"; the latest job of a kind replaces one still waiting
+  // kind: "job" or "curve"; the latest job of a kind replaces one still waiting. A curve is computed one
+  // strength at a time, so a job (a control moved again) waits for at most one point, never a whole curve.
   submit(kind, q) {
-    this.pending.set(kind, { ...q, type: kind, model: this.model, seq: ++this.seq });
+    const job = { ...q, type: kind, model: this.model, seq: ++this.seq };
+    if (kind === "curve") this.curveJob = { q: job, i: 0, ppl: [] };
+    else this.pending.set(kind, job);
     this._pump();
   }
 
   _pump() {
     if (this.busy || !this.loaded) return;
-    for (const kind of ["job", "curve"]) {
-      const q = this.pending.get(kind);
-      if (!q) continue;
+    let q = null;
+    for (const [kind, job] of this.pending) {
       this.pending.delete(kind);
-      this.busy = true;
-      this.worker.postMessage(q);
-      return;
+      q = job;
+      break;
     }
+    const c = this.curveJob;
+    if (!q && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
+    if (!q) return;
+    this.busy = true;
+    this.worker.postMessage(q);
   }
 
   _reply(m) {
@@ -381,8 +409,20 @@ class GvModelClient {
       if (m.model === this.model) this.loaded = true;
     } else {
       this.busy = false;
+      const c = this.curveJob;
       if (m.type === "error") this.onerror(m.message);
-      else if (m.result && m.result.model === this.model) (this.handlers.get(m.type) || (() => {}))(m.result);
+      else if (!m.result || m.result.model !== this.model) { /* an earlier model's answer */ }
+      else if (m.type === "point") {
+        if (c && m.seq === c.q.seq) {
+          c.ppl.push(m.result.ppl);
+          c.i += 1;
+          if (c.i > c.q.points) {
+            this.curveJob = null;
+            const strengths = c.ppl.map((_, i) => i / c.q.points);
+            (this.handlers.get("curve") || (() => {}))({ model: this.model, seq: c.q.seq, strengths, ppl: c.ppl });
+          }
+        }
+      } else (this.handlers.get(m.type) || (() => {}))(m.result);
     }
     this._pump();
   }
