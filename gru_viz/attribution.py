@@ -38,6 +38,10 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     runs over the vocabulary). All T targets are carried backward together: at step s the rows t ≥ s hold
     ∂ log p(ŷ_t)/∂H_s, so the whole matrix costs one backward sweep of (T−s)-row matmuls.
     """
+    if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's cell: the reset gate after the product
+        from gru_viz.concise import attribution_torch
+
+        return attribution_torch(model, tokens, forcing, dtype)
     ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).reshape(1, -1)
     steps = ids.shape[1]
     if steps == 0:

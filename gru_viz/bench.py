@@ -22,8 +22,8 @@ from torch.nn import functional as F
 
 from gru_viz.data import batches, load_corpus, preprocess
 from gru_viz.fast import fast_trace, run_step
-from gru_viz.fast_ext import build_state
-from gru_viz.fast_torch import onednn_available
+from gru_viz.fast.ext import build_state
+from gru_viz.fast.torch_rows import onednn_available
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_step
@@ -277,7 +277,7 @@ def load_baseline(path: str) -> object:
     """Another build of the C++ kernel (its .so), to time beside this one; a clear error when it cannot load."""
     from pathlib import Path
 
-    from gru_viz.fast_ext import _import
+    from gru_viz.fast.ext import _import
 
     p = Path(path)
     if not p.is_file():

@@ -8,7 +8,6 @@ allocated, so a hostile or broken file is refused cheaply and with a clear messa
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from gru_viz.concise import ARCH as TORCH_ARCH
+from gru_viz.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
@@ -30,13 +31,21 @@ MAX_JSON_DEPTH = 8  # a header needs 3 levels (object, entry, shape), history 2:
 # a raw vocabulary of MAX_VOCAB characters as JSON: 10 bytes for "\u4e00", (an escape), 16 for an astral one
 MAX_META_BYTES = {"vocab": 18 * MAX_VOCAB + 1024, "config": 64 * 1024, "history": MAX_HEADER_BYTES}
 _ZIP, _PICKLE_PROTOCOLS = b"PK\x03\x04", (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')  # all a depth count needs to see
+_QUOTE, _SCAN_CHUNK = ord('"'), 1 << 16
+_BRACKET_STEP = np.zeros(256, dtype=np.int8)  # +1 opens, -1 closes; a quote is 0 (it only flips the string state)
+_BRACKET_STEP[[ord("["), ord("{")]], _BRACKET_STEP[[ord("]"), ord("}")]] = 1, -1
 
 
 # metadata "arch" -> (tensor names, shapes, builder, name in messages); a file without "arch" is a GRU.
 ARCHS = {"gru": (PARAM_NAMES, param_shapes, from_params, "GRU"),
-         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN")}
+         "rnn": (RNN_PARAM_NAMES, rnn_param_shapes, rnn_from_params, "plain RNN"),
+         TORCH_ARCH: (TORCH_PARAM_NAMES, torch_param_shapes, concise_from_params, "nn.GRU")}
+# the recurrent matrix each architecture's hidden size is read from, and its rows per hidden unit
+HIDDEN_FROM = {"gru": ("W_hh", 1), "rnn": ("W_hh", 1), TORCH_ARCH: ("weight_hh_l0", 3)}
+
+
+AnyModel = GRUScratch | RNNScratch | ConciseGRU
 
 
 class CheckpointError(ValueError):
@@ -45,18 +54,18 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: GRUScratch | RNNScratch
+    model: AnyModel
     vocab: Vocab
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
 
-def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
+def checkpoint_bytes(model: AnyModel | dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None,
                      history: list[dict] | None = None, extra: dict | None = None) -> bytes:
     """Serialise to safetensors bytes (float32, d2l's tensor names)."""
-    params = model.params() if isinstance(model, (GRUScratch, RNNScratch)) else model
-    arch = "gru" if "W_xz" in params else "rnn"  # only the GRU has gates
+    params = model if isinstance(model, dict) else model.params()
+    arch = "gru" if "W_xz" in params else TORCH_ARCH if "weight_ih_l0" in params else "rnn"  # only GRUs have gates
     tensors = {name: params[name].detach().to("cpu", torch.float32).contiguous() for name in ARCHS[arch][0]}
     meta = {"format": FORMAT, "vocab": json.dumps(vocab.idx_to_token), "config": json.dumps(config or {}),
             "history": json.dumps(history or []), "arch": arch, "tokens": vocab.mode}
@@ -64,7 +73,7 @@ def checkpoint_bytes(model: GRUScratch | RNNScratch | dict[str, torch.Tensor], v
     return st_save(tensors, metadata=meta)
 
 
-def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str, torch.Tensor], vocab: Vocab,
+def save_checkpoint(path: Path | str, model: AnyModel | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -72,13 +81,27 @@ def save_checkpoint(path: Path | str, model: GRUScratch | RNNScratch | dict[str,
     return p
 
 
-def json_depth(raw: bytes) -> int:
-    """How deeply brackets nest outside strings: counted without recursion, so it is safe on any input."""
-    brackets = np.frombuffer(_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS), dtype=np.uint8)
-    if brackets.size == 0:
-        return 0
-    opens = (brackets == ord("[")) | (brackets == ord("{"))
-    return int(np.cumsum(np.where(opens, 1, -1)).max())
+def json_depth(raw: bytes, limit: int | None = None) -> int:
+    """How deeply brackets nest outside strings, in one linear pass without recursion (safe on any input); with
+    `limit`, it may stop as soon as the depth passes it (returning a value above the limit).
+
+    Escapes go first, with C-speed replaces: escaped backslashes, then escaped quotes, so every quote left opens
+    or closes a string (JSON reads escapes left to right, and a run of backslashes pairs up the same way). What is
+    left is only quotes and brackets, scanned in fixed-size chunks carrying two numbers (inside a string or not,
+    the depth), so memory stays small too. Outside strings a backslash is invalid JSON and json.loads stops there
+    before nesting any deeper, so the count can only be off after the first error, where it no longer matters.
+    (A regex for strings was quadratic on an unterminated string of escaped quotes: it retried at every quote.)"""
+    tokens = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    depth = deepest = in_string = 0
+    for start in range(0, len(tokens), _SCAN_CHUNK):
+        chunk = np.frombuffer(tokens, np.uint8, min(_SCAN_CHUNK, len(tokens) - start), start)
+        # inside a string after each byte: the parity of the quotes so far (uint8 wraps, parity survives)
+        inside = (np.cumsum(chunk == _QUOTE, dtype=np.uint8) + in_string) & 1
+        levels = np.cumsum(np.where(inside == 1, 0, _BRACKET_STEP[chunk]), dtype=np.int64) + depth
+        deepest, depth, in_string = max(deepest, int(levels.max())), int(levels[-1]), int(inside[-1])
+        if limit is not None and deepest > limit:
+            break
+    return deepest
 
 
 def _bounded_json(raw: bytes | str, what: str, name: str, max_bytes: int, max_depth: int = MAX_JSON_DEPTH):
@@ -86,10 +109,10 @@ def _bounded_json(raw: bytes | str, what: str, name: str, max_bytes: int, max_de
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if len(data) > max_bytes:
         raise CheckpointError(f"{name}: {what} is {len(data):,} bytes, more than the {max_bytes:,} allowed")
-    if json_depth(data) > max_depth:
+    if json_depth(data, max_depth) > max_depth:
         raise CheckpointError(f"{name}: {what} nests deeper than {max_depth} levels")
-    try:
-        return json.loads(data)
+    try:  # as UTF-8 text (safetensors' rule): json.loads would guess UTF-16 from bytes, whose units the count misreads
+        return json.loads(data.decode("utf-8", "surrogatepass"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise CheckpointError(f"{name}: {what} is not valid JSON") from None
 
@@ -147,10 +170,12 @@ def _check_entries(header: dict, data_len: int, vocab_size: int, name: str, max_
             raise CheckpointError(f"{name}: tensor {key} must be float32")
         if not _int_list(entry.get("shape")):
             raise CheckpointError(f"{name}: tensor {key} has a shape that is not a list of integers")
-    w = header["W_hh"]["shape"]  # hidden×hidden in both architectures
-    if not (len(w) == 2 and w[0] == w[1]):
-        raise CheckpointError(f"{name}: W_hh must be a square hidden×hidden matrix, got shape {_short(w)}")
-    hidden = w[0]
+    key, rows = HIDDEN_FROM[arch]
+    w = header[key]["shape"]  # hidden×hidden in the scratch models, (3·hidden)×hidden in nn.GRU
+    if not (len(w) == 2 and w[0] == rows * w[1]):
+        shape = "a square hidden×hidden" if rows == 1 else f"a ({rows}·hidden)×hidden"
+        raise CheckpointError(f"{name}: {key} must be {shape} matrix, got shape {_short(w)}")
+    hidden = w[1]
     if not 1 <= hidden <= max_hidden:
         raise CheckpointError(f"{name}: hidden size {_short(hidden)} is outside the 1 to {max_hidden} allowed here")
     spans = []

@@ -1,4 +1,5 @@
-"""`python -m gru_viz train|trace|sample|fetch|bench`: for instructors who precompute models, and for tests."""
+"""`python -m gru_viz train|trace|sample|fetch|bench|import|export`: for instructors who precompute models, for
+notebook users bringing their own, and for tests."""
 
 from __future__ import annotations
 
@@ -181,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--from", dest="source", type=_in_file, default=None, metavar="FILE",
                    help="a local copy (checked against the book's SHA-1; at most 5 MB are read)")
 
+    im = sub.add_parser("import", help="a model saved in a d2l notebook (torch.save: the params list or a "
+                        "state_dict(), scratch or concise; or a bare .safetensors) as a checkpoint")
+    im.add_argument("file", type=_in_file, metavar="FILE")
+    im.add_argument("--out", type=_out_file, default=None, metavar="CKPT.safetensors",
+                    help="default: FILE with the suffix .safetensors (FILE.gru_viz.safetensors if that is FILE)")
+    im.add_argument("--vocab-edition", choices=["seed", "d2l-1.0"], default=None,
+                    help="the vocabulary order (default: recognised by how well each order reads English)")
+
+    ex = sub.add_parser("export", help="a checkpoint as a bare file for a d2l notebook (its names, its order)")
+    ex.add_argument("checkpoint", type=_in_file, metavar="CKPT")
+    ex.add_argument("--edition", choices=["seed", "d2l-1.0"], required=True)
+    ex.add_argument("--out", type=_out_file, required=True, metavar="OUT.safetensors")
+
     sub.add_parser("build-ext", help="compile the fast path's C++ kernel now (the app otherwise builds it in the "
                    "background, and uses the PyTorch fallback until it is ready)")
 
@@ -275,6 +289,32 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(a: argparse.Namespace) -> int:
+    from gru_viz.torch_import import import_file
+
+    src = Path(a.file)
+    out = a.out or src.with_suffix(".safetensors")
+    if out.resolve() == src.resolve():
+        out = src.with_name(src.stem + ".gru_viz.safetensors")
+    data, nb = import_file(src, a.vocab_edition)
+    out.write_bytes(data)
+    how = ", ".join(f"{e} {p:.1f}" for e, p in nb.perplexity.items())
+    chosen = "recognised" if nb.chosen else "as given"
+    from gru_viz.notebook import LAYOUT_LABELS
+
+    print(f"{LAYOUT_LABELS[nb.layout]}, hidden {nb.checkpoint.model.hidden}, vocabulary order {nb.edition} ({chosen}"
+          f"{'; test-passage perplexity ' + how if how else ''}) -> {out}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from gru_viz.notebook import notebook_bytes
+
+    a.out.write_bytes(notebook_bytes(load_checkpoint(a.checkpoint), a.edition))
+    print(f"{a.edition} notebook file -> {a.out}")
+    return 0
+
+
 def cmd_fetch(a: argparse.Namespace) -> int:
     from gru_viz.data import TIMEMACHINE_FILE, cache_dir, fetch_timemachine
 
@@ -288,7 +328,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
 
 def cmd_build_ext(a: argparse.Namespace) -> int:
     from gru_viz.fast import build_extension
-    from gru_viz.fast_ext import ExtensionBuildError
+    from gru_viz.fast.ext import ExtensionBuildError
 
     try:
         print(f"built {build_extension()}")
@@ -307,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "trace": cmd_trace, "sample": cmd_sample, "fetch": cmd_fetch,
-                "bench": cmd_bench, "build-ext": cmd_build_ext}[a.command](a)
+                "bench": cmd_bench, "build-ext": cmd_build_ext,
+                "import": cmd_import, "export": cmd_export}[a.command](a)
     except UsageError as exc:
         print(f"gru_viz: error: {exc}", file=sys.stderr)
         return 2

@@ -95,7 +95,10 @@ def trace_text(
     from gru_viz.fast import fast_trace
 
     with torch.no_grad():
-        tr = fast_trace(model, ids, forcing)
+        if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's convention: its own recording forward
+            tr = model(ids, model.begin_state(1, ids.device), forcing, record=True)[2]
+        else:
+            tr = fast_trace(model, ids, forcing)
     as_np = {k: getattr(tr, k)[:, 0].float().cpu().numpy() for k in ("R", "Z", "H_tilde", "H", "logits")}
     return TextTrace(text=norm, tokens=ids[0].cpu().numpy(), H_prev=tr.H_prev[:, 0].float().cpu().numpy(),
                      forcing=forcing, **as_np)

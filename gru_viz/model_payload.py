@@ -94,7 +94,12 @@ def model_payload(tensors: Mapping[str, torch.Tensor], vocab: Vocab, convention:
 
 
 def scratch_payload(model: torch.nn.Module, vocab: Vocab, max_bytes: int = MAX_BROWSER_BYTES) -> dict:
-    """The payload of a d2l scratch GRU (model.GRUScratch)."""
+    """The payload of a model the app holds: a d2l scratch GRU (model.GRUScratch), or an nn.GRU-convention one
+    (concise.ConciseGRU, sent in PyTorch's layout)."""
+    if getattr(model, "convention", None) == "torch":
+        t = {"weight_ih": model.weight_ih, "weight_hh": model.weight_hh, "bias_ih": model.bias_ih,
+             "bias_hh": model.bias_hh, "linear_weight": model.W_hq.T, "linear_bias": model.b_q}
+        return model_payload({k: v.detach() for k, v in t.items()}, vocab, "torch", max_bytes)
     if getattr(model, "arch", "gru") != "gru" or not hasattr(model, "W_xz"):
         raise ModelPayloadError("only a GRU runs in the browser; a plain RNN stays on the server")
     return model_payload({n: p.detach() for n, p in model.params().items()}, vocab, "d2l", max_bytes)

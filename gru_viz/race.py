@@ -21,14 +21,16 @@ VARIANTS: dict[str, Forcing] = {
 
 
 class Race:
-    """Duck-types Trainer for the background worker: run, pause, resume, stop, history, snapshots, model."""
+    """A RunHandle (gru_viz.serve.handle) like a Trainer: run, pause, resume, stop, the lead's record, one lane
+    per variant."""
 
     def __init__(self, tokens: list[int], vocab_size: int, config: TrainConfig,
                  callback: Callable[[EpochReport], None] | None = None, variants: dict[str, Forcing] = VARIANTS,
                  snapshot_epochs: tuple[int, ...] = ()):
         self.config, self.callback = config, callback
         self.trainers: dict[str, Trainer] = {
-            name: Trainer(tokens, vocab_size, dataclasses.replace(config, forcing=f), snapshot_epochs=snapshot_epochs)
+            name: Trainer(tokens, vocab_size, dataclasses.replace(config, forcing=f), snapshot_epochs=snapshot_epochs,
+                          name=name)
             for name, f in variants.items()}
         self.lead = next(iter(self.trainers.values()))  # the free GRU: progress, samples, snapshots
         self.status, self.message = RunStatus.READY, ""
@@ -62,6 +64,9 @@ class Race:
 
     def histories(self) -> dict[str, list[EpochReport]]:
         return {name: list(t.history) for name, t in self.trainers.items()}
+
+    def lanes(self) -> dict[str, Trainer]:
+        return dict(self.trainers)
 
     def pause(self) -> None:
         for t in self.trainers.values():

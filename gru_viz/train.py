@@ -237,6 +237,7 @@ class Trainer:
     model: GRUScratch | None = None
     snapshot_epochs: tuple[int, ...] = DEFAULT_SNAPSHOT_EPOCHS
     num_threads: int | None = None
+    name: str = "GRU"  # its lane's name on the page (a race names each of its trainers)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -297,6 +298,10 @@ class Trainer:
         self._stop.clear()
         self._run_gate.set()
         self.status, self.message = RunStatus.READY, ""
+
+    def lanes(self) -> dict[str, Trainer]:
+        """The models this run trains, by name: this one (gru_viz.serve.handle.RunHandle; a race has several)."""
+        return {self.name: self}
 
     def latest_params(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the parameters at the end of the last good epoch (safe while training runs)."""

@@ -43,7 +43,7 @@ def open_tab(app, name: str):
 
 
 def scrubber(app) -> dict:
-    """What the page gives the in-browser scrubber: {"payload", "ui", "goto"} (gru_viz/ui/scrub_tab.py)."""
+    """What the page gives the in-browser scrubber: {"payload", "ui", "goto"} (gru_viz/ui/tabs/scrub.py)."""
     return json.loads(app.get("bidi_component")[0].proto.json)
 
 
@@ -275,7 +275,7 @@ def test_race_starts_from_the_gates_tab(at):
 def test_every_race_model_has_a_name_in_each_language():
     from gru_viz.race import VARIANTS
     from gru_viz.ui.strings import LANGS
-    from gru_viz.ui.train_tab import VARIANT_KEYS
+    from gru_viz.ui.tabs.train import VARIANT_KEYS
 
     assert set(VARIANT_KEYS) == set(VARIANTS)
     for table in LANGS.values():

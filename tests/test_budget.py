@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_viz import budget, memlimit
+from gru_viz.serve import budget, memlimit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -110,7 +110,7 @@ def test_release_memory_hands_freed_heap_back():
     # stay resident when freed: what kept the server's RSS gigabytes high after a run.
     script = """
 import torch
-from gru_viz import budget, memlimit
+from gru_viz.serve import budget, memlimit
 start = budget.process_rss()
 big = torch.ones(30 * 2**20 // 4); del big
 keep = [torch.ones(2**21) for _ in range(21)]  # 21 x 8 MB from the heap

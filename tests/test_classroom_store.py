@@ -6,12 +6,15 @@ import threading
 
 import pytest
 
-from gru_viz.classroom import (
+from gru_viz.serve.classroom import (
     ALPHABET,
     CODE_LENGTH,
+    IDLE_SECONDS,
     MAX_TEXT,
     QUESTIONS,
+    TOUCH_EVERY,
     TTL_SECONDS,
+    VOTERS_PER_NETWORK,
     ClassError,
     ClassStore,
     normalize_code,
@@ -48,7 +51,7 @@ def test_codes_are_six_characters_of_the_unambiguous_alphabet_and_all_different(
 
 
 def test_a_code_collision_draws_again(store, monkeypatch):
-    import gru_viz.classroom as classroom
+    import gru_viz.serve.classroom as classroom
 
     first, _ = store.create()
     draws = iter(first + "CCCCCC")  # the first draw repeats the existing code, the second is new
@@ -123,10 +126,19 @@ def test_closing_a_class_deletes_it(store):
         store.tally(code, "l1")
 
 
+def _keep_alive(store, clock, seconds: float, *codes: str) -> None:
+    """A teacher's page open for `seconds`: it touches its class as it polls."""
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now = min(end, clock.now + IDLE_SECONDS / 2)
+        for code in codes:
+            store.touch(code)
+
+
 def test_classes_expire_after_a_day(store, clock):
     old, _ = store.create()
     store.vote(old, "l1", "alice", "a")
-    clock.now += TTL_SECONDS - 1
+    _keep_alive(store, clock, TTL_SECONDS - 1, old)
     assert store.state(old) is not None
     young, _ = store.create()
     clock.now += 2  # the first class is a day old, the second one two seconds
@@ -158,11 +170,12 @@ def test_two_classes_on_one_server_are_isolated(store):
 def test_caps_on_classes_and_voters(tmp_path, clock):
     store = ClassStore(tmp_path / "small.sqlite3", clock=clock, max_classes=2, max_voters=2)
     code, _ = store.create()
-    store.create()
-    with pytest.raises(ClassError) as e:
+    other, _ = store.create()
+    store.vote(other, "l1", "dave", "a")
+    store.vote(code, "l1", "alice", "a")
+    with pytest.raises(ClassError) as e:  # both classes have votes: none can be made room for
         store.create()
     assert e.value.reason == "too_many"
-    store.vote(code, "l1", "alice", "a")
     store.vote(code, "l1", "bob", "a")
     store.vote(code, "l2", "bob", "a")  # a known voter may answer more questions
     with pytest.raises(ClassError) as e:
@@ -170,6 +183,69 @@ def test_caps_on_classes_and_voters(tmp_path, clock):
     assert e.value.reason == "full"
     clock.now += TTL_SECONDS + 1  # expired classes free their places
     store.create()
+
+
+def test_a_flood_of_classes_ages_out_in_minutes_and_a_teacher_can_always_start(tmp_path, clock):
+    """Issue 31 (3): 500 "Start a class" filled the store for a day. Now empty classes make room (oldest first)
+    and idle ones end after IDLE_SECONDS; a class in use (votes, a teacher's page polling) stays."""
+    store = ClassStore(tmp_path / "flood.sqlite3", clock=clock, max_classes=50)
+    real, token = store.create()
+    store.vote(real, "l1", "alice", "a")
+    flood = []
+    for _ in range(200):  # four times the cap, a second apart
+        clock.now += 1
+        flood.append(store.create()[0])
+    # the real class (votes) survives; the oldest flood classes were evicted to make room
+    assert store.state(real) is not None
+    alive = [c for c in flood if store.state(c) is not None]
+    assert alive == flood[-49:]
+    clock.now += 60
+    teacher, _ = store.create()  # the store is full of empty flood classes: a teacher still gets one
+    assert store.state(teacher) is not None
+    _keep_alive(store, clock, IDLE_SECONDS + TOUCH_EVERY + 1, real, teacher)
+    assert [c for c in flood if store.state(c) is not None] == []  # aged out, untouched
+    assert store.state(real) is not None and store.state(teacher) is not None
+    import sqlite3
+
+    store.vote(real, "l1", "bob", "b")  # the next write purges them from the file
+    assert sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM classes").fetchone()[0] == 2
+
+
+def test_fake_voters_from_one_network_cannot_fill_a_class(tmp_path, clock):
+    """Issue 31 (3): 300 forged voters (a fresh cookie each) filled a class. Voters are counted per network:
+    a classroom of thirty behind one address joins; the flood stops at VOTERS_PER_NETWORK; a student elsewhere
+    still votes."""
+    store = ClassStore(tmp_path / "voters.sqlite3", clock=clock)
+    code, _ = store.create()
+    for i in range(30):
+        store.vote(code, "l1", f"student{i}", "a", network="203.0.113.7")  # one school's NAT
+    refused = 0
+    for i in range(300):
+        try:
+            store.vote(code, "l1", f"fake{i}", "b", network="198.51.100.9")
+        except ClassError as exc:
+            assert exc.reason == "full_network"
+            refused += 1
+    assert refused == 300 - VOTERS_PER_NETWORK
+    store.vote(code, "l1", "genuine", "c", network="192.0.2.44")
+    store.vote(code, "l2", "student3", "b", network="203.0.113.7")  # a known voter answers on
+    assert store.tally(code, "l1").counts == {"a": 30, "b": VOTERS_PER_NETWORK, "c": 1, "d": 0}
+
+
+def test_a_store_written_before_the_idle_and_network_columns_opens(tmp_path, clock):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE classes (code TEXT PRIMARY KEY, token_hash TEXT NOT NULL, created REAL NOT NULL);
+        CREATE TABLE votes (code TEXT NOT NULL, question TEXT NOT NULL, voter TEXT NOT NULL,
+            choice TEXT NOT NULL, text TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (code, question, voter));""")
+    db.close()
+    store = ClassStore(path, clock=clock)
+    code, _ = store.create()
+    store.vote(code, "l1", "alice", "a", network="192.0.2.1")
+    assert store.tally(code, "l1").total == 1
 
 
 def test_many_threads_voting_at_once_lose_no_vote(store):

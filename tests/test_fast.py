@@ -13,9 +13,12 @@ import pytest
 import torch
 from helpers import autograd_sgd_update
 
-from gru_viz import fast, fast_ext, fast_fm, fast_torch
 from gru_viz.data import make_corpus
+from gru_viz.fast import ext as fast_ext
 from gru_viz.fast import fast_backend, fast_step, fast_trace, run_step
+from gru_viz.fast import step as fast
+from gru_viz.fast import torch_fm as fast_fm
+from gru_viz.fast import torch_rows as fast_torch
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, Trainer, textbook_step
 
@@ -183,7 +186,7 @@ def test_fast_trace_equals_recorded_forward(name, start_step):
 
 @pytest.mark.parametrize("blocks", [1, 2, 3])
 def test_position_order_is_block_by_block_then_step_then_row(blocks):
-    from gru_viz.fast import _positions
+    from gru_viz.fast.step import _positions
 
     B, T = 7, 4
     order, last = _positions(B, T, blocks)
@@ -334,7 +337,7 @@ def test_float32_blocks_on_onednn_match_textbook(name, batch, monkeypatch):
     (fast_fm) for this small vocabulary. After three carried minibatches they are as close to the float64 textbook
     as the float32 textbook itself is (these large weights amplify float32 rounding, so both drift from the float64
     result by about 1e-5)."""
-    from gru_viz.fast_torch import use_onednn
+    from gru_viz.fast.torch_rows import use_onednn
 
     calls = []
     monkeypatch.setattr(fast_fm, "train_step", lambda *a, f=fast_fm.train_step: calls.append(1) or f(*a))
@@ -418,7 +421,7 @@ def test_onednn_off_and_on_give_the_same_step(monkeypatch):
 def _loops_once(forward, backward, dtype, onednn, forcing):
     """The forward and backward loops once on small random inputs, laid out as fast._forward lays them out;
     returns everything they fill."""
-    from gru_viz.fast_torch import operand
+    from gru_viz.fast.torch_rows import operand
 
     Tn, Bn, h, Vn = 6, 9, 8, 4
     gen = torch.Generator().manual_seed(3)
@@ -445,7 +448,7 @@ def test_loops_run_compiled_and_eager_alike(name):
     """TorchScript's compiled loops (both really compiled) and the same functions run as they are agree to the
     last bits of float64 rounding with BLAS, forcing included; with oneDNN's float32 products, to float32
     rounding."""
-    from gru_viz.fast_torch import backward_loop, compiled_backward, compiled_forward, forward_loop
+    from gru_viz.fast.torch_rows import backward_loop, compiled_backward, compiled_forward, forward_loop
 
     forcing = FORCINGS[name]
     compiled = compiled_forward(), compiled_backward()

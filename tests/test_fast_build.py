@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from gru_viz import build_record, fast_ext
-from gru_viz.fast import fast_backend, fast_step, run_step, start_background_build
+from gru_viz.fast import build_record, fast_backend, fast_step, run_step, start_background_build
+from gru_viz.fast import ext as fast_ext
 from gru_viz.model import Forcing, GRUScratch
 
 # --- the optional C++ build: absent, failing, and never in the way -----------------------------------------
@@ -92,7 +92,7 @@ MB = 2**20
     (2000, 800, 20000, True),    # exactly the build's peak plus the reserve left
 ])
 def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb, usage_mb, available_mb, room):
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     memory = Memory(None if limit_mb is None else limit_mb * MB, None if usage_mb is None else usage_mb * MB,
                     available_mb * MB)
@@ -105,7 +105,7 @@ def test_build_starts_only_with_room_for_its_peak_and_the_apps_reserve(limit_mb,
 
 
 def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monkeypatch):
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     monkeypatch.setattr(fast_ext, "compiler_problem", lambda: None)
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("a build started without room"))
@@ -116,7 +116,7 @@ def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monke
 
 def test_cgroup_limit_and_usage_read_from_v1_and_v2_files(tmp_path):
     """The tightest memory cgroup above the process, from fake /sys/fs/cgroup trees (v1 nested, v2 unified)."""
-    from gru_viz.memlimit import read_memory
+    from gru_viz.serve.memlimit import read_memory
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal: 24000000 kB\nMemAvailable: 20000000 kB\n")
@@ -189,7 +189,7 @@ def test_forcing_the_torch_backend_where_the_kernel_is_built(unbuilt, monkeypatc
 
 
 def _roomy():
-    from gru_viz.memlimit import Memory
+    from gru_viz.serve.memlimit import Memory
 
     return Memory(None, None, 64000 * MB)
 

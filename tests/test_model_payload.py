@@ -54,3 +54,13 @@ def test_the_bundled_models_fit():
     for path in ("assets/pretrained/epoch_0500.safetensors", "assets/pretrained_raw/epoch_0030.safetensors"):
         c = load_checkpoint(path)
         assert read_model_payload(scratch_payload(c.model, c.vocab))[1] == c.vocab
+
+
+def test_a_concise_model_travels_in_pytorchs_layout():
+    from gru_viz.concise import from_torch
+
+    gru, lin = torch.nn.GRU(len(VOCAB), 4), torch.nn.Linear(4, len(VOCAB))
+    tensors, _, convention = read_model_payload(scratch_payload(from_torch(gru, lin), VOCAB))
+    assert convention == "torch"
+    assert torch.equal(torch.from_numpy(tensors["linear_weight"]), lin.weight.detach().double())
+    assert torch.equal(torch.from_numpy(tensors["weight_ih"]), gru.weight_ih_l0.detach().double())

@@ -164,3 +164,66 @@ def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):
 def test_each_tab_has_one_share_box(fresh, tab):
     app = new_app(fresh, {"tab": tab})
     assert sum(1 for e in app.expander if e.label == "Share this view") == 1
+
+
+def test_a_link_to_a_tab_that_does_not_exist_is_refused_by_name_and_opens_the_first_tab(fresh):
+    """The tab setting's allowed values are the tabs' keys (gru_viz/ui/tabs.TABS), given to page_state.init."""
+    from gru_viz.ui.strings import translate
+    from gru_viz.ui.tabs import TABS
+
+    refused = translate("bad_query", "en", name="tab")
+    app = new_app(fresh, {"tab": "nowhere"})
+    assert app.session_state["tab"] == next(iter(TABS))
+    assert refused in [c.value for c in app.caption]
+    app = new_app(fresh, {"tab": "gates"})
+    assert app.session_state["tab"] == "gates" and refused not in [c.value for c in app.caption]
+
+
+def test_every_write_goes_to_a_declared_key_and_private_keys_never_reach_the_link():
+    assert not set(page_state.PRIVATE) & set(page_state.SETTINGS)
+    with pytest.raises(KeyError, match="declare it"):
+        page_state.put("_an_undeclared_key", 1)
+    with pytest.raises(KeyError):
+        page_state.get("_an_undeclared_key")
+
+
+def test_a_settings_widget_spec_is_what_its_parser_accepts():
+    """Bounds and options are declared once: the URL parser accepts exactly them (the widgets take them too)."""
+    specced = 0
+    for key, s in page_state.SETTINGS.items():
+        if s.options is not None:
+            specced += 1
+            assert all(s.parse(o) == o for o in s.options), key
+            with pytest.raises(ValueError):
+                s.parse("not-" + s.options[0])
+        if s.lo is not None:
+            specced += 1
+            assert s.parse(page_state._encode(s.lo)) == s.lo and s.parse(page_state._encode(s.hi)) == s.hi, key
+            with pytest.raises(ValueError):
+                s.parse(page_state._encode(s.hi + (s.step or 1)))
+            assert s.default is None or s.lo <= s.default <= s.hi, key
+    assert specced >= 20
+
+
+NUMBER_WIDGETS = ("number_input", "slider")
+DATA_BOUNDED = {"f_steps", "g_target", "device", "inspect", "g_unit"}  # options or bounds from the data shown
+
+
+@pytest.mark.parametrize("tab", ["scrub", "force", "train", "gates"])
+def test_every_widget_of_a_setting_shows_the_registrys_options_and_bounds(fresh, tab):
+    app = new_app(fresh, {"tab": tab, "preset": "custom", "fr_on": "true", "tokens": "raw"})
+    seen = 0
+    for kind in (*NUMBER_WIDGETS, "radio", "selectbox"):
+        for w in getattr(app, kind):
+            key = str(w.key or "")
+            if not key.startswith("w.") or key.split(".")[1] in DATA_BOUNDED:
+                continue
+            spec = page_state.SETTINGS[key.split(".")[1]]
+            seen += 1
+            if kind in NUMBER_WIDGETS:
+                assert (w.min, w.max) == (spec.lo, spec.hi), key
+                if spec.step is not None:
+                    assert w.step == spec.step, key
+            else:
+                assert len(w.options) == len(spec.options), key
+    assert seen >= {"scrub": 13, "force": 14, "train": 13, "gates": 17}[tab]

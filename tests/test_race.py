@@ -7,8 +7,9 @@ import torch
 from gru_viz.data import make_corpus
 from gru_viz.model import PARAM_NAMES, GRUScratch
 from gru_viz.race import VARIANTS, Race
+from gru_viz.serve.handle import RunHandle
+from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import TrainConfig, Trainer
-from gru_viz.ui.worker import TrainingWorker
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 12
 CFG = TrainConfig(hidden=8, epochs=4, batch_size=4, num_steps=10, seed=3)
@@ -48,3 +49,15 @@ def test_race_in_a_worker_reports_every_variant():
     assert snap.status == "finished" and set(snap.curves) == set(VARIANTS)
     assert isinstance(snap.sample, dict) and set(snap.sample) == set(VARIANTS)
     assert all(s.startswith("time traveller") for s in snap.sample.values())
+
+
+def test_a_trainer_and_a_race_are_both_run_handles_with_lanes():
+    """The worker drives either through RunHandle alone: a Trainer is one lane under its name, a race one per
+    variant, each lane with its own forcing."""
+    c = make_corpus(TEXT, "t", max_tokens=0)
+    race, alone = Race(c.tokens, len(c.vocab), CFG), Trainer(c.tokens, len(c.vocab), CFG, name="solo")
+    assert isinstance(race, RunHandle) and isinstance(alone, RunHandle)
+    assert alone.lanes() == {"solo": alone}
+    assert list(race.lanes()) == list(VARIANTS)
+    assert {name: t.config.forcing for name, t in race.lanes().items()} == VARIANTS
+    assert race.lanes()["GRU"] is race.lead

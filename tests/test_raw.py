@@ -12,7 +12,6 @@ import pytest
 import torch
 from zh_text import chinese_text
 
-from gru_viz import fast_ext
 from gru_viz.analysis import RAW_FEATURES, best_per_feature, rank_units, raw_char_features, sentence_ends
 from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
 from gru_viz.cli import main
@@ -26,6 +25,7 @@ from gru_viz.data import (
     make_corpus,
     visible_char,
 )
+from gru_viz.fast import ext as fast_ext
 from gru_viz.fast import run_step
 from gru_viz.figures import show_char
 from gru_viz.model import FREE, PARAM_NAMES, GRUScratch

@@ -94,8 +94,8 @@ def test_a_run_too_big_for_the_memory_budget_is_refused_with_what_would_fit(monk
 
     from streamlit.testing.v1 import AppTest
 
+    from gru_viz.serve.slots import TrainingSlots
     from gru_viz.ui import actions
-    from gru_viz.ui.slots import TrainingSlots
 
     monkeypatch.setattr(actions, "training_slots", lambda: TrainingSlots(2, memory_budget=200 * 2**20))
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=60)

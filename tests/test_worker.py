@@ -9,9 +9,9 @@ from helpers import wait_for
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
+from gru_viz.serve.slots import TrainingSlots
+from gru_viz.serve.worker import TrainingWorker, reap_unseen
 from gru_viz.train import TrainConfig
-from gru_viz.ui.slots import TrainingSlots
-from gru_viz.ui.worker import TrainingWorker, reap_unseen
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 20
 CFG = TrainConfig(hidden=8, epochs=12, batch_size=8, num_steps=10, engine="textbook")
@@ -23,12 +23,13 @@ def corpus():
 
 
 def test_runs_to_the_end_with_samples_and_snapshots(corpus):
-    w = TrainingWorker(corpus, CFG, sample_every=5)
+    w = TrainingWorker(corpus, CFG, sample_every=5, label="mine")
     w.start()
     assert w.join(30)
     snap = w.progress()
     assert snap.status == "finished" and snap.epoch == 12 and len(snap.history) == 12
-    assert snap.sample.startswith("time traveller") and snap.sample_epoch == 12
+    assert list(snap.sample) == ["mine"] and list(snap.curves) == ["mine"]  # one lane, named by the run's label
+    assert snap.sample["mine"].startswith("time traveller") and snap.sample_epoch == 12
     assert snap.snapshot_epochs == [1, 5, 10, 12]
     assert w.model(5).hidden == 8
 
@@ -103,8 +104,8 @@ def test_divergence_keeps_the_last_good_model(corpus):
 def test_session_end_stops_its_runs_and_memory_is_released(corpus):
     import gc
 
+    from gru_viz.serve.worker import ALL_WORKERS
     from gru_viz.ui.state import SessionGuard, _on_session_end
-    from gru_viz.ui.worker import ALL_WORKERS
 
     runs = [TrainingWorker(corpus, TrainConfig(hidden=8, epochs=100_000, batch_size=4, num_steps=10))]
     runs[0].start()

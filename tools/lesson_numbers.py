@@ -20,7 +20,7 @@ from gru_viz.model import FREE, PRESETS
 from gru_viz.rnn import new_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE_START, PROBE_LEN, MAX_TARGET = "the time traveller for so", 120, 60  # as ui/scrub_tab and ui/gates_tab
+PROBE_START, PROBE_LEN, MAX_TARGET = "the time traveller for so", 120, 60  # as ui/tabs/scrub and ui/tabs/gates
 
 
 def book_text() -> str:

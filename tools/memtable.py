@@ -1,7 +1,7 @@
 """Measure a training run's peak memory (resident set growth) in a fresh process, over a grid of settings.
 
 `python tools/memtable.py` prints docs/LOADTEST.md's "Memory per run" table (settings, measured peak, the
-estimate of gru_viz.budget, memory left after the run and after release_memory) and, with --json, the rows.
+estimate of gru_viz.serve.budget, memory left after the run and after release_memory) and, with --json, the rows.
 `python tools/memtable.py --one '{"hidden": 64, ...}'` measures one run and prints one JSON line.
 """
 
@@ -30,9 +30,9 @@ def child(settings: dict) -> dict:
 
     import torch
 
-    from gru_viz import budget
     from gru_viz.data import load_corpus
     from gru_viz.race import VARIANTS, Race
+    from gru_viz.serve import budget
     from gru_viz.train import TrainConfig, Trainer
 
     s = {**DEFAULTS, **settings}
@@ -107,7 +107,7 @@ def grid(quick: bool) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """The Markdown table of docs/LOADTEST.md (MB are MiB; the estimate is gru_viz.budget's, for each row)."""
+    """The Markdown table of docs/LOADTEST.md (MB are MiB; the estimate is gru_viz.serve.budget's, for each row)."""
     lines = ["| path | hidden | batch | steps | tokens | variants | epochs | peak MB | estimate MB | peak / estimate "
              "| held after MB | after release MB |", "|---|" + "---:|" * 11]
     for r in rows:

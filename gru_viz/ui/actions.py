@@ -1,6 +1,6 @@
 """What several tabs share: the forcing set up, the probe text, the model chosen, starting a run.
 
-Tabs import this and never each other; each gets what it needs as arguments from app.py.
+Tabs import this and never each other; each gets what it needs in the PageContext app.py builds (context.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import TypeVar
 
 import streamlit as st
 
-from gru_viz.budget import MB, settings_bytes
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
 from gru_viz.inference import PREFIX
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
+from gru_viz.serve.budget import MB, settings_bytes
+from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import ConfigError, TrainConfig
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import (
@@ -34,7 +35,6 @@ from gru_viz.ui.state import (
     visitor_run,
 )
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import TrainingWorker
 
 T = TypeVar("T")
 MAX_PROBE = 500  # characters the scrubber traces
@@ -49,6 +49,7 @@ class Inspected:
     vocab: Vocab
     ident: tuple
     name: str
+    own_text: str = dataclasses.field(default="", repr=False)  # a run's corpus (normalised): its default probe
 
     @property
     def shared(self) -> bool:
@@ -159,13 +160,44 @@ def default_raw_probe() -> str:
     return offline_text()[:MAX_PROBE]
 
 
-def probe_text(vocab: Vocab | None = None) -> str:
-    """The probe every tab reads, normalised as the inspected model's corpus was (d2l's letters and spaces, or
-    every character for a raw vocabulary) and cut to MAX_PROBE ('' when nothing is left)."""
-    raw_mode = vocab is not None and vocab.mode == "raw"
-    default = default_raw_probe() if raw_mode else default_probe()
-    raw = default if ps.get("probe") is None else str(ps.get("probe"))
-    return (vocab.normalize(raw) if vocab is not None else preprocess(raw))[:MAX_PROBE]
+def own_passage(text: str) -> str:
+    """A model trained here is probed on its own corpus: the book's passage when the corpus is the book, else the
+    corpus's first MAX_PROBE characters, cut at a space when there is one (a word is not split in two)."""
+    start = text.find("the time traveller for so")
+    if start >= 0:
+        return text[start : start + 200].rsplit(" ", 1)[0]
+    head = text[:MAX_PROBE]
+    cut = head.rsplit(" ", 1)[0] if len(text) > MAX_PROBE else head
+    return cut or head
+
+
+def model_default_probe(inspected: Inspected | None) -> str:
+    """The probe a model is scored on when the person chose none: its own corpus for a model trained here;
+    for the bundled d2l models the book's passage (offline, the line written in the code); for a raw-character
+    model the Python documentation it read."""
+    if inspected is not None and inspected.own_text:
+        return own_passage(inspected.own_text)
+    if inspected is not None and inspected.vocab.mode == "raw":
+        return default_raw_probe()
+    return default_probe()
+
+
+def probe_text(inspected: Inspected | None = None) -> str:
+    """The probe every tab reads: the person's text, else the model's default (model_default_probe), normalised
+    as the inspected model's corpus was (d2l's letters and spaces, or every character for a raw vocabulary) and
+    cut to MAX_PROBE ('' when nothing is left)."""
+    raw = model_default_probe(inspected) if ps.get("probe") is None else str(ps.get("probe"))
+    return (inspected.vocab.normalize(raw) if inspected is not None else preprocess(raw))[:MAX_PROBE]
+
+
+def probe_prefix(probe: str) -> str:
+    """Where continuations start: the probe's first words (about 14 characters, ended at a space), so the
+    continuation follows the text the perplexities are measured on."""
+    if len(probe) <= 2:
+        return probe
+    head = probe[: min(24, len(probe) - 1)]
+    cut = head.rfind(" ", 6)
+    return head[:cut] if cut > 0 and head[:cut].strip() else head[: min(14, len(head))]
 
 
 # --- the model chooser ---------------------------------------------------------------------------
@@ -182,34 +214,35 @@ def model_options(view: View) -> dict[str, str]:
             for e in reversed(snap.snapshot_epochs):
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
                     opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", n=w.number, label=snap.label, epoch=e)
-    if st.session_state.get("uploaded"):
-        opts["upload"] = view.t("uploaded", name=st.session_state.uploaded[0])  # an option is plain text
+    uploaded = ps.get("uploaded")
+    if uploaded:
+        opts["upload"] = view.t("uploaded", name=uploaded[0])  # an option is plain text
     return opts
 
 
 def resolve_model(key: str) -> Inspected | None:
     """The model, vocabulary and cache identity for a chooser key."""
-    ss = st.session_state
     kind, _, rest = key.partition(":")
     name = "gru_" + key.replace(":", "_")
     if kind in ("pre", "raw"):
         ckpt = (pretrained() if kind == "pre" else pretrained_raw())[int(rest)]
         return Inspected(ckpt.model, ckpt.vocab, (kind, int(rest)), name)
-    if kind == "upload" and ss.get("uploaded"):
-        _, ckpt = ss.uploaded
-        return Inspected(ckpt.model, ckpt.vocab, ("upload", ss.get("uploaded_id")), name)
+    if kind == "upload" and ps.get("uploaded"):
+        _, ckpt = ps.get("uploaded")
+        return Inspected(ckpt.model, ckpt.vocab, ("upload", ps.get("uploaded_id")), name)
     if kind == "run":
         run_id, _, which = rest.partition(":")
         for w in runs():
             if str(w.run_id) == run_id:
                 epoch = None if which == "latest" else int(which)
                 ident_epoch = w.progress().epoch if epoch is None else epoch
-                models = ss.setdefault("_run_models", {})
+                models = ps.get("_run_models")
                 k = (w.run_id, ident_epoch)
                 if k not in models:
                     models.clear()  # keep one materialised run model per session
                     models[k] = w.model(epoch).requires_grad_(False)
-                return Inspected(models[k], w.corpus.vocab, ("run", w.run_id, ident_epoch), name)
+                return Inspected(models[k], w.corpus.vocab, ("run", w.run_id, ident_epoch), name,
+                                 own_text=w.corpus.text)
     return None
 
 
@@ -217,7 +250,7 @@ def resolve_model(key: str) -> Inspected | None:
 
 
 def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
-    """The run's estimated peak memory (gru_viz.budget, measured), for the code it would run here."""
+    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the code it would run here."""
     from gru_viz.fast import fast_backend
 
     backend = fast_backend() if config.engine == "fast" else None

@@ -1,7 +1,8 @@
-"""The page: the sidebar's settings, the model chooser, and four tabs of which only the open one is drawn.
+"""The page: the sidebar's settings, the model chooser, and the tabs (gru_viz/ui/tabs) of which only the open one
+is drawn.
 
-Tabs are leaves: each gets what it needs (the view, the inspected model, the probe, the forcing, the training
-settings) from here and imports no other tab.
+Tabs are leaves: each is render(ctx) with one PageContext built here (the view, the inspected model, the probe,
+the forcing, the training settings) and imports no other tab.
 """
 
 from __future__ import annotations
@@ -9,18 +10,19 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from gru_viz.ui import class_panel, force_tab, gates_tab, page_state, scrub_tab, train_tab
-from gru_viz.ui.actions import Training, current_forcing, model_options, probe_text, resolve_model
+from gru_viz.ui import class_panel, page_state
+from gru_viz.ui.actions import Training, model_options, resolve_model
 from gru_viz.ui.chrome import error_boundary, header_controls, page_tabs, refused_link_settings, share_box
+from gru_viz.ui.context import PageContext
 from gru_viz.ui.sidebar import sidebar
 from gru_viz.ui.state import init_session
-from gru_viz.ui.view import md_escape
+from gru_viz.ui.tabs import TABS, train
 
 
 def main() -> None:
     # Inference here is batch 1 with tiny matmuls: one thread is fastest, and it never stalls behind busy cores.
     torch.set_num_threads(1)
-    refused = page_state.init()
+    refused = page_state.init({"tab": tuple(TABS)})
     init_session()
     view, chooser_box, settings_box = header_controls()
     refused_link_settings(view, refused)
@@ -46,27 +48,13 @@ def main() -> None:
                                 format_func=options.get,
                                 label_visibility="collapsed" if view.projector else "visible")
         inspected = resolve_model(str(key))
-    # The pretrained model makes the scrubber useful at once, so it comes first; training is one click away.
+    ctx = PageContext(view, training, inspected)
     # Only the open tab is drawn (see page_tabs); the others stay empty until they are opened.
-    open_tab, boxes = page_tabs(view)
-    with dict(zip(page_state.TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"):
-        if open_tab == "train":
-            train_tab.render(view, training)
-        elif inspected is None:
-            st.info(view.t("no_model"))
-        else:
-            probe = probe_text(inspected.vocab)
-            forcing, forcing_error = current_forcing(inspected.model.hidden)
-            if open_tab == "scrub":
-                scrub_tab.render(view, inspected, probe, forcing)
-            elif open_tab == "force":
-                force_tab.render(view, inspected, forcing, forcing_error, probe, training)
-            else:
-                if forcing_error:
-                    st.caption(view.t("bad_forcing", message=md_escape(forcing_error)))
-                gates_tab.render(view, inspected, probe, forcing, training)
+    open_tab, boxes = page_tabs(view, tuple(TABS))
+    with dict(zip(TABS, boxes))[open_tab], error_boundary(view, f"{open_tab} tab"):
+        TABS[open_tab](ctx)
     if open_tab != "train":
-        train_tab.sidebar_status(view, status_box)
+        train.sidebar_status(view, status_box)
     page_state.sync_url()
     if open_tab != "scrub" or inspected is None:  # the scrubber draws it in its fragment, following every step
         share_box(view)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import streamlit as st
 
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.page_state import TABS
 from gru_viz.ui.strings import LANGUAGE_LABEL, LANGUAGE_NAMES, translate
 from gru_viz.ui.view import View, md_escape
 
@@ -65,24 +65,16 @@ def header_controls() -> tuple[View, object | None, object]:
     return view, chooser, settings
 
 
-def page_tabs(view: View) -> tuple[str, list]:
-    """The four tabs and which one is open; only the open one should be drawn.
+def page_tabs(view: View, keys: Sequence[str]) -> tuple[str, list]:
+    """The tabs (`keys`, in order) and which one is open; only the open one should be drawn.
 
     Switching tabs reruns the page, so every rerun computes and sends one tab instead of four: with a class on
     one small server that is most of the work a click costs. The widget's value is the label; the setting "tab"
     keeps the tab's key.
     """
-    ss = st.session_state
-    labels = {k: view.t(f"tab_{k}") for k in TABS}
-    current = ps.settle("tab", TABS)
-    wkey = f"w.tab.{view.lang}"
-    if ss.get(wkey) != labels[current]:  # first run, a link, another language, or set by code (a lesson)
-        ss[wkey] = labels[current]
-
-    def store() -> None:
-        ss["tab"] = {v: k for k, v in labels.items()}.get(ss[wkey], "scrub")
-
-    boxes = st.tabs(list(labels.values()), key=wkey, on_change=store)
+    labels = {k: view.t(f"tab_{k}") for k in keys}
+    current = ps.settle("tab", keys)
+    boxes = ps.labelled_widget(st.tabs, "tab", labels, lang=view.lang)
     return str(current), list(boxes)
 
 

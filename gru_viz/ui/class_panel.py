@@ -1,7 +1,7 @@
 """Class mode on the page: start or join a class (the bar under the title), the teacher's code and QR code, and
 the hooks through which the lesson view and the forcing tab send predictions and show the live tally.
 
-Not a tab: app.py draws the bar, gates_tab and force_tab call the hooks; this module imports no tab.
+Not a tab: app.py draws the bar, tabs/gates.py and tabs/force.py call the hooks; this module imports no tab.
 """
 
 from __future__ import annotations
@@ -14,9 +14,20 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz import classroom
-from gru_viz.classroom import MAX_VOTERS, PPL_CHOICES, QUESTIONS, ClassError, ClassState, ppl_answer
 from gru_viz.figures import tally_figure
+from gru_viz.serve import classroom
+from gru_viz.serve.classroom import (
+    IDLE_SECONDS,
+    MAX_VOTERS,
+    PPL_CHOICES,
+    QUESTIONS,
+    VOTERS_PER_NETWORK,
+    ClassError,
+    ClassState,
+    ppl_answer,
+)
+from gru_viz.serve.ratelimit import ClassLimits, client_key
+from gru_viz.serve.teachers import Teachers
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import visitor_id
 from gru_viz.ui.view import View, md_escape
@@ -45,16 +56,39 @@ def store() -> classroom.ClassStore:
 
 
 @st.cache_resource(show_spinner=False)
-def _teachers() -> dict[str, tuple[str, str]]:
+def _teachers() -> Teachers:
     """Class code -> (the teacher's browser, the teacher's token), for this server's life: a teacher who reloads
     the page (a new session) is the teacher again in that browser, and only there. Browsers are told apart by
     their XSRF cookie (`state.visitor_id`); without it (tests, XSRF protection off) nothing is remembered."""
-    return {}
+    return Teachers()
+
+
+@st.cache_resource(show_spinner=False)
+def _limits() -> ClassLimits:
+    """Starting and joining classes, per session and per network (docs/DEPLOY.md, "Which address is a client's")."""
+    return ClassLimits()
+
+
+def network() -> str:
+    """The network this page's client is counted by (gru_viz.serve.ratelimit.client_key)."""
+    try:
+        headers = {k: v for k, v in st.context.headers.items() if isinstance(k, str) and isinstance(v, str)}
+        peer = st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request context: a test run; counted as one local client)
+        headers, peer = {}, None
+    return client_key(peer if isinstance(peer, str) else None, headers)
+
+
+def session_key() -> str:
+    """This session (a page load): its own random id, kept in its state."""
+    if not ps.get("_class_session"):
+        ps.put("_class_session", secrets.token_hex(12))
+    return str(ps.get("_class_session"))
 
 
 def current() -> Member | None:
     """The class this page run belongs to (read once per run by class_bar)."""
-    return st.session_state.get("_class_now")
+    return ps.get("_class_now")  # type: ignore[return-value]
 
 
 def voter_id() -> str:
@@ -62,7 +96,9 @@ def voter_id() -> str:
     visitor = visitor_id()
     if visitor.startswith("browser:"):
         return visitor
-    return st.session_state.setdefault("_class_voter", "session:" + secrets.token_hex(12))
+    if ps.get("_class_voter") is None:
+        ps.put("_class_voter", "session:" + secrets.token_hex(12))
+    return str(ps.get("_class_voter"))
 
 
 def join_link(view: View, code: str) -> str:
@@ -85,8 +121,8 @@ def qr_svg(link: str) -> str:
 def error_text(view: View, exc: ClassError, code: str = "") -> str:
     key = f"class_err_{exc.reason}"
     if key in ("class_err_no_class", "class_err_full", "class_err_too_many", "class_err_revealed",
-               "class_err_not_teacher"):
-        return view.t(key, code=code, n=MAX_VOTERS)
+               "class_err_not_teacher", "class_err_full_network", "class_err_slow_start", "class_err_slow_join"):
+        return view.t(key, code=code, n=MAX_VOTERS, per_network=VOTERS_PER_NETWORK, idle=IDLE_SECONDS // 60)
     return view.t("class_err_other", message=md_escape(str(exc)))
 
 
@@ -94,18 +130,18 @@ def error_text(view: View, exc: ClassError, code: str = "") -> str:
 
 
 def _start() -> None:
-    ss = st.session_state
     try:
+        if not _limits().may_start(session_key(), network()):
+            raise ClassError("slow_start", "too many classes started from here in the last minutes")
         code, token = store().create()
     except ClassError as exc:
-        ss["_class_error"] = exc
+        ps.put("_class_error", exc)
         return
-    ss["_class_teacher"] = (code, token)
-    teachers, visitor = _teachers(), visitor_id()
-    for gone in [c for c in teachers if store().state(c) is None]:  # classes expire after a day
-        teachers.pop(gone, None)
-    if visitor.startswith("browser:"):
-        teachers[code] = (visitor, token)
+    ps.put("_class_teacher", (code, token))
+    ps.put("_class_joined", code)  # a teacher is in their own class without a join counted
+    visitor = visitor_id()
+    if visitor.startswith("browser:"):  # classes that ended or expired are forgotten on the way
+        _teachers().remember(code, visitor, token, alive=lambda c: store().state(c) is not None)
     ps.put("class", code)
 
 
@@ -114,15 +150,14 @@ def _end(code: str, token: str) -> None:
         store().close(code, token)
     except ClassError:
         pass  # already gone (a day old): leaving is what was asked
-    st.session_state.pop("_class_teacher", None)
-    _teachers().pop(code, None)
+    ps.drop("_class_teacher")
+    _teachers().forget(code)
     ps.put("class", "")
 
 
 def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
-    ss = st.session_state
-    ss["_class_now"] = None  # should anything below fail, the tabs run as outside a class
+    ps.put("_class_now", None)  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
     code = classroom.normalize_code(raw)
     problem, member = "", None
@@ -131,17 +166,22 @@ def class_bar(view: View) -> Member | None:
     elif code:
         state = store().state(code)
         if state is None:
-            problem = view.t("class_err_no_class", code=code)
+            problem = view.t("class_err_no_class", code=code, idle=IDLE_SECONDS // 60)
+        elif ps.get("_class_joined") != code and not _limits().may_join(session_key(), network()):
+            problem = view.t("class_err_slow_join")  # many joins from one network: a flood, or wait a minute
         else:
+            ps.put("_class_joined", code)
             if raw != code:
                 ps.put("class", code)  # the canonical code in the address bar
-            teacher = ss.get("_class_teacher")
-            owner = _teachers().get(code)
+            teacher = ps.get("_class_teacher")
+            owner = _teachers().owner(code)
             if (teacher is None or teacher[0] != code) and owner is not None and owner[0] == visitor_id():
-                teacher = ss["_class_teacher"] = (code, owner[1])  # the teacher reloaded the page
+                teacher = (code, owner[1])  # the teacher reloaded the page
+                ps.put("_class_teacher", teacher)
             member = Member(code, teacher[1] if teacher and teacher[0] == code else None, state)
-    ss["_class_now"] = member
-    error = ss.pop("_class_error", None)
+    ps.put("_class_now", member)
+    error = ps.get("_class_error")
+    ps.drop("_class_error")
     if member is None:
         label = view.t("class_title")
     else:
@@ -173,6 +213,7 @@ def _join_or_start(view: View) -> None:
 
 
 def _teacher_box(view: View, member: Member) -> None:
+    store().touch(member.code)
     link = join_link(view, member.code)
     qr, info = st.columns([1, 2] if view.projector else [1, 3])
     # The SVG is segno's (modules only, no text of anyone's); the code is of classroom.ALPHABET: safe as HTML.
@@ -190,6 +231,7 @@ def _teacher_box(view: View, member: Member) -> None:
 
 def _watch(code: str, seen: frozenset[str]) -> None:
     """A student's page reruns when the teacher reveals or hides an answer, or ends the class."""
+    store().touch(code)  # a class with students' pages open is in use, votes or not
     state = store().state(code)
     if state is None or state.revealed != seen:
         st.rerun()
@@ -214,7 +256,7 @@ def _send(view: View, member: Member, question: str, choice: str | None, mine: t
         return
     if mine != (choice, classroom.clean_text(text)):
         try:
-            store().vote(member.code, question, voter_id(), choice, text)
+            store().vote(member.code, question, voter_id(), choice, text, network=network())
         except ClassError as exc:
             st.warning(error_text(view, exc, member.code))
             return
@@ -257,8 +299,9 @@ def _tally_chart(view: View, member: Member, question: str, labels: dict[str, st
 
 
 def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, str], answer: str | None,
-                   answer_md: str) -> None:
+                   answer_md: str, numbers: dict | None = None) -> None:
     """The live tally beside the reveal button and, once revealed, the answer (redrawn every TEACHER_POLL_S)."""
+    store().touch(member.code)  # the teacher's open page keeps the class alive (classroom.IDLE_SECONDS)
     chart, side = st.columns([3, 2])
     with chart:
         tally = _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")
@@ -267,7 +310,7 @@ def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, 
     if side.button(view.t("class_hide" if tally.revealed else "class_reveal"), key=f"class_reveal_{question}",
                    type="secondary" if tally.revealed else "primary"):
         try:
-            store().reveal(member.code, member.token, question, not tally.revealed)
+            store().reveal(member.code, member.token, question, not tally.revealed, numbers=numbers)
         except ClassError as exc:
             side.warning(error_text(view, exc, member.code))
             return
@@ -325,32 +368,48 @@ def lesson_answer(view: View, name: str) -> None:
         st.caption(view.t("class_wait"))
 
 
-def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float) -> bool:
+def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float, text: str = "") -> bool:
     """In a class, before a forcing preset's results: "what will the perplexity do?" (a student's vote, the
     teacher's tally). Returns whether the results may be shown: outside a class, for the free and custom
-    settings, and once the teacher revealed the answer."""
+    settings, and once the teacher revealed the answer.
+
+    The answer is the teacher's: the numbers measured on the teacher's page (model and probe `text`) are stored
+    with the reveal, so the projector and every phone show the same numbers, said with the text they were
+    measured on."""
     member, question = current(), f"ppl_{preset}"
     if member is None or question not in QUESTIONS:
         return True
     labels = {c: view.t(f"ppl_c_{c}") for c in PPL_CHOICES}
-    answer = ppl_answer(free_ppl, forced_ppl)
-    answer_md = view.t(f"ppl_ans_{answer}", free=free_ppl, forced=forced_ppl)
     revealed = question in member.state.revealed
+    stored = store().answer_numbers(member.code, question) if revealed else None
+    mine = {"free": free_ppl, "forced": forced_ppl, "text": text}
+    numbers = stored if _valid_numbers(stored) else mine
+    answer = ppl_answer(float(numbers["free"]), float(numbers["forced"]))
+    answer_md = view.t(f"ppl_ans_{answer}", free=float(numbers["free"]), forced=float(numbers["forced"]))
+    answer_md += " " + view.t("ppl_ans_on", n=len(str(numbers["text"])))
     with st.container(border=True):
         st.markdown(f"**{view.t('ppl_question', preset=view.t(f'preset_{preset}'))}**")
         if member.teacher:
-            st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, question, labels, answer, answer_md)
+            st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, question, labels, answer, answer_md,
+                                                                  mine)
             if not revealed:
                 st.caption(view.t("ppl_wait_teacher"))
         elif revealed:
-            mine = store().my_vote(member.code, question, voter_id())
-            if mine:
-                st.caption(view.t("class_you_said", choice=labels[mine[0]]))
+            vote = store().my_vote(member.code, question, voter_id())
+            if vote:
+                st.caption(view.t("class_you_said", choice=labels[vote[0]]))
             st.markdown(f"**{view.t('class_answer')}** {answer_md}")
+            st.text(str(numbers["text"]))  # the teacher's text, inert
             with st.columns([3, 2])[0]:
                 _tally_chart(view, member, question, labels, answer, key=f"tally_{question}")
         else:
-            choice, mine = _choose(view, member, question, labels)
-            _send(view, member, question, choice, mine)
+            choice, vote = _choose(view, member, question, labels)
+            _send(view, member, question, choice, vote)
             st.caption(view.t("ppl_wait_student"))
     return revealed
+
+
+def _valid_numbers(numbers: object) -> bool:
+    """Stored numbers as forcing_question writes them (an older or damaged row is ignored)."""
+    return (isinstance(numbers, dict) and isinstance(numbers.get("text"), str)
+            and all(isinstance(numbers.get(k), (int, float)) for k in ("free", "forced")))

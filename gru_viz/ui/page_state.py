@@ -1,4 +1,6 @@
-"""Every setting of the page, declared once: its key, default, allowed values and whether the URL carries it.
+"""Every setting of the page, declared once: its key, default, allowed values (the widget's options, bounds and
+step) and whether the URL carries it; and the page's private session keys (PRIVATE). Only this module touches
+st.session_state: everything else reads and writes through get / put / drop.
 
 A setting's value lives in st.session_state[key], which no widget owns: widgets are keyed "w.<key>.<lang>" and
 copy their value back when it changes. So a value survives while its widget is not drawn (its tab is closed),
@@ -11,33 +13,52 @@ from __future__ import annotations
 import hashlib
 import math
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
 
-from gru_viz.classroom import normalize_code
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.model import PRESETS
+from gru_viz.serve.classroom import normalize_code
 from gru_viz.train import TrainConfig
 
-TABS = ("scrub", "force", "train", "gates")
 PRESET_KEYS = (*PRESETS, "custom")
 LESSONS = ("l1", "l2", "l3", "l4")
 # Per-visitor caps: a public server shares 2 cores and 2.7 GB between everyone.
 CAPS = {"hidden": 512, "epochs": 1000, "batch_size": 256, "num_steps": 200, "max_tokens": 200_000}
 MAX_PROBE_INPUT = 5_000  # characters typed into the probe box (the scrubber uses the first 500)
 MAX_UNITS_TEXT = 200
+MAX_URL_VALUE = MAX_PROBE_INPUT  # the longest value a link carries (the probe); anything longer is refused unread
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: `default` None means "derived from the data" (the probe text, the gradient target)."""
+    """One setting: `default` None means "derived from the data" (the probe text, the gradient target).
+
+    `options` (a choice's values in the widget's order), `lo`/`hi` and `step` (a number's bounds) are the widget's
+    spec too: `widget` passes them, so no widget restates them."""
 
     key: str
     default: object
     parse: Callable[[str], object]  # the URL's text -> a value; raises ValueError for a value it refuses
     url: bool = True
+    options: tuple | None = None
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+
+
+def _choice_setting(key: str, default: str, options: Sequence[str], url: bool = True) -> Setting:
+    return Setting(key, default, _choice(options), url, options=tuple(options))
+
+
+def _int_setting(key: str, default: int | None, lo: int, hi: int, step: int | None = None) -> Setting:
+    return Setting(key, default, _int(lo, hi), lo=lo, hi=hi, step=step)
+
+
+def _float_setting(key: str, default: float, lo: float, hi: float, step: float | None = None) -> Setting:
+    return Setting(key, default, _float(lo, hi), lo=lo, hi=hi, step=step)
 
 
 def _int(lo: int, hi: int) -> Callable[[str], int]:
@@ -101,60 +122,110 @@ def _range(text: str) -> tuple[int, int]:
 _D = TrainConfig()
 SETTINGS: dict[str, Setting] = {s.key: s for s in (
     # the page
-    Setting("lang", "en", _choice(("en", "zh"))),
+    _choice_setting("lang", "en", ("en", "zh")),
     Setting("proj", False, _bool),
     Setting("class", "", _class_code),  # a join link ?class=CODE (class_panel checks what is typed)
-    Setting("tab", "scrub", _choice(TABS)),
+    Setting("tab", "scrub", _text(40)),  # one of the page's tabs (gru_viz/ui/tabs.TABS), given to init()
     Setting("inspect", "pre:500", _text(100)),  # checked against the models there are when the chooser is drawn
     # the sidebar's training settings (d2l's defaults)
-    Setting("corpus_source", "tm", _choice(("tm", "offline", "upload", "paste"))),
-    Setting("tokens", "d2l", _choice(TOKENISATIONS)),  # d2l's letters and spaces, or every character
-    Setting("max_vocab", None, _int(2, MAX_VOCAB)),  # raw characters; None: those covering 99.5 % of the text
-    Setting("max_tokens", _D.max_tokens, _int(100, CAPS["max_tokens"])),
-    Setting("hidden", _D.hidden, _int(1, CAPS["hidden"])),
-    Setting("epochs", _D.epochs, _int(1, CAPS["epochs"])),
-    Setting("lr", _D.lr, _float(0.001, 100.0)),
-    Setting("clip", _D.clip, _float(0.01, 100.0)),
-    Setting("batch_size", _D.batch_size, _int(1, CAPS["batch_size"])),
-    Setting("num_steps", _D.num_steps, _int(1, CAPS["num_steps"])),
-    Setting("seed", _D.seed, _int(0, 2**31 - 1)),
-    Setting("device", "auto", _choice(("auto", "cpu", "cuda", "mps"))),
-    Setting("sampling", "sequential", _choice(("sequential", "random"))),
-    Setting("engine", "fast", _choice(("fast", "textbook"))),
+    _choice_setting("corpus_source", "tm", ("tm", "offline", "upload", "paste")),
+    _choice_setting("tokens", "d2l", TOKENISATIONS),  # d2l's letters and spaces, or every character
+    _int_setting("max_vocab", None, 2, MAX_VOCAB, step=10),  # raw characters; None: those covering 99.5 %
+    _int_setting("max_tokens", _D.max_tokens, 100, CAPS["max_tokens"], step=1000),
+    _int_setting("hidden", _D.hidden, 1, CAPS["hidden"]),
+    _int_setting("epochs", _D.epochs, 1, CAPS["epochs"]),
+    _float_setting("lr", _D.lr, 0.001, 100.0),
+    _float_setting("clip", _D.clip, 0.01, 100.0),
+    _int_setting("batch_size", _D.batch_size, 1, CAPS["batch_size"]),
+    _int_setting("num_steps", _D.num_steps, 1, CAPS["num_steps"]),
+    _int_setting("seed", _D.seed, 0, 2**31 - 1),
+    _choice_setting("device", "auto", ("auto", "cpu", "cuda", "mps")),  # the widget offers those present
+    _choice_setting("sampling", "sequential", ("sequential", "random")),
+    _choice_setting("engine", "fast", ("fast", "textbook")),
     Setting("paste_text", "", _text(2_000_000), url=False),
     # ① the scrubber
     Setting("probe", None, _text(MAX_PROBE_INPUT)),
-    Setting("units_mode", "active", _choice(("active", "all", "first"))),
-    Setting("unit", None, _int(0, CAPS["hidden"] - 1)),  # None: the first unit the heatmaps show
-    Setting("step", 0, _int(0, MAX_PROBE_INPUT)),
+    _choice_setting("units_mode", "active", ("active", "all", "first")),
+    _int_setting("unit", None, 0, CAPS["hidden"] - 1),  # None: the first unit the heatmaps show
+    _int_setting("step", 0, 0, MAX_PROBE_INPUT),
     # ② forcing
-    Setting("preset", "free", _choice(PRESET_KEYS)),
+    _choice_setting("preset", "free", PRESET_KEYS),
     Setting("fr_on", False, _bool),
-    Setting("fr_val", 1.0, _float(0.0, 1.0)),
+    _float_setting("fr_val", 1.0, 0.0, 1.0, step=0.05),
     Setting("fz_on", False, _bool),
-    Setting("fz_val", 0.0, _float(0.0, 1.0)),
+    _float_setting("fz_val", 0.0, 0.0, 1.0, step=0.05),
     Setting("f_units", "", _text(MAX_UNITS_TEXT)),
     Setting("f_steps_on", False, _bool),
-    Setting("f_steps", None, _range),
-    Setting("f_strength", 1.0, _float(0.0, 1.0)),  # each forced gate: (1 − s)·free + s·forced
+    Setting("f_steps", None, _range),  # the widget's bounds are the probe's steps
+    _float_setting("f_strength", 1.0, 0.0, 1.0, step=0.05),  # each forced gate: (1 − s)·free + s·forced
     # ④ why gates matter
-    Setting("g_target", None, _int(1, MAX_PROBE_INPUT)),
-    Setting("g_quantity", "H", _choice(("H", "Z", "R"))),
-    Setting("g_unit", None, _int(0, CAPS["hidden"] - 1)),
-    Setting("g_conv", "d2l", _choice(("d2l", "colah", "pytorch"))),
-    Setting("race_hidden", 64, _int(8, 256)),
-    Setting("race_epochs", 100, _int(5, 500)),
+    _int_setting("g_target", None, 1, MAX_PROBE_INPUT),  # the widget's bounds are the probe's steps
+    _choice_setting("g_quantity", "H", ("H", "Z", "R")),
+    _int_setting("g_unit", None, 0, CAPS["hidden"] - 1),  # the widget offers the model's units, ranked
+    _choice_setting("g_conv", "d2l", ("d2l", "colah", "pytorch")),
+    _int_setting("race_hidden", 64, 8, 256),
+    _int_setting("race_epochs", 100, 5, 500),
     # a student's predictions stay private: never in a link
     *(Setting(f"{n}_guess", "", _text(2_000), url=False) for n in LESSONS),
     *(Setting(f"{n}_reveal", False, _bool, url=False) for n in LESSONS),
 )}
 
 
-def init() -> list[str]:
+@dataclass(frozen=True)
+class Private:
+    """A session key of the page's own, never in a link: bookkeeping and per-session caches. `factory` makes a
+    container on first use (mutated in place: the session's runs, its caches); else the value is `default`."""
+
+    key: str
+    why: str
+    default: object = None
+    factory: Callable[[], object] | None = None
+
+
+PRIVATE: dict[str, Private] = {p.key: p for p in (
+    Private("_url_restored", "the link's values were read (the session's first run)", False),
+    Private("runs", "this session's training runs (workers), oldest first", factory=list),
+    Private("_run_models", "the one run model materialised for the chooser, by (run, epoch)", factory=dict),
+    Private("_lru", "per-session result caches of the visitor's own models (state.cached)", factory=dict),
+    Private("_visitor", "this browser's id (state.visitor_id)"),
+    Private("uploaded", "the checkpoint uploaded to inspect: (file name, checkpoint)"),
+    Private("uploaded_id", "the uploaded model's identity for caches: file id and vocabulary edition"),
+    Private("uploaded_file", "the upload's file id, so a rerun does not load it again"),
+    Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookInfo), or None"),
+    Private("upload_order_unknown", "a notebook file's vocabulary order could not be recognised", False),
+    Private("uploaded_error", "why the upload was refused (escaped)", ""),
+    Private("_own_corpus", "the visitor's own text as a corpus: (key of text and settings, corpus)"),
+    Private("_polling", "a live view polls a running run (a full rerun stops it when the run ends)", False),
+    Private("_race_started", "the race was started from the gates tab (it says so while it runs)", False),
+    Private("lesson_ready", "the lesson whose set-up button was pressed last"),
+    Private("_scrub_seen", "the (step, unit) the server last sent or heard from the scrubber"),
+    Private("_scrub_goto", "what the scrubber should move to: step, unit and a counter", factory=dict),
+    Private("_scrub_extra", "a unit outside the rows shown that was asked for (it gets a row)"),
+    Private("_class_now", "the class this page run belongs to (class_panel.current)"),
+    Private("_class_teacher", "(code, token) of the class this session teaches"),
+    Private("_class_error", "a class could not be started: the error, shown once"),
+    Private("_class_voter", "this session's voter id where the browser has no cookie"),
+    Private("_class_joined", "the class this session has joined (counted once against the join limits)"),
+    Private("_class_session", "this session's id for class mode's per-session limits"),
+)}
+
+
+def parse_url_value(key: str, values: list[str]) -> object:
+    """A setting from the link's values for `key`; ValueError when refused. A value longer than any setting needs
+    is refused before its parser sees it, so a link's size bounds the work whatever the parser does."""
+    text = "-".join(values) if key == "f_steps" and len(values) == 2 else values[0]
+    if len(text) > MAX_URL_VALUE:
+        raise ValueError(f"{key}: {len(text):,} characters, more than the {MAX_URL_VALUE:,} a link may carry")
+    return SETTINGS[key].parse(text)
+
+
+def init(choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """Defaults for every setting; on a session's first run, the values of the link that opened it.
 
+    `choices`: the allowed values of settings the page declares above this layer (the tabs' keys for "tab").
     Returns the URL parameters that were refused (the page says so); unknown parameters are dropped.
     """
+    choices = choices or {}
     ss = st.session_state
     refused = []
     if not ss.get("_url_restored"):
@@ -164,7 +235,10 @@ def init() -> list[str]:
             if not raw:
                 continue
             try:
-                ss[key] = s.parse("-".join(raw) if key == "f_steps" and len(raw) == 2 else raw[0])
+                value = parse_url_value(key, raw)
+                if key in choices:
+                    value = _choice(choices[key])(value)
+                ss[key] = value
             except ValueError:
                 refused.append(key)
     for key, s in SETTINGS.items():
@@ -172,12 +246,31 @@ def init() -> list[str]:
     return refused
 
 
+def _declared(key: str) -> Setting | Private:
+    found = SETTINGS.get(key) or PRIVATE.get(key)
+    if found is None:
+        raise KeyError(f"{key!r} is neither a setting nor a private key of the page (declare it in page_state)")
+    return found
+
+
 def get(key: str) -> object:
-    return st.session_state.get(key, SETTINGS[key].default)
+    """A setting's or private key's value (its default when unset; a private container is made and kept)."""
+    spec, ss = _declared(key), st.session_state
+    if key not in ss and isinstance(spec, Private) and spec.factory is not None:
+        ss[key] = spec.factory()
+    return ss.get(key, spec.default)
 
 
 def put(key: str, value: object) -> None:
+    """Set a declared key (a KeyError for any other: every write goes through the registry)."""
+    _declared(key)
     st.session_state[key] = value
+
+
+def drop(key: str) -> None:
+    """A declared key back to its default."""
+    _declared(key)
+    st.session_state.pop(key, None)
 
 
 def settle(key: str, allowed: Sequence | None = None, lo: float | None = None, hi: float | None = None) -> object:
@@ -207,10 +300,10 @@ def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", 
     quantity), do the same: the browser sends a selection back as its label, so under one key a relabelled
     selectbox kept showing the old label, or fell back to its first option.
     """
-    ss = st.session_state
+    ss, spec = st.session_state, SETTINGS[key]
     digest = hashlib.blake2s("\n".join(labels).encode(), digest_size=4).hexdigest() if labels else ""
     wkey = f"w.{key}.{lang}" + (f".{digest}" if digest else "")
-    value = ss.get(key, SETTINGS[key].default)
+    value = ss.get(key, spec.default)
     display = shown if value is None else value
     if ss.get(wkey, _UNSET) != display:  # set by code, a link, or first drawn: the widget follows the setting
         ss[wkey] = display
@@ -219,8 +312,45 @@ def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", 
         new = ss[wkey]
         ss[key] = None if shown is not None and new == shown else new
 
-    fn(label, *args, key=wkey, on_change=store, **kwargs)
+    fn(label, *(args or _spec_args(spec)), key=wkey, on_change=store, **(_spec_kwargs(spec, args) | kwargs))
     return ss[key] if ss[key] is not None else shown
+
+
+def _spec_args(spec: Setting) -> tuple:
+    """A choice's options or a number's bounds, positional as st.radio/selectbox and st.slider/number_input take
+    them (the caller passes its own where they depend on the data: the devices present, the probe's steps)."""
+    if spec.options is not None:
+        return (spec.options,)
+    if spec.lo is not None:
+        return (spec.lo, spec.hi)
+    return ()
+
+
+def _spec_kwargs(spec: Setting, args: tuple) -> dict[str, object]:
+    return {"step": spec.step} if spec.step is not None and not args else {}
+
+
+def options(key: str) -> tuple:
+    """A choice setting's values, in the widget's order."""
+    found = SETTINGS[key].options
+    assert found is not None, f"{key} is not a choice"
+    return found
+
+
+def labelled_widget(fn: Callable, key: str, labels: dict[str, str], lang: str = "en", **kwargs: object) -> object:
+    """Draw `fn` (st.tabs) whose value is a label, for setting `key` which holds the label's key (the open tab).
+    The setting's own value decides what is shown: a link, another language or code (a lesson) move the widget."""
+    ss = st.session_state
+    current = ss.get(key, SETTINGS[key].default)
+    wkey = f"w.{key}.{lang}"
+    if ss.get(wkey) != labels[current]:  # first run, a link, another language, or set by code (a lesson)
+        ss[wkey] = labels[current]
+    by_label = {v: k for k, v in labels.items()}
+
+    def store() -> None:
+        ss[key] = by_label.get(ss[wkey], SETTINGS[key].default)
+
+    return fn(list(labels.values()), key=wkey, on_change=store, **kwargs)
 
 
 _UNSET = object()

@@ -7,8 +7,8 @@ import hashlib
 
 import streamlit as st
 
-from gru_viz.checkpoint import CheckpointError, load_checkpoint
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, Corpus, CorpusError, decode_text, make_corpus
+from gru_viz.checkpoint import CheckpointError
+from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
 from gru_viz.train import TrainConfig, available_devices
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
@@ -25,13 +25,13 @@ def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
                      max_vocab: int | None = None) -> Corpus:
     """A visitor's text as a corpus, built once per change of text, length or tokenisation (not at every rerun:
     a 2 MB paste took 0.15 s and 20 MB each time)."""
-    ss = st.session_state
     key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens, tokens, max_vocab)
-    cached = ss.get("_own_corpus")
+    cached = ps.get("_own_corpus")
     if cached is None or cached[0] != key:
-        ss["_own_corpus"] = None  # a failed build must not leave the previous text's corpus behind
-        ss["_own_corpus"] = (key, make_corpus(text, name, max_tokens, tokens, max_vocab))
-    return ss["_own_corpus"][1]
+        ps.put("_own_corpus", None)  # a failed build must not leave the previous text's corpus behind
+        cached = (key, make_corpus(text, name, max_tokens, tokens, max_vocab))
+        ps.put("_own_corpus", cached)
+    return cached[1]
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -79,42 +79,37 @@ def sidebar(view: View) -> Training:
     sb.header(view.t("settings"))
     w = ps.widget
     lang = view.lang
-    sources = ("tm", "offline", "upload", "paste")
-    ps.settle("corpus_source", sources)
-    source = w(sb.radio, view.t("corpus"), "corpus_source", sources, lang=lang,
-               format_func=lambda k: view.t(f"corpus_{k}"))
-    tokens = str(w(sb.radio, view.t("tokens"), "tokens", TOKENISATIONS, lang=lang, horizontal=True,
+    source = w(sb.radio, view.t("corpus"), "corpus_source", lang=lang, format_func=lambda k: view.t(f"corpus_{k}"))
+    tokens = str(w(sb.radio, view.t("tokens"), "tokens", lang=lang, horizontal=True,
                    format_func=lambda k: view.t(f"tokens_{k}"), help=view.t("tokens_help")))
-    max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", 100, CAPS["max_tokens"], lang=lang,
-                   step=1000)
+    max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", lang=lang)
     max_vocab = ps.get("max_vocab") if tokens == "raw" else None
     corpus, error = _training_corpus(view, str(source), int(max_tokens), tokens, max_vocab)
     if corpus is not None:
         name = corpus.name if source in ("upload", "paste") else view.t(f"corpus_{source}")
         sb.caption(view.t("corpus_info", name=md_escape(name), tokens=len(corpus.tokens), vocab=len(corpus.vocab)))
         if tokens == "raw":  # the default size is the text's own (99.5 % coverage), shown until the visitor sets one
-            w(sb.number_input, view.t("max_vocab"), "max_vocab", 2, MAX_VOCAB, lang=lang, step=10,
-              shown=len(corpus.vocab), help=view.t("max_vocab_help"))
+            w(sb.number_input, view.t("max_vocab"), "max_vocab", lang=lang, shown=len(corpus.vocab),
+              help=view.t("max_vocab_help"))
             sb.caption(view.t("corpus_coverage", cov=corpus.coverage))
     elif error:
         sb.error(error)
 
     c1, c2 = sb.columns(2)
-    hidden = w(c1.number_input, view.t("hidden"), "hidden", 1, CAPS["hidden"], lang=lang)
-    epochs = w(c2.number_input, view.t("epochs"), "epochs", 1, CAPS["epochs"], lang=lang)
-    lr = w(c1.number_input, view.t("lr"), "lr", 0.001, 100.0, lang=lang, format="%.3f")
-    clip = w(c2.number_input, view.t("clip"), "clip", 0.01, 100.0, lang=lang, format="%.2f")
-    batch = w(c1.number_input, view.t("batch_size"), "batch_size", 1, CAPS["batch_size"], lang=lang)
-    steps = w(c2.number_input, view.t("num_steps"), "num_steps", 1, CAPS["num_steps"], lang=lang)
-    seed = w(c1.number_input, view.t("seed"), "seed", 0, 2**31 - 1, lang=lang)
+    hidden = w(c1.number_input, view.t("hidden"), "hidden", lang=lang)
+    epochs = w(c2.number_input, view.t("epochs"), "epochs", lang=lang)
+    lr = w(c1.number_input, view.t("lr"), "lr", lang=lang, format="%.3f")
+    clip = w(c2.number_input, view.t("clip"), "clip", lang=lang, format="%.2f")
+    batch = w(c1.number_input, view.t("batch_size"), "batch_size", lang=lang)
+    steps = w(c2.number_input, view.t("num_steps"), "num_steps", lang=lang)
+    seed = w(c1.number_input, view.t("seed"), "seed", lang=lang)
     devices = available_devices()
     ps.settle("device", devices)
     device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
-    sampling = w(sb.radio, view.t("sampling"), "sampling", ("sequential", "random"), lang=lang, format_func=view.t,
-                 horizontal=True)
-    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ("fast", "textbook")}
-    engine = w(sb.radio, view.t("engine_choice"), "engine", tuple(engine_labels), lang=lang,
-               labels=engine_labels.values(), format_func=engine_labels.get)  # the kernel's build may finish
+    sampling = w(sb.radio, view.t("sampling"), "sampling", lang=lang, format_func=view.t, horizontal=True)
+    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ps.options("engine")}
+    engine = w(sb.radio, view.t("engine_choice"), "engine", lang=lang, labels=engine_labels.values(),
+               format_func=engine_labels.get)  # the kernel's build may finish
     if engine == "fast":
         sb.caption(build_note(view))
     config = None
@@ -148,24 +143,61 @@ def fast_backend_label(view: View) -> str:
 
 
 def checkpoint_upload(view: View) -> None:
-    """A checkpoint to inspect: checked from its header before anything is allocated; a refusal says why."""
+    """A checkpoint to inspect, or a bare file saved in a d2l notebook: checked from its header before anything
+    is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
-                                  max_upload_size=MAX_CKPT_MB)
-    ss = st.session_state
+                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help"))
     if up is None:
         return
-    if ss.get("uploaded_id") == up.file_id:
-        if ss.get("uploaded_error"):
-            st.error(ss.uploaded_error)
-        return
-    ss.uploaded_id, ss.uploaded_error = up.file_id, ""
+    if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order
+        for key in ("uploaded_file", "uploaded_error", "uploaded_nb", "upload_order_unknown"):
+            ps.drop(key)
+        ps.put("uploaded_file", up.file_id)
+        _load_upload(view, up, None)
+    elif ps.get("uploaded_error"):
+        st.error(str(ps.get("uploaded_error")))
+    if ps.get("uploaded_nb") is not None or ps.get("upload_order_unknown"):
+        _edition_switch(view, up)
+    uploaded = ps.get("uploaded")
+    if uploaded and str(ps.get("uploaded_id") or "").startswith(up.file_id) and not ps.get("uploaded_error"):
+        model = uploaded[1].model
+        st.caption(view.t("convention_torch" if getattr(model, "convention", "d2l") == "torch" else "convention_d2l"))
+
+
+def _load_upload(view: View, up, edition: str | None) -> None:
+    from gru_viz.notebook import VocabOrderError, load_any
+
     try:
-        ckpt = load_checkpoint(up.getvalue(), up.name, max_hidden=CAPS["hidden"])  # the app's cap, not the CLI's
+        ckpt, nb = load_any(up.getvalue(), up.name, edition, max_hidden=CAPS["hidden"])  # the app's cap
         ckpt.model.requires_grad_(False)
-        ss.uploaded = (up.name, ckpt)
-        ss.inspect = "upload"
-        st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden,
-                                  vocab=len(ckpt.vocab)))
+        ps.put("uploaded", (up.name, ckpt))
+        ps.put("uploaded_nb", nb)
+        ps.put("uploaded_error", "")
+        ps.put("uploaded_id", f"{up.file_id}:{nb.edition if nb else ''}")  # the model's identity for caches
+        ps.put("inspect", "upload")
+        st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
-        ss.uploaded_error = md_escape(str(exc))
-        st.error(ss.uploaded_error)
+        ps.put("uploaded_error", md_escape(str(exc)))
+        ps.put("upload_order_unknown", isinstance(exc, VocabOrderError))
+        st.error(str(ps.get("uploaded_error")))
+
+
+def _edition_switch(view: View, up) -> None:
+    """Which edition's vocabulary order a notebook file is read in: recognised, or the person's choice."""
+    from gru_viz.notebook import EDITIONS
+
+    nb = ps.get("uploaded_nb")
+    if nb is not None and nb.edition == "metadata":
+        st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
+        return
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
+                          seed=nb.perplexity.get("seed", float("nan")),
+                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
+    editions = list(EDITIONS)
+    current = editions.index(nb.edition) if nb is not None else None
+    choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
+                      key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
+    if choice is not None and choice != (nb.edition if nb is not None else None):
+        _load_upload(view, up, choice)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from gru_viz.budget import MB, memory_left
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
-from gru_viz.ui.slots import TrainingSlots
-from gru_viz.ui.worker import TrainingWorker, reap_unseen
+from gru_viz.serve.budget import MB, memory_left
+from gru_viz.serve.slots import TrainingSlots
+from gru_viz.serve.worker import TrainingWorker, reap_unseen
+from gru_viz.ui import page_state as ps
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 RNN_ASSETS = ASSETS.parent / "pretrained_rnn"
@@ -141,14 +142,11 @@ def _session_guard() -> SessionGuard:
 
 def init_session() -> None:
     """Default session state, and re-adoption of this session's runs after a reconnect."""
-    ss = st.session_state
-    ss.setdefault("runs", [])
-    ss.setdefault("uploaded", None)
     _watchdog()
     fast_kernel_build()
-    _session_guard().runs = ss.runs  # a new guard after a reconnect takes over the same runs
+    _session_guard().runs = runs()  # a new guard after a reconnect takes over the same runs
     now = time.monotonic()
-    for w in ss.runs:
+    for w in runs():
         w.last_seen = now
 
 
@@ -175,22 +173,21 @@ def visitor_id() -> str:
     """The browser this session runs in: one active run per visitor, one vote per student, and a teacher's class
     back after a reload. Not a login: whoever holds that browser's cookie counts as it. Without the cookie (tests,
     XSRF protection off) each session counts as its own visitor."""
-    ss = st.session_state
-    if "_visitor" not in ss:
+    if ps.get("_visitor") is None:
         token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
-        ss["_visitor"] = f"browser:{token}" if token else f"session:{secrets.token_hex(8)}"
-    return ss["_visitor"]
+        ps.put("_visitor", f"browser:{token}" if token else f"session:{secrets.token_hex(8)}")
+    return str(ps.get("_visitor"))
 
 
 def visitor_run(visitor: str) -> TrainingWorker | None:
     """The visitor's active run in any of their sessions (another tab of the same browser)."""
-    from gru_viz.ui.worker import ALL_WORKERS
+    from gru_viz.serve.worker import ALL_WORKERS
 
     return next((w for w in list(ALL_WORKERS) if w.visitor == visitor and w.progress().active), None)
 
 
 def runs() -> list[TrainingWorker]:
-    return st.session_state.runs
+    return ps.get("runs")  # type: ignore[return-value]
 
 
 def active_run() -> TrainingWorker | None:
@@ -214,7 +211,7 @@ def cached(name: str, key: tuple, compute, shared: bool = False, size: int = 8):
     session.
     """
     if not shared:
-        cache = st.session_state.setdefault("_lru", {}).setdefault(name, OrderedDict())
+        cache = ps.get("_lru").setdefault(name, OrderedDict())  # type: ignore[union-attr]
         if key not in cache:
             cache[key] = compute()
             while len(cache) > size:

@@ -61,6 +61,30 @@ EN: dict[str, str] = {
                       "of the text; at most 4,000.",
     "corpus_coverage": "The vocabulary covers {cov:.2%} of the text's characters.",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
+    "upload_ckpt_help": "A checkpoint from this app, or a model you trained in d2l's notebook (either edition: "
+                        "the scratch GRU's eleven tensors or the concise nn.GRU's state_dict) saved with "
+                        "safetensors' save_file. A file saved with torch.save is converted on your own machine "
+                        "with `python -m gru_viz import FILE` (the app never unpickles). See the README's "
+                        "section \"From your d2l notebook\".",
+    "convention_d2l": "Convention: d2l's scratch GRU, `H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`: the reset gate "
+                      "acts before the recurrent product.",
+    "convention_torch": "Convention: PyTorch's nn.GRU, `H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`: the reset "
+                        "gate acts after the recurrent product, with `b_hn` inside it. The update gate and "
+                        "`H = Z ⊙ H + (1 − Z) ⊙ H̃` are as in d2l.",
+    "nb_assumed": "A d2l notebook's file ({layout}). Vocabulary assumed: {edition} ({how}; an English test "
+                  "passage reads with perplexity {seed:.1f} in the seed's order, {d2l10:.1f} in d2l 1.0's).",
+    "nb_recognised": "recognised",
+    "nb_chosen": "your choice",
+    "nb_vocab_meta": "A d2l notebook's file ({layout}) with its vocabulary in the metadata.",
+    "nb_switch": "Vocabulary order",
+    "edition_seed": "seed edition (zh.d2l.ai: by frequency, `<unk>` first)",
+    "edition_d2l-1.0": "d2l 1.0 (d2l.ai: alphabetical)",
+    "layout_seed_scratch": "seed scratch, get_params' names",
+    "layout_seed_params": "seed scratch, the params list",
+    "layout_d2l10_scratch": "d2l 1.0 scratch, GRUScratch",
+    "layout_seed_concise": "seed concise, nn.GRU",
+    "layout_d2l10_concise": "d2l 1.0 concise, nn.GRU",
+    "layout_torch": "nn.GRU and nn.Linear",
     "ckpt_loaded": "Loaded {name}: hidden {hidden}, vocabulary {vocab}",
     # model chooser
     "inspect": "Model to inspect",
@@ -167,8 +191,12 @@ EN: dict[str, str] = {
     "force_steps": "Only these time steps",
     "ppl_free": "Perplexity, free",
     "ppl_forced": "Perplexity, forced",
-    "ppl_on": "on the first {n:,} characters of the corpus",
-    "ppl_on_probe": "on the probe's {n:,} characters (this model's own kind of text)",
+    "ppl_on_text": "on the text above, {n:,} characters",
+    "ppl_text_title": "The text measured ({n:,} characters)",
+    "ppl_text_note": "Both perplexities are measured on this text, and both continuations start from its first "
+                     "words. By default it is text of the kind the model was trained on; edit it to score "
+                     "another (the same text as ①'s probe).",
+    "cont_from": "Both continuations start from “{prefix}”.",
     "cont_free": "Free",
     "cont_forced": "Forced ({what})",
     "diff_note": "Characters that differ from the free continuation are highlighted.",
@@ -344,7 +372,8 @@ EN: dict[str, str] = {
     "class_start": "Start a class (teacher)",
     "class_start_help": "You get a code and a QR code to show. Students' predictions in ④'s exercises and before "
                         "each forcing preset in ② appear on your screen as a live tally; you reveal the answers. "
-                        "No accounts; a class ends when you end it, or after a day.",
+                        "No accounts; a class ends when you end it, after a day, or after 15 minutes with no "
+                        "page of it open.",
     "class_code": "Class code",
     "class_scan": "Scan the QR code, open the link, or type the code under “Class mode”.",
     "class_voters": "{n} students have answered so far.",
@@ -355,7 +384,14 @@ EN: dict[str, str] = {
                           "each forcing preset in ② go to the teacher's screen, with what you write. The teacher "
                           "reveals the answers.",
     "class_bad_code": "That is not a class code: codes have six letters and digits, like ACD346.",
-    "class_err_no_class": "There is no class {code}: it was ended, or it is more than a day old.",
+    "class_err_no_class": "There is no class {code}: it was ended, it is more than a day old, or no page of it "
+                          "was open for {idle} minutes.",
+    "class_err_full_network": "This class already has {per_network} students from your network, as many as one "
+                              "network may bring (a limit against fake students filling a class).",
+    "class_err_slow_start": "Too many classes were started from this browser or network in the last few minutes: "
+                            "wait ten minutes, or use a class already started.",
+    "class_err_slow_join": "Too many pages joined classes from your network in the last few minutes (a limit "
+                           "against floods): wait a few minutes, then reload.",
     "class_err_full": "This class is full ({n} students).",
     "class_err_too_many": "This server has as many classes as it can hold: try again later.",
     "class_err_revealed": "The answer is shown already: votes on this question are closed.",
@@ -395,6 +431,7 @@ EN: dict[str, str] = {
     "ppl_ans_up": "It went up: {free:.2f} → {forced:.2f}.",
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
+    "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }

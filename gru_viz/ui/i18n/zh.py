@@ -54,6 +54,27 @@ ZH: dict[str, str] = {
     "max_vocab_help": "保留出现最多的字符，其余读作 `<unk>`。默认值覆盖文本 99.5% 的字符；最多 4,000。",
     "corpus_coverage": "词表覆盖文本中 {cov:.2%} 的字符。",
     "upload_ckpt": "查看检查点（.safetensors）",
+    "upload_ckpt_help": "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
+                        "或简洁实现 nn.GRU 的 state_dict），用 safetensors 的 save_file 保存。用 torch.save 保存的"
+                        "文件请在你自己的电脑上用 `python -m gru_viz import FILE` 转换（本应用从不反序列化 pickle）。"
+                        "见 README 的 \"From your d2l notebook\" 一节。",
+    "convention_d2l": "约定：d2l 从零实现的 GRU，`H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`：重置门作用在循环乘积之前。",
+    "convention_torch": "约定：PyTorch 的 nn.GRU，`H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`：重置门作用在循环乘积"
+                        "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
+    "nb_assumed": "d2l 笔记本保存的文件（{layout}）。假定的词表：{edition}（{how}；一段英文测试文本在种子版顺序下的"
+                  "困惑度为 {seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}）。",
+    "nb_recognised": "自动识别",
+    "nb_chosen": "你的选择",
+    "nb_vocab_meta": "d2l 笔记本保存的文件（{layout}），元数据中带有词表。",
+    "nb_switch": "词表顺序",
+    "edition_seed": "种子版（zh.d2l.ai：按频率，`<unk>` 在首位）",
+    "edition_d2l-1.0": "d2l 1.0（d2l.ai：按字母顺序）",
+    "layout_seed_scratch": "种子版从零实现，get_params 的名称",
+    "layout_seed_params": "种子版从零实现，params 列表",
+    "layout_d2l10_scratch": "d2l 1.0 从零实现，GRUScratch",
+    "layout_seed_concise": "种子版简洁实现，nn.GRU",
+    "layout_d2l10_concise": "d2l 1.0 简洁实现，nn.GRU",
+    "layout_torch": "nn.GRU 与 nn.Linear",
     "ckpt_loaded": "已加载 {name}：隐藏单元 {hidden}，词表 {vocab}",
     "inspect": "要查看的模型",
     "pretrained": "在《时间机器》上预训练 · 第 {epoch} 周期",
@@ -153,8 +174,11 @@ ZH: dict[str, str] = {
     "force_steps": "只作用于这些时间步",
     "ppl_free": "困惑度（自由）",
     "ppl_forced": "困惑度（强制）",
-    "ppl_on": "在语料的前 {n:,} 个字符上",
-    "ppl_on_probe": "在探测文本的 {n:,} 个字符上（这个模型自己那类文本）",
+    "ppl_on_text": "在上面的文本上，共 {n:,} 个字符",
+    "ppl_text_title": "被测量的文本（{n:,} 个字符）",
+    "ppl_text_note": "两个困惑度都在这段文本上测量，两段续写都从它开头的几个词开始。默认是与模型训练语料同类的文本；"
+                     "可以编辑它来测量别的文本（与 ① 的探测文本是同一段）。",
+    "cont_from": "两段续写都从“{prefix}”开始。",
     "cont_free": "自由",
     "cont_forced": "强制（{what}）",
     "diff_note": "与自由续写不同的字符已高亮显示。",
@@ -306,8 +330,8 @@ ZH: dict[str, str] = {
     "class_join_help": "课堂码显示在教师的屏幕上，由六个字母和数字组成，例如 ACD346（也可以扫描二维码）。",
     "class_start": "开始一堂课（教师）",
     "class_start_help": "你会得到一个课堂码和一个二维码用来展示。学生在 ④ 的练习中、以及在 ② 中每个强制预设之前"
-                        "作出的预测，会实时汇总显示在你的屏幕上；由你揭晓答案。无需账号；你结束课堂时，"
-                        "或者一天之后，课堂就会结束。",
+                        "作出的预测，会实时汇总显示在你的屏幕上；由你揭晓答案。无需账号；你结束课堂时、"
+                        "一天之后，或者连续 15 分钟没有打开它的页面时，课堂就会结束。",
     "class_code": "课堂码",
     "class_scan": "扫描二维码、打开链接，或者在“课堂模式”中输入课堂码。",
     "class_voters": "目前已有 {n} 名学生作答。",
@@ -317,7 +341,11 @@ ZH: dict[str, str] = {
     "class_student_info": "你在课堂 **{code}** 中：你对 ④ 中练习的回答、以及在 ② 中每个强制预设之前的预测，"
                           "连同你写下的文字，都会发送到教师的屏幕上。答案由教师揭晓。",
     "class_bad_code": "这不是课堂码：课堂码由六个字母和数字组成，例如 ACD346。",
-    "class_err_no_class": "没有课堂 {code}：它已经结束，或者已超过一天。",
+    "class_err_no_class": "没有课堂 {code}：它已经结束、已超过一天，或者已有 {idle} 分钟没有打开它的页面。",
+    "class_err_full_network": "这个课堂已有 {per_network} 名学生来自你所在的网络，这是一个网络所能带来的上限"
+                              "（防止伪造的学生占满课堂）。",
+    "class_err_slow_start": "最近几分钟里，从这个浏览器或网络开始的课堂太多了：请等十分钟，或者使用已经开始的课堂。",
+    "class_err_slow_join": "最近几分钟里，从你所在的网络加入课堂的页面太多了（防止洪泛的限制）：请等几分钟后重新加载。",
     "class_err_full": "这个课堂已满（{n} 名学生）。",
     "class_err_too_many": "这台服务器上的课堂已达上限：请稍后再试。",
     "class_err_revealed": "答案已经揭晓：这道题不再接受作答。",
@@ -357,6 +385,7 @@ ZH: dict[str, str] = {
     "ppl_ans_up": "困惑度上升了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
+    "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",
     "ppl_wait_teacher": "你揭晓答案后，所有人都会看到困惑度和续写文本。",
 }

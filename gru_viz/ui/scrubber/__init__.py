@@ -72,7 +72,7 @@ def plotly_source() -> dict[str, str]:
 
 
 def scrubber(data: dict, on_view: Callable[[], None], key: str = KEY):
-    """Mount the scrubber. `data` = {"payload", "ui", "goto"} (see scrub_tab.scrubber_data); `on_view` runs when
+    """Mount the scrubber. `data` = {"payload", "ui", "goto"} (see tabs/scrub.scrubber_data); `on_view` runs when
     the browser reports a settled {"step", "unit"}, read from st.session_state[key]["view"]."""
     extra = {} if _ISOLATE_AT_DEFINITION else {"isolate_styles": False}
     return _component()(key=key, data=data, on_view_change=on_view, height="content", **extra)

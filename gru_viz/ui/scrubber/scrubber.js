@@ -7,6 +7,7 @@
 
 const DEBOUNCE_MS = 600; // the server hears a step only once it has stayed this long
 const PLAY_MS = 80; // 12.5 steps per second
+const URL_MS = 150; // the address bar is rewritten at most this often (Chrome refuses floods of replaceState)
 const WINDOW = 80; // at most this many steps visible at once along the heatmaps' x axis (fewer on narrow screens)
 const MINUS = "\u2212";
 // Button icons as SVG paths (Material Design shapes): no icon font, no emoji that a system may lack.
@@ -38,6 +39,7 @@ export default function scrubber(component) {
     root.__gsc = S;
   }
   S.send = component.setStateValue || (() => {});
+  S.live = Boolean(component.setStateValue); // in the app (the exported HTML has no address to keep)
   if (data.goto && data.goto.n !== S.gotoN) {
     S.gotoN = data.goto.n;
     S.lastSent = data.goto.step + ":" + data.goto.unit; // the server's own values: nothing to tell it
@@ -163,7 +165,11 @@ class Scrubber {
     this.timer = null;
     this.lastSent = keep ? keep.lastSent : null;
     this.pendingUnit = null;
+    this.keyChosen = false;
+    this.urlAt = 0;
+    this.urlTimer = null;
     this.send = () => {};
+    this.live = false;
     this.plots = null;
     this.shown = -1;
     this.onKey = (e) => this.key(e);
@@ -225,7 +231,14 @@ class Scrubber {
     this.jump = el("input", "", jumpBox);
     Object.assign(this.jump, { type: "text", maxLength: 1, placeholder: L.jump_placeholder, title: L.jump_help });
     this.jump.addEventListener("input", () => this.jumpTo(this.jump.value));
-    this.jump.addEventListener("keydown", (e) => { if (e.key === "Enter") this.jumpTo(this.jump.value); });
+    this.jump.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") this.jumpTo(this.jump.value);
+      // one letter fits the box: the arrows, Home and End step the scrubber, as everywhere else on the page
+      else if (e.key in this.moves() && !e.altKey && !e.ctrlKey && !e.metaKey) {
+        e.preventDefault();
+        this.keyMove(e.key);
+      }
+    });
 
     const unitBox = el("label", "gsc-small", controls);
     el("span", "gsc-field", unitBox, L.unit_numbers);
@@ -250,9 +263,12 @@ class Scrubber {
     this.attTitle = el("div", "gsc-att-title", head);
     this.attTitle.title = L.att_help.replace("{decades}", ATT_DECADES);
     const posOf = (e) => { const c = e.target.closest && e.target.closest("[data-t]"); return c ? c.dataset.t : undefined; };
-    strip.addEventListener("mouseover", (e) => {
+    // The tape slides under a resting mouse as keys move the step: only a mouse that really moves previews
+    // (a key-chosen step is not replaced by whatever character slid under the pointer).
+    strip.addEventListener("mousemove", (e) => {
+      if (e.movementX || e.movementY) this.keyChosen = false;
       const t = posOf(e);
-      if (t !== undefined) this.setPreview(Number(t));
+      if (t !== undefined && !this.keyChosen && Number(t) !== this.preview) this.setPreview(Number(t));
     });
     this.tapeBox.addEventListener("mouseleave", () => this.setPreview(null));
     strip.addEventListener("click", (e) => {
@@ -422,7 +438,7 @@ class Scrubber {
     if (u !== undefined && u !== null && this.rowOf.has(Number(u))) this.unit = Number(u);
     this.step = t;
     this.draw();
-    if (report) this.report();
+    if (report) { this.report(); this.writeUrl(); }
   }
 
   chooseUnit(u) {
@@ -605,6 +621,7 @@ class Scrubber {
       this.playBtn.setAttribute("aria-label", L.play);
       if (this.playLabel) this.playLabel.textContent = L.play;
       this.report();
+      this.writeUrl();
       return;
     }
     if (this.step >= this.T - 1) this.select(0, undefined, false);
@@ -621,16 +638,24 @@ class Scrubber {
     this.playing = setTimeout(tick, PLAY_MS);
   }
 
+  moves() { return { ArrowRight: this.step + 1, ArrowLeft: this.step - 1, Home: 0, End: this.T - 1 }; }
+
+  keyMove(key) {
+    if (this.playing) this.togglePlay();
+    this.keyChosen = true; // until the mouse moves, the keys choose the step shown
+    this.preview = null;
+    this.select(this.moves()[key]);
+  }
+
   key(e) {
     if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || !this.root.isConnected) return;
     if (!this.box.offsetParent) return; // hidden (another tab is open)
     const tag = (e.target && e.target.tagName) || "";
-    if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || (e.target && e.target.isContentEditable)) return;
-    const moves = { ArrowRight: this.step + 1, ArrowLeft: this.step - 1, Home: 0, End: this.T - 1 };
-    if (e.key in moves) {
+    const ours = e.target === this.slider; // the step slider: the keys do what they do everywhere else
+    if (!ours && (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || (e.target && e.target.isContentEditable))) return;
+    if (e.key in this.moves()) {
       e.preventDefault();
-      if (this.playing) this.togglePlay();
-      this.select(moves[e.key]);
+      this.keyMove(e.key);
     } else if (e.key === " " && tag !== "BUTTON") {
       e.preventDefault();
       this.togglePlay();
@@ -649,6 +674,24 @@ class Scrubber {
     window.removeEventListener("resize", this.onResize);
     this.attached = false;
     if (this.playing) { clearTimeout(this.playing); this.playing = null; }
+  }
+
+  // --- the address bar: it carries the step shown at once, not only after the server's rerun ---
+  // (the server writes the same values when the step settles; replaceState is throttled by browsers, so a
+  // held key writes at most every URL_MS, the last position always)
+  writeUrl() {
+    if (!this.live) return;
+    clearTimeout(this.urlTimer);
+    const wait = this.urlAt + URL_MS - performance.now();
+    if (wait > 0) { this.urlTimer = setTimeout(() => this.writeUrl(), wait); return; }
+    this.urlAt = performance.now();
+    try {
+      const url = new URL(window.location.href);
+      if (this.step > 0) url.searchParams.set("step", String(this.step));
+      else url.searchParams.delete("step");
+      url.searchParams.set("unit", String(this.unit));
+      if (url.href !== window.location.href) window.history.replaceState(window.history.state, "", url.href);
+    } catch (err) { /* an address that cannot be rewritten (sandboxed frame): the server's rerun writes it */ }
   }
 
   // --- telling the server (debounced): only the settled step and unit ---

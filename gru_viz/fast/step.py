@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
-from gru_viz import fast_fm
-from gru_viz.fast_ext import (
+from gru_viz.fast import torch_fm as fast_fm
+from gru_viz.fast.ext import (
     BuildState,
     build_extension,
     build_state,
@@ -22,7 +22,7 @@ from gru_viz.fast_ext import (
     load_extension,
     start_background_build,
 )
-from gru_viz.fast_torch import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
+from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
 __all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",

@@ -8,7 +8,7 @@ import ctypes
 import ctypes.util
 import platform
 
-from gru_viz.memlimit import Memory, read_memory
+from gru_viz.serve.memlimit import Memory, read_memory
 
 MB = 2**20
 
@@ -54,7 +54,7 @@ def settings_bytes(config: object, vocab_size: int, tokens: int, variants: int =
 
 
 def memory_left(budget_bytes: int | None = None, memory: Memory | None = None) -> int | None:
-    """Bytes a new run may still use: the box's limit less its usage (cgroups, gru_viz.memlimit); else
+    """Bytes a new run may still use: the box's limit less its usage (cgroups, gru_viz.serve.memlimit); else
     `budget_bytes` less this process's resident memory; None when neither a limit nor a budget is known."""
     m = read_memory() if memory is None else memory
     if m.limit is not None:

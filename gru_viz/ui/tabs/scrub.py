@@ -14,8 +14,9 @@ from gru_viz.inference import TextTrace, trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, default_probe, default_raw_probe, describe_forcing
+from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe
 from gru_viz.ui.chrome import error_boundary, share_box
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
 from gru_viz.ui.view import View
@@ -98,11 +99,10 @@ def _step_and_unit(trace: TextTrace) -> tuple[int, int]:
 def _goto(step: int, unit: int) -> dict:
     """What the browser should move to: changes only when the server changed the step or unit (a link, a new
     probe that is shorter), never when the browser reported them, so reruns re-send identical data."""
-    ss = st.session_state
-    if ss.get("_scrub_seen") != (step, unit):
-        ss["_scrub_goto"] = {"step": step, "unit": unit, "n": ss.get("_scrub_goto", {}).get("n", 0) + 1}
-        ss["_scrub_seen"] = (step, unit)
-    return ss["_scrub_goto"]
+    if ps.get("_scrub_seen") != (step, unit):
+        ps.put("_scrub_goto", {"step": step, "unit": unit, "n": ps.get("_scrub_goto").get("n", 0) + 1})
+        ps.put("_scrub_seen", (step, unit))
+    return ps.get("_scrub_goto")
 
 
 def _on_view() -> None:
@@ -111,7 +111,7 @@ def _on_view() -> None:
     if got is not None:
         ps.put("step", got[0])
         ps.put("unit", got[1])
-        st.session_state["_scrub_seen"] = got
+        ps.put("_scrub_seen", got)
 
 
 def _note_extra_unit(trace: TextTrace, unit: int) -> None:
@@ -119,13 +119,13 @@ def _note_extra_unit(trace: TextTrace, unit: int) -> None:
     such unit is asked for, so clicking among the rows never changes the payload."""
     base = units_to_show(str(ps.get("units_mode")), trace.Z)
     if base is not None and unit not in base:
-        st.session_state["_scrub_extra"] = unit
+        ps.put("_scrub_extra", unit)
 
 
 def scrubber_data(view: View, trace: TextTrace, inspected: Inspected, goto: dict) -> dict:
     """Everything the scrubber component gets: identical from rerun to rerun unless the trace, the view or a
     server-side goto changed (so Streamlit re-sends it as a short reference and the browser redraws nothing)."""
-    rows = rows_shown(str(ps.get("units_mode")), trace.Z, st.session_state.get("_scrub_extra"))
+    rows = rows_shown(str(ps.get("units_mode")), trace.Z, ps.get("_scrub_extra"))
     return {"payload": payload_for(trace, inspected, rows), "ui": ui_data(view), "goto": goto}
 
 
@@ -169,7 +169,9 @@ def _preset_keys(view: View) -> None:
                        on_click=ps.put, args=("preset", key))
 
 
-def render(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, probe, forcing = ctx.view, ctx.inspected, ctx.probe, ctx.forcing
     settings, scrub = _ordered(view, 2)
     with settings:
         _settings(view, inspected)
@@ -180,10 +182,10 @@ def render(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> No
 def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1])
-        shown = default_raw_probe() if inspected.vocab.mode == "raw" else default_probe()
+        shown = model_default_probe(inspected)
         ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=shown, height=90,
                   max_chars=ps.MAX_PROBE_INPUT)
-        ps.widget(top[1].radio, view.t("units"), "units_mode", ("active", "all", "first"), lang=view.lang,
+        ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
     _preset_keys(view)
 

@@ -7,17 +7,21 @@ import html
 
 import streamlit as st
 
-from gru_viz.data import Vocab
-from gru_viz.inference import PREFIX, predict, text_perplexity
+from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import FREE, Forcing
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
+from gru_viz.ui.actions import (
+    Inspected,
+    Training,
+    describe_forcing,
+    model_default_probe,
+    probe_prefix,
+    start_run,
+)
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
-from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.view import View, md_escape
-
-EVAL_CHARS = 2_000
 
 
 def diff_html(free: str, forced: str) -> str:
@@ -32,29 +36,27 @@ def diff_html(free: str, forced: str) -> str:
     return "".join(out)
 
 
-def eval_text(vocab: Vocab, probe: str) -> tuple[str, str]:
-    """(the text the perplexities are measured on, the prefix of the continuations). d2l's models: the first
-    2,000 characters of The Time Machine (else of the offline corpus) and "time traveller"; a raw-character model
-    (its own text, any script): the probe, and the probe's first characters."""
-    if vocab.mode == "raw" and len(probe) > 2:
-        return probe[:EVAL_CHARS], probe[: min(12, len(probe) - 1)]
-    corpus, _ = timemachine()
-    return (corpus or offline_corpus()).text[:EVAL_CHARS], PREFIX
+def probe_box(view: View, inspected: Inspected, probe: str) -> None:
+    """The text every number below is measured on, shown and editable here as in ① (one setting, `probe`)."""
+    with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=True):
+        ps.widget(st.text_area, view.t("probe"), "probe", lang=view.lang, shown=model_default_probe(inspected),
+                  height=90, max_chars=ps.MAX_PROBE_INPUT)
+        st.caption(view.t("ppl_text_note"))
 
 
 def _controls(view: View, probe_len: int) -> None:
     w, lang = ps.widget, view.lang
     ps.settle("preset", PRESET_KEYS)
-    preset = w(st.radio, view.t("preset"), "preset", PRESET_KEYS, lang=lang,
+    preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
     st.caption(view.t(f"explain_{preset}"))
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
     w(c1.toggle, view.t("force_r"), "fr_on", lang=lang)
-    w(c1.slider, view.t("value") + " R", "fr_val", 0.0, 1.0, lang=lang, step=0.05, disabled=not ps.get("fr_on"))
+    w(c1.slider, view.t("value") + " R", "fr_val", lang=lang, disabled=not ps.get("fr_on"))
     w(c2.toggle, view.t("force_z"), "fz_on", lang=lang)
-    w(c2.slider, view.t("value") + " Z", "fz_val", 0.0, 1.0, lang=lang, step=0.05, disabled=not ps.get("fz_on"))
+    w(c2.slider, view.t("value") + " Z", "fz_val", lang=lang, disabled=not ps.get("fz_on"))
     w(c1.text_input, view.t("force_units"), "f_units", lang=lang, max_chars=ps.MAX_UNITS_TEXT,
       placeholder="0-31, 100")
     w(c2.toggle, view.t("force_steps"), "f_steps_on", lang=lang)
@@ -66,30 +68,37 @@ def _controls(view: View, probe_len: int) -> None:
         w(c2.slider, view.t("force_steps"), "f_steps", 0, last, lang=lang, label_visibility="collapsed")
 
 
-def render(view: View, inspected: Inspected, forcing: Forcing, forcing_error: str, probe: str,
-           training: Training) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, forcing, forcing_error, probe, training = (ctx.view, ctx.inspected, ctx.forcing,
+                                                                ctx.forcing_error, ctx.probe, ctx.training)
     model, vocab = inspected.model, inspected.vocab
     _controls(view, len(probe))
     if forcing_error:
         st.error(view.t("bad_forcing", message=md_escape(forcing_error)))
-    text, prefix = eval_text(vocab, probe)
+    probe_box(view, inspected, probe)
+    if not probe:
+        st.warning(view.t("probe_empty"))
+        return
+    text, prefix = probe, probe_prefix(probe)
     tokens = vocab.encode(text)
     free_ppl = inspected.cached("ppl", (text, FREE), lambda: text_perplexity(model, tokens))
     forced_ppl = inspected.cached("ppl", (text, forcing), lambda: text_perplexity(model, tokens, forcing))
-    if not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl):
+    if not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, text):
         return  # a class predicts first: the results wait for the teacher's reveal
     m = st.columns(3)
     m[0].metric(view.t("ppl_free"), f"{free_ppl:.2f}")
     delta = forced_ppl - free_ppl
     m[1].metric(view.t("ppl_forced"), f"{forced_ppl:.2f}", delta=f"{delta:+.2f}" if round(delta, 2) else None,
                 delta_color="inverse")
-    m[2].caption(view.t("ppl_on" if prefix == PREFIX else "ppl_on_probe", n=len(tokens)))
+    m[2].caption(view.t("ppl_on_text", n=len(tokens)))
     free_text = inspected.cached("cont", (prefix, FREE), lambda: predict(prefix, 80, model, vocab))
     forced_text = inspected.cached("cont", (prefix, forcing), lambda: predict(prefix, 80, model, vocab, forcing))
     c1, c2 = st.columns(2)
     # word-break only where there is no space to break at: a continuation wraps between words
     box = ('<div style="font-family:monospace;font-size:1.05em;line-height:1.6;white-space:pre-wrap;'
            'overflow-wrap:anywhere">{}</div>')
+    st.caption(view.t("cont_from", prefix=md_escape(prefix)))
     c1.markdown(f"**{view.t('cont_free')}**")
     c1.markdown(box.format(html.escape(free_text)), unsafe_allow_html=True)
     c2.markdown(f"**{html.escape(view.t('cont_forced', what=describe_forcing(view, forcing)))}**")

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gru_viz.budget import release_memory
 from gru_viz.data import Corpus
 from gru_viz.inference import PREFIX, predict
 from gru_viz.model import from_params
 from gru_viz.race import Race
+from gru_viz.serve.budget import release_memory
+from gru_viz.serve.handle import RunHandle
+from gru_viz.serve.slots import TrainingSlots
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
-from gru_viz.ui.slots import TrainingSlots
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -39,7 +40,7 @@ class RunProgress:
     epoch: int
     epochs: int
     history: list[EpochReport]
-    sample: str | dict[str, str]  # a race has one continuation per variant
+    sample: dict[str, str]  # lane name -> its continuation (one lane, or one per race variant)
     sample_epoch: int
     message: str
     tokens_per_sec: float
@@ -61,7 +62,8 @@ class RunProgress:
 
 
 class TrainingWorker:
-    """Owns one Trainer and its thread; `start`, `pause`, `resume`, `stop` may be called from any thread."""
+    """Owns one RunHandle (a Trainer or a race) and its thread; `start`, `pause`, `resume`, `stop` may be called
+    from any thread."""
 
     def __init__(self, corpus: Corpus, config: TrainConfig, label: str = "GRU",
                  limiter: TrainingSlots | None = None, prefix: str = PREFIX,
@@ -78,15 +80,18 @@ class TrainingWorker:
         self._lock = threading.Lock()
         self._waiting = True  # for a training slot; the trainer's own status says the rest
         self._failure = ""  # an unexpected error, in words: the run is then FAILED
-        self._sample, self._sample_epoch = "", 0
+        self._sample: dict[str, str] = {}
+        self._sample_epoch = 0
         self._report: EpochReport | None = None
         self._stop_requested = threading.Event()
         self.last_seen = time.monotonic()  # the visitor's page touched this run (every rerun, every poll)
         # Building the Trainer validates everything (corpus length, settings, device) before a thread exists.
-        make = Race if race else Trainer
-        self.trainer = make(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
-                            snapshot_epochs=snapshot_epochs(config.epochs, max_snapshots))
-        self.race = race
+        keep = snapshot_epochs(config.epochs, max_snapshots)
+        self.handle: RunHandle = (Race(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
+                                       snapshot_epochs=keep) if race else
+                                  Trainer(corpus.tokens, len(corpus.vocab), config, callback=self._on_epoch,
+                                          snapshot_epochs=keep, name=label))
+        self.race = race  # for the page (is a race running?); the worker itself treats every handle alike
         self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
         ALL_WORKERS.add(self)
 
@@ -97,23 +102,23 @@ class TrainingWorker:
         if self._stop_requested.is_set() and self._waiting:
             return RunStatus.STOPPED
         if self._waiting:
-            return RunStatus.PAUSED if self.trainer.status == RunStatus.PAUSED else RunStatus.QUEUED
-        return self.trainer.status
+            return RunStatus.PAUSED if self.handle.status == RunStatus.PAUSED else RunStatus.QUEUED
+        return self.handle.status
 
     # --- control ---
     def start(self) -> None:
         self._thread.start()
 
     def pause(self) -> None:
-        self.trainer.pause()
+        self.handle.pause()
 
     def resume(self) -> None:
-        self.trainer.resume()
+        self.handle.resume()
 
     def stop(self, reason: str = "") -> None:
         """Stop the run; `reason` says why, for the visitor (empty when they pressed Stop themselves)."""
         self._stop_requested.set()
-        self.trainer.stop(reason)
+        self.handle.stop(reason)
 
     @property
     def can_continue(self) -> bool:
@@ -126,7 +131,7 @@ class TrainingWorker:
         if not self.can_continue:
             return
         self._stop_requested.clear()
-        self.trainer.rearm()
+        self.handle.rearm()
         self._limit_base = self._report.elapsed if self._report else 0.0
         self._waiting = True
         self._thread = threading.Thread(target=self._run, name=f"gru-train-{self.run_id}", daemon=True)
@@ -148,32 +153,29 @@ class TrainingWorker:
             status = self.status
             return RunProgress(
                 run_id=self.run_id, label=self.label, status=status, epoch=r.epoch if r else 0,
-                epochs=self.config.epochs, history=list(self.trainer.history), sample=self._sample,
-                sample_epoch=self._sample_epoch, message=self._failure or self.trainer.message,
+                epochs=self.config.epochs, history=list(self.handle.history), sample=self._sample,
+                sample_epoch=self._sample_epoch, message=self._failure or self.handle.message,
                 tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
-                device=str(self.trainer.device), forcing=self.config.forcing.describe(),
-                snapshot_epochs=sorted(self.trainer.snapshots),
-                curves=self.trainer.histories() if self.race else {self.label: list(self.trainer.history)})
+                device=str(self.handle.device), forcing=self.config.forcing.describe(),
+                snapshot_epochs=sorted(self.handle.snapshots),
+                curves={name: list(t.history) for name, t in self.handle.lanes().items()})
 
     def params_at(self, epoch: int | None = None) -> dict[str, torch.Tensor]:
         """Parameters of a kept snapshot epoch, or of the last completed epoch (None)."""
-        return self.trainer.latest_params() if epoch is None else self.trainer.snapshot_params(epoch)
+        return self.handle.latest_params() if epoch is None else self.handle.snapshot_params(epoch)
 
     # --- the thread ---
     def _on_epoch(self, report: EpochReport) -> None:
         used = report.elapsed - self._limit_base
         if self.time_limit is not None and used >= self.time_limit and report.epoch < report.epochs:
             # fair to the others waiting for a slot; the visitor may Resume, which queues the run again
-            self.trainer.stop(f"this server's time limit of {self.time_limit / 60:g} min per run was reached; "
+            self.handle.stop(f"this server's time limit of {self.time_limit / 60:g} min per run was reached; "
                               "Resume continues it when a slot is free")
         sample = None
         if report.epoch % self.sample_every == 0 or report.epoch in (1, report.epochs):
             # Between epochs the models are not being updated, so they can be read here without copying.
-            if self.race:
-                sample = {name: predict(self.prefix, 50, t.model, self.corpus.vocab, t.config.forcing)
-                          for name, t in self.trainer.trainers.items()}
-            else:
-                sample = predict(self.prefix, 50, self.trainer.model, self.corpus.vocab, self.config.forcing)
+            sample = {name: predict(self.prefix, 50, t.model, self.corpus.vocab, t.config.forcing)
+                      for name, t in self.handle.lanes().items()}
         with self._lock:
             self._report = report
             if sample is not None:
@@ -189,7 +191,7 @@ class TrainingWorker:
                     return
             self._waiting = False
             torch.set_num_threads(self.num_threads)  # per thread: this run's share of the cores
-            self.trainer.run()
+            self.handle.run()
         except Exception as exc:  # noqa: BLE001 (a thread boundary: the visitor gets a message, the log the traceback)
             log.exception("training run %s failed", self.run_id)
             self._failure = f"training failed: {str(exc).splitlines()[0][:300]}"

@@ -1,7 +1,7 @@
 """How much memory this process may still take: its cgroup's limit and usage (v1 or v2) and the host's free memory.
 
 Hosts such as Streamlit Community Cloud run an app in a container whose cgroup, not the machine, sets the limit.
-The kernel build's headroom check (fast_ext) and the training slots' memory budget (budget) both read it here.
+The kernel build's headroom check (fast.ext) and the training slots' memory budget (budget) both read it here.
 """
 
 from __future__ import annotations

@@ -25,9 +25,10 @@ from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
+from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import cached, pretrained_rnn, runs
-from gru_viz.ui.view import View
+from gru_viz.ui.view import View, md_escape
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
@@ -138,8 +139,7 @@ def unit_section(view: View, inspected: Inspected, probe: str) -> None:
         st.warning(view.t("probe_empty"))
         return
     trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
-    quantity = ps.widget(st.radio, view.t("g_quantity"), "g_quantity", ("H", "Z", "R"), lang=view.lang,
-                         horizontal=True)
+    quantity = ps.widget(st.radio, view.t("g_quantity"), "g_quantity", lang=view.lang, horizontal=True)
     values = {"H": trace.H, "Z": trace.Z, "R": trace.R}[quantity]
     mode = vocab.mode  # raw text has its own features: quotes, brackets, lines, sentences
     # each feature's best unit first (strongest first), then the best-ranked others
@@ -166,21 +166,21 @@ def race_section(view: View, training: Training) -> None:
     st.subheader(view.t("g_race_title"))
     st.caption(view.t("g_race_help"))
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
-    hidden = ps.widget(c[0].number_input, view.t("hidden"), "race_hidden", 8, 256, lang=view.lang)
-    epochs = ps.widget(c[1].number_input, view.t("epochs"), "race_epochs", 5, 500, lang=view.lang)
+    hidden = ps.widget(c[0].number_input, view.t("hidden"), "race_hidden", lang=view.lang)
+    epochs = ps.widget(c[1].number_input, view.t("epochs"), "race_epochs", lang=view.lang)
     config = training.config
     if c[2].button(view.t("g_race_start"), key="btn_race", type="primary", disabled=config is None):
         cfg = dataclasses.replace(config, hidden=int(hidden), epochs=int(epochs), forcing=FREE)
         if start_run(view, training, cfg, label=view.t("g_race_label"), race=True):
-            st.session_state["_race_started"] = True
+            ps.put("_race_started", True)
             st.rerun()  # the whole page, so the sidebar's run status starts polling
-    if st.session_state.get("_race_started") and any(w.race and w.progress().active for w in runs()):
+    if ps.get("_race_started") and any(w.race and w.progress().active for w in runs()):
         st.info(view.t("g_race_started"))
 
 
 def conventions_section(view: View) -> None:
     st.subheader(view.t("g_conv_title"))
-    which = ps.widget(st.radio, view.t("g_conv"), "g_conv", list(CONVENTIONS), lang=view.lang,
+    which = ps.widget(st.radio, view.t("g_conv"), "g_conv", lang=view.lang,
                       format_func=lambda k: view.t(f"g_conv_{k}"), horizontal=True)
     st.latex(CONVENTIONS[which])
     st.caption(view.t(f"g_conv_note_{which}"))
@@ -189,13 +189,15 @@ def conventions_section(view: View) -> None:
 
 
 def _setup_lesson(name: str) -> None:
-    ss = st.session_state
+    values: dict[str, object] = {}
     if name == "l1":  # keep H fixed after step 20: only the input at 20 can matter afterwards
-        ss.update(preset="custom", fz_on=True, fz_val=1.0, fr_on=False, f_units="", f_steps_on=True,
-                  f_steps=(21, 60), g_target=60)  # settled to the probe's length where it is shorter
+        values = dict(preset="custom", fz_on=True, fz_val=1.0, fr_on=False, f_units="", f_steps_on=True,
+                      f_steps=(21, 60), g_target=60)  # settled to the probe's length where it is shorter
     elif name == "l3":
-        ss.update(hidden=32)
-    ss["lesson_ready"] = name
+        values = dict(hidden=32)
+    for key, value in values.items():
+        ps.put(key, value)
+    ps.put("lesson_ready", name)
 
 
 def lesson_section(view: View) -> None:
@@ -208,7 +210,7 @@ def lesson_section(view: View) -> None:
                 ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
                           max_chars=2_000)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
-            if st.session_state.get("lesson_ready") == name:
+            if ps.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
             if in_class:
                 class_panel.lesson_answer(view, name)  # the teacher's live tally, or the answer once revealed
@@ -216,7 +218,11 @@ def lesson_section(view: View) -> None:
                 st.markdown(view.t(f"{name}_a"))
 
 
-def render(view: View, inspected: Inspected, probe: str, forcing: Forcing, training: Training) -> None:
+@needs_model
+def render(ctx: PageContext) -> None:
+    view, inspected, probe, forcing, training = ctx.view, ctx.inspected, ctx.probe, ctx.forcing, ctx.training
+    if ctx.forcing_error:
+        st.caption(view.t("bad_forcing", message=md_escape(ctx.forcing_error)))
     gradient_section(view, inspected, probe, forcing)
     st.divider()
     unit_section(view, inspected, probe)

@@ -11,12 +11,14 @@ import streamlit as st
 
 from gru_viz.figures import perplexity_figure
 from gru_viz.inference import PREFIX
+from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
+from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
+from gru_viz.ui.context import PageContext
 from gru_viz.ui.state import active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
-from gru_viz.ui.worker import RunProgress, TrainingWorker
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
@@ -102,7 +104,7 @@ def _controls(view: View, training: Training) -> None:
         for w in runs():
             w.stop()
         runs().clear()
-        st.session_state.pop("_run_models", None)
+        ps.drop("_run_models")
         st.rerun()
     config = training.config
     if c[5].button(view.t("quick"), disabled=active, key="btn_quick", width="stretch") and config is not None:
@@ -142,9 +144,8 @@ def _live_body(view: View, training: Training) -> None:
         st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
-        samples = snap.sample if isinstance(snap.sample, dict) else {snap.label: snap.sample}
-        for name, text in samples.items():
-            st.code(f"{variant_name(view, name)}: {text}" if len(samples) > 1 else text, language=None)
+        for name, text in snap.sample.items():
+            st.code(f"{variant_name(view, name)}: {text}" if len(snap.sample) > 1 else text, language=None)
     _stop_polling_when_done(snap.active)
 
 
@@ -173,8 +174,8 @@ def _status(view: View, worker: TrainingWorker, snap: RunProgress) -> None:
 
 
 def _stop_polling_when_done(active: bool) -> None:
-    if st.session_state.get("_polling") and not active:
-        st.session_state["_polling"] = False
+    if ps.get("_polling") and not active:
+        ps.put("_polling", False)
         st.rerun()  # a full rerun stops the polling and refreshes the model chooser
 
 
@@ -202,12 +203,13 @@ def sidebar_status(view: View, box) -> None:
     if not runs():
         return
     polling = active_run() is not None
-    st.session_state["_polling"] = polling
+    ps.put("_polling", polling)
     with box:
         st.fragment(run_every=STATUS_POLL_SECONDS if polling else None)(_sidebar_status)(view)
 
 
-def render(view: View, training: Training) -> None:
+def render(ctx: PageContext) -> None:
+    view, training = ctx.view, ctx.training
     polling = active_run() is not None
-    st.session_state["_polling"] = polling
+    ps.put("_polling", polling)
     st.fragment(run_every=POLL_SECONDS if polling else None)(_live)(view, training)

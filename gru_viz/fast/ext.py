@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import torch
 
-from gru_viz import build_record
 from gru_viz.data import cache_dir
-from gru_viz.memlimit import Memory, read_memory
+from gru_viz.fast import build_record
+from gru_viz.serve.memlimit import Memory, read_memory
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "gru_fast.cpp"
 # OpenMP so that at::parallel_for really runs the row blocks in parallel; the extension then shares torch's

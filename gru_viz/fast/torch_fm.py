@@ -15,7 +15,7 @@ from typing import List, Optional  # noqa: UP035 (TorchScript reads these annota
 import torch
 from torch.nn import functional as F
 
-from gru_viz import fast_torch
+from gru_viz.fast import torch_rows as fast_torch
 
 # One-hot rows beside H in every product: beyond this vocabulary they would cost more than the gathers they save.
 MAX_VOCAB = 64

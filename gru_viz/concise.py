@@ -1,0 +1,219 @@
+"""The concise GRU (`nn.GRU` + `nn.Linear`, d2l's RNNModel/RNNLM) in PyTorch's convention, with the scratch
+model's interface: the reset gate acts after the recurrent product, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gru_viz.model import FREE, Forcing, Trace, input_terms
+
+ARCH = "torch-gru"
+# Our checkpoint's names: nn.GRU's own (layer 0) and the Linear's, so a notebook loads them with one prefix.
+TORCH_PARAM_NAMES: tuple[str, ...] = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                      "linear.weight", "linear.bias")
+
+
+def torch_param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """nn.GRU's layout: rows in gate order r, z, n (3·hidden), inputs one-hot over the vocabulary."""
+    v, h = vocab_size, hidden
+    return {"weight_ih_l0": (3 * h, v), "weight_hh_l0": (3 * h, h), "bias_ih_l0": (3 * h,), "bias_hh_l0": (3 * h,),
+            "linear.weight": (v, h), "linear.bias": (v,)}
+
+
+class ConciseGRU(nn.Module):
+    """nn.GRU(vocab, hidden) followed by nn.Linear(hidden, vocab), one step at a time so gates can be recorded
+    and forced. The output layer is kept as W_hq (hidden × vocab) = linear.weightᵀ and b_q, as in the scratch
+    model, so code that reads the output layer or the device works on both kinds.
+    """
+
+    arch = ARCH
+    convention = "torch"
+    one_hot_max_vocab = 64
+
+    def __init__(self, vocab_size: int, hidden: int):
+        super().__init__()
+        if vocab_size < 2 or hidden < 1:
+            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
+        self.vocab_size, self.hidden = vocab_size, hidden
+        self.weight_ih = nn.Parameter(torch.zeros(3 * hidden, vocab_size))
+        self.weight_hh = nn.Parameter(torch.zeros(3 * hidden, hidden))
+        self.bias_ih = nn.Parameter(torch.zeros(3 * hidden))
+        self.bias_hh = nn.Parameter(torch.zeros(3 * hidden))
+        self.W_hq = nn.Parameter(torch.zeros(hidden, vocab_size))
+        self.b_q = nn.Parameter(torch.zeros(vocab_size))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """The tensors under the checkpoint's names (nn.GRU's and nn.Linear's layout)."""
+        return {"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh, "bias_ih_l0": self.bias_ih,
+                "bias_hh_l0": self.bias_hh, "linear.weight": self.W_hq.T, "linear.bias": self.b_q}
+
+    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        state: torch.Tensor,
+        forcing: Forcing = FREE,
+        record: bool = False,
+        start_step: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
+        """Same contract as GRUScratch.forward: inputs (batch, steps) ids, state (batch, hidden); logits
+        (steps·batch, vocab) time-major, the final state and, when `record`, a Trace (H_tilde holds n)."""
+        forcing.reset.check(self.hidden)
+        forcing.update.check(self.hidden)
+        h = self.hidden
+        w_ir, w_iz, w_in = self.weight_ih.chunk(3)
+        # X_t W_i*ᵀ as rows of W_i*ᵀ (vocab × hidden): the one-hot product or a row lookup, as the scratch model
+        XW_r, XW_z, XW_n = input_terms(inputs, (w_ir.T, w_iz.T, w_in.T), self.vocab_size <= self.one_hot_max_vocab)
+        b_ir, b_iz, b_in = self.bias_ih.chunk(3)
+        b_hr, b_hz, b_hn = self.bias_hh.chunk(3)
+        w_hh = self.weight_hh.T  # (hidden, 3·hidden): one product gives all three recurrent terms
+        H = state
+        r_mask = forcing.reset.unit_mask(h, H.device)
+        z_mask = forcing.update.unit_mask(h, H.device)
+        outputs, rec = [], {"R": [], "Z": [], "H_tilde": [], "H": []}
+        for i in range(inputs.shape[1]):
+            t = start_step + i
+            gh = H @ w_hh
+            reset = torch.sigmoid(XW_r(i) + b_ir + gh[:, :h] + b_hr)
+            reset = forcing.reset.apply(reset, t, r_mask, forcing.strength)
+            update = torch.sigmoid(XW_z(i) + b_iz + gh[:, h : 2 * h] + b_hz)
+            update = forcing.update.apply(update, t, z_mask, forcing.strength)
+            candidate = torch.tanh(XW_n(i) + b_in + reset * (gh[:, 2 * h :] + b_hn))  # reset after the product
+            H = (1 - update) * candidate + update * H
+            outputs.append(H @ self.W_hq + self.b_q)
+            if record:
+                for key, value in (("R", reset), ("Z", update), ("H_tilde", candidate), ("H", H)):
+                    rec[key].append(value.detach())
+        logits = torch.cat(outputs, dim=0)
+        trace = None
+        if record:
+            batch, steps = inputs.shape
+            trace = Trace(logits=logits.detach().reshape(steps, batch, -1), H0=state.detach(),
+                          **{k: torch.stack(v) for k, v in rec.items()})
+        return logits, H, trace
+
+
+def concise_from_params(tensors: dict[str, torch.Tensor]) -> ConciseGRU:
+    """A ConciseGRU from tensors under TORCH_PARAM_NAMES (shapes as torch_param_shapes)."""
+    three_h, vocab_size = tensors["weight_ih_l0"].shape
+    model = ConciseGRU(vocab_size, three_h // 3)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(model, name).copy_(tensors[f"{name}_l0"])
+        model.W_hq.copy_(tensors["linear.weight"].T)
+        model.b_q.copy_(tensors["linear.bias"])
+    return model
+
+
+def from_torch(gru: nn.GRU, linear: nn.Linear) -> ConciseGRU:
+    """The model of a one-layer, unidirectional nn.GRU with biases and its output Linear."""
+    if gru.num_layers != 1 or gru.bidirectional or not gru.bias:
+        raise ValueError("only a one-layer, one-directional nn.GRU with biases can be shown")
+    return concise_from_params({**{k: v.detach() for k, v in gru.state_dict().items()},
+                                "linear.weight": linear.weight.detach(), "linear.bias": linear.bias.detach()})
+
+
+def browser_payload(model: ConciseGRU) -> dict:
+    """The weights as the browser's model takes a PyTorch-convention GRU: nn.GRU's names and layout (rows r, z,
+    n), then the Linear, as nested float lists."""
+    def rows(t: torch.Tensor) -> list:
+        return t.detach().to("cpu", torch.float32).tolist()
+
+    return {"convention": "torch", "vocab_size": model.vocab_size, "hidden": model.hidden,
+            "weight_ih": rows(model.weight_ih), "weight_hh": rows(model.weight_hh), "bias_ih": rows(model.bias_ih),
+            "bias_hh": rows(model.bias_hh), "linear_weight": rows(model.W_hq.T), "linear_bias": rows(model.b_q)}
+
+
+# --- backward by hand, for the scrubber's attribution and the gradient-flow view (tests check them with autograd)
+
+
+def _free(force, t: int, hidden: int, dtype: torch.dtype, strength: float = 1.0) -> torch.Tensor:
+    """(hidden,): the share of the gate's gradient that passes at step t: 1 where the gate is computed, 1 − s
+    where forcing blends it with strength s (0 where it holds it)."""
+    mask = torch.ones(hidden, dtype=dtype)
+    if force.applies_at(t):
+        if force.units is None:
+            mask[:] = 1.0 - strength
+        else:
+            mask[list(force.units)] = 1.0 - strength
+    return mask
+
+
+def _recorded(model: ConciseGRU, tokens: list[int], forcing: Forcing, dtype: torch.dtype):
+    """A private CPU copy in `dtype`, and its trace over tokens from a zero state, plus H_{t−1} W_hnᵀ + b_hn."""
+    import copy
+
+    m = copy.deepcopy(model).to(dtype=dtype, device="cpu")  # shared models are never touched
+    ids = torch.as_tensor(tokens, dtype=torch.long).reshape(1, -1)
+    _, _, tr = m(ids, m.begin_state(1), forcing, record=True)
+    h = m.hidden
+    Z, R, N, H, Hp = (x[:, 0] for x in (tr.Z, tr.R, tr.H_tilde, tr.H, tr.H_prev))
+    gh = Hp @ m.weight_hh.T + m.bias_hh
+    gh_n = gh[:, 2 * h :]
+    # σ' belongs to the free gate: a blended entry's slope is (1 − s)·σ(a)(1 − σ(a)), not the blend's
+    gi = m.weight_ih[:, ids[0]].T + m.bias_ih
+    Rf, Zf = torch.sigmoid(gi[:, :h] + gh[:, :h]), torch.sigmoid(gi[:, h : 2 * h] + gh[:, h : 2 * h])
+    if forcing.full:
+        Rf, Zf = R, Z
+    return m, Z, R, N, H, Hp, gh_n, Zf, Rf
+
+
+def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forcing) -> tuple[torch.Tensor, ...]:
+    """At step s, from g = ∂/∂H_s: (∂/∂a_r, ∂/∂a_z, ∂/∂a_n) (pre-activations) and ∂/∂H_{s−1}."""
+    Z, R, N, _, Hp, gh_n, Zf, Rf = rec
+    h, st = m.hidden, forcing.strength
+    d_z = g * ((Hp[s] - N[s]) * Zf[s] * (1 - Zf[s]) * _free(forcing.update, s, h, g.dtype, st))
+    d_n = g * ((1 - Z[s]) * (1 - N[s] ** 2))
+    d_r = d_n * (gh_n[s] * Rf[s] * (1 - Rf[s]) * _free(forcing.reset, s, h, g.dtype, st))  # r multiplies H W_hnᵀ + b_hn
+    g_prev = g * Z[s] + torch.cat([d_r, d_z, d_n * R[s]], dim=-1) @ m.weight_hh
+    return d_r, d_z, d_n, g_prev
+
+
+@torch.no_grad()
+def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forcing: Forcing = FREE):
+    """analysis.gradient_flow for nn.GRU's convention: ‖∂loss_t/∂H_t′‖ for t′ ≤ t (float64)."""
+    import numpy as np
+    from torch.nn import functional as F
+
+    if not 0 <= target < len(tokens) - 1:
+        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    m, *rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
+    H = rec[3]
+    probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
+    probs[tokens[target + 1]] -= 1.0
+    g = probs @ m.W_hq.T
+    norms = np.zeros(target + 1)
+    for t in range(target, -1, -1):
+        norms[t] = float(g.norm())
+        g = _step_back(g, t, m, rec, forcing)[3]
+    return norms
+
+
+@torch.no_grad()
+def attribution_torch(model: ConciseGRU, tokens, forcing: Forcing = FREE, dtype: torch.dtype = torch.float32):
+    """attribution.attribution for nn.GRU's convention: A[t, t′] = ‖∂ log p(ŷ_t) / ∂X_t′‖₂, all targets carried
+    backward together."""
+    import numpy as np
+    from torch.nn import functional as F
+
+    tokens = [int(x) for x in np.asarray(tokens).reshape(-1)]
+    steps = len(tokens)
+    if steps == 0:
+        raise ValueError("need at least one token")
+    m, *rec = _recorded(model, tokens, forcing, dtype)
+    H = rec[3]
+    logits = H @ m.W_hq + m.b_q
+    seed = -F.softmax(logits, dim=1)
+    seed[torch.arange(steps), logits.argmax(dim=1)] += 1.0
+    seed = seed @ m.W_hq.T
+    out = torch.zeros(steps, steps, dtype=dtype)
+    G = torch.empty(steps, m.hidden, dtype=dtype)
+    for s in range(steps - 1, -1, -1):
+        G[s] = seed[s]
+        d_r, d_z, d_n, G[s:] = _step_back(G[s:], s, m, rec, forcing)
+        out[s:, s] = torch.linalg.vector_norm(torch.cat([d_r, d_z, d_n], dim=1) @ m.weight_ih, dim=1)
+    return out.double().numpy()

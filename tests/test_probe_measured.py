@@ -1,0 +1,110 @@
+"""② measures the probe: every perplexity is computed on the text shown in ② (the probe), offline too, where the
+bundled d2l model is scored on the line of English written in the code, not on text it never read."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from gru_viz.checkpoint import load_checkpoint
+from gru_viz.data import preprocess
+from gru_viz.inference import text_perplexity
+from gru_viz.model import PRESETS
+from gru_viz.ui.actions import FALLBACK_PROBE, probe_prefix
+from gru_viz.ui.i18n import en, zh
+from gru_viz.ui.state import ASSETS
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+STRINGS = {"en": en.EN, "zh": zh.ZH}
+MINE = "a small boat came down the river in the morning and the people on the bank waved to it"
+
+
+@pytest.fixture()
+def offline(tmp_path, monkeypatch):
+    """No book in the cache and every download refused, as on a school network without internet."""
+    monkeypatch.setenv("GRU_VIZ_CACHE_DIR", str(tmp_path))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    st.cache_resource.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+
+
+def force_page(lang: str, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"tab": "force", "lang": lang, **params})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def perplexities(at: AppTest, lang: str) -> tuple[float, float]:
+    metrics = {m.label: m.value for m in at.metric}
+    return float(metrics[STRINGS[lang]["ppl_free"]]), float(metrics[STRINGS[lang]["ppl_forced"]])
+
+
+def shown_model(at: AppTest):
+    kind, _, epoch = str(at.session_state["inspect"]).partition(":")
+    assert kind == "pre"
+    return load_checkpoint(ASSETS / f"epoch_{int(epoch):04d}.safetensors")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_offline_the_d2l_model_is_scored_on_the_english_line_it_read_and_the_page_says_so(offline, lang):
+    at = force_page(lang, preset="frozen_memory")
+    probe = preprocess(FALLBACK_PROBE)
+    assert at.text_area(key=f"w.probe.{lang}").value == FALLBACK_PROBE  # the text measured, shown in ②
+    free, forced = perplexities(at, lang)
+    ckpt = shown_model(at)
+    ids = ckpt.vocab.encode(probe)
+    assert free == pytest.approx(text_perplexity(ckpt.model, ids), abs=0.005)
+    assert forced == pytest.approx(text_perplexity(ckpt.model, ids, PRESETS["frozen_memory"]), abs=0.005)
+    # on English it read, freezing the memory makes the model worse (offline it used to read as "better")
+    assert forced > free
+    said = STRINGS[lang]["ppl_on_text"].format(n=len(probe))
+    assert any(said in c.value for c in at.caption)
+    assert any(probe_prefix(probe) in c.value for c in at.caption)  # continuations start from its first words
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_text_the_person_typed_in_the_force_tab_is_the_one_scored(offline, lang):
+    at = force_page(lang, preset="amnesia")
+    at.text_area(key=f"w.probe.{lang}").set_value(MINE).run()
+    assert not at.exception
+    free, forced = perplexities(at, lang)
+    ckpt = shown_model(at)
+    ids = ckpt.vocab.encode(preprocess(MINE))
+    assert free == pytest.approx(text_perplexity(ckpt.model, ids), abs=0.005)
+    assert forced == pytest.approx(text_perplexity(ckpt.model, ids, PRESETS["amnesia"]), abs=0.005)
+    assert any(STRINGS[lang]["ppl_on_text"].format(n=len(preprocess(MINE))) in c.value for c in at.caption)
+    assert at.session_state["probe"] == MINE  # one setting: ① traces the same text
+
+
+def test_in_a_class_every_page_shows_the_teachers_numbers_measured_on_the_teachers_text(offline):
+    teacher = force_page("en", preset="plain_rnn")
+    teacher.button(key="class_start").click().run()
+    code = teacher.session_state["class"]
+    # a student who typed another text: before the reveal, nothing; after it, the teacher's numbers
+    student = force_page("zh", preset="plain_rnn", **{"class": code})
+    student.text_area(key="w.probe.zh").set_value(MINE).run()
+    student.radio(key=f"class.{code}.ppl_plain_rnn.zh").set_value("up").run()
+    assert STRINGS["zh"]["ppl_forced"] not in {m.label for m in student.metric}
+    teacher.run()
+    teacher.button(key="class_reveal_ppl_plain_rnn").click().run()
+    free, forced = perplexities(teacher, "en")
+    student.run()
+    answer = STRINGS["zh"]["ppl_ans_up"].format(free=free, forced=forced)
+    assert forced > free and any(answer in m.value for m in student.markdown)
+    assert any(STRINGS["zh"]["ppl_ans_on"].format(n=len(preprocess(FALLBACK_PROBE))) in m.value
+               for m in student.markdown)
+    assert any(t.value == preprocess(FALLBACK_PROBE) for t in student.text)  # the text they were measured on
+    own_free, _ = perplexities(student, "zh")
+    assert own_free != pytest.approx(free, abs=0.005)  # the student's own page measured another text
