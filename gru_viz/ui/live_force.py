@@ -24,10 +24,10 @@ _ISOLATE_AT_DEFINITION = "isolate_styles" in inspect.signature(st.components.v2.
 LABELS = ("probe", "preset_free", "preset_plain_rnn", "preset_frozen_memory", "preset_amnesia", "preset_custom",
           "value_r", "value_z", "strength", "force_r", "force_z", "force_units", "force_steps", "ppl_free",
           "ppl_forced", "ppl_on_probe", "cont_free", "cont_forced", "diff_note", "curve_title", "curve_x",
-          "curve_y", "curve_name", "curve_now", "free_word", "locked")
+          "curve_y", "curve_name", "curve_now", "free_word", "locked", "cont_from")
 # labels ② already had as widgets; the others are live_<name>
 SHARED = {"preset_free", "preset_plain_rnn", "preset_frozen_memory", "preset_amnesia", "preset_custom", "force_r",
-          "force_z", "force_units", "force_steps", "ppl_free", "ppl_forced", "cont_free", "diff_note"}
+          "force_z", "force_units", "force_steps", "ppl_free", "ppl_forced", "cont_free", "diff_note", "cont_from"}
 
 
 @functools.cache
@@ -83,7 +83,7 @@ def _settled() -> None:
         ps.put(k, v)
 
 
-def force_data(view: View, payload: dict | str, probe: str, locked: bool, fallback_prefix: str) -> dict:
+def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int) -> dict:
     """What ②'s browser half gets: the model (`model_payload_for`'s dict, or the reason it stays on the server),
     the probe, the setting, the class lock and the labels. The same from rerun to rerun unless one of them
     changed, so Streamlit sends it as a short reference and the page redraws nothing."""
@@ -93,7 +93,9 @@ def force_data(view: View, payload: dict | str, probe: str, locked: bool, fallba
         ui["server_only"] = view.t("live_server_only", reason=payload)
     return {"version": 1, "model": payload if isinstance(payload, dict) else None, "probe": probe,
             "setting": setting(), "locked": locked, "ui": ui, "plotly": plotly_source(),
-            "cont": {"n": 80, "words": 2, "max": 40, "fallback": fallback_prefix}}
+            # the probe as actions.probe_text reads it (normalised, cut to max_chars); continuations of 80
+            # characters from actions.probe_prefix of it
+            "cont": {"n": 80, "max_chars": max_chars}}
 
 
 def live_force(data: dict) -> None:

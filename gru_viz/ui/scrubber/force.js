@@ -158,6 +158,7 @@ class GvForce {
     this.pplFree = metric(ui.ppl_free, "gv-ppl-free");
     this.pplForced = metric(ui.ppl_forced, "gv-ppl-forced");
     this.pplOn = el("div", "gfc-on", m);
+    this.contFrom = el("div", "gfc-small", this.results);
     const conts = el("div", "gfc-conts", this.results);
     const cf = el("div", null, conts);
     el("b", null, cf, ui.cont_free);
@@ -243,11 +244,11 @@ class GvForce {
       gvCurrentTrace = null;
       return;
     }
-    const n = this.cont.n;
-    this.client.submit("job", { text: this.probe, force, cont: { prefix: gvPrefix(this.probe, this.cont), n } });
+    const maxChars = this.cont.max_chars;
+    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n } });
     this.root.dataset.asked = String(this.client.seq); // painted >= asked: this setting's views are drawn
     if (gvActive(force)) {
-      this.client.submit("curve", { text: this.probe, force, points: GV_CURVE_POINTS });
+      this.client.submit("curve", { text: this.probe, force, maxChars, points: GV_CURVE_POINTS });
       this.curveBox.dataset.asked = String(this.client.seq);
     } else {
       this.curve = null;
@@ -264,6 +265,7 @@ class GvForce {
     }
     this.pplOn.textContent = (this.ui.ppl_on_probe || "").replace("{n}", String(r.steps));
     this.contFree.textContent = r.cont_free ?? "";
+    this.contFrom.textContent = (this.ui.cont_from || "").replace("{prefix}", r.cont_prefix ?? "");
     gvDiff(this.contForced, r.cont_free ?? "", r.cont_forced ?? "");
     this.contForced.dataset.text = r.cont_forced ?? "";
     const per = (a, w) => (a ? Array.from({ length: r.steps }, (_, t) => Array.from(a.subarray(t * w, (t + 1) * w))) : []);
@@ -328,13 +330,6 @@ function gvPresetOrCustom(s) {
   if (s.preset === "custom") return { r: s.fr_on ? Number(s.fr_val) : null, z: s.fz_on ? Number(s.fz_val) : null };
   const [r, z] = GV_PRESETS[s.preset] || [null, null];
   return { r, z };
-}
-
-// the continuation's prefix: the probe's first words as the model reads them (cont.words of them), at most
-// cont.max characters; the server's fallback prefix when the probe has none
-function gvPrefix(probe, cont) {
-  const words = String(probe).trim().split(/\s+/).filter(Boolean).slice(0, cont.words || 2).join(" ");
-  return (words || cont.fallback || "").slice(0, cont.max || 40);
 }
 
 function gvForceMount(component) {

@@ -268,8 +268,25 @@ function gvModelEngine() {
     return memo.get(key);
   }
 
-  function job(M, q) {
+  // the probe as gru_viz.ui.actions.probe_text reads it: normalised, cut to q.maxChars characters (code points)
+  function probeText(M, q) {
     const text = normalize(M, q.text || "");
+    return q.maxChars ? Array.from(text).slice(0, q.maxChars).join("") : text;
+  }
+
+  // gru_viz.ui.actions.probe_prefix: the probe's first words (about 14 characters, ended at a space)
+  function probePrefix(text) {
+    const a = Array.from(text);
+    if (a.length <= 2) return text;
+    const head = a.slice(0, Math.min(24, a.length - 1));
+    let cut = -1;
+    for (let i = head.length - 1; i >= 6; i--) if (head[i] === " ") { cut = i; break; }
+    const before = head.slice(0, Math.max(cut, 0)).join("");
+    return cut > 0 && before.trim() ? before : head.slice(0, Math.min(14, head.length)).join("");
+  }
+
+  function job(M, q) {
+    const text = probeText(M, q);
     const ids = encode(M, text);
     const res = { model: M.id, version: VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v };
     if (!ids.length) return res;
@@ -279,7 +296,8 @@ function gvModelEngine() {
     res.ppl_forced = forced.ppl;
     res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => run(M, ids, null, false).ppl);
     if (q.cont) {
-      const pre = encode(M, normalize(M, q.cont.prefix ?? ""));
+      res.cont_prefix = q.cont.fromProbe ? probePrefix(text) : normalize(M, q.cont.prefix ?? "");
+      const pre = encode(M, res.cont_prefix);
       res.cont_forced = decode(M, continuation(M, pre, q.cont.n, q.force));
       res.cont_free = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}`,
         () => decode(M, continuation(M, pre, q.cont.n, null)));
@@ -289,7 +307,7 @@ function gvModelEngine() {
 
   // one point of the degradation curve: the probe's perplexity at strength q.s of the forcing's gates
   function point(M, q) {
-    const text = normalize(M, q.text || "");
+    const text = probeText(M, q);
     const ids = encode(M, text);
     const f = { ...q.force, strength: q.s };
     const ppl = ids.length < 2 ? NaN : q.s === 0 ? remember(`${M.id}|free|${text}`, () => run(M, ids, null, false).ppl)
@@ -307,7 +325,7 @@ function gvModelEngine() {
   }
 
   return { VERSION, TOP_K, prepare, normalize, encode, decode, run, continuation, topK, job, point, curve, step,
-    forceOf };
+    forceOf, probeText, probePrefix };
 }
 
 // The worker's own source: the engine plus a message loop that keeps one model and answers jobs in order.
