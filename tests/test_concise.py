@@ -192,3 +192,25 @@ def test_browser_payload_carries_nn_gru_names_in_gate_order_r_z_n():
     assert torch.equal(torch.tensor(p["weight_ih"]), gru.weight_ih_l0.detach())
     assert torch.equal(torch.tensor(p["bias_hh"]), gru.bias_hh_l0.detach())
     assert torch.equal(torch.tensor(p["linear_weight"]), lin.weight.detach())
+
+
+@pytest.mark.parametrize("strength", [0.5, 0.25])
+def test_concise_gradient_flow_under_a_blended_forcing_equals_autograd(strength):
+    """Blended gates pass (1 − s) of the free gate's slope: the hand backward against autograd through the
+    model's own forward, one step at a time."""
+    gru, lin = torch_pair(6)
+    model = from_torch(gru.double(), lin.double()).double()
+    forcing = Forcing(reset=GateForce(0.2, steps=(2, 6)), update=GateForce(0.7, units=(0, 3)), strength=strength)
+    tokens, target = [5, 2, 7, 7, 1, 0, 3, 9, 4, 6, 2], 8
+    h, steps = model.begin_state(1), []
+    for t in range(target + 1):
+        h_in = h.detach().requires_grad_(True)
+        _, h, _ = model(torch.tensor([[tokens[t]]]), h_in, forcing, start_step=t)
+        steps.append((h_in, h))
+    loss = F.cross_entropy(h @ model.W_hq + model.b_q, torch.tensor([tokens[target + 1]]))
+    g = torch.autograd.grad(loss, h, retain_graph=True)[0]
+    want = [0.0] * (target + 1)
+    for t in range(target, -1, -1):
+        want[t] = float(g.norm())
+        g = torch.autograd.grad(steps[t][1], steps[t][0], grad_outputs=g, retain_graph=True)[0]
+    assert gradient_flow(model, tokens, target, forcing) == pytest.approx(want, rel=1e-9)

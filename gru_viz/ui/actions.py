@@ -99,8 +99,10 @@ def parse_units(text: str, hidden: int) -> tuple[int, ...] | None:
 def current_forcing(hidden: int) -> tuple[Forcing, str]:
     """The forcing the visitor set up, the same for every tab, and the reason when it cannot be applied."""
     preset = ps.get("preset")
+    strength = float(ps.get("f_strength"))
     if preset != "custom":
-        return PRESETS.get(preset, PRESETS["free"]), ""
+        f = PRESETS.get(preset, PRESETS["free"])
+        return (Forcing(f.reset, f.update, strength=strength) if f.active else f), ""
     try:
         units = parse_units(str(ps.get("f_units")), hidden)
     except ValueError as exc:
@@ -113,7 +115,7 @@ def current_forcing(hidden: int) -> tuple[Forcing, str]:
         z = GateForce(float(ps.get("fz_val")), units, steps) if ps.get("fz_on") else GateForce()
     except ForcingError as exc:
         return PRESETS["free"], str(exc)
-    return Forcing(reset=r, update=z), ""
+    return Forcing(reset=r, update=z, strength=strength), ""
 
 
 def describe_forcing(view: View, forcing: Forcing) -> str:

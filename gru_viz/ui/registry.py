@@ -144,6 +144,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     _float_setting("fr_val", 1.0, 0.0, 1.0, step=0.05),
     Setting("fz_on", False, _bool),
     _float_setting("fz_val", 0.0, 0.0, 1.0, step=0.05),
+    _float_setting("f_strength", 1.0, 0.0, 1.0, step=0.05),  # each forced gate: (1 − s)·free + s·forced
     Setting("f_units", "", _text(MAX_UNITS_TEXT)),
     Setting("f_steps_on", False, _bool),
     Setting("f_steps", None, _range),  # the widget's bounds are the probe's steps
