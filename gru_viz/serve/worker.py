@@ -19,7 +19,7 @@ import torch
 
 from gru_viz.data import Corpus
 from gru_viz.inference import PREFIX, predict
-from gru_viz.model import from_params
+from gru_viz.model import Forcing, from_params
 from gru_viz.race import Race
 from gru_viz.serve.budget import release_memory
 from gru_viz.serve.handle import RunHandle
@@ -48,7 +48,7 @@ class RunProgress:
     tokens_per_sec: float
     elapsed: float
     device: str
-    forcing: str
+    forcing: Forcing  # described in the page's language by ui.actions.describe_forcing
     snapshot_epochs: list[int] = field(default_factory=list)
     curves: dict[str, list[EpochReport]] = field(default_factory=dict)  # label -> history (one per race variant)
     dropped: str = ""  # why its models were freed (a key of gru_viz.serve.kept's reasons); "" while kept
@@ -201,7 +201,7 @@ class TrainingWorker:
                 epochs=self.config.epochs, history=list(self.handle.history), sample=self._sample,
                 sample_epoch=self._sample_epoch, message=self._failure or self.handle.message,
                 tokens_per_sec=r.tokens_per_sec if r else 0.0, elapsed=r.elapsed if r else 0.0,
-                device=str(self.handle.device), forcing=self.config.forcing.describe(),
+                device=str(self.handle.device), forcing=self.config.forcing,
                 snapshot_epochs=sorted(self.handle.snapshots),
                 curves={name: list(t.history) for name, t in self.handle.lanes().items()})
 
