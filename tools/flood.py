@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_server import AppServer, ServerError, install_timemachine  # noqa: E402
 from box import Box, BoxError, parse_box  # noqa: E402
-from loadtest import TABS, Visitor, app_env, tree_rss_kb  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+from loadtest import Visitor, app_env  # noqa: E402
+from procs import tree_rss_kb  # noqa: E402
 from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 
 CODE_RX = re.compile(r'line-height:1.1">([A-Z0-9]{6})</div>')
@@ -71,7 +71,7 @@ def runs_flood(port: int, runs: int, paste: bool, hidden: int = 512) -> dict:
     v.rerun()
     if paste:
         v.set_text("paste_text", PASTE)
-    v.rerun([WidgetState(id=v.tabs_id, string_value=v.tab_labels[TABS.index("train")])])
+    v.open_tab("train")
     finished, refused = 0, []
     for _ in range(runs):
         v.press("btn_start")
