@@ -73,16 +73,20 @@ def runs_flood(port: int, runs: int, paste: bool, hidden: int = 512) -> dict:
         v.set_text("paste_text", PASTE)
     v.open_tab("train")
     finished, refused = 0, []
-    for _ in range(runs):
+    epochs = 1 if paste else 2
+    for i in range(runs):
         v.press("btn_start")
         if v.errors:  # refused up front (too big for this box): the message is the outcome
             refused.append(v.errors.pop()[:160])
             break
+        done = f"Run {i + 1} (GRU) · latest, epoch {epochs}"  # the model chooser lists the run at its last epoch
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and v.text("Finished") is None:
+        while time.monotonic() < deadline and not any(done in o for o in v.widget("inspect")[2].options):
             time.sleep(1.0)
             v.rerun()
-        finished += v.text("Finished") is not None
+        finished += any(done in o for o in v.widget("inspect")[2].options)
+    time.sleep(2.0)  # the page can show "Finished" just before the run's thread has counted what it keeps
+    v.rerun()
     try:  # the model chooser lists only the runs whose models are kept
         kept = sum(" · latest" in o for o in v.widget("inspect")[2].options)
     except ProtocolError:
