@@ -33,7 +33,10 @@ MARGIN = 0.05
 CALIBRATION_BUDGET_S = 3.0
 CALIBRATION_STEPS = 3  # timed steps per candidate and round, after one untimed warm-up step
 CALIBRATION_ROUNDS = 3  # candidates alternate round by round, so a burst of load hits them all alike
-OVERRIDE_ENV = "GRU_VIZ_FAST_BACKEND"  # "cpp", "torch-fm", "torch-rows", "textbook", or "torch" (either PyTorch set)
+# The one switch of the choice (README): "cpp", "torch-fm", "torch-rows", "textbook", or "torch" (either PyTorch
+# set). The others change how a set runs, not which: GRU_VIZ_ONEDNN=0 and GRU_VIZ_TORCHSCRIPT=0 (torch_rows), and
+# whether the kernel is built: GRU_VIZ_BUILD_EXT=0 (ext).
+OVERRIDE_ENV = "GRU_VIZ_FAST_BACKEND"
 
 
 class LoopChoice(NamedTuple):
