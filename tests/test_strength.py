@@ -91,8 +91,15 @@ def test_strength_is_validated_with_a_clear_message():
     for bad in (-0.1, 1.01, float("nan"), float("inf"), "0.5", True):
         with pytest.raises(ForcingError, match="strength must lie in"):
             Forcing.gates(r=1.0, strength=bad)
-    assert Forcing.gates(r=1.0, strength=0.5).describe() == "R=1, strength 0.5"
-    assert Forcing.gates(r=1.0).describe() == "R=1"
+
+
+def test_the_page_describes_the_strength_in_its_language():
+    from gru_viz.ui.actions import describe_forcing
+    from gru_viz.ui.view import View
+
+    assert describe_forcing(View("en"), Forcing.gates(r=1.0, strength=0.5)) == "R=1, strength 0.5"
+    assert describe_forcing(View("zh"), Forcing.gates(r=1.0, strength=0.5)) == "R=1, 强度 0.5"
+    assert describe_forcing(View("en"), Forcing.gates(r=1.0)) == "R=1"
 
 
 def test_training_config_keeps_the_strength():

@@ -15,10 +15,8 @@ from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
+from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
-
-MAX_TEXT_BYTES = 2_000_000
-MAX_CKPT_MB = 16
 
 
 def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
@@ -47,9 +45,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
     sb = st  # drawn inside the settings' container (the sidebar, or projector mode's Settings button)
     try:
         if source == "tm":
-            base, error = timemachine()
-            if base is None:
-                return None, view.t("tm_unavailable", reason=md_escape(error))
+            base, _ = timemachine()
+            if base is None:  # offline: said calmly by offline_note, without the socket's error text
+                return None, view.t("tm_unavailable")
             if tokens == "raw":
                 base = _raw_corpus("tm", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
@@ -57,7 +55,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
             base = offline_corpus() if tokens == "d2l" else _raw_corpus("offline", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
         if source == "upload":
-            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
+            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt",
+                                  max_upload_size=-(-MAX_TEXT_BYTES // 2**20),  # MiB, rounded up: 2 MB fits
+                                  help=view.t("upload_txt_help", mb=MAX_TEXT_BYTES // 1_000_000))
             if up is None:
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
@@ -79,7 +79,10 @@ def sidebar(view: View) -> Training:
     sb.header(view.t("settings"))
     w = ps.widget
     lang = view.lang
+    offline = offline_default()
     source = w(sb.radio, view.t("corpus"), "corpus_source", lang=lang, format_func=lambda k: view.t(f"corpus_{k}"))
+    if offline:
+        offline_note(view, str(source))
     tokens = str(w(sb.radio, view.t("tokens"), "tokens", lang=lang, horizontal=True,
                    format_func=lambda k: view.t(f"tokens_{k}"), help=view.t("tokens_help")))
     max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", lang=lang)
@@ -92,7 +95,7 @@ def sidebar(view: View) -> Training:
             w(sb.number_input, view.t("max_vocab"), "max_vocab", lang=lang, shown=len(corpus.vocab),
               help=view.t("max_vocab_help"))
             sb.caption(view.t("corpus_coverage", cov=corpus.coverage))
-    elif error:
+    elif error and not (offline and source == "tm"):  # offline, the note above says it
         sb.error(error)
 
     c1, c2 = sb.columns(2)
@@ -127,6 +130,27 @@ def sidebar(view: View) -> Training:
     return Training(corpus, config, error)
 
 
+def offline_default() -> bool:
+    """Whether the book cannot be had here (no internet, none cached). Then, once per session, the default corpus
+    becomes the offline one, so Start and the race work at once; a corpus the person chose is kept."""
+    offline = timemachine()[0] is None
+    if offline and not ps.get("_offline_default"):
+        ps.put("_offline_default", True)
+        if ps.get("corpus_source") == "tm":
+            ps.put("corpus_source", "offline")
+    return offline
+
+
+def offline_note(view: View, source: str) -> None:
+    """Offline, said once and calmly in the page's language: what works, and one click to it."""
+    if source == "tm":
+        st.info(view.t("offline_tm"), icon=":material/wifi_off:")
+        st.button(view.t("offline_use"), key="offline_use", on_click=ps.put, args=("corpus_source", "offline"),
+                  type="primary")
+    else:
+        st.caption(view.t("offline_note"))
+
+
 def fast_choice(device: str, vocab: int, batch: int, hidden: int, steps: int):
     """The loops a fast run of these settings would train with (`choose_loops`, from the measured cache only: the
     page never times anything)."""
@@ -157,7 +181,7 @@ def checkpoint_upload(view: View) -> None:
     """A checkpoint to inspect, or a bare file saved in a d2l notebook: checked from its header before anything
     is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
-                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help"))
+                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help", mb=MAX_CKPT_MB))
     if up is None:
         return
     if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order
@@ -201,14 +225,14 @@ def _edition_switch(view: View, up) -> None:
     if nb is not None and nb.edition == "metadata":
         st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
         return
-    if nb is not None:
-        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
-                          seed=nb.perplexity.get("seed", float("nan")),
-                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
-                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
     editions = list(EDITIONS)
     current = editions.index(nb.edition) if nb is not None else None
     choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
     if choice is not None and choice != (nb.edition if nb is not None else None):
         _load_upload(view, up, choice)
+        nb = ps.get("uploaded_nb")
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
+                          edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
