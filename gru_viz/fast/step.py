@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
@@ -285,3 +287,33 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
     logits = torch.addmm(w["b_q"], buf["hs"], w["w_hq"]).view(T, B, -1)
     return Trace(R=zr[..., h:].contiguous(), Z=zr[..., :h].contiguous(), H_tilde=buf["ht"].view(T, B, h), H=hs,
                  logits=logits, H0=h0)
+
+
+def step_timer(shapes: choice.Shapes, clock: Callable[[], float] = time.perf_counter) -> choice.Measure:
+    """Times training steps of each set of loops on a throwaway model of the run's shapes (random tokens)."""
+    from gru_viz.train import textbook_step
+
+    gen = torch.Generator().manual_seed(0)
+    device, dtype = torch.device(shapes.device), getattr(torch, shapes.dtype)
+    X, Y = (torch.randint(0, shapes.vocab, (shapes.batch, shapes.steps), generator=gen).to(device) for _ in "XY")
+    models: dict[str, GRUScratch] = {}
+
+    def measure(loops: str, steps: int) -> float:
+        if loops not in models:
+            models[loops] = GRUScratch(shapes.vocab, shapes.hidden, generator=torch.Generator().manual_seed(0)).to(
+                device=device, dtype=dtype)
+        model = models[loops]
+        state = model.begin_state(shapes.batch, device)
+        start = clock()
+        for _ in range(steps):
+            if loops == "textbook":
+                with torch.enable_grad():  # a run_step that chooses on first use calls this under no_grad
+                    _, state = textbook_step(model, X, Y, state, 1.0, 1.0, FREE)
+            else:
+                _, state = run_step(model, X, Y, state, 1.0, 1.0, FREE, loops=loops)
+        return clock() - start
+
+    return measure
+
+
+choice.TIMER = step_timer  # choose_loops calibrates with it (choice cannot import this module)
