@@ -245,7 +245,8 @@ class GvForce {
       return;
     }
     const maxChars = this.cont.max_chars;
-    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n } });
+    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n },
+      tag: { ...this.setting } }); // the result says which setting it is of
     this.root.dataset.asked = String(this.client.seq); // painted >= asked: this setting's views are drawn
     if (gvActive(force)) {
       this.client.submit("curve", { text: this.probe, force, maxChars, points: GV_CURVE_POINTS });
@@ -271,7 +272,7 @@ class GvForce {
     const per = (a, w) => (a ? Array.from({ length: r.steps }, (_, t) => Array.from(a.subarray(t * w, (t + 1) * w))) : []);
     const tr = r.trace || {};
     gvCurrentTrace = { version: GV_FORCE_VERSION, model: r.model, text: r.text, steps: r.steps, hidden: r.hidden,
-      forcing: this.force, setting: { ...this.setting }, R: per(tr.R, r.hidden), Z: per(tr.Z, r.hidden),
+      forcing: r.force, setting: r.tag, R: per(tr.R, r.hidden), Z: per(tr.Z, r.hidden),
       H_tilde: per(tr.H_tilde, r.hidden), H: per(tr.H, r.hidden), logp: per(tr.logp, r.vocab),
       ppl_free: r.ppl_free, ppl_forced: r.ppl_forced, cont_free: r.cont_free, cont_forced: r.cont_forced };
     this.root.dataset.painted = String(r.seq);

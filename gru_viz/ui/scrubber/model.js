@@ -288,7 +288,8 @@ function gvModelEngine() {
   function job(M, q) {
     const text = probeText(M, q);
     const ids = encode(M, text);
-    const res = { model: M.id, version: VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v };
+    const res = { model: M.id, version: VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v,
+      force: q.force, tag: q.tag };
     if (!ids.length) return res;
     const forced = run(M, ids, q.force, true);
     res.trace = forced.trace;
