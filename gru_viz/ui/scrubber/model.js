@@ -340,7 +340,9 @@ self.onmessage = (ev) => {
     if (q.type === "load") { M = E.prepare(q.model); self.postMessage({ type: "loaded", model: M.id }); return; }
     if (!M || q.model !== M.id) throw new Error("the model is not loaded");
     const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
-    self.postMessage({ type: q.type, seq: q.seq, result: out });
+    // the trace's arrays move to the page instead of being copied
+    const moved = out.trace ? Object.values(out.trace).map((a) => a.buffer) : [];
+    self.postMessage({ type: q.type, seq: q.seq, result: out }, moved);
   } catch (err) {
     self.postMessage({ type: "error", seq: q.seq, message: String(err && err.message || err) });
   }
