@@ -266,8 +266,9 @@ EN: dict[str, str] = {
                    "rnn_scratch). At initialisation every curve vanishes within 60 steps, the GRU's least: about "
                    "10⁻¹⁷ of the signal is left, against 10⁻³⁹ for the plain RNN. The gated GRU stays ahead at epoch "
                    "20, but by epoch 100 the trained plain RNN passes far more gradient back (10⁻⁶ against 10⁻¹⁵). "
-                   "After 500 epochs neither vanishes nor explodes: over 60 steps the GRU's gradient shrinks about 3 "
-                   "to 30 times, the trained plain RNN's 1 to 6 times (on most passages of the book). Only the GRU's "
+                   "After 500 epochs neither vanishes nor explodes on the book; how much each shrinks depends on "
+                   "the text and the step: the line under the chart gives this text's numbers, read off the curves "
+                   "drawn. Only the GRU's "
                    "own weights with the gates removed explode (typically hundreds of times): they were learned "
                    "together with the gates. d2l trains through 35 steps at a time, so nothing rewards either model "
                    "for reaching 60 steps back.",
@@ -275,9 +276,11 @@ EN: dict[str, str] = {
     "g_free": "GRU (free)",
     "g_rnn": "GRU weights, gates removed (Z=0, R=1)",
     "g_rnn_trained": "plain RNN trained with d2l's recipe (epoch {epoch})",
-    "g_grad_line": "Here, from t′ = {t} back to t′ = 0 the gradient is multiplied by {gru:.1e} in the GRU and "
-                   "{forced:.1e} with its gates removed.",
-    "g_grad_line_rnn": "In the plain RNN trained for {rnn_epoch} epochs: {rnn:.1e}.",
+    "g_grad_line": "On this text, from t′ = {t} back to t′ = 0 (the curves' two ends), the GRU's gradient {gru}; "
+                   "with its gates removed it {forced}.",
+    "g_grad_line_rnn": "In the plain RNN trained for {rnn_epoch} epochs it {rnn}.",
+    "g_shrinks": "shrinks {x:,.3g}×",
+    "g_grows": "grows {x:,.3g}×",
     "g_surv_median": "median unit",
     "g_surv_help": "∏Z: the share of H_t′ that reaches H_t through the update gate's copy path alone (log scale; "
                    "line: the median unit; dotted: the mean over units, pulled up by the few best units; band: "

@@ -77,6 +77,14 @@ def _rnn_for(inspected: Inspected) -> tuple[int, object] | None:
     return best, snaps[best].model
 
 
+def change_words(view: View, ratio: float) -> str:
+    """A gradient's factor from t′ = t back to t′ = 0 (a curve's first value over its last) in words: "shrinks
+    91×" or "grows 3.2×", so the caption reads what the chart beside it draws."""
+    if ratio <= 0 or not np.isfinite(ratio):
+        return view.t("g_shrinks", x=float("inf"))
+    return view.t("g_shrinks", x=1 / ratio) if ratio < 1 else view.t("g_grows", x=ratio)
+
+
 def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_grad_title"))
@@ -111,10 +119,11 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
     left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(340),
                                            title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
                       key="grad_chart", config=view.chart_config)
-    ratios = {name: summarize_flow(norms).ratio for name, norms in curves}
-    line = view.t("g_grad_line", t=target, gru=ratios[curves[0][0]], forced=ratios[curves[1][0]])
+    ratios = {name: summarize_flow(norms).ratio for name, norms in curves}  # the drawn curves' two ends
+    line = view.t("g_grad_line", t=target, gru=change_words(view, ratios[curves[0][0]]),
+                  forced=change_words(view, ratios[curves[1][0]]))
     if rnn is not None:
-        line += " " + view.t("g_grad_line_rnn", rnn=ratios[curves[2][0]], rnn_epoch=rnn[0])
+        line += " " + view.t("g_grad_line_rnn", rnn=change_words(view, ratios[curves[2][0]]), rnn_epoch=rnn[0])
     left.caption(line)
     survival = memory_survival(trace.Z, target)
     right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(340),
