@@ -338,8 +338,17 @@ EN: dict[str, str] = {
     "l2_q": "2. Train a GRU and a plain RNN the same way. Which reaches the lower perplexity, and which is faster "
             "per epoch?",
     "l2_where": "Start the race above and compare the curves and tokens/s in ③ Train live.",
-    "l2_a": "Per epoch the GRU is slower: about three recurrent matrix products per step instead of one. With "
-            "d2l's recipe (500 epochs) the GRU reaches perplexity 1.05 and the plain RNN 1.18, whose curve swings "
+    "l2_speed_none": "Speed: start the race above to measure it here. In d2l's textbook code the GRU does about "
+                     "three recurrent matrix products per step instead of one, so it is slower per epoch; fused or "
+                     "memory-bound loops can hide the difference.",
+    "l2_speed_same": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: about the same (within "
+                     "{band:.0f} %, the epochs' own spread).",
+    "l2_speed_gru_faster": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: the GRU was faster "
+                           "(beyond the {band:.0f} % noise band).",
+    "l2_speed_rnn_faster": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: the plain RNN was "
+                           "faster (beyond the {band:.0f} % noise band).",
+    "l2_a": "Perplexity: with d2l's recipe (500 epochs) the GRU reaches perplexity 1.05 and the plain RNN 1.18, "
+            "whose curve swings "
             "between 1.02 and 1.19; in a short race either may lead. On this book, read 35 characters at a time, "
             "gating helps early in training: at initialisation the GRU passes about 10²² times more gradient over "
             "60 steps than a plain RNN, at epoch 20 about a million times more. Later it does not: by epoch 100 the "

@@ -22,6 +22,7 @@ from gru_viz.data import visible_char
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.race import VARIANTS, speed_verdict
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
@@ -209,6 +210,24 @@ def _setup_lesson(name: str) -> None:
     ps.put("lesson_ready", name)
 
 
+def lesson_text(view: View, name: str) -> str:
+    """A lesson's answer. Lesson 2's speed part comes from the latest race's measured tokens/s (GRU against plain
+    RNN, with a noise band: "about the same" inside it), or says the condition it holds under when there is none."""
+    if name != "l2":
+        return view.t(f"{name}_a")
+    races = [w for w in runs() if w.race]
+    found = None
+    if races:
+        curves = races[-1].progress().curves
+        gru, rnn = list(VARIANTS)[:2]
+        found = speed_verdict(curves.get(gru, []), curves.get(rnn, []))
+    if found is None:
+        speed = view.t("l2_speed_none")
+    else:
+        speed = view.t(f"l2_speed_{found.verdict}", gru=found.gru, rnn=found.rnn, band=100 * found.band)
+    return speed + " " + view.t("l2_a")
+
+
 def lesson_section(view: View) -> None:
     st.subheader(view.t("g_lesson_title"))
     for name in LESSONS:
@@ -222,9 +241,9 @@ def lesson_section(view: View) -> None:
             if ps.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
             if in_class:
-                class_panel.lesson_answer(view, name)  # the teacher's live tally, or the answer once revealed
+                class_panel.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
             elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
-                st.markdown(view.t(f"{name}_a"))
+                st.markdown(lesson_text(view, name))
 
 
 @needs_model
