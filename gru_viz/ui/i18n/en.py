@@ -25,6 +25,8 @@ EN: dict[str, str] = {
     "offline_note": "Offline: The Time Machine cannot be downloaded here, so the offline corpus is the default. "
                     "The bundled models and your own text work as usual.",
     "paste_here": "Your text (English works best: the model sees only the letters a-z and spaces)",
+    "paste_here_raw": "Your text, any language or script: every character is kept (case, digits, punctuation, "
+                      "line breaks)",
     "hidden": "Hidden units",
     "lr": "Learning rate",
     "epochs": "Epochs",
@@ -62,8 +64,9 @@ EN: dict[str, str] = {
     "tokens_help": "d2l's preprocessing lowercases the text and keeps only a-z and the space. Raw keeps every "
                    "character: capitals, digits, punctuation, line breaks, tabs, Chinese…",
     "max_vocab": "Vocabulary size (with `<unk>`)",
-    "max_vocab_help": "The most frequent characters are kept; the rest read as `<unk>`. The default covers 99.5 % "
-                      "of the text; at most 4,000.",
+    "max_vocab_help": "By default every character is kept when the text has at most 300 distinct ones (letters, "
+                      "digits, punctuation of any alphabet); larger alphabets such as Chinese keep the most frequent "
+                      "characters covering 99.5 % of the text, the rest read as `<unk>`. At most 4,000.",
     "corpus_coverage": "The vocabulary covers {cov:.2%} of the text's characters.",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
     "upload_ckpt_help": "A checkpoint from this app, or a model you trained in d2l's notebook (either edition: "
@@ -142,6 +145,7 @@ EN: dict[str, str] = {
     # scrubber
     "probe_settings": "Probe text and units shown",
     "probe": "Probe text (any text; it is normalised like the corpus: letters and spaces)",
+    "probe_raw": "Probe text (any text; this model keeps every character it knows, the others read as �)",
     "step": "Time step t",
     "play": "Play",
     "pause_play": "Pause",
