@@ -32,7 +32,7 @@ ZH: dict[str, str] = {
     "sampling": "小批量采样",
     "sequential": "顺序分区（保留状态）",
     "random": "随机采样（重置状态）",
-    "max_tokens": "使用的字符数（max tokens）",
+    "max_tokens": "使用的字符数（词元上限）",
     "seed": "随机种子",
     "device": "设备",
     "engine_choice": "训练代码",
