@@ -19,13 +19,14 @@ from safetensors.torch import save as st_save
 
 from gru_viz.concise import ARCH as TORCH_ARCH
 from gru_viz.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, read_capped, size_label
+from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, atomic_write, read_capped, size_label
 from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
 from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
+MAX_ABS = 1e6  # the largest weight accepted: trained GRUs stay within a few units; 1e30 would overflow sums
 MAX_HIDDEN = 1024  # the CLI's limit (hidden 1024 is a 13 MB file); the app passes its own training cap
 MAX_JSON_DEPTH = 8  # a header needs 3 levels (object, entry, shape), history 2: Python's json recurses per level
 # a raw vocabulary of MAX_VOCAB characters as JSON: 10 bytes for "\u4e00", (an escape), 16 for an astral one
@@ -76,8 +77,7 @@ def checkpoint_bytes(model: AnyModel | dict[str, torch.Tensor], vocab: Vocab, co
 def save_checkpoint(path: Path | str, model: AnyModel | dict[str, torch.Tensor], vocab: Vocab,
                     config: dict | None = None, history: list[dict] | None = None, extra: dict | None = None) -> Path:
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(checkpoint_bytes(model, vocab, config, history, extra))
+    atomic_write(p, checkpoint_bytes(model, vocab, config, history, extra))  # never opens a FIFO found at p
     return p
 
 
@@ -255,4 +255,8 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors {', '.join(sorted(bad))} hold NaN or infinite values")
+    huge = [k for k, v in tensors.items() if v.abs().max() > MAX_ABS]
+    if huge:
+        raise CheckpointError(f"{name}: tensors {', '.join(sorted(huge))} hold values beyond ±{MAX_ABS:g} (a trained "
+                              "GRU's weights are a few units; such values overflow the softmax and the perplexity)")
     return Checkpoint(ARCHS[arch][2](tensors), vocab, config, history, meta)

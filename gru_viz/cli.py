@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 from gru_viz.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from gru_viz.data import MAX_VOCAB, TOKENISATIONS, CorpusError, install_timemachine, load_corpus
+from gru_viz.data import (
+    MAX_VOCAB,
+    TOKENISATIONS,
+    CorpusError,
+    atomic_write,
+    install_timemachine,
+    load_corpus,
+    read_capped,
+)
 from gru_viz.inference import PREFIX, opening_words, predict, trace_text
 from gru_viz.model import Forcing, ForcingError
 from gru_viz.rnn import new_model
@@ -85,9 +93,22 @@ def _out_file(text: str) -> Path:
     path = Path(text)
     if text.endswith(("/", "\\")) or path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory; name a file in it")
+    if path.exists() and not path.is_file():  # a FIFO opened for writing waits for a reader: refuse it now
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file (a named pipe or a device?)")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"directory {path.parent} does not exist (create it first)")
     return path
+
+
+_LIBRARY_MAGIC = (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ")  # ELF, Mach-O (64, fat), PE
+
+
+def _library(text: str) -> str:
+    """A compiled extension to load: a regular file that starts like a shared library (read without blocking)."""
+    head = read_capped(_in_file(text), 64 * 2**20, "a compiled kernel", argparse.ArgumentTypeError)[:4]
+    if not head.startswith(_LIBRARY_MAGIC):
+        raise argparse.ArgumentTypeError(f"{text} is not a compiled library (no ELF, Mach-O or PE header)")
+    return text
 
 
 def _out_dir(text: str) -> Path:
@@ -210,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     b.add_argument("--vocab-sizes", type=_sizes, default=None, metavar="V1,V2,…",
                    help="compare the training paths at these vocabulary sizes (e.g. 28,100,3000: raw characters)")
-    b.add_argument("--compare-ext", type=_in_file, default=None, metavar="KERNEL.so",
+    b.add_argument("--compare-ext", type=_library, default=None, metavar="KERNEL.so",
                    help="also time another build of the C++ kernel (e.g. the main checkout's) beside this one")
     b.add_argument("--json", action="store_true")
     return p
@@ -261,7 +282,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     result = {"perplexity": last.perplexity, "tokens_per_sec": tps, "device": str(trainer.device),
               "epochs": last.epoch, "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
               "sample": sample, "checkpoint": str(a.out) if a.out else None, "tokens": a.tokens,
-              "vocab_size": len(corpus.vocab)}
+              "vocab_size": len(corpus.vocab), "train_tokens_per_sec": last.tokens / last.elapsed}
+    if trainer.loops is not None:  # the fast engine's loops, named as the app's sidebar and the bench name them
+        result |= {"loops": trainer.loops.loops, "loops_reason": trainer.loops.reason}
+        print(f"fast path loops: {trainer.loops.reason}")
     print(f"perplexity {last.perplexity:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
           f"{last.epoch} epochs in {wall:.1f} s")
     print(sample)
@@ -274,11 +298,20 @@ def _forcing(a: argparse.Namespace) -> Forcing:
     return Forcing.gates(r=a.force_r, z=a.force_z, strength=a.strength)
 
 
+def _load_model(path: str):
+    """A checkpoint, or a bare safetensors file saved in a d2l notebook (its vocabulary order recognised)."""
+    from gru_viz.checkpoint import MAX_BYTES
+    from gru_viz.data import read_capped
+    from gru_viz.notebook import load_any
+
+    return load_any(read_capped(path, MAX_BYTES, "a checkpoint", CheckpointError), path)[0]
+
+
 def cmd_trace(a: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
     out = a.out if a.out.suffix == ".npz" else a.out.with_name(a.out.name + ".npz")  # as np.savez names it
-    out.write_bytes(tr.npz_bytes())
+    atomic_write(out, tr.npz_bytes())  # replaces whatever is there (a FIFO would block an open for writing)
     print(f"{len(tr.tokens)} steps, hidden {tr.H.shape[1]} -> {out}")
     return 0
 
@@ -301,7 +334,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if not (math.isfinite(a.temperature) and a.temperature >= 0):
         raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     gen = torch.Generator().manual_seed(a.seed)
     print(predict(sample_prefix(a.prefix, ckpt), a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
     return 0
@@ -315,7 +348,7 @@ def cmd_import(a: argparse.Namespace) -> int:
     if out.resolve() == src.resolve():
         out = src.with_name(src.stem + ".gru_viz.safetensors")
     data, nb = import_file(src, a.vocab_edition)
-    out.write_bytes(data)
+    atomic_write(out, data)
     how = ", ".join(f"{e} {p:.1f}" for e, p in nb.perplexity.items())
     chosen = "recognised" if nb.chosen else "as given"
     from gru_viz.notebook import LAYOUT_LABELS
@@ -328,7 +361,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> int:
     from gru_viz.notebook import notebook_bytes
 
-    a.out.write_bytes(notebook_bytes(load_checkpoint(a.checkpoint), a.edition))
+    atomic_write(a.out, notebook_bytes(load_checkpoint(a.checkpoint), a.edition))
     print(f"{a.edition} notebook file -> {a.out}")
     return 0
 
@@ -358,7 +391,10 @@ def cmd_build_ext(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from gru_viz.bench import run_bench, run_vocab_bench
 
-    return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
+    try:
+        return run_vocab_bench(a) if a.vocab_sizes else run_bench(a)
+    except ImportError as exc:  # --compare-ext: a library, but not a Python extension (or built for another one)
+        raise ValueError(f"{a.compare_ext}: cannot be loaded as the C++ kernel ({exc})") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,13 @@ import hashlib
 import os
 import random
 import re
+import stat
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -195,15 +197,18 @@ def install_timemachine(source: Path, directory: Path | None = None) -> Path:
     if sha1_of(data) != TIMEMACHINE_SHA1:
         raise CorpusError(f"{source}: SHA-1 {sha1_of(data)} is not The Time Machine's {TIMEMACHINE_SHA1}")
     target = (directory or cache_dir()) / TIMEMACHINE_FILE
-    _atomic_write(target, data)
+    atomic_write(target, data)
     return target
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes) -> None:
+    """Write a new file beside `target`, then rename it over: readers never see a half-written file, and a named
+    pipe or device at `target` is replaced, never opened (opening a FIFO for writing waits for a reader)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)  # readers never see a half-written file
+    tmp = target.with_name(target.name + f".{os.getpid()}.part")
+    with open(tmp, "xb") as f:  # exclusive: never through something already at the temporary name
+        f.write(data)
+    os.replace(tmp, target)
 
 
 def fetch_timemachine(url: str = TIMEMACHINE_URL, directory: Path | None = None, timeout: float = 20.0) -> str:
@@ -230,7 +235,7 @@ def fetch_timemachine(url: str = TIMEMACHINE_URL, directory: Path | None = None,
         raise CorpusError(f"the file at {url} is over the {size_label(MAX_TIMEMACHINE_BYTES)} limit for the book")
     if sha1_of(data) != TIMEMACHINE_SHA1:
         raise CorpusError(f"the file downloaded from {url} has the wrong SHA-1 ({sha1_of(data)}); not cached")
-    _atomic_write(target, data)
+    atomic_write(target, data)
     return data.decode("utf-8")
 
 
@@ -259,20 +264,45 @@ def size_label(n: int) -> str:
     return f"{n / 1e6:g} MB" if n >= 1_000_000 else f"{n:,} bytes"
 
 
+class _NotRegular(OSError):
+    """The path names a FIFO, a device or a socket; the message is what it is."""
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading, refusing anything else before a read can block: a named pipe with no
+    writer, a terminal or a socket would wait forever. O_NONBLOCK makes the open itself return at once."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(mode):
+            raise _NotRegular("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                              else "a device")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_capped(path: Path | str, max_bytes: int, what: str = "a file",
                 error: type[Exception] = CorpusError) -> bytes:
-    """A file's bytes, reading at most max_bytes + 1 of them, so /dev/zero or a huge file is refused after the
-    cap, not loaded; every failure is `error` with one line that names the path (and the cap)."""
+    """A regular file's bytes, reading at most max_bytes + 1 of them, so a huge file is refused after the cap, not
+    loaded; a FIFO, device or socket is refused unread; every failure is `error` with one line naming the path."""
     p = Path(path)
     if not str(path).strip():
         raise error("no file given (the path is empty)")
     try:
-        with open(p, "rb") as f:
+        with _open_regular(p) as f:
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise error(f"{p}: no such file") from None
     except IsADirectoryError:
         raise error(f"{p}: is a directory, not a file") from None
+    except _NotRegular as exc:
+        raise error(f"{p}: is {exc}, not a regular file") from None
     except PermissionError:
         raise error(f"{p}: permission denied") from None
     except OSError as exc:

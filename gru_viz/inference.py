@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,8 +53,11 @@ def predict(
         if temperature <= 0:
             outputs.append(int(logits.argmax(dim=1)))
         else:
-            probs = F.softmax(logits[0].double() / temperature, dim=0).cpu()
-            probs[0] = 0.0  # never sample <unk>: it stands for characters the model cannot write
+            scaled = logits[0].double().cpu()
+            scaled[0] = -math.inf  # never sample <unk>: it stands for characters the model cannot write
+            # shifted so the largest is 0 before dividing: a tiny (even subnormal) temperature then tends to the
+            # argmax instead of overflowing to inf - inf = NaN
+            probs = F.softmax((scaled - scaled.max()) / temperature, dim=0)
             outputs.append(int(torch.multinomial(probs, 1, generator=generator)))
     return vocab.decode(outputs)
 

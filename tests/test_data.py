@@ -139,8 +139,8 @@ def test_empty_corpus_source_says_what_is_wrong():
 
 
 def test_files_are_read_only_up_to_their_cap(tmp_path):
-    with pytest.raises(CorpusError, match="/dev/zero: larger than the 20 MB limit for a text file"):
-        data.load_corpus("/dev/zero")  # endless: read up to the cap + 1 byte, then refused
+    with pytest.raises(CorpusError, match="/dev/zero: is a device, not a regular file"):
+        data.load_corpus("/dev/zero")  # endless, and a device: refused before any read
     sparse = tmp_path / "sparse.txt"
     with open(sparse, "wb") as f:
         f.truncate(100 * 2**30)  # 100 GB that take no disk

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import time
 from collections import OrderedDict
 
@@ -19,6 +20,8 @@ from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+from gru_viz.ui.page_state import widget_prefix  # the page's own key scheme (the load test puts this checkout first)
 
 DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
@@ -30,9 +33,16 @@ class ProtocolError(Exception):
 class StreamlitClient:
     """One browser tab: a websocket session, the widgets it has seen, and what it measured."""
 
-    def __init__(self, port: int, timeout: float, host: str = "127.0.0.1"):
+    def __init__(self, port: int, timeout: float, host: str = "127.0.0.1", source: str | None = None,
+                 headers: list[str] | tuple[str, ...] = ()):
+        """`source`: the local address to connect from (127.0.0.2, … as distinct clients); `headers`: extra
+        request headers ("X-Forwarded-For: 203.0.113.9" to test a forged one)."""
+        sock = None
+        if source is not None:
+            sock = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
         self.ws = websocket.create_connection(f"ws://{host}:{port}/_stcore/stream", subprotocols=["streamlit"],
-                                              timeout=timeout)
+                                              timeout=timeout, header=list(headers),
+                                              **({"socket": sock} if sock is not None else {}))
         self.timeout, self.url = timeout, f"http://{host}:{port}/"
         self.query, self.page_hash = "", ""
         self.widgets: dict[str, tuple[str, str, object]] = {}  # user key -> (widget id, fragment id, proto)
@@ -42,6 +52,7 @@ class StreamlitClient:
         self.texts: list[str] = []  # texts of the elements drawn by the last request
         self.drawn: set[str] = set()  # keys of the widgets drawn by the last request
         self.tabs_id, self.tab_labels = "", []  # the tabs widget (st.tabs with a key) and its labels
+        self.session_id, self.xsrf = "", ""  # the session (from new_session) and the XSRF cookie (from GET /)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a broken socket
@@ -122,6 +133,7 @@ class StreamlitClient:
             return m.script_finished
         elif kind == "new_session":
             self.page_hash = m.new_session.page_script_hash or self.page_hash
+            self.session_id = m.new_session.initialize.session_id or self.session_id
         elif kind == "page_info_changed":
             self.query = m.page_info_changed.query_string
         elif kind == "auto_rerun":
@@ -165,7 +177,7 @@ class StreamlitClient:
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
         """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w.{key}."))):
+        for k in (key, *sorted(k for k in self.widgets if k.startswith(widget_prefix(key)))):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")
@@ -193,6 +205,46 @@ class StreamlitClient:
         """A custom component's state (the in-browser scrubber reports {"view": {"step", "unit"}} this way)."""
         s, fragment = self._state(key)
         s.json_value = json.dumps(value)
+        return self.rerun([s], fragment)
+
+    def set_text(self, key: str, value: str) -> float:
+        s, fragment = self._state(key)
+        s.string_value = value
+        return self.rerun([s], fragment)
+
+    def put_file(self, name: str, data: bytes, file_id: str | None = None) -> tuple[int, str]:
+        """PUT a file to the upload route as a tab does (multipart, this session, the XSRF cookie and header);
+        returns (HTTP status, file id). The widget sees it only once `set_upload` names it."""
+        import urllib.error
+        import urllib.request
+        import uuid
+
+        if not self.xsrf:
+            # the health route sets the cookie, as for a tab
+            with urllib.request.urlopen(f"{self.url}_stcore/health", timeout=self.timeout) as r:  # noqa: S310
+                cookie = next((c for c in r.headers.get_all("Set-Cookie") or [] if c.startswith("_streamlit_xsrf=")),
+                              "")
+            self.xsrf = cookie.split(";", 1)[0].split("=", 1)[1] if cookie else ""
+        file_id = file_id or str(uuid.uuid4())
+        boundary = uuid.uuid4().hex
+        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n")
+        body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": self.xsrf,
+                   "Cookie": f"_streamlit_xsrf={self.xsrf}"}
+        url = f"{self.url}_stcore/upload_file/{self.session_id}/{file_id}"  # http://127.0.0.1:port/ only
+        req = urllib.request.Request(url, data=body, method="PUT", headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 (127.0.0.1 only)
+                return r.status, file_id
+        except urllib.error.HTTPError as exc:
+            return exc.code, file_id
+
+    def set_upload(self, key: str, name: str, size: int, file_id: str) -> float:
+        """The uploader widget `key` now holds the file PUT as `file_id` (what the browser reports after a PUT)."""
+        s, fragment = self._state(key)
+        info = s.file_uploader_state_value.uploaded_file_info.add()
+        info.name, info.size, info.file_id = name, size, file_id
         return self.rerun([s], fragment)
 
     def set_radio(self, key: str, index: int) -> float:

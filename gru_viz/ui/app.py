@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from gru_viz.ui import class_panel, page_state
+from gru_viz.ui import class_panel, page_state, uploads
 from gru_viz.ui.actions import Training, model_options, resolve_model
 from gru_viz.ui.chrome import error_boundary, header_controls, page_tabs, refused_link_settings, share_box
 from gru_viz.ui.context import PageContext
@@ -20,6 +20,7 @@ from gru_viz.ui.tabs import TABS, train
 
 
 def main() -> None:
+    uploads.install()  # first: the upload route's per-session bound (a no-op after the first run)
     # Inference here is batch 1 with tiny matmuls: one thread is fastest, and it never stalls behind busy cores.
     torch.set_num_threads(1)
     refused = page_state.init({"tab": tuple(TABS)})

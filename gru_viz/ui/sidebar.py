@@ -9,16 +9,14 @@ import streamlit as st
 
 from gru_viz.checkpoint import CheckpointError
 from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
-from gru_viz.train import TrainConfig, available_devices
+from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
+from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
-
-MAX_TEXT_BYTES = 2_000_000
-MAX_CKPT_MB = 16
 
 
 def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
@@ -57,7 +55,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
             base = offline_corpus() if tokens == "d2l" else _raw_corpus("offline", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
         if source == "upload":
-            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt")
+            up = sb.file_uploader(view.t("upload_txt"), type=["txt"], key="upload_txt",
+                                  max_upload_size=-(-MAX_TEXT_BYTES // 2**20),  # MiB, rounded up: 2 MB fits
+                                  help=view.t("upload_txt_help", mb=MAX_TEXT_BYTES // 1_000_000))
             if up is None:
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
@@ -111,11 +111,13 @@ def sidebar(view: View) -> Training:
     ps.settle("device", devices)
     device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
     sampling = w(sb.radio, view.t("sampling"), "sampling", lang=lang, format_func=view.t, horizontal=True)
-    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ps.options("engine")}
+    choice = fast_choice(str(device), len(corpus.vocab) if corpus is not None else 28, int(batch), int(hidden),
+                         int(steps))
+    engine_labels = {k: view.t(f"engine_{k}", loops=loops_label(view, choice.loops)) for k in ps.options("engine")}
     engine = w(sb.radio, view.t("engine_choice"), "engine", lang=lang, labels=engine_labels.values(),
                format_func=engine_labels.get)  # the kernel's build may finish
     if engine == "fast":
-        sb.caption(build_note(view))
+        sb.caption(build_note(view, choice))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -133,9 +135,8 @@ def offline_default() -> bool:
     """Whether the book cannot be had here (no internet, none cached). Then, once per session, the default corpus
     becomes the offline one, so Start and the race work at once; a corpus the person chose is kept."""
     offline = timemachine()[0] is None
-    ss = st.session_state
-    if offline and not ss.get("_offline_default"):
-        ss["_offline_default"] = True
+    if offline and not ps.get("_offline_default"):
+        ps.put("_offline_default", True)
         if ps.get("corpus_source") == "tm":
             ps.put("corpus_source", "offline")
     return offline
@@ -151,28 +152,37 @@ def offline_note(view: View, source: str) -> None:
         st.caption(view.t("offline_note"))
 
 
-def build_note(view: View) -> str:
-    """Which loops the fast path runs on this server and why (the C++ kernel, or the PyTorch path: being built,
-    no compiler, not enough memory in this box, a failed build), escaped for Markdown."""
+def fast_choice(device: str, vocab: int, batch: int, hidden: int, steps: int):
+    """The loops a fast run of these settings would train with (`choose_loops`, from the measured cache only: the
+    page never times anything)."""
+    from gru_viz.fast import choose_loops
+    from gru_viz.ui.actions import TORCH_THREADS
+
+    return choose_loops(resolve_device(device).type, "float32", vocab, batch, hidden, threads=TORCH_THREADS,
+                        steps=steps, calibrate_now=False)
+
+
+def loops_label(view: View, loops: str) -> str:
+    return view.t("loops_" + loops.replace("-", "_"))
+
+
+def build_note(view: View, choice) -> str:
+    """Which loops the fast path runs for these settings and why (measured, the default order, the server's
+    setting), then the C++ kernel's build (built, being built, no compiler, not enough memory, failed), escaped."""
     from gru_viz.fast import build_state
 
-    state = build_state()
-    detail = md_escape(state.reason) if state.code == "failed" else ""
-    return view.t(f"build_{state.code}", detail=detail)
-
-
-def fast_backend_label(view: View) -> str:
-    """Which code the fast path runs here: the compiled C++ kernel, or its pure-PyTorch fallback."""
-    from gru_viz.fast import fast_backend
-
-    return view.t("backend_cpp") if fast_backend() == "cpp" else view.t("backend_torch")
+    state = build_state(choice)
+    timings = ", ".join(f"{loops_label(view, n)} {ms:.1f}" for n, ms in choice.timings)
+    detail = md_escape(state.build) if state.code == "failed" else ""
+    return md_escape(view.t(f"loops_{choice.code}", timings=timings)) + " " + view.t(f"build_{state.code}",
+                                                                                   detail=detail)
 
 
 def checkpoint_upload(view: View) -> None:
     """A checkpoint to inspect, or a bare file saved in a d2l notebook: checked from its header before anything
     is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
-                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help"))
+                          max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help", mb=MAX_CKPT_MB))
     if up is None:
         return
     if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order
@@ -216,14 +226,14 @@ def _edition_switch(view: View, up) -> None:
     if nb is not None and nb.edition == "metadata":
         st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
         return
-    if nb is not None:
-        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
-                          seed=nb.perplexity.get("seed", float("nan")),
-                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
-                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
     editions = list(EDITIONS)
     current = editions.index(nb.edition) if nb is not None else None
     choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
     if choice is not None and choice != (nb.edition if nb is not None else None):
         _load_upload(view, up, choice)
+        nb = ps.get("uploaded_nb")
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
+                          edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))

@@ -14,6 +14,8 @@ ZH: dict[str, str] = {
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件",
+    "upload_txt_help": "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
+                       "服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "pasted_text": "粘贴的文本",
     "too_large": "{name}：超过 {mb} MB",
     "tm_unavailable": "这里无法获得《时间机器》（没有网络，也没有缓存的副本）：请选择离线语料或你自己的文本。",
@@ -36,17 +38,23 @@ ZH: dict[str, str] = {
     "seed": "随机种子",
     "device": "设备",
     "engine_choice": "训练代码",
-    "engine_fast": "快速路径（手写反向传播，{backend}）",
-    "backend_cpp": "已编译的 C++",
-    "backend_torch": "PyTorch 后备实现",
-    "build_built": "这里运行编译好的 C++ 内核。",
-    "build_forced": "这里运行 PyTorch 循环（服务器设置所选）；结果与 C++ 内核相同。",
-    "build_building": "C++ 内核正在后台编译；在此之前运行 PyTorch 循环，结果相同。",
-    "build_failed": "这里运行 PyTorch 循环，结果相同：C++ 内核编译失败（{detail}），此版本不会再尝试。",
-    "build_disabled": "这里运行 PyTorch 循环，结果相同：这台服务器不编译 C++ 内核。",
-    "build_no_compiler": "这里运行 PyTorch 循环，结果相同：这台服务器没有 C++ 编译器。",
-    "build_no_memory": "这里运行 PyTorch 循环，结果相同：这台服务器的内存太小，无法在应用旁边安全地编译 C++ 内核。",
-    "build_not_built": "这里运行 PyTorch 循环，结果相同：C++ 内核尚未构建（python -m gru_viz build-ext）。",
+    "engine_fast": "快速路径（手写反向传播，{loops}）",
+    "loops_cpp": "已编译的 C++",
+    "loops_torch_fm": "PyTorch，特征优先布局",
+    "loops_torch_rows": "PyTorch，行优先布局",
+    "loops_textbook": "教材自动求导",
+    "loops_measured": "在这台服务器上按当前规模对每组循环计时几个训练步后选出（每步毫秒数：{timings}）；"
+                      "只有快至少 5% 时才换用另一组。各组结果相同。",
+    "loops_default": "这台服务器尚未在此规模下计时：在第一次训练对每组循环计时几步之前，使用默认顺序。各组结果相同。",
+    "loops_forced": "由服务器设置指定（GRU_VIZ_FAST_BACKEND）。各组结果相同。",
+    "loops_only": "这里只有这一组循环能运行此规模。",
+    "build_built": "C++ 内核已构建。",
+    "build_building": "C++ 内核正在后台编译；一次训练会一直使用开始时的循环。",
+    "build_failed": "C++ 内核编译失败（{detail}），此版本不会再尝试。",
+    "build_disabled": "这台服务器不编译 C++ 内核。",
+    "build_no_compiler": "这台服务器没有编译内核所需的 C++ 编译器。",
+    "build_no_memory": "这台服务器的内存太小，无法在应用旁边安全地编译 C++ 内核。",
+    "build_not_built": "C++ 内核尚未构建（python -m gru_viz build-ext）。",
     "engine_textbook": "教材实现（自动求导，逐步计算）",
     "corpus_info": "{name}：{tokens:,} 个字符，词表大小 {vocab}",
     "tokens": "保留的字符",
@@ -62,7 +70,8 @@ ZH: dict[str, str] = {
     "upload_ckpt_help": "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
                         "或简洁实现 nn.GRU 的 state_dict），用 safetensors 的 save_file 保存。用 torch.save 保存的"
                         "文件请在你自己的电脑上用 `python -m gru_viz import FILE` 转换（本应用从不反序列化 pickle）。"
-                        "见 README 的 \"From your d2l notebook\" 一节。",
+                        "见 README 的 \"From your d2l notebook\" 一节。最大 {mb} MB。"
+                        "每位访问者同时只保留一个检查点和一个文本上传（新的上传会替换旧的）；服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "convention_d2l": "约定：d2l 从零实现的 GRU，`H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)`：重置门作用在循环乘积之前。",
     "convention_torch": "约定：PyTorch 的 nn.GRU，`H̃ = tanh(X W_in + b_in + R ⊙ (H W_hn + b_hn))`：重置门作用在循环乘积"
                         "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
@@ -111,6 +120,15 @@ ZH: dict[str, str] = {
     "continuation": "第 {epoch} 周期时对“{prefix}”的续写",
     "status_queued": "等待空闲的训练名额：排在第 {pos} 位；服务器上正有 {n} 个训练在运行（最多同时 {max} 个，"
                      "好让每位访客都轮得到）。",
+    "budget_slots": "这台服务器最多同时运行 {max} 个训练；每位访客的第一个训练排在任何人的第二个训练之前。",
+    "budget_minutes": "每次开始后，一个训练最多运行 {minutes} 分钟，然后停止；点“继续”会重新排队，排在其他访客的"
+                      "第一个训练之后。",
+    "budget_memory": "正在运行的训练共用 {mb} MB 内存：暂时放不下的训练会让较小的训练先开始。",
+    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练占用的内存超过了这台服务器上每位访客可保留的"
+                                "上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_kept_server": "训练 {n} 的模型已被释放：服务器需要内存来运行新的训练，而这是保留最久的训练之一。"
+                               "它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_session_ended": "训练 {n} 的页面关闭后，它的模型已被释放。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",
@@ -197,6 +215,21 @@ ZH: dict[str, str] = {
     "forcing_free": "自由",
     "forcing_units": "（{n} 个单元）",
     "forcing_steps": "（时间步 {a}-{b}）",
+    "forcing_strength": "强度 {s}",
+    "live_probe": "探测文本：在这里追踪和测量的文本（可编辑：下面的一切随输入即时更新）",
+    "live_value_r": "R（重置门）",
+    "live_value_z": "Z（更新门）",
+    "live_strength": "强度：自由（0）→ 强制（1）",
+    "live_ppl_on_probe": "在上面的文本上，{n} 个字符，在你的浏览器中计算",
+    "live_cont_forced": "强制",
+    "live_curve_title": "退化：随强制强度增加，探测文本的困惑度",
+    "live_curve_x": "强度（0 = 自由，1 = 强制）",
+    "live_curve_y": "困惑度（对数刻度）",
+    "live_curve_name": "各强度下的困惑度",
+    "live_curve_now": "当前设置",
+    "live_free_word": "自由",
+    "live_locked": "课堂问题进行中：老师公布答案后才显示强制后的结果。",
+    "live_server_only": "这个模型只在服务器上运行（{reason}）：每次更改后控件才生效。",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
                            "并把它的困惑度曲线叠加到其他曲线上。",
@@ -225,6 +258,11 @@ ZH: dict[str, str] = {
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
     "exports": "下载",
     "dl_ckpt": "检查点（.safetensors）",
+    "dl_nb_seed": "用于种子版笔记本（zh.d2l.ai）",
+    "dl_nb_d2l-1.0": "用于 d2l 1.0 笔记本（d2l.ai）",
+    "dl_nb_help": "按该版本的参数名和词表顺序保存的模型，元数据中带有词表。d2l 1.0："
+                  "model.load_state_dict(safetensors.torch.load_file(FILE))；各版本的加载代码见 README 的"
+                  " \"From your d2l notebook\" 一节。",
     "dl_csv": "轨迹（CSV）",
     "dl_npz": "轨迹（NPZ）",
     "dl_figures": "每个图表的相机图标可保存 PNG。",

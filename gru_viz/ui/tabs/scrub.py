@@ -30,6 +30,18 @@ EQUATIONS = r"""
 \mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
 \end{aligned}
 """
+# nn.GRU's cell (a model from a notebook's concise GRU): the reset gate after the recurrent product, b_hn inside
+TORCH_EQUATIONS = r"""
+\begin{aligned}
+\mathbf{Z}_t &= \sigma(\mathbf{X}_t \mathbf{W}_{iz} + \mathbf{b}_{iz}
+  + \mathbf{H}_{t-1} \mathbf{W}_{hz} + \mathbf{b}_{hz})\\
+\mathbf{R}_t &= \sigma(\mathbf{X}_t \mathbf{W}_{ir} + \mathbf{b}_{ir}
+  + \mathbf{H}_{t-1} \mathbf{W}_{hr} + \mathbf{b}_{hr})\\
+\tilde{\mathbf{H}}_t &= \tanh(\mathbf{X}_t \mathbf{W}_{in} + \mathbf{b}_{in}
+  + \mathbf{R}_t \odot (\mathbf{H}_{t-1} \mathbf{W}_{hn} + \mathbf{b}_{hn}))\\
+\mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
+\end{aligned}
+"""
 # The scrubber's words, passed to the browser in the page's language.
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
@@ -218,5 +230,8 @@ def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> Non
                              lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
     st.fragment(_scrubber)(view, trace, inspected)
     with st.expander(view.t("equations"), expanded=True):
-        st.latex(EQUATIONS)
+        torch_cell = getattr(model, "convention", "d2l") == "torch"
+        if torch_cell:
+            st.caption(view.t("convention_torch"))
+        st.latex(TORCH_EQUATIONS if torch_cell else EQUATIONS)
     downloads(view, inspected, trace)

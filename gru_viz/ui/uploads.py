@@ -1,0 +1,83 @@
+"""A bound on the uploaded bytes Streamlit keeps in memory: per session and per server. Its upload route stores
+every PUT in the runtime's MemoryUploadedFileManager, checking only server.maxUploadSize per file; this wraps that
+manager in place (the class of the one instance is swapped), so the route and the widgets see the bound."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import PurePosixPath
+
+from starlette.exceptions import HTTPException
+from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.uploaded_file_manager import UploadedFileRec
+
+MAX_CKPT_MB = 16  # server.maxUploadSize in .streamlit/config.toml says the same: the largest file the route takes
+MAX_TEXT_BYTES = 2_000_000  # a text the app trains on (larger uploads are refused by the sidebar)
+# What one visitor needs at once: the largest checkpoint and a text. Beyond it, the session's own older files go
+# (those of the same kind first: a single-file uploader replaces its file, and its DELETE may come after the PUT).
+SESSION_UPLOAD_BYTES = MAX_CKPT_MB * 2**20 + MAX_TEXT_BYTES
+# All sessions together: eight visitors' worth (145 MB). Past it a new upload is refused, never someone's file
+# dropped; on the 1 GB box the server idles at about 450 MB (docs/LOADTEST.md).
+SERVER_UPLOAD_BYTES = 8 * SESSION_UPLOAD_BYTES
+CHECKED_STREAMLIT = ("1.67", "1.68")  # the versions whose manager this was read against: [first, next) minor
+_install_lock = threading.Lock()
+
+
+class UploadRefused(HTTPException):
+    """Raised inside the upload route (an HTTP 413 with the reason as its body)."""
+
+    def __init__(self, reason: str):
+        super().__init__(status_code=413, detail=reason)
+
+
+def _kind(rec: UploadedFileRec) -> str:
+    return PurePosixPath(rec.name).suffix.lower()
+
+
+class BoundedUploadedFileManager(MemoryUploadedFileManager):
+    """Streamlit's in-memory manager with SESSION_UPLOAD_BYTES per session (the session's older files evicted to
+    make room) and SERVER_UPLOAD_BYTES in all (refused beyond). Same lock, same counters as the base class."""
+
+    session_limit = SESSION_UPLOAD_BYTES
+    server_limit = SERVER_UPLOAD_BYTES
+
+    def add_file(self, session_id: str, file: UploadedFileRec) -> None:
+        size = len(file.data)
+        if size > self.session_limit:
+            raise UploadRefused(f"a file of {size:,} bytes is more than one visitor may upload")
+        with self._lock:
+            files = self.file_storage.get(session_id, {})
+            replaced = files.get(file.file_id)
+            others = [f for f in files.values() if f is not replaced]
+            held = sum(len(f.data) for f in others)
+            victims = []  # dicts keep insertion order: oldest first, files of the new one's kind before the rest
+            for old in sorted(others, key=lambda f: _kind(f) != _kind(file)):
+                if held + size <= self.session_limit:
+                    break
+                victims.append(old)
+                held -= len(old.data)
+            freed = sum(len(f.data) for f in victims) + (len(replaced.data) if replaced else 0)
+            if self._total_bytes - freed + size > self.server_limit:
+                raise UploadRefused("this server holds as many uploaded files as it can; try again in a few minutes")
+            for old in victims:
+                del files[old.file_id]
+            self.file_storage[session_id] = files
+            files[file.file_id] = file
+            self._file_count += (0 if replaced else 1) - len(victims)
+            self._total_bytes += size - freed
+
+    def held(self, session_id: str) -> int:
+        """The bytes a session holds now."""
+        with self._lock:
+            return sum(len(f.data) for f in self.file_storage.get(session_id, {}).values())
+
+
+def install() -> bool:
+    """Swap the running manager's class (once; every holder of the instance, the upload route included, then
+    sees the bound). False when there is no script context or the manager is not Streamlit's in-memory one."""
+    mgr = getattr(get_script_run_ctx(), "uploaded_file_mgr", None)
+    with _install_lock:
+        if type(mgr) is MemoryUploadedFileManager:
+            mgr.__class__ = BoundedUploadedFileManager
+    return type(mgr) is BoundedUploadedFileManager
