@@ -42,7 +42,7 @@ def probe_box(view: View, inspected: Inspected, probe: str) -> None:
     """The text every number below is measured on, shown and editable here as in ① (one setting, `probe`)."""
     with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=not view.projector):  # numbers first
         ps.widget(st.text_area, probe_label(view, inspected), "probe", lang=view.lang,
-                  shown=model_default_probe(inspected), height=90, max_chars=ps.MAX_PROBE_INPUT)
+                  shown=model_default_probe(inspected), height=90)
         st.caption(view.t("ppl_text_note"))
 
 
@@ -59,7 +59,7 @@ def _controls(view: View, probe_len: int) -> None:
     w(c1.slider, view.t("value") + " R", "fr_val", lang=lang, disabled=not ps.get("fr_on"))
     w(c2.toggle, view.t("force_z"), "fz_on", lang=lang)
     w(c2.slider, view.t("value") + " Z", "fz_val", lang=lang, disabled=not ps.get("fz_on"))
-    w(c1.text_input, view.t("force_units"), "f_units", lang=lang, max_chars=ps.MAX_UNITS_TEXT,
+    w(c1.text_input, view.t("force_units"), "f_units", lang=lang,
       placeholder="0-31, 100")
     w(c2.toggle, view.t("force_steps"), "f_steps_on", lang=lang)
     if ps.get("f_steps_on") and probe_len > 1:

@@ -209,8 +209,7 @@ def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1])
         shown = model_default_probe(inspected)
-        ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90,
-                  max_chars=ps.MAX_PROBE_INPUT)
+        ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90)
         ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
     _preset_keys(view)
