@@ -57,7 +57,7 @@ def test_a_d2l10_file_loads_with_its_order_recognised_and_the_switch_changes_it(
     assert not np.array_equal(scrub_R(at), R_10)  # the other order reads other characters
 
 
-def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
+def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at, monkeypatch):
     torch.manual_seed(0)
     gru, lin = torch.nn.GRU(28, 32), torch.nn.Linear(32, 28)
     with torch.no_grad():
@@ -77,6 +77,7 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
     assert {"dl_nb_seed", "dl_nb_d2l-1.0"} <= {b.key for b in at.get("download_button")}
     R_free = scrub_R(at)
     assert R_free.shape[1] > 0 and not (R_free == R_free.flat[0]).all()
+    monkeypatch.setenv("GRU_VIZ_LIVE_FORCE", "1")  # the page's default (tests/conftest.py keeps ② on the server)
     at.session_state["tab"] = "force"
     at.run()
     no_errors(at)
