@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -22,12 +23,14 @@ from tools.streamlit_client import StreamlitClient  # noqa: E402
 
 LIVENESS_S = 180  # a page run takes a few seconds on this loaded 2-core machine; the quadratic parse took hours
 FLOOD = 24  # the 16 MB PUTs: 384 MB held before the bound
+TTL_S = 3  # how long a closed tab's session is kept for a reconnect (120 s by default)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("uploads")
-    srv = AppServer(tmp / "server.log", env={"GRU_VIZ_CACHE_DIR": str(tmp / "cache")})
+    srv = AppServer(tmp / "server.log", env={"GRU_VIZ_CACHE_DIR": str(tmp / "cache")},
+                    options=[f"server.disconnectedSessionTTL={TTL_S}"])  # closed sessions expire in seconds
     srv.start()
     yield srv
     srv.stop()
@@ -93,3 +96,28 @@ def test_a_hostile_checkpoint_in_one_session_leaves_another_answering(server):
     finally:
         attacker.close()
         bystander.close()
+
+
+@pytest.mark.slow
+def test_files_of_closed_sessions_are_released_once_their_sessions_expire(server):
+    data = bytes(MAX_CKPT_MB * 1_000_000)
+    for _ in range(3):  # sessions that upload and close their socket
+        gone = StreamlitClient(server.port, timeout=LIVENESS_S)
+        gone.rerun()
+        assert gone.put_file("left.safetensors", data)[0] == 204
+        gone.close()
+    assert _uploaded_bytes(server.url) >= 3 * len(data)
+    time.sleep(3 * TTL_S)  # past the reconnect window: Streamlit forgets them without shutting them down
+    visitor = StreamlitClient(server.port, timeout=LIVENESS_S)
+    try:
+        assert visitor.put_file("mine.txt", b"the time traveller")[0] == 204
+        deadline = time.monotonic() + LIVENESS_S  # a loaded machine may close a socket late: wait, never time
+        while True:
+            visitor.rerun()  # any page run releases the files of sessions that no longer exist
+            held = _uploaded_bytes(server.url)
+            if held == len(b"the time traveller") or time.monotonic() > deadline:
+                break
+            time.sleep(TTL_S)
+        assert held == len(b"the time traveller")
+    finally:
+        visitor.close()
