@@ -77,7 +77,12 @@ def flood(out: dict, server: AppServer, box: Box | None, puts: int, size: int, t
         out["visitor_rerun_s"] = round(visitor.rerun(), 2)
     finally:
         visitor.close()
-    time.sleep(after)  # past server.disconnectedSessionTTL (120 s), the attacker's session and its files are gone
+    time.sleep(after)  # past server.disconnectedSessionTTL (120 s) the attacker's session has expired
+    late = StreamlitClient(server.port, timeout)  # a page run after that releases an expired session's files
+    try:
+        out["late_visitor_page_s"] = round(late.rerun(), 2)
+    finally:
+        late.close()
     out["after_s"], out["after"] = after, memory(server, box)
     out["uploaded_mb_after"] = round(uploaded_bytes(server.url) / 2**20, 1)
 
