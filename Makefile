@@ -24,7 +24,7 @@ app: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	bash scripts/ensure_chromium.sh
-	$(PY) -m ruff check gru_viz tests streamlit_app.py
+	$(PY) -m ruff check gru_viz tests tools streamlit_app.py
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed

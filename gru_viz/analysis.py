@@ -35,6 +35,10 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
     _, _, tr = m(ids.unsqueeze(0), m.begin_state(1), forcing, record=True)
     Z, R, Ht, H = (getattr(tr, k)[:, 0] for k in ("Z", "R", "H_tilde", "H"))  # (t+1, hidden)
     H_prev = tr.H_prev[:, 0]
+    Zf, Rf = Z, R
+    if forcing.active and not forcing.full:  # σ' belongs to the free gate: a blend's slope is (1 − s)·σ'(a)
+        Zf = torch.sigmoid(p["W_xz"][ids] + H_prev @ p["W_hz"] + p["b_z"])
+        Rf = torch.sigmoid(p["W_xr"][ids] + H_prev @ p["W_hr"] + p["b_r"])
     # dloss/dH_t through the output layer: (softmax − onehot) W_hqᵀ
     probs = F.softmax(H[target] @ p["W_hq"] + p["b_q"], dim=0)
     probs[tokens[target + 1]] -= 1.0
@@ -42,12 +46,12 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
     norms = np.zeros(target + 1)
     for t in range(target, -1, -1):
         norms[t] = float(g.norm())
-        z_free = _free_mask(forcing.update, t, Z.shape[1])
-        r_free = _free_mask(forcing.reset, t, Z.shape[1])
-        d_z = g * (H_prev[t] - Ht[t]) * Z[t] * (1 - Z[t]) * z_free  # through σ; a forced gate is a constant
+        z_free = _free_mask(forcing.update, t, Z.shape[1], forcing.strength)
+        r_free = _free_mask(forcing.reset, t, Z.shape[1], forcing.strength)
+        d_z = g * (H_prev[t] - Ht[t]) * Zf[t] * (1 - Zf[t]) * z_free  # through σ; a forced gate is a constant
         d_ah = g * (1 - Z[t]) * (1 - Ht[t] ** 2)  # through tanh
         d_rh = d_ah @ p["W_hh"].T  # gradient of (R⊙H_{t−1})
-        d_r = d_rh * H_prev[t] * R[t] * (1 - R[t]) * r_free
+        d_r = d_rh * H_prev[t] * Rf[t] * (1 - Rf[t]) * r_free
         g = g * Z[t] + d_rh * R[t] + d_r @ p["W_hr"].T + d_z @ p["W_hz"].T  # dloss/dH_{t−1}
     return norms
 
@@ -112,14 +116,15 @@ def survival_at(survival: np.ndarray, distances: tuple[int, ...] = (10, 30, 60))
     return out
 
 
-def _free_mask(force, t: int, hidden: int) -> torch.Tensor:
-    """1 where the gate is computed (and so passes gradient), 0 where forcing holds it constant."""
+def _free_mask(force, t: int, hidden: int, strength: float = 1.0) -> torch.Tensor:
+    """The share of the gate's gradient that passes: 1 where the gate is computed, 1 − s where forcing blends it
+    with strength s (0 where it holds it constant)."""
     mask = torch.ones(hidden, dtype=torch.float64)
     if force.applies_at(t):
         if force.units is None:
-            mask.zero_()
+            mask[:] = 1.0 - strength
         else:
-            mask[list(force.units)] = 0.0
+            mask[list(force.units)] = 1.0 - strength
     return mask
 
 

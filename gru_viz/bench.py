@@ -1,7 +1,7 @@
-"""`python -m gru_viz bench`: the textbook step, the fast step (PyTorch loops, and the C++ kernel when built) and
-torch.nn.GRU on the same batches, side by side; checks that the fast paths train to the textbook's parameters and
-times traces of a 1,000-character probe. `--vocab-sizes 28,100,3000` repeats the training comparison for larger
-vocabularies (raw characters). OMP_NUM_THREADS=1 measures one thread, as each training run in the app.
+"""`python -m gru_viz bench`: the textbook step, the fast step on every set of loops that runs here (`fast.LOOPS`)
+and torch.nn.GRU on the same batches, side by side; checks that the fast paths train to the textbook's parameters
+and times traces of a 1,000-character probe. `--vocab-sizes 28,100,3000` repeats the training comparison for
+larger vocabularies (raw characters). OMP_NUM_THREADS=1 measures one thread, as each training run in the app.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import time
@@ -21,8 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gru_viz.data import batches, load_corpus, preprocess
-from gru_viz.fast import fast_trace, run_step
-from gru_viz.fast.ext import build_state
+from gru_viz.fast import build_state, choose_loops, fast_trace, run_step
+from gru_viz.fast.choice import Shapes, cpu_model, why_not
 from gru_viz.fast.torch_rows import onednn_available
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
@@ -31,17 +30,6 @@ from gru_viz.train import TrainConfig, clipped_sgd, resolve_device, textbook_ste
 CHECK_RTOL = 1e-5
 PROBE_CHARS = 1000
 TRACE_REPS = 7
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class ConciseGRU(nn.Module):
@@ -97,8 +85,8 @@ def _scratch_model(vocab_size: int, cfg: TrainConfig, device: torch.device) -> G
 def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device,
              baseline: object = None) -> dict[str, Callable[[], tuple]]:
     """Each runner makes a fresh model from the same seed and returns (model, step, begin_state). The fast path
-    appears once per backend: "fast (torch)" is what runs without a compiler (Community Cloud), "fast (C++)" the
-    built kernel, only where it is built; `baseline`, another build of the kernel, as "fast (C++ baseline)"."""
+    appears once per set of loops that runs these shapes here, as "fast (<loops>)" (`fast.LOOPS`); `baseline`,
+    another build of the kernel, as "fast (cpp baseline)"."""
 
     def scratch(step_fn):
         def make():
@@ -107,8 +95,8 @@ def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device,
                 lambda b: model.begin_state(b, device))
         return make
 
-    def fast(backend, ext=None):
-        return lambda m, X, Y, s, lr, clip, f: run_step(m, X, Y, s, lr, clip, f, backend=backend, ext=ext)
+    def fast(loops, ext=None):
+        return lambda m, X, Y, s, lr, clip, f: run_step(m, X, Y, s, lr, clip, f, loops=loops, ext=ext)
 
     def concise():
         torch.manual_seed(cfg.seed)
@@ -116,12 +104,23 @@ def _runners(vocab_size: int, cfg: TrainConfig, device: torch.device,
         return net, (lambda X, Y, s: concise_step(net, X, Y, s, cfg.lr, cfg.clip)), (
             lambda b: torch.zeros((1, b, cfg.hidden), device=device))
 
-    runners = {"textbook": scratch(textbook_step), "fast (torch)": scratch(fast("torch"))}
-    if device.type == "cpu" and build_state().backend == "cpp":
-        runners["fast (C++)"] = scratch(fast("cpp"))
+    runners = {"textbook": scratch(textbook_step)}
+    for loops in fast_loops(device, vocab_size, cfg):
+        runners[f"fast ({loops})"] = scratch(fast(loops))
     if baseline is not None:
-        runners["fast (C++ baseline)"] = scratch(fast(None, baseline))
+        runners["fast (cpp baseline)"] = scratch(fast(None, baseline))
     return {**runners, "nn.GRU": concise}
+
+
+def fast_loops(device: torch.device, vocab_size: int, cfg: TrainConfig) -> list[str]:
+    """The fast path's sets of loops that run these shapes here (float32), the textbook aside."""
+    shapes = Shapes(device.type, "float32", vocab_size, cfg.batch_size, cfg.hidden, torch.get_num_threads())
+    return [n for n in ("torch-rows", "torch-fm", "cpp") if why_not(n, shapes) is None]
+
+
+def bench_choice(device: torch.device, vocab_size: int, cfg: TrainConfig):
+    """What `choose_loops` picks for the bench's run (calibrated here, as a run would be), for its header."""
+    return choose_loops(device, torch.float32, vocab_size, cfg.batch_size, cfg.hidden, steps=cfg.num_steps)
 
 
 def max_relative_difference(a: GRUScratch, b: GRUScratch) -> float:
@@ -178,7 +177,7 @@ def partial_forcing(hidden: int) -> Forcing:
     return Forcing(reset=GateForce(1.0, units=tuple(range(partial_units(hidden))), steps=PARTIAL_STEPS))
 
 
-def _trace_timings(model: GRUScratch, corpus, device: torch.device, backends: list[str]) -> dict[str, float]:
+def _trace_timings(model: GRUScratch, corpus, device: torch.device, loops: list[str]) -> dict[str, float]:
     probe = _probe(corpus.text)
     ids = torch.tensor([corpus.vocab.encode(probe)], device=device)
     out: dict[str, float] = {"probe_chars": len(probe)}
@@ -187,9 +186,9 @@ def _trace_timings(model: GRUScratch, corpus, device: torch.device, backends: li
         out[f"trace_text_{label}_ms"] = _median_ms(lambda f=forcing: trace_text(model, corpus.vocab, probe, f))
         with torch.no_grad():
             _, _, ref = model(ids, model.begin_state(1, device), forcing, record=True)
-        for b in backends:
-            out[f"fast_trace_{b}_{label}_ms"] = _median_ms(lambda f=forcing, b=b: fast_trace(model, ids, f, backend=b))
-            fast = fast_trace(model, ids, forcing, backend=b)
+        for b in loops:
+            out[f"fast_trace_{b}_{label}_ms"] = _median_ms(lambda f=forcing, b=b: fast_trace(model, ids, f, loops=b))
+            fast = fast_trace(model, ids, forcing, loops=b)
             out[f"fast_trace_{b}_{label}_max_abs_diff"] = max(
                 float((getattr(fast, k) - getattr(ref, k)).abs().max()) for k in ("R", "Z", "H_tilde", "H", "logits"))
     return out
@@ -293,7 +292,7 @@ def run_vocab_bench(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.compare_ext) if getattr(args, "compare_ext", None) else None
     base = len(corpus.vocab)
     print(f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"load average {os.getloadavg()[0]:.2f}; fast path backend {build_state().backend}")
+          f"load average {os.getloadavg()[0]:.2f}; fast path loops {bench_choice(device, base, cfg).loops}")
     print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, {cfg.epochs} epochs x {args.reps} "
           f"reps per path; {len(corpus.tokens)} tokens of {corpus.name}, spread over V ids where V > {base}")
     results, ok = {}, True
@@ -324,15 +323,15 @@ def run_bench(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.corpus)
     cfg = TrainConfig(hidden=args.hidden, epochs=max(1, args.epochs))
     vocab_size = len(corpus.vocab)
-    state = build_state()
+    state = build_state(bench_choice(device, vocab_size, cfg))
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": str(device), "backend": state.backend,
-            "backend_reason": state.reason, "onednn": onednn_available(), "hidden": cfg.hidden,
+            "torch": torch.__version__, "device": str(device), "loops": state.loops, "loops_reason": state.reason,
+            "kernel": state.build, "onednn": onednn_available(), "hidden": cfg.hidden,
             "batch_size": cfg.batch_size, "num_steps": cfg.num_steps, "epochs": cfg.epochs, "reps": args.reps,
             "corpus": corpus.name, "tokens": len(corpus.tokens), "load_average": os.getloadavg()[0]}
     print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} ({info['torch_threads']} threads), "
           f"device {device}, load average {info['load_average']:.2f}")
-    print(f"fast path backend: {state.backend} ({state.reason}); PyTorch loops: "
+    print(f"fast path loops: {state.loops} ({state.reason}); {state.build}; PyTorch loops: "
           f"{'oneDNN' if info['onednn'] else 'BLAS'} products")
     print(f"hidden {cfg.hidden}, batch {cfg.batch_size}, {cfg.num_steps} steps, lr {cfg.lr}, clip {cfg.clip}, "
           f"{cfg.epochs} epochs x {args.reps} reps per path, corpus {corpus.name} ({len(corpus.tokens)} tokens)")
@@ -357,13 +356,13 @@ def run_bench(args: argparse.Namespace) -> int:
           f"(Z=0, R=1) {race['plain_rnn_tokens_per_sec']:,.0f}: the GRU takes "
           f"{race['plain_rnn_tokens_per_sec'] / race['gru_tokens_per_sec']:.2f}x as long per epoch")
 
-    backends = ["torch"] + (["cpp"] if "fast (C++)" in runners else [])
-    traces = _trace_timings(trained["textbook"], corpus, device, backends)
+    trace_loops = ["torch-rows"] + (["cpp"] if "fast (cpp)" in runners else [])
+    traces = _trace_timings(trained["textbook"], corpus, device, trace_loops)
     print(f"trace of {traces['probe_chars']} characters, median of {TRACE_REPS}: free, forced (R=1, Z=0), "
           f"partly forced (R=1 on units 0-{partial_units(cfg.hidden) - 1}, steps {PARTIAL_STEPS[0]}-"
           f"{PARTIAL_STEPS[1] - 1})")
     for name, key in [("trace_text (the app's)", "trace_text")] + [(f"  fast_trace {b}", f"fast_trace_{b}")
-                                                                    for b in backends]:
+                                                                    for b in trace_loops]:
         times = ", ".join(f"{traces[f'{key}_{label}_ms']:.1f}" for label in ("free", "forced", "partial"))
         diffs = [traces.get(f"{key}_{label}_max_abs_diff", 0.0) for label in ("free", "forced", "partial")]
         print(f"{name}: {times} ms" + (f" (max |difference| to the textbook forward {max(diffs):.1e})"

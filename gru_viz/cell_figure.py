@@ -10,6 +10,9 @@ TOP, GATE_Y0, GATE_Y1, X_BUS, H_BUS = 6.2, 2.5, 3.7, 1.2, 1.9
 COL = {"R": 2.4, "Ht": 5.6, "Z": 8.2, "out": 10.7}
 ONE_MINUS = 9.75
 BOX_W, NODE_R, GAUGE_W = 1.9, 0.27, 0.28
+X_END = 12.7  # where the memory line's arrow ends; H_t and "to the output layer" sit left-aligned right of the
+# + node, clear of it and of the wire that rises into it (labels right-aligned at the arrow ran over both)
+OUT_LABEL_X = COL["out"] + NODE_R + 0.12
 WIRE = {"h": "#0072B2", "x": "#7f7f7f", "gate": "#444444", "cand": "#E69F00"}
 FORCED_COLOR = "#D55E00"
 
@@ -49,6 +52,16 @@ def _box(cx: float, color: str) -> dict:
             "line": {"color": color, "width": 2}, "fillcolor": "#f7f7f7"}
 
 
+def two_lines(label: str) -> str:
+    """A label of several words broken at the space nearest its middle (Plotly's <br>), so it fits the narrow
+    room right of the + node; one word stays one line."""
+    spaces = [i for i, ch in enumerate(label) if ch == " "]
+    if len(label) < 12 or not spaces:
+        return label
+    cut = min(spaces, key=lambda i: abs(i - len(label) / 2))
+    return label[:cut] + "<br>" + label[cut + 1 :]
+
+
 def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
     """{"layout": a Plotly layout, "slots": {slot: annotation index}, "shapes": {slot: shape index},
     "gauge": [y0, y1]}; `labels` gives the gates' names (keys cell_reset, cell_update, cell_cand, cell_input,
@@ -62,7 +75,7 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
     shapes += [
         _line([(0.3, TOP), (z - NODE_R, TOP)], WIRE["h"]),
         _line([(z + NODE_R, TOP), (out - NODE_R, TOP)], WIRE["h"]),
-        _line([(out + NODE_R, TOP), (11.6, TOP)], WIRE["h"], 3.5),
+        _line([(out + NODE_R, TOP), (X_END - 0.15, TOP)], WIRE["h"], 3.5),
         _line([(0.9, TOP), (0.9, H_BUS), (z - 0.3, H_BUS)], WIRE["h"], 1.8),
         _line([(r - 0.3, H_BUS), (r - 0.3, GATE_Y0)], WIRE["h"], 1.8),
         _line([(z - 0.3, H_BUS), (z - 0.3, GATE_Y0)], WIRE["h"], 1.8),
@@ -78,7 +91,7 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
         _line([(ONE_MINUS + NODE_R, 3.1), (out, 3.1), (out, 5.2 - NODE_R)], WIRE["gate"]),
         _line([(out, 5.2 + NODE_R), (out, TOP - NODE_R)], WIRE["cand"]),
     ]
-    notes += [_arrow(11.75, TOP, 11.3, TOP, WIRE["h"]), _arrow(r - 0.3, GATE_Y0, r - 0.3, H_BUS, WIRE["h"]),
+    notes += [_arrow(X_END, TOP, X_END - 0.45, TOP, WIRE["h"]), _arrow(r - 0.3, GATE_Y0, r - 0.3, H_BUS, WIRE["h"]),
               _arrow(z - 0.3, GATE_Y0, z - 0.3, H_BUS, WIRE["h"]), _arrow(ht, GATE_Y0, ht, X_BUS, WIRE["x"]),
               *[_arrow(c + 0.3, GATE_Y0, c + 0.3, X_BUS, WIRE["x"]) for c in (r, z)],
               _arrow(ht, GATE_Y1, ht, 4.8 - NODE_R, WIRE["h"])]
@@ -108,18 +121,22 @@ def cell_layout(labels: dict[str, str], font: int, height: int) -> dict:
         slot(f"{key}_box", _text(box_x[key] + (0.17 if key != "ht" else 0), 3.1, labels[name], small))
     slot("title", _text(0.0, 7.75, "", font + 1, anchor="left", yanchor="top"))
     slot("hp", _text(0.3, TOP + 0.12, "", font, color=WIRE["h"], anchor="left", yanchor="bottom"))
-    slot("h", _text(11.75, TOP + 0.12, "", font + 1, color=WIRE["h"], anchor="right", yanchor="bottom"))
+    slot("h", _text(OUT_LABEL_X, TOP + 0.12, "", font + 1, color=WIRE["h"], anchor="left", yanchor="bottom"))
     slot("x", _text(1.75, 0.35, "", font, color="#333", anchor="left", yanchor="middle"))
     slot("r", _text(r + 0.1, 4.2, "", font, anchor="left", bg="rgba(255,255,255,0.85)"))
-    slot("z", _text(z + 0.1, 4.6, "", font, anchor="left", bg="rgba(255,255,255,0.85)"))
-    slot("ht", _text(7.0, 4.2, "", font, color="#9a6a00", anchor="left", bg="rgba(255,255,255,0.85)"))
-    slot("omz", _text(ONE_MINUS, 2.75, "", font, anchor="center", yanchor="top", bg="rgba(255,255,255,0.85)"))
-    notes.append(_text(11.75, TOP - 0.15, labels["cell_output"], small, color="#666", anchor="right", yanchor="top"))
+    # the values sit beside their wires, never on them: a gap of 0.18 from the vertical wire each one starts at
+    slot("z", _text(z + 0.18, 4.6, "", font, anchor="left", bg="rgba(255,255,255,0.85)"))
+    slot("ht", _text(6.95 + 0.18, 4.2, "", font, color="#9a6a00", anchor="left", bg="rgba(255,255,255,0.85)"))
+    # 1 − Z_t under its node, starting right of the update gate's box (centred, it ran into the box)
+    slot("omz", _text(ONE_MINUS - NODE_R, 3.1 - NODE_R - 0.12, "", font, anchor="left", yanchor="top",
+                      bg="rgba(255,255,255,0.85)"))
+    notes.append({**_text(OUT_LABEL_X, TOP - 0.15, two_lines(labels["cell_output"]), small, color="#666",
+                          anchor="left", yanchor="top"), "align": "left"})
     layout = {
         "height": height, "margin": {"l": 8, "r": 8, "t": 8, "b": 8}, "paper_bgcolor": "white",
         "plot_bgcolor": "white", "showlegend": False, "dragmode": False, "hovermode": False,
         "font": {"size": font, "color": "#2a3f5f"},
-        "xaxis": {"range": [-0.1, 12.0], "visible": False, "fixedrange": True},
+        "xaxis": {"range": [-0.1, X_END + 1.0], "visible": False, "fixedrange": True},
         "yaxis": {"range": [0.0, 7.8], "visible": False, "fixedrange": True},
         "shapes": shapes, "annotations": notes,
     }

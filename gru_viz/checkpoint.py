@@ -26,6 +26,7 @@ from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 8 * 1024 * 1024
+MAX_ABS = 1e6  # the largest weight accepted: trained GRUs stay within a few units; 1e30 would overflow sums
 MAX_HIDDEN = 1024  # the CLI's limit (hidden 1024 is a 13 MB file); the app passes its own training cap
 MAX_JSON_DEPTH = 8  # a header needs 3 levels (object, entry, shape), history 2: Python's json recurses per level
 # a raw vocabulary of MAX_VOCAB characters as JSON: 10 bytes for "\u4e00", (an escape), 16 for an astral one
@@ -254,4 +255,8 @@ def load_checkpoint(source: Path | str | bytes, name: str | None = None, *, max_
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{name}: tensors {', '.join(sorted(bad))} hold NaN or infinite values")
+    huge = [k for k, v in tensors.items() if v.abs().max() > MAX_ABS]
+    if huge:
+        raise CheckpointError(f"{name}: tensors {', '.join(sorted(huge))} hold values beyond ±{MAX_ABS:g} (a trained "
+                              "GRU's weights are a few units; such values overflow the softmax and the perplexity)")
     return Checkpoint(ARCHS[arch][2](tensors), vocab, config, history, meta)

@@ -277,7 +277,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     result = {"perplexity": last.perplexity, "tokens_per_sec": tps, "device": str(trainer.device),
               "epochs": last.epoch, "wall_seconds": wall, "engine": cfg.engine, "corpus": corpus.name,
               "sample": sample, "checkpoint": str(a.out) if a.out else None, "tokens": a.tokens,
-              "vocab_size": len(corpus.vocab)}
+              "vocab_size": len(corpus.vocab), "train_tokens_per_sec": last.tokens / last.elapsed}
+    if trainer.loops is not None:  # the fast engine's loops, named as the app's sidebar and the bench name them
+        result |= {"loops": trainer.loops.loops, "loops_reason": trainer.loops.reason}
+        print(f"fast path loops: {trainer.loops.reason}")
     print(f"perplexity {last.perplexity:.3f}, {tps:,.0f} tokens/sec on {trainer.device} ({cfg.engine}), "
           f"{last.epoch} epochs in {wall:.1f} s")
     print(sample)
@@ -290,8 +293,17 @@ def _forcing(a: argparse.Namespace) -> Forcing:
     return Forcing.gates(r=a.force_r, z=a.force_z, strength=a.strength)
 
 
+def _load_model(path: str):
+    """A checkpoint, or a bare safetensors file saved in a d2l notebook (its vocabulary order recognised)."""
+    from gru_viz.checkpoint import MAX_BYTES
+    from gru_viz.data import read_capped
+    from gru_viz.notebook import load_any
+
+    return load_any(read_capped(path, MAX_BYTES, "a checkpoint", CheckpointError), path)[0]
+
+
 def cmd_trace(a: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     tr = trace_text(ckpt.model, ckpt.vocab, a.text, _forcing(a))
     out = a.out if a.out.suffix == ".npz" else a.out.with_name(a.out.name + ".npz")  # as np.savez names it
     atomic_write(out, tr.npz_bytes())  # replaces whatever is there (a FIFO would block an open for writing)
@@ -304,7 +316,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     if not (math.isfinite(a.temperature) and a.temperature >= 0):
         raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
-    ckpt = load_checkpoint(a.checkpoint)
+    ckpt = _load_model(a.checkpoint)
     gen = torch.Generator().manual_seed(a.seed)
     print(predict(a.prefix, a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
     return 0

@@ -4,8 +4,12 @@ model's interface: the reset gate acts after the recurrent product, n = tanh(W_i
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from gru_viz.model import FREE, Forcing, Trace, input_terms
 
@@ -79,9 +83,9 @@ class ConciseGRU(nn.Module):
             t = start_step + i
             gh = H @ w_hh
             reset = torch.sigmoid(XW_r(i) + b_ir + gh[:, :h] + b_hr)
-            reset = forcing.reset.apply(reset, t, r_mask)
+            reset = forcing.reset.apply(reset, t, r_mask, forcing.strength)
             update = torch.sigmoid(XW_z(i) + b_iz + gh[:, h : 2 * h] + b_hz)
-            update = forcing.update.apply(update, t, z_mask)
+            update = forcing.update.apply(update, t, z_mask, forcing.strength)
             candidate = torch.tanh(XW_n(i) + b_in + reset * (gh[:, 2 * h :] + b_hn))  # reset after the product
             H = (1 - update) * candidate + update * H
             outputs.append(H @ self.W_hq + self.b_q)
@@ -131,37 +135,39 @@ def browser_payload(model: ConciseGRU) -> dict:
 # --- backward by hand, for the scrubber's attribution and the gradient-flow view (tests check them with autograd)
 
 
-def _free(force, t: int, hidden: int, dtype: torch.dtype) -> torch.Tensor:
-    """(hidden,): 1 where the gate is computed at step t (it passes gradient), 0 where forcing holds it."""
+def _free(force, t: int, hidden: int, dtype: torch.dtype, strength: float) -> torch.Tensor:
+    """(hidden,): how much of the free gate's change passes at step t: 1 where it is free, 1 − s where forcing
+    blends it with strength s (0 where it holds the gate constant)."""
     mask = torch.ones(hidden, dtype=dtype)
     if force.applies_at(t):
         if force.units is None:
-            mask[:] = 0.0
+            mask[:] = 1.0 - strength
         else:
-            mask[list(force.units)] = 0.0
+            mask[list(force.units)] = 1.0 - strength
     return mask
 
 
 def _recorded(model: ConciseGRU, tokens: list[int], forcing: Forcing, dtype: torch.dtype):
-    """A private CPU copy in `dtype`, and its trace over tokens from a zero state, plus H_{t−1} W_hnᵀ + b_hn."""
-    import copy
-
+    """A private CPU copy in `dtype`, and over tokens from a zero state: the trace's Z, R, n, H, H_{t−1}, the
+    recurrent term H_{t−1} W_hnᵀ + b_hn, and σ′ of the free gates (r, z) as the forced ones were computed from."""
     m = copy.deepcopy(model).to(dtype=dtype, device="cpu")  # shared models are never touched
     ids = torch.as_tensor(tokens, dtype=torch.long).reshape(1, -1)
     _, _, tr = m(ids, m.begin_state(1), forcing, record=True)
     h = m.hidden
     Z, R, N, H, Hp = (x[:, 0] for x in (tr.Z, tr.R, tr.H_tilde, tr.H, tr.H_prev))
+    pre = m.weight_ih.T[ids[0]] + m.bias_ih + Hp @ m.weight_hh.T + m.bias_hh  # (T, 3h); the n part is unused
+    free_r, free_z = torch.sigmoid(pre[:, :h]), torch.sigmoid(pre[:, h : 2 * h])
     gh_n = Hp @ m.weight_hh[2 * h :].T + m.bias_hh[2 * h :]
-    return m, Z, R, N, H, Hp, gh_n
+    return m, (Z, R, N, H, Hp, gh_n, free_r * (1 - free_r), free_z * (1 - free_z))
 
 
 def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forcing) -> tuple[torch.Tensor, ...]:
     """At step s, from g = ∂/∂H_s: (∂/∂a_r, ∂/∂a_z, ∂/∂a_n) (pre-activations) and ∂/∂H_{s−1}."""
-    Z, R, N, _, Hp, gh_n = rec
-    h = m.hidden
-    d_z = g * ((Hp[s] - N[s]) * Z[s] * (1 - Z[s]) * _free(forcing.update, s, h, g.dtype))
+    Z, R, N, _, Hp, gh_n, dr, dz = rec
+    h, st = m.hidden, forcing.strength
+    d_z = g * ((Hp[s] - N[s]) * dz[s] * _free(forcing.update, s, h, g.dtype, st))
     d_n = g * ((1 - Z[s]) * (1 - N[s] ** 2))
-    d_r = d_n * (gh_n[s] * R[s] * (1 - R[s]) * _free(forcing.reset, s, h, g.dtype))  # r multiplies H W_hnᵀ + b_hn
+    d_r = d_n * (gh_n[s] * dr[s] * _free(forcing.reset, s, h, g.dtype, st))  # r multiplies H W_hnᵀ + b_hn
     g_prev = g * Z[s] + torch.cat([d_r, d_z, d_n * R[s]], dim=-1) @ m.weight_hh
     return d_r, d_z, d_n, g_prev
 
@@ -169,12 +175,9 @@ def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forc
 @torch.no_grad()
 def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forcing: Forcing = FREE):
     """analysis.gradient_flow for nn.GRU's convention: ‖∂loss_t/∂H_t′‖ for t′ ≤ t (float64)."""
-    import numpy as np
-    from torch.nn import functional as F
-
     if not 0 <= target < len(tokens) - 1:
         raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
-    m, *rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
+    m, rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
     H = rec[3]
     probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
     probs[tokens[target + 1]] -= 1.0
@@ -190,14 +193,11 @@ def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forci
 def attribution_torch(model: ConciseGRU, tokens, forcing: Forcing = FREE, dtype: torch.dtype = torch.float32):
     """attribution.attribution for nn.GRU's convention: A[t, t′] = ‖∂ log p(ŷ_t) / ∂X_t′‖₂, all targets carried
     backward together."""
-    import numpy as np
-    from torch.nn import functional as F
-
     tokens = [int(x) for x in np.asarray(tokens).reshape(-1)]
     steps = len(tokens)
     if steps == 0:
         raise ValueError("need at least one token")
-    m, *rec = _recorded(model, tokens, forcing, dtype)
+    m, rec = _recorded(model, tokens, forcing, dtype)
     H = rec[3]
     logits = H @ m.W_hq + m.b_q
     seed = -F.softmax(logits, dim=1)

@@ -128,17 +128,6 @@ class Forcing:
     def gates(cls, r: float | None = None, z: float | None = None, strength: float = 1.0) -> Forcing:
         return cls(reset=GateForce(r), update=GateForce(z), strength=strength)
 
-    def describe(self) -> str:
-        parts = []
-        for name, g in (("R", self.reset), ("Z", self.update)):
-            if g.active:
-                where = "" if g.units is None else f" on {len(g.units)} units"
-                when = "" if g.steps is None else f" for steps {g.steps[0]}-{g.steps[1] - 1}"
-                parts.append(f"{name}={g.value:g}{where}{when}")
-        if parts and self.strength != 1.0:
-            parts.append(f"strength {self.strength:g}")
-        return ", ".join(parts) or "free"
-
 
 FREE = Forcing()
 PRESETS: dict[str, Forcing] = {

@@ -161,14 +161,15 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
     size = shape[0 if arch == "gru" else 1] if isinstance(shape, list) and len(shape) == 2 else None
     given = _file_vocab(meta, name)
     if given is not None:
-        ours = [UNK, *(t for t in given if t != UNK)]
+        # d2l's 28 characters in any order read in this app's order (the bundled models'); others keep theirs
+        ours = list(SEED_ORDER) if sorted(given) == sorted(SEED_ORDER) else [UNK, *(t for t in given if t != UNK)]
         mode = "d2l" if all(t in " abcdefghijklmnopqrstuvwxyz" for t in ours[1:]) else "raw"
         file_orders = {"metadata": given}
-    elif size != len(SEED_ORDER):
+    elif size is not None and size != len(SEED_ORDER):  # an unreadable shape: load_checkpoint's checks say why
         raise CheckpointError(f"{name}: a vocabulary of {_short(size)} tokens, not d2l's 28 characters: {ADD_VOCAB}")
     else:
         ours, mode = list(SEED_ORDER), "d2l"
-        file_orders = {e: EDITIONS[e] for e in ([edition] if edition else EDITIONS)}
+        file_orders = dict(EDITIONS)  # both are scored, also when the caller chose one: the page shows both
     new_meta = {"format": FORMAT, "arch": arch, "tokens": mode, "vocab": json.dumps(ours),
                 "config": json.dumps({"source": "d2l notebook", "layout": layout})}
     base = load_checkpoint(_rebuilt(data, header, mapping, new_meta), name, max_hidden=max_hidden,

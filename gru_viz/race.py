@@ -12,11 +12,12 @@ from collections.abc import Callable
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, TrainingDiverged
 
+# Stable ids (the keys of a race's histories and samples); the page names them in its language (variant_<id>).
 VARIANTS: dict[str, Forcing] = {
-    "GRU": FREE,
-    "plain RNN (Z=0, R=1)": PRESETS["plain_rnn"],
-    "reset gate only (Z=0)": Forcing.gates(z=0.0),
-    "update gate only (R=1)": Forcing.gates(r=1.0),
+    "gru": FREE,
+    "plain_rnn": PRESETS["plain_rnn"],  # Z=0, R=1
+    "reset_only": Forcing.gates(z=0.0),
+    "update_only": Forcing.gates(r=1.0),
 }
 
 

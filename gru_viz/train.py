@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import random
 import threading
@@ -162,10 +163,10 @@ StepFn = Callable[
 ]
 
 
-def _fast_step(*args):  # imported lazily so the textbook path never needs the fast one
-    from gru_viz.fast import fast_step
+def _fast_step(*args, loops: str | None = None):  # imported lazily so the textbook path never needs the fast one
+    from gru_viz.fast import run_step
 
-    return fast_step(*args)
+    return run_step(*args, loops=loops)
 
 
 ENGINES: dict[str, StepFn] = {"textbook": textbook_step, "fast": _fast_step}
@@ -270,6 +271,19 @@ class Trainer:
         self._stop = threading.Event()
         self._rng = random.Random(cfg.seed)  # one stream for the whole run, so a continued run is not a replay
         self._elapsed, self._tokens = 0.0, 0
+        self.loops = None  # the fast path's LoopChoice, made at the run's first step and kept for the whole run
+
+    def choose_loops(self):
+        """The fast path's loops for this run (`gru_viz.fast.choose_loops`, measured on first use at these shapes),
+        chosen once: a kernel build that finishes mid-run does not switch them."""
+        if self.loops is None and self.config.engine == "fast":
+            from gru_viz.fast import choose_loops
+
+            cfg = self.config
+            strength = cfg.forcing.strength if cfg.forcing.active else 1.0  # loops that cannot blend are left out
+            self.loops = choose_loops(self.device, self.model.W_hq.dtype, self.vocab_size, cfg.batch_size,
+                                      self.model.hidden, steps=cfg.num_steps, strength=strength)
+        return self.loops
 
     # --- control from other threads ---
     def pause(self) -> None:
@@ -320,6 +334,8 @@ class Trainer:
         """
         cfg, model, epoch = self.config, self.model, self.epoch + 1
         step, forcing = ENGINES[cfg.engine], cfg.forcing
+        if cfg.engine == "fast":
+            step = functools.partial(_fast_step, loops=self.choose_loops().loops)
         diverge_loss = 10 * math.log(self.vocab_size)  # an untrained model starts near log(vocab)
         loss_sum, n_tokens, t0 = 0.0, 0, time.perf_counter()
         state = None

@@ -47,3 +47,13 @@ def tm_corpus(timemachine_raw):
     from gru_viz.data import make_corpus
 
     return make_corpus(timemachine_raw, "The Time Machine")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Which of the fast path's sets of loops the tests really ran, and how many steps each (tests/fast_loops.py)."""
+    import sys
+
+    ran = getattr(sys.modules.get("fast_loops"), "RAN", None)
+    if ran:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(ran.items()))
+        terminalreporter.write_line(f"fast-path loops run (steps): {counts}")

@@ -49,7 +49,10 @@ def _autograd_norms(model, tokens, target, forcing):
 
 
 @pytest.mark.parametrize("forcing", [PRESETS["free"], PRESETS["plain_rnn"], PRESETS["amnesia"],
-                                     Forcing(update=GateForce(0.0, units=(1, 3), steps=(2, 6)))])
+                                     Forcing(update=GateForce(0.0, units=(1, 3), steps=(2, 6))),
+                                     Forcing.gates(r=1.0, z=0.0, strength=0.5),
+                                     Forcing(update=GateForce(0.9, units=(1, 3), steps=(2, 6)),
+                                             reset=GateForce(0.1, units=(0, 4)), strength=0.3)])
 def test_gradient_flow_matches_autograd(forcing):
     m = _model()
     tokens = [1, 2, 3, 4, 5, 1, 2, 0, 3, 4]

@@ -275,12 +275,15 @@ def test_race_starts_from_the_gates_tab(at):
 def test_every_race_model_has_a_name_in_each_language():
     from gru_viz.race import VARIANTS
     from gru_viz.ui.strings import LANGS
-    from gru_viz.ui.tabs.train import VARIANT_KEYS
+    from gru_viz.ui.tabs.train import variant_name
+    from gru_viz.ui.view import View
 
-    assert set(VARIANT_KEYS) == set(VARIANTS)
     for table in LANGS.values():
-        assert all(table.get(key) for key in VARIANT_KEYS.values())
-    assert LANGS["en"][VARIANT_KEYS["plain RNN (Z=0, R=1)"]] == "plain RNN (Z=0, R=1)"
+        assert all(table.get(f"variant_{slug}") for slug in VARIANTS)
+    assert all(slug.isidentifier() and slug.islower() for slug in VARIANTS)  # ids, not display names
+    assert variant_name(View("en"), "plain_rnn", race=True) == "plain RNN (Z=0, R=1)"
+    assert variant_name(View("zh"), "plain_rnn", race=True) == "普通 RNN（Z=0，R=1）"
+    assert variant_name(View("en"), "plain_rnn", race=False) == "plain_rnn"  # a run's own label stays as it is
 
 
 def test_projector_mode_hides_the_charts_toolbars_which_would_cover_their_legends(at):
@@ -382,3 +385,32 @@ def test_an_edit_sent_with_the_click_on_another_tab_is_kept(at):
     open_tab(at, "scrub")
     open_tab(at, "gates")
     assert at.text_area(key="w.l2_guess.en").value == "sent with the click"
+
+
+def test_a_forcing_is_described_once_in_the_pages_language():
+    """One describer (the engine has none): the same forcing in English and in Chinese, its steps inclusive."""
+    from gru_viz.model import FREE, Forcing, GateForce
+    from gru_viz.ui.actions import describe_forcing
+    from gru_viz.ui.view import View
+
+    forcing = Forcing(update=GateForce(1.0, units=tuple(range(10)), steps=(5, 21)))
+    assert describe_forcing(View("en"), forcing) == "Z=1 on 10 units for steps 5-20"
+    assert describe_forcing(View("zh"), forcing) == "Z=1（10 个单元）（时间步 5-20）"
+    assert describe_forcing(View("zh"), FREE) == "自由" and describe_forcing(View("en"), FREE) == "free"
+    assert not hasattr(Forcing, "describe")
+
+
+def test_the_train_tab_states_a_runs_budget_on_this_server_in_both_languages(at):
+    """Issue 31 (5): the limits a run meets are said before it starts, from the numbers the server uses."""
+    from gru_viz.ui.i18n import en, zh
+    from gru_viz.ui.state import RUN_SECONDS, training_slots
+
+    slots = training_slots()
+    for lang, table in (("en", en.EN), ("zh", zh.ZH)):
+        at.session_state["lang"] = lang
+        open_tab(at, "train")
+        no_errors(at)
+        captions = " ".join(c.value for c in at.caption)
+        assert table["budget_slots"].format(max=slots.runs) in captions
+        assert table["budget_minutes"].format(minutes=f"{RUN_SECONDS / 60:g}") in captions
+        assert table["budget_memory"].format(mb=slots.memory_budget // 2**20) in captions

@@ -81,7 +81,7 @@ def test_estimate_grows_with_every_setting_and_knows_the_engines():
                         ("tokens", 200_000)):
         assert budget.estimate_run_bytes(**{**base, key: bigger}) > ref, key
     assert budget.estimate_run_bytes(**base, engine="textbook") > ref
-    assert budget.estimate_run_bytes(**base, backend="torch") > ref
+    assert budget.estimate_run_bytes(**base, loops="torch-rows") > ref
     assert budget.estimate_run_bytes(**base, variants=4) > ref
     with pytest.raises(ValueError, match="engine"):
         budget.estimate_run_bytes(**base, engine="turbo")
@@ -93,11 +93,11 @@ def test_estimate_grows_with_every_setting_and_knows_the_engines():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine, backend", [("textbook", None), ("fast", "torch")])
-def test_estimate_covers_the_measured_peak_of_a_real_run(engine, backend):
+@pytest.mark.parametrize("engine, loops", [("textbook", None), ("fast", "torch-rows")])
+def test_estimate_covers_the_measured_peak_of_a_real_run(engine, loops):
     settings = {"hidden": 128, "batch_size": 64, "num_steps": 35, "tokens": 20_000, "engine": engine}
-    if backend:
-        settings["backend"] = backend
+    if loops:
+        settings["loops"] = loops
     row = memtable.measure(settings, timeout=600)
     assert row["peak_exact"], "this kernel cannot reset the peak RSS; the measurement would be meaningless"
     assert 0 < row["peak_mb"] <= row["estimate_mb"], row

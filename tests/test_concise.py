@@ -83,25 +83,28 @@ def test_concise_model_traces_equal_to_nn_gru_of_either_edition(edition):
     assert (tr.H != 0).all()  # the comparison compared something
 
 
-def hand_forced_step(x, h, gru, r_force, z_force):
-    """One step of nn.GRU's equations written out with the forced gates substituted (PyTorch's convention)."""
+def hand_forced_step(x, h, gru, r_force, z_force, s: float = 1.0):
+    """One step of nn.GRU's equations written out with the forced gates substituted (PyTorch's convention),
+    blended with strength s: (1 − s)·free + s·forced."""
     W_ir, W_iz, W_in = gru.weight_ih_l0.chunk(3)
     W_hr, W_hz, W_hn = gru.weight_hh_l0.chunk(3)
     b_ir, b_iz, b_in = gru.bias_ih_l0.chunk(3)
     b_hr, b_hz, b_hn = gru.bias_hh_l0.chunk(3)
     r = torch.sigmoid(W_ir @ x + b_ir + W_hr @ h + b_hr)
     z = torch.sigmoid(W_iz @ x + b_iz + W_hz @ h + b_hz)
-    r = torch.where(r_force[1], r_force[0], r)
-    z = torch.where(z_force[1], z_force[0], z)
+    r = torch.where(r_force[1], (1 - s) * r + s * r_force[0], r)
+    z = torch.where(z_force[1], (1 - s) * z + s * z_force[0], z)
     n = torch.tanh(W_in @ x + b_in + r * (W_hn @ h + b_hn))
     return (1 - z) * n + z * h
 
 
-def test_forcing_the_concise_model_matches_a_hand_computation_in_torch_convention():
+@pytest.mark.parametrize("strength", [1.0, 0.4])
+def test_forcing_the_concise_model_matches_a_hand_computation_in_torch_convention(strength):
     gru, lin = torch_pair(2)
     model = from_torch(gru, lin)
     units = (1, 4, 7)
-    forcing = Forcing(reset=GateForce(0.0, units=units, steps=(3, 9)), update=GateForce(0.8, steps=(5, 12)))
+    forcing = Forcing(reset=GateForce(0.0, units=units, steps=(3, 9)), update=GateForce(0.8, steps=(5, 12)),
+                      strength=strength)
     ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9]])
     _, _, tr = model(ids, model.begin_state(1), forcing, record=True)
     h = torch.zeros(HIDDEN)
@@ -112,9 +115,12 @@ def test_forcing_the_concise_model_matches_a_hand_computation_in_torch_conventio
             r_on = mask if 3 <= t < 9 else torch.zeros_like(mask)
             z_on = torch.ones_like(mask) if 5 <= t < 12 else torch.zeros_like(mask)
             h = hand_forced_step(F.one_hot(torch.tensor(tok), V).float(), h, gru, (torch.tensor(0.0), r_on),
-                                 (torch.tensor(0.8), z_on))
+                                 (torch.tensor(0.8), z_on), strength)
             assert torch.allclose(tr.H[t, 0], h, atol=1e-6, rtol=0), t
-    assert (tr.Z[5:12, 0] == 0.8).all() and (tr.R[3:9, 0, list(units)] == 0).all()
+    if strength == 1.0:
+        assert (tr.Z[5:12, 0] == 0.8).all() and (tr.R[3:9, 0, list(units)] == 0).all()
+    else:  # blended: between the free gate and the forced value, neither of them
+        assert not (tr.Z[5:12, 0] == 0.8).any() and not (tr.R[3:9, 0, list(units)] == 0).any()
     free = model(ids, model.begin_state(1), record=True)[2]
     assert not torch.allclose(free.H[-1], tr.H[-1])  # the forcing changed the state
 
@@ -130,13 +136,15 @@ def _autograd_model(gru, lin, X, forcing=Forcing()):
         if forcing.update.applies_at(t):
             z_on[:] = True
         h = hand_forced_step(X[t], h, gru, (torch.tensor(forcing.reset.value or 0.0, dtype=X.dtype), r_on),
-                             (torch.tensor(forcing.update.value or 0.0, dtype=X.dtype), z_on))
+                             (torch.tensor(forcing.update.value or 0.0, dtype=X.dtype), z_on), forcing.strength)
         hs.append(h)
     H = torch.stack(hs)
     return hs, H @ lin.weight.T + lin.bias
 
 
-@pytest.mark.parametrize("forcing", [Forcing(), Forcing(reset=GateForce(0.2, steps=(2, 6)))])
+@pytest.mark.parametrize("forcing", [Forcing(), Forcing(reset=GateForce(0.2, steps=(2, 6))),
+                                     Forcing(reset=GateForce(0.2, steps=(2, 6)), update=GateForce(0.9, steps=(4, 9)),
+                                             strength=0.3)])
 def test_concise_attribution_and_gradient_flow_equal_autograd(forcing):
     gru, lin = torch_pair(3)
     gru, lin = gru.double(), lin.double()
@@ -184,3 +192,25 @@ def test_browser_payload_carries_nn_gru_names_in_gate_order_r_z_n():
     assert torch.equal(torch.tensor(p["weight_ih"]), gru.weight_ih_l0.detach())
     assert torch.equal(torch.tensor(p["bias_hh"]), gru.bias_hh_l0.detach())
     assert torch.equal(torch.tensor(p["linear_weight"]), lin.weight.detach())
+
+
+@pytest.mark.parametrize("strength", [0.5, 0.25])
+def test_concise_gradient_flow_under_a_blended_forcing_equals_autograd(strength):
+    """Blended gates pass (1 − s) of the free gate's slope: the hand backward against autograd through the
+    model's own forward, one step at a time."""
+    gru, lin = torch_pair(6)
+    model = from_torch(gru.double(), lin.double()).double()
+    forcing = Forcing(reset=GateForce(0.2, steps=(2, 6)), update=GateForce(0.7, units=(0, 3)), strength=strength)
+    tokens, target = [5, 2, 7, 7, 1, 0, 3, 9, 4, 6, 2], 8
+    h, steps = model.begin_state(1), []
+    for t in range(target + 1):
+        h_in = h.detach().requires_grad_(True)
+        _, h, _ = model(torch.tensor([[tokens[t]]]), h_in, forcing, start_step=t)
+        steps.append((h_in, h))
+    loss = F.cross_entropy(h @ model.W_hq + model.b_q, torch.tensor([tokens[target + 1]]))
+    g = torch.autograd.grad(loss, h, retain_graph=True)[0]
+    want = [0.0] * (target + 1)
+    for t in range(target, -1, -1):
+        want[t] = float(g.norm())
+        g = torch.autograd.grad(steps[t][1], steps[t][0], grad_outputs=g, retain_graph=True)[0]
+    assert gradient_flow(model, tokens, target, forcing) == pytest.approx(want, rel=1e-9)

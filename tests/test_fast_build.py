@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from gru_viz.fast import build_record, fast_backend, fast_step, run_step, start_background_build
+from gru_viz.fast import build_record, choice, fast_step, run_step, start_background_build
 from gru_viz.fast import ext as fast_ext
 from gru_viz.model import Forcing, GRUScratch
 
@@ -27,17 +27,25 @@ def unbuilt(monkeypatch, tmp_path):
     monkeypatch.setattr(fast_ext, "_thread", None)
     monkeypatch.setenv("GRU_VIZ_BUILD_EXT", "1")  # tests turn the app's build off; these tests are about it
     monkeypatch.delenv("GRU_VIZ_FAST_BACKEND", raising=False)
+    monkeypatch.setattr(choice, "_memo", {})
+
+
+D2L = choice.Shapes("cpu", "float32", 28, 32, 256, 1)
+
+
+def _kernel_is_a_candidate() -> bool:
+    return "cpp" in choice.candidates(D2L)
 
 
 def test_without_a_build_the_torch_path_runs(unbuilt):
-    assert fast_ext.load_extension() is None and fast_backend() == "torch"
+    assert fast_ext.load_extension() is None and not _kernel_is_a_candidate()
     m = GRUScratch(7, 12).double()
     X, Y = torch.randint(0, 7, (5, 6)), torch.randint(0, 7, (5, 6))
     state = torch.zeros(5, 12, dtype=torch.float64)
     loss, _ = fast_step(m, X, Y, state, 1.0, 1.0, Forcing())
     assert math.isfinite(loss)
     with pytest.raises(RuntimeError, match="not built"):
-        run_step(m, X, Y, state, 1.0, 1.0, Forcing(), backend="cpp")
+        run_step(m, X, Y, state, 1.0, 1.0, Forcing(), loops="cpp")
 
 
 def test_no_compiler_is_a_clear_error_and_never_raises_in_background(unbuilt, monkeypatch):
@@ -59,7 +67,7 @@ def test_background_build_swallows_failures(unbuilt, monkeypatch):
     thread = start_background_build(_roomy())
     assert thread is not None and thread.daemon
     thread.join(timeout=10)
-    assert not thread.is_alive() and fast_backend() == "torch"
+    assert not thread.is_alive() and not _kernel_is_a_candidate()
 
 
 def test_failed_build_reports_the_compiler_error_and_leaves_no_folder(unbuilt, monkeypatch):
@@ -73,7 +81,7 @@ def test_failed_build_reports_the_compiler_error_and_leaves_no_folder(unbuilt, m
     with pytest.raises(fast_ext.ExtensionBuildError, match="error: boom"):
         fast_ext.build_extension()
     assert fast_ext.build_failure() and not list(fast_ext.ext_dir().glob("build-*"))
-    assert fast_backend() == "torch"
+    assert not _kernel_is_a_candidate()
 
 
 # --- the build's state: room under the box's memory limit, failures remembered, the reason shown --------------
@@ -111,7 +119,7 @@ def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monke
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("a build started without room"))
     assert start_background_build(Memory(690 * MB, 350 * MB, 20000 * MB)) is None
     state = fast_ext.build_state()
-    assert state.backend == "torch" and state.code == "no_memory" and "690 MB limit" in state.reason
+    assert state.loops != "cpp" and state.code == "no_memory" and "690 MB limit" in state.build
 
 
 def test_cgroup_limit_and_usage_read_from_v1_and_v2_files(tmp_path):
@@ -164,7 +172,7 @@ def test_a_failed_build_is_recorded_and_not_retried_at_the_next_start(unbuilt, m
     monkeypatch.setattr(fast_ext, "_skipped", None)
     assert start_background_build(_roomy()) is None and len(calls) == 1
     state = fast_ext.build_state()
-    assert (state.backend, state.code) == ("torch", "failed") and "Killed signal" in state.reason
+    assert state.loops != "cpp" and state.code == "failed" and "Killed signal" in state.build
 
     with pytest.raises(fast_ext.ExtensionBuildError):
         fast_ext.build_extension()  # explicit: retried
@@ -181,11 +189,23 @@ def test_an_attempt_killed_midway_counts_as_failed(unbuilt, monkeypatch):
     assert "killed" in fast_ext.recorded_failure() and fast_ext.build_state().code == "failed"
 
 
-def test_forcing_the_torch_backend_where_the_kernel_is_built(unbuilt, monkeypatch):
+def test_the_server_setting_picks_the_loops_where_the_kernel_is_built(unbuilt, monkeypatch):
+    """GRU_VIZ_FAST_BACKEND overrides the measured choice: a name from LOOPS, or "torch" for the PyTorch loops; a set
+    that cannot run here leaves the choice as it would be (the same name in BuildState, the trace and a step)."""
     monkeypatch.setattr(fast_ext, "load_extension", lambda: object())  # as if built
-    assert fast_backend() == "cpp" and fast_ext.build_state().code == "built"
-    monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", "torch")
-    assert fast_backend() == "torch" and fast_ext.build_state() == ("torch", fast_ext.build_state().reason, "forced")
+    assert _kernel_is_a_candidate() and fast_ext.build_state().code == "built"
+    assert choice.trace_loops("cpu", torch.float32) == "cpp"
+    for wanted, expect in (("cpp", {"cpp"}), ("torch-rows", {"torch-rows"}), ("torch", {"torch-fm", "torch-rows"})):
+        monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", wanted)
+        made = choice.d2l_choice()
+        assert made.loops in expect and made.code == "forced", wanted
+        assert f"GRU_VIZ_FAST_BACKEND={wanted}" in made.reason
+        state = fast_ext.build_state(made)
+        assert (state.loops, state.reason, state.code) == (made.loops, made.reason, "built")
+    assert choice.trace_loops("cpu", torch.float32) == "torch-rows"
+    monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", "cpp")
+    assert choice.choose_loops("cpu", torch.float32, 28, 32, 8, threads=1, calibrate_now=False).code == "forced"
+    assert choice.choose_loops("cuda", torch.float32, 28, 32, 8, threads=1, calibrate_now=False).loops != "cpp"
 
 
 def _roomy():

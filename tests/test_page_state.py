@@ -227,3 +227,9 @@ def test_every_widget_of_a_setting_shows_the_registrys_options_and_bounds(fresh,
             else:
                 assert len(w.options) == len(spec.options), key
     assert seen >= {"scrub": 13, "force": 14, "train": 13, "gates": 17}[tab]
+
+
+def test_the_conventions_shown_are_the_settings_options():
+    from gru_viz.ui.tabs.gates import CONVENTIONS
+
+    assert tuple(CONVENTIONS) == page_state.options("g_conv")

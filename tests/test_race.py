@@ -29,7 +29,7 @@ def test_same_start_same_batches_lockstep():
     hist = race.histories()
     assert set(hist) == set(VARIANTS) and all(len(h) == 4 for h in hist.values())
     # the plain RNN never computes its gates, so their weights never move
-    rnn = race.trainers["plain RNN (Z=0, R=1)"].model
+    rnn = race.trainers["plain_rnn"].model
     for n in ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r"):
         assert torch.equal(getattr(rnn, n), getattr(init, n))
     assert not torch.equal(rnn.W_hh, init.W_hh)
@@ -37,7 +37,7 @@ def test_same_start_same_batches_lockstep():
     alone = Trainer(c.tokens, len(c.vocab), CFG)
     alone.run()
     for n in PARAM_NAMES:
-        assert torch.equal(getattr(alone.model, n), getattr(race.trainers["GRU"].model, n))
+        assert torch.equal(getattr(alone.model, n), getattr(race.trainers["gru"].model, n))
 
 
 def test_race_in_a_worker_reports_every_variant():
@@ -60,4 +60,4 @@ def test_a_trainer_and_a_race_are_both_run_handles_with_lanes():
     assert alone.lanes() == {"solo": alone}
     assert list(race.lanes()) == list(VARIANTS)
     assert {name: t.config.forcing for name, t in race.lanes().items()} == VARIANTS
-    assert race.lanes()["GRU"] is race.lead
+    assert race.lanes()["gru"] is race.lead

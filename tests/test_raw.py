@@ -191,13 +191,16 @@ def cpp_kernel():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("backend", ["torch", "cpp"])
-def test_fast_path_equals_textbook_one_hot_with_a_large_vocabulary(backend, dtype, request):
-    if backend == "cpp":
-        request.getfixturevalue("cpp_kernel")
+@pytest.mark.parametrize("loops", ["torch-rows", "cpp"])
+def test_fast_path_equals_textbook_one_hot_with_a_large_vocabulary(loops, dtype, monkeypatch):
+    """The row-major sets of loops (the feature-major set takes vocabularies up to 64)."""
+    from fast_loops import install_spies, require, run_on
+
+    require(loops, dtype, V, B)
+    ran = install_spies(monkeypatch)
 
     def fast(m, X, Y, s, lr, clip, f):
-        return run_step(m, X, Y, s, lr, clip, f, backend=backend)
+        return run_on(loops, ran, m, X, Y, s, lr, clip, f)
 
     _assert_close(_train(_model(dtype=dtype), fast), _train(_model(one_hot=True, dtype=dtype), textbook_step))
 
@@ -208,7 +211,7 @@ def test_cpp_kernel_with_several_blocks_and_a_large_vocabulary(cpp_kernel):
     torch.set_num_threads(2)  # 32 rows: 2 blocks of 16 (at least MIN_ROWS_PER_BLOCK each)
 
     def fast(m, X, Y, s, lr, clip, f):
-        return run_step(m, X, Y, s, lr, clip, f, backend="cpp")
+        return run_step(m, X, Y, s, lr, clip, f, loops="cpp")
 
     try:
         _assert_close(_train(_model(), fast, 32), _train(_model(one_hot=True), textbook_step, 32))

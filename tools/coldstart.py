@@ -20,48 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import chromium
+import procs
 from app_server import AppServer, ServerError, install_timemachine
 from box import Box, BoxError, parse_box
 
-CHROMIUM = Path(os.environ.get("GRU_VIZ_CHROMIUM", "/usr/bin/chromium"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 CHART = ".js-plotly-plot"
 
 
-def tree(pid: int) -> list[int]:
-    """A process and all its descendants, from /proc."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 def rss_mb(pid: int) -> float:
-    total = 0
-    for p in tree(pid):
-        try:
-            total += next(int(ln.split()[1]) for ln in Path(f"/proc/{p}/status").read_text().splitlines()
-                          if ln.startswith("VmRSS:"))
-        except (OSError, StopIteration, ValueError):
-            pass
-    return total / 1024
+    return procs.tree_rss_kb(pid) / 1024
 
 
 def compiler_running(pid: int) -> bool:
-    names = []
-    for p in tree(pid)[1:]:
-        try:
-            names.append(Path(f"/proc/{p}/comm").read_text().strip())
-        except OSError:
-            pass
-    return any(n in ("cc1plus", "ninja", "c++", "g++") for n in names)
+    return any(n in ("cc1plus", "ninja", "c++", "g++") for n in procs.names(pid))
 
 
 def kernel_outcome(cache: Path) -> str:
@@ -97,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         install_timemachine(tmp / "cache")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            browser = chromium.launch(pw)
             try:
                 healthy = server.start(timeout=a.timeout)
                 page = browser.new_page(viewport={"width": 1280, "height": 720})

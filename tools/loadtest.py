@@ -38,21 +38,37 @@ import threading
 import time
 from pathlib import Path
 
+import procs
 from app_server import HOST, ROOT, AppServer, ServerError, install_timemachine
 from box import Box, BoxError, parse_box
 from streamlit.proto.WidgetStates_pb2 import WidgetState
-from streamlit_client import ProtocolError, StreamlitClient
 
-PRESET_KEYS = ["free", "plain_rnn", "frozen_memory", "amnesia", "custom"]  # the preset radio's option order
-TABS = ["scrub", "force", "train", "gates"]  # the page's tabs, in order; only the open one is drawn
+sys.path.insert(0, str(ROOT))  # the app of this checkout, whichever one the environment has installed
+from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
+
+from gru_viz.model import PRESETS  # noqa: E402 (after the path: the page's own names, texts and keys)
+from gru_viz.ui.actions import describe_forcing  # noqa: E402
+from gru_viz.ui.i18n.en import EN  # noqa: E402
+from gru_viz.ui.page_state import PRESET_KEYS, widget_prefix  # noqa: E402
+from gru_viz.ui.tabs import TABS  # noqa: E402
+from gru_viz.ui.view import View  # noqa: E402
+
 # what each preset shows: the force tab's heading over the forced continuation, the scrubber's note (None: none)
-PRESET_DESCRIBED = {"free": "free", "plain_rnn": "R=1, Z=0", "frozen_memory": "Z=1", "amnesia": "R=0"}
-FORCED_NOTE = "Gates forced: "
-# a widget each tab draws, to check that a tab switch really drew the tab
-TAB_MARK = {"scrub": "scrubber", "force": "w.preset.", "train": "btn_start", "gates": "w.g_target."}
-QUEUED_TEXT = "Waiting for a free training slot"
-FINISHED_RX = re.compile(r"Finished: (\d+) epochs")
-STOPPED_TEXT = "Stopped"
+PRESET_DESCRIBED = {k: describe_forcing(View("en"), f) for k, f in PRESETS.items()}
+
+
+def _before_field(key: str) -> str:
+    """An English text of the page up to its first {field}: what a status line starts with."""
+    return EN[key].split("{")[0]
+
+
+FORCED_NOTE = _before_field("forced_note")
+# a widget each tab draws, to check that a tab switch really drew the tab (the scrubber component, a button)
+TAB_MARK = {"scrub": "scrubber", "force": widget_prefix("preset"), "train": "btn_start",
+            "gates": widget_prefix("g_target")}
+QUEUED_TEXT = _before_field("status_queued")
+FINISHED_RX = re.compile(re.escape(EN["status_finished"]).replace(re.escape("{epoch}"), r"(\d+)"))
+STOPPED_TEXT = _before_field("status_stopped")  # with or without a reason
 TARGET_RSS_MB, TARGET_P95_S = 1536, 1.0  # from the issue: 1.5 GB peak RSS, p95 update within 1 s
 
 
@@ -69,7 +85,8 @@ class Visitor(StreamlitClient):
             return None
         if len(self.tab_labels) != len(TABS) or not self.tabs_id:
             raise ProtocolError("no tabs on the page")
-        seconds = self.rerun([WidgetState(id=self.tabs_id, string_value=self.tab_labels[TABS.index(name)])])
+        index = list(TABS).index(name)  # the page's tabs in its order
+        seconds = self.rerun([WidgetState(id=self.tabs_id, string_value=self.tab_labels[index])])
         if not any(k.startswith(TAB_MARK[name]) for k in self.drawn):
             self.errors.append(f"tab {name}: the page did not draw {TAB_MARK[name]!r}")
         self.tab = name
@@ -138,14 +155,15 @@ def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) 
     elif how == "radio":  # the force tab's preset radio
         switch(v, "force", res)
         res.time("forcing: preset radio", v.set_radio("preset", PRESET_KEYS.index(preset)))
-        if v.text(f"Forced ({PRESET_DESCRIBED[preset]})") is None:
-            v.errors.append(f"preset {preset}: the force tab did not show 'Forced ({PRESET_DESCRIBED[preset]})'")
+        heading = View("en").t("cont_forced", what=PRESET_DESCRIBED[preset])
+        if v.text(heading) is None:
+            v.errors.append(f"preset {preset}: the force tab did not show {heading!r}")
         return
     elif how == "keys":  # the scrubber's preset buttons (number keys 1-4)
         switch(v, "scrub", res)
         res.time("forcing: scrubber keys", v.press(f"k_{preset}"))
         note = v.text(FORCED_NOTE)
-        shown = note is not None and f"{FORCED_NOTE}{PRESET_DESCRIBED[preset]}." in note
+        shown = note is not None and View("en").t("forced_note", what=PRESET_DESCRIBED[preset]) in note
         if shown != (preset != "free"):
             v.errors.append(f"preset {preset}: the scrubber showed {note!r}")
         return
@@ -248,22 +266,6 @@ def run_visitor(i: int, trainer: bool, args, port: int, start_at: float, end_at:
 # --- the server and its memory ----------------------------------------------------------------------------
 
 
-def tree_rss_kb(pid: int) -> int:
-    """VmRSS of a process and all its descendants, from /proc."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return total
-
-
 class RssMonitor(threading.Thread):
     """Samples the server's RSS (and the box's usage, which also tracks its peak) every 0.5 s."""
 
@@ -274,20 +276,11 @@ class RssMonitor(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            self.peak_kb = max(self.peak_kb, procs.tree_rss_kb(self.pid))
             if self.box is not None:
                 self.box.usage()
             self.samples += 1
             self.stop.wait(self.every)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc/PID/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def app_env(cache: Path, max_trainers: int | None, no_kernel: bool) -> dict[str, str]:
@@ -365,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     proc, port = server.proc, server.port
     res, monitor = Results(), RssMonitor(proc.pid, box)
-    start_rss_mb = tree_rss_kb(proc.pid) / 1024
+    start_rss_mb = procs.tree_rss_kb(proc.pid) / 1024
     monitor.start()
     try:
         t0 = time.monotonic()
@@ -388,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         monitor.stop.set()
         monitor.join(timeout=2)
-        end_rss_mb = tree_rss_kb(proc.pid) / 1024  # after the runs: what the server gave back
+        end_rss_mb = procs.tree_rss_kb(proc.pid) / 1024  # after the runs: what the server gave back
         peak_mb = max(monitor.peak_kb, end_rss_mb * 1024) / 1024
-        server_cpu = cpu_seconds(proc.pid)
+        server_cpu = procs.cpu_seconds(proc.pid)
         boxed = box.stats() if box else None
         server.stop()
         if box:

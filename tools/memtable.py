@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from any directory
-DEFAULTS = {"hidden": 256, "batch_size": 32, "num_steps": 35, "tokens": 200_000, "engine": "fast", "backend": "cpp",
+DEFAULTS = {"hidden": 256, "batch_size": 32, "num_steps": 35, "tokens": 200_000, "engine": "fast", "loops": "cpp",
             "variants": 1, "epochs": 1, "threads": 1}
 
 
@@ -37,13 +37,13 @@ def child(settings: dict) -> dict:
 
     s = {**DEFAULTS, **settings}
     torch.set_num_threads(s["threads"])
-    backend = None
-    if s["engine"] == "fast":
-        from gru_viz.fast import fast_backend
+    loops = None
+    if s["engine"] == "fast":  # measure() set GRU_VIZ_FAST_BACKEND to the loops asked for
+        from gru_viz.fast import choose_loops
 
-        backend = fast_backend()  # loads the C++ kernel when the cache has it
-        if backend != s["backend"]:
-            raise SystemExit(f"asked for backend {s['backend']}, have {backend}")
+        loops = choose_loops("cpu", torch.float32, 28, s["batch_size"], s["hidden"], steps=s["num_steps"]).loops
+        if loops != s["loops"]:
+            raise SystemExit(f"asked for loops {s['loops']}, have {loops}")
     corpus = load_corpus("offline", s["tokens"])
 
     def train(cfg: TrainConfig, variants: int) -> object:
@@ -74,19 +74,18 @@ def child(settings: dict) -> dict:
     released = budget.release_memory()
     after_release = budget.process_rss() - before
     estimate = budget.estimate_run_bytes(s["hidden"], s["batch_size"], s["num_steps"], len(corpus.vocab),
-                                         len(corpus.tokens), s["engine"], s["variants"], backend=backend)
-    return {**s, "backend": backend, "vocab": len(corpus.vocab), "tokens": len(corpus.tokens), "peak_exact": exact,
+                                         len(corpus.tokens), s["engine"], s["variants"], loops=loops)
+    return {**s, "loops": loops, "vocab": len(corpus.vocab), "tokens": len(corpus.tokens), "peak_exact": exact,
             "rss_before_mb": before / 2**20, "peak_mb": peak / 2**20, "estimate_mb": estimate / 2**20,
             "held_after_mb": after / 2**20, "held_after_release_mb": after_release / 2**20,
             "release_ran": released, "seconds": seconds}
 
 
 def measure(settings: dict, timeout: float = 1800) -> dict:
-    """One run in a fresh Python process (the fallback backend gets an empty cache, so no kernel is found)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRU_VIZ_BUILD_EXT": "0"}
-    with tempfile.TemporaryDirectory() as empty:
-        if settings.get("engine", DEFAULTS["engine"]) == "fast" and settings.get("backend") == "torch":
-            env["GRU_VIZ_CACHE_DIR"] = empty
+    """One run in a fresh Python process, on the loops asked for (GRU_VIZ_FAST_BACKEND)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRU_VIZ_BUILD_EXT": "0",
+           "GRU_VIZ_FAST_BACKEND": settings.get("loops", DEFAULTS["loops"])}
+    with tempfile.TemporaryDirectory():
         proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(settings)], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -95,7 +94,7 @@ def measure(settings: dict, timeout: float = 1800) -> dict:
 
 
 def grid(quick: bool) -> list[dict]:
-    paths = [{"engine": "textbook"}, {"engine": "fast", "backend": "cpp"}, {"engine": "fast", "backend": "torch"}]
+    paths = [{"engine": "textbook"}, {"engine": "fast", "loops": "cpp"}, {"engine": "fast", "loops": "torch-fm"}]
     shapes = [(64, 32, 35), (256, 32, 35), (512, 32, 35), (256, 256, 35), (256, 32, 200), (512, 256, 200)]
     if quick:
         shapes = [(64, 32, 35), (512, 256, 200)]
@@ -111,8 +110,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| path | hidden | batch | steps | tokens | variants | epochs | peak MB | estimate MB | peak / estimate "
              "| held after MB | after release MB |", "|---|" + "---:|" * 11]
     for r in rows:
-        path = {"textbook": "textbook", "cpp": "fast, C++"}.get(r["engine"] if r["engine"] == "textbook"
-                                                               else r["backend"], "fast, PyTorch fallback")
+        path = "textbook" if r["engine"] == "textbook" else f"fast, {r['loops']}"
         lines.append(f"| {path} | {r['hidden']} | {r['batch_size']} | {r['num_steps']} | {r['tokens']:,} | "
                      f"{r['variants']} | {r['epochs']} | {r['peak_mb']:.0f} | {r['estimate_mb']:.0f} | "
                      f"{r['peak_mb'] / r['estimate_mb']:.2f} | {r['held_after_mb']:.0f} | "

@@ -1,6 +1,8 @@
 """Browser benchmark of the scrubber: keypress-to-painted latency and warm page load to the first chart.
 
     python tools/scrub_latency.py --url http://127.0.0.1:8731 [--url http://127.0.0.1:8732 --label old] …
+    python tools/scrub_latency.py --live URL   (② in the browser: a page with the gv-* hooks, the app's
+                                               ?tab=force or an exported file://; input to painted, 50 events)
 
 Drives a running app (any version: it reads only the visible heading "Step t: input", the heatmap's marker and
 the per-step chart's data) in headless Chromium at 1280×720 with a 500-character probe. A step counts as painted
@@ -11,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import urllib.parse
 
+import chromium
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = os.environ.get("GRU_VIZ_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 720}
 PROBE = ("the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us "
          "his grey eyes shone and twinkled and his usually pale face was flushed and animated ") * 3
@@ -115,6 +114,57 @@ def step_latencies(browser, url: str, steps: int) -> tuple[list[float], float | 
     return out, rate
 
 
+# ② in the browser: per event, the time from the input event to the frame after the views of that setting are
+# painted (force.js marks data-painted >= data-asked), and to the frame after the degradation curve is.
+LIVE_JS = """
+async ([kind, n, gap]) => {
+  const root = document.querySelector('.gfc-host-root'), curve = root.querySelector('.gfc-curve');
+  const frame = () => new Promise(requestAnimationFrame);
+  const views = [], full = [];
+  const z = root.querySelector('[data-testid="gv-force-z"]'), probe = root.querySelector('[data-testid="gv-probe"]');
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    if (kind === 'control') { z.value = String(0.05 * (1 + (i % 19))); z.dispatchEvent(new Event('input')); }
+    else { probe.value += 'abcdefghij klmnopqrst uvwxyz'[i % 28]; probe.dispatchEvent(new Event('input')); }
+    const asked = Number(root.dataset.asked), cAsked = Number(curve.dataset.asked || 0);
+    let tv = null, tc = null;
+    while (tv === null || tc === null) {
+      await frame();
+      const now = performance.now();
+      if (tv === null && Number(root.dataset.painted || -1) >= asked) { await frame(); tv = performance.now() - t0; }
+      const curveDone = cAsked === 0 || Number(curve.dataset.painted || -1) >= cAsked;
+      if (tc === null && Number(root.dataset.painted || -1) >= asked && curveDone) {
+        await frame(); tc = performance.now() - t0;
+      }
+      if (now - t0 > 30000) break;
+    }
+    views.push(tv); full.push(tc);
+    await new Promise(r => setTimeout(r, gap));
+  }
+  return {views, full};
+}
+"""
+
+
+def live_latencies(browser, url: str, events: int, gap_ms: int = 150) -> dict:
+    """② in the browser: input → painted over `events` moves of the Z control and `events` typed characters."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("[data-testid='gv-ppl-free'][data-value]", timeout=120_000)
+    page.wait_for_timeout(1500)
+    out = {}
+    for kind in ("control", "typed"):
+        r = page.evaluate(LIVE_JS, [kind, events, gap_ms])
+        views, full = [v for v in r["views"] if v is not None], [v for v in r["full"] if v is not None]
+        out[kind] = {"events": len(views), "views_ms_p50": round(statistics.median(views), 1),
+                     "views_ms_p95": round(pct(views, 0.95), 1),
+                     "with_curve_ms_p50": round(statistics.median(full), 1),
+                     "with_curve_ms_p95": round(pct(full, 0.95), 1)}
+    context.close()
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -122,7 +172,9 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", action="append", required=True, help="a running app (repeat to compare)")
+    ap.add_argument("--url", action="append", default=[], help="a running app (repeat to compare)")
+    ap.add_argument("--live", action="append", default=[], help="a page with ②'s gv-* hooks (app or exported file)")
+    ap.add_argument("--events", type=int, default=50)
     ap.add_argument("--label", action="append", help="a name per --url")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--loads", type=int, default=7)
@@ -130,7 +182,9 @@ def main() -> None:
     labels = args.label or [f"app{i}" for i in range(len(args.url))]
     query = "?" + urllib.parse.urlencode({"probe": PROBE})
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = chromium.launch(p)
+        for url in args.live:
+            print(json.dumps({"live": url, **live_latencies(browser, url, args.events)}), flush=True)
         for label, base in zip(labels, args.url):
             url = base.rstrip("/") + "/" + query
             page_load(browser, url)  # warm-up: the server traces the probe and caches it

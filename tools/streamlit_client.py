@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import time
 from collections import OrderedDict
 
@@ -19,6 +20,8 @@ from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+from gru_viz.ui.page_state import widget_prefix  # the page's own key scheme (the load test puts this checkout first)
 
 DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
@@ -30,9 +33,16 @@ class ProtocolError(Exception):
 class StreamlitClient:
     """One browser tab: a websocket session, the widgets it has seen, and what it measured."""
 
-    def __init__(self, port: int, timeout: float, host: str = "127.0.0.1"):
+    def __init__(self, port: int, timeout: float, host: str = "127.0.0.1", source: str | None = None,
+                 headers: list[str] | tuple[str, ...] = ()):
+        """`source`: the local address to connect from (127.0.0.2, … as distinct clients); `headers`: extra
+        request headers ("X-Forwarded-For: 203.0.113.9" to test a forged one)."""
+        sock = None
+        if source is not None:
+            sock = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
         self.ws = websocket.create_connection(f"ws://{host}:{port}/_stcore/stream", subprotocols=["streamlit"],
-                                              timeout=timeout)
+                                              timeout=timeout, header=list(headers),
+                                              **({"socket": sock} if sock is not None else {}))
         self.timeout, self.url = timeout, f"http://{host}:{port}/"
         self.query, self.page_hash = "", ""
         self.widgets: dict[str, tuple[str, str, object]] = {}  # user key -> (widget id, fragment id, proto)
@@ -167,7 +177,7 @@ class StreamlitClient:
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
         """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(f"w.{key}."))):
+        for k in (key, *sorted(k for k in self.widgets if k.startswith(widget_prefix(key)))):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")
@@ -195,6 +205,11 @@ class StreamlitClient:
         """A custom component's state (the in-browser scrubber reports {"view": {"step", "unit"}} this way)."""
         s, fragment = self._state(key)
         s.json_value = json.dumps(value)
+        return self.rerun([s], fragment)
+
+    def set_text(self, key: str, value: str) -> float:
+        s, fragment = self._state(key)
+        s.string_value = value
         return self.rerun([s], fragment)
 
     def put_file(self, name: str, data: bytes, file_id: str | None = None) -> tuple[int, str]:

@@ -241,39 +241,38 @@ def build_failure() -> str | None:
     return _failed
 
 
-def forced_torch() -> bool:
-    """GRU_VIZ_FAST_BACKEND=torch: the PyTorch loops even where the C++ kernel is built (as on a host without it)."""
-    return os.environ.get("GRU_VIZ_FAST_BACKEND", "") == "torch"
-
-
-def fast_backend() -> str:
-    """Which loops `fast_step` runs for CPU float tensors: "cpp" once the extension is built, else "torch"."""
-    return "cpp" if not forced_torch() and load_extension() is not None else "torch"
-
-
 class BuildState(NamedTuple):
-    """What the app's "training code" choice shows: the loops in use, why, and a key for translations."""
+    """What the app's "training code" choice shows: the loops in use and why (`choice.choose_loops`), and the C++
+    kernel's build: a key for translations (built, building, failed, disabled, no_compiler, no_memory, not_built)
+    and a sentence."""
 
-    backend: str  # "cpp" or "torch"
-    reason: str  # one English sentence
-    code: str  # built, forced, building, failed, disabled, no_compiler, no_memory, not_built
+    loops: str
+    reason: str
+    code: str
+    build: str = ""
 
 
-def build_state() -> BuildState:
-    """The fast path's backend now and why, for the app's "training code" choice. Cheap once the app has called
-    `start_background_build` (its decision is kept); before that it checks the compiler and reads the cgroup."""
-    if forced_torch():
-        return BuildState("torch", "the PyTorch path is chosen (GRU_VIZ_FAST_BACKEND=torch)", "forced")
+def _build_code() -> tuple[str, str]:
     if load_extension() is not None:
-        return BuildState("cpp", "the C++ kernel is built and loaded", "built")
+        return "built", "the C++ kernel is built and loaded"
     if _thread is not None and _thread.is_alive():
-        return BuildState("torch", "the C++ kernel is being built in the background; the PyTorch path, with the "
-                                   "same results, runs until it is ready", "building")
+        return "building", "the C++ kernel is being built in the background"
     if _failed is not None:
-        return BuildState("torch", f"building the C++ kernel failed ({_failed})", "failed")
+        return "failed", f"building the C++ kernel failed ({_failed})"
     reason = _skipped or skip_reason(read_memory())
     if reason is None:
-        return BuildState("torch", "the C++ kernel is not built (`python -m gru_viz build-ext`)", "not_built")
+        return "not_built", "the C++ kernel is not built (`python -m gru_viz build-ext`)"
     code = ("disabled" if "GRU_VIZ_BUILD_EXT" in reason else "failed" if reason.startswith("building") else
             "no_memory" if reason.startswith("not enough memory") else "no_compiler")
-    return BuildState("torch", reason, code)
+    return code, reason
+
+
+def build_state(choice: object = None) -> BuildState:
+    """The loops the fast path runs and why (`choice`, a `LoopChoice`; by default the one for d2l's run, from the
+    cache only), with the kernel's build state. Cheap once the app has called `start_background_build` (its
+    decision is kept); before that it checks the compiler and reads the cgroup."""
+    from gru_viz.fast.choice import d2l_choice
+
+    chosen = choice if choice is not None else d2l_choice()
+    code, build = _build_code()
+    return BuildState(chosen.loops, chosen.reason, code, build)

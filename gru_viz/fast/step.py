@@ -1,7 +1,7 @@
 """The fast training step: the same equations, loss, clipping and SGD as `train.textbook_step`, without autograd.
 
-Backpropagation through time is written out by hand; the sequential loops run in C++ when the extension is
-built (`build_extension`) and in plain PyTorch otherwise (CPU without a build, CUDA, MPS), with equal results.
+Backpropagation through time is written out by hand, on one of the named sets of loops (`choice.LOOPS`: the C++
+kernel, PyTorch feature-major, PyTorch row-major, or the textbook itself); `choice.choose_loops` picks which.
 """
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ from typing import NamedTuple
 import torch
 from torch.nn import functional as F
 
+from gru_viz.fast import choice
 from gru_viz.fast import torch_fm as fast_fm
-from gru_viz.fast.ext import (
-    BuildState,
-    build_extension,
-    build_state,
-    fast_backend,
-    load_extension,
-    start_background_build,
-)
+from gru_viz.fast.ext import load_extension
 from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 
-__all__ = ["BuildState", "build_extension", "build_state", "fast_backend", "fast_step", "fast_trace", "run_step",
-           "start_background_build"]
+__all__ = ["fast_step", "fast_trace", "run_step"]
 
 # Fewer rows than this per block make the per-step matmuls too thin to pay for another core.
 MIN_ROWS_PER_BLOCK = 8
@@ -55,9 +48,10 @@ def _weights(model: GRUScratch, cpp: bool) -> dict[str, torch.Tensor]:
 class ForceRows(NamedTuple):
     """A forcing as the loops apply it (`_force_rows`)."""
 
-    rows: torch.Tensor  # (4, 2, 2h): for nothing / Z / R / both forced, keep (1 free, 0 forced) and forced values
+    rows: torch.Tensor  # (4, 2, 2h): for nothing / Z / R / both forced, keep (1 free, 1 − s forced) and s·value
     of_step: list[int]  # each step's row
     whole: list[bool]  # which rows force every gate of every unit (nothing left to compute)
+    strength: float = 1.0  # s: below 1 a forced gate keeps (1 − s) of its free value (and of its gradient)
 
     def gates_forced(self) -> list[bool]:
         """Per step: every gate of every unit forced (the step of a plain RNN)."""
@@ -70,15 +64,15 @@ class ForceRows(NamedTuple):
 
 def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like: torch.Tensor) -> ForceRows | None:
     """The forcing of `steps` steps as a few distinct rows and each step's row: rows (4, 2, 2h) hold, for nothing /
-    Z / R / both forced, keep (1 where free, 0 where forced) and the forced value (0 where free); step i uses row
-    (Z forced at i) + 2 (R forced at i). None when nothing is forced in these steps.
+    Z / R / both forced, keep (1 where free, 1 − s where forced) and s times the forced value (0 where free), so
+    that keep·gate + value is the model's (1 − s)·free + s·forced; step i uses row (Z forced at i) + 2 (R forced
+    at i). None when nothing is forced in these steps.
 
     Step i is time step start_step + i, so a forcing's step range stays absolute, as in GRUScratch.forward.
     """
     if not forcing.active:
         return None
-    if not forcing.full:  # the loops hold a forced gate at its value; a blend goes through the textbook forward
-        raise ValueError("the fast loops compute only forcing at full strength")
+    s = forcing.strength
     rows = torch.zeros(4, 2, 2 * hidden, dtype=like.dtype)
     rows[:, 0] = 1.0
     t = torch.arange(start_step, start_step + steps)
@@ -89,12 +83,29 @@ def _force_rows(forcing: Forcing, steps: int, hidden: int, start_step: int, like
             continue
         cols = list(range(offset, offset + hidden)) if gate.units is None else [offset + u for u in gate.units]
         for k in (bit, 3):
-            rows[k, 0, cols] = 0.0
-            rows[k, 1, cols] = gate.value
+            rows[k, 0, cols] = 1.0 - s
+            rows[k, 1, cols] = s * gate.value
         code += bit * (torch.ones_like(code) if gate.steps is None else (t >= gate.steps[0]) & (t < gate.steps[1]))
     if not bool(code.any()):
         return None
-    return ForceRows(rows.to(like.device), code.tolist(), (rows[:, 0] == 0).all(dim=1).tolist())
+    return ForceRows(rows.to(like.device), code.tolist(), (rows[:, 0] == 0).all(dim=1).tolist(), s)
+
+
+def _strength(forcing: Forcing) -> float:
+    """The strength the loops must compute: 1 when nothing is forced (a free run blends nothing)."""
+    return forcing.strength if forcing.active else 1.0
+
+
+def free_gates(zr: torch.Tensor, force: ForceRows | None, feature_major: bool = False) -> torch.Tensor | None:
+    """Below full strength, the free gates [Z | R] behind the blended ones in zr (T, B, 2h) or, feature-major,
+    (T, 2h, B): (blended − s·value) / (1 − s), whose σ' the backward needs. None at full strength (a forced gate
+    then passes no gradient, and its σ' is multiplied by 0)."""
+    if force is None or force.strength >= 1.0:
+        return None
+    per_step = force.per_step()  # (T, 2, 2h)
+    keep, value = (per_step[:, 0].unsqueeze(-1), per_step[:, 1].unsqueeze(-1)) if feature_major else (
+        per_step[:, 0].unsqueeze(1), per_step[:, 1].unsqueeze(1))
+    return (zr - value) / keep
 
 
 def _force_table(force: ForceRows | None) -> torch.Tensor | None:
@@ -156,18 +167,15 @@ def _blocks(batch: int, cpp: bool) -> int:
     return max(1, min(torch.get_num_threads(), batch // MIN_ROWS_PER_BLOCK)) if cpp else 1
 
 
-def _use_cpp(backend: str | None, like: torch.Tensor) -> bool:
-    """Whether the compiled loops run: they take CPU float32/float64 tensors and must have been built."""
-    if backend not in (None, "cpp", "torch"):
-        raise ValueError(f"backend must be 'cpp', 'torch' or None, got {backend!r}")
-    supported = like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-    if backend == "cpp":
-        if not supported:
-            raise ValueError("the C++ loops take CPU float32 or float64 tensors")
-        if load_extension() is None:
-            raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
-        return True
-    return backend is None and supported and fast_backend() == "cpp"
+def _check(loops: str, like: torch.Tensor, vocab: int, batch: int, strength: float = 1.0) -> None:
+    """Raise when the loops asked for cannot run these tensors here (the reason from `choice.why_not`)."""
+    shapes = choice.Shapes(like.device.type, str(like.dtype).removeprefix("torch."), vocab, batch, 1, 1)
+    why = choice.why_not(loops, shapes, strength)
+    if why is None:
+        return
+    if loops == "cpp" and why.endswith("not built"):
+        raise RuntimeError("the C++ fast path is not built: call gru_viz.fast.build_extension() first")
+    raise ValueError(why)
 
 
 def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], force: ForceRows | None,
@@ -190,7 +198,7 @@ def _forward(ids: torch.Tensor, h0: torch.Tensor, w: dict[str, torch.Tensor], fo
     torch.index_select(w["w_xr"], 0, ids, out=zr[:, h:])
     zr.add_(w["b"][: 2 * h])
     torch.index_select(w["w_xh"], 0, ids, out=buf["ht"]).add_(w["b"][2 * h :])
-    rows, of_step, whole = force if force is not None else (None, [0] * T, [])
+    rows, of_step, whole = force[:3] if force is not None else (None, [0] * T, [])
     run_forward(h0, operand(w["w_hzr"], onednn, B), operand(w["w_hh"], onednn, B), rows, of_step, whole,
                 *(buf[k].view(T, B, -1) for k in ("hs", "zr", "ht", "rh")), onednn=onednn)
 
@@ -210,7 +218,8 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
     run_backward(dh_out.view(T, B, h), hprev.view(T, B, h), buf["zr"].view(T, B, 2 * h), buf["ht"].view(T, B, h),
                  operand(w["w_hzr"].T, onednn, B), operand(w["w_hh"].T, onednn, B), keep, gates_forced,
                  da_zr.view(T, B, 2 * h), da_h.view(T, B, h),
-                 *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")), onednn=onednn)
+                 *(buf[k].view(T, B, -1) for k in ("slope", "cand", "diff")),
+                 free_gates(buf["zr"].view(T, B, 2 * h), force), onednn=onednn)
     # The recurrent weights' gradients as large products over all positions: H_{t-1}^T da.
     big = use_onednn(h0, h)
     d_whh = matmul_tn(buf["rh"], da_h, big, room=buf["h_t"])
@@ -232,21 +241,28 @@ def _torch_backward(ids: torch.Tensor, dh_out: torch.Tensor, h0: torch.Tensor, w
 
 @torch.no_grad()
 def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
-             forcing: Forcing = FREE, backend: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
-    """`fast_step` with the loops chosen: backend "cpp", "torch", or None for the best one available. `ext`: the
-    compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
+             forcing: Forcing = FREE, loops: str | None = None, ext: object = None) -> tuple[float, torch.Tensor]:
+    """`fast_step` on the named loops (`choice.LOOPS`); None: `choice.choose_loops`'s pick for these shapes. `ext`:
+    the compiled module to run instead of this build's (the benchmark compares a kernel with an earlier build)."""
     if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
         forcing = FREE
-    if forcing.active and not forcing.full:  # a blended gate: the loops do not compute it, autograd does
+    B, T = X.shape
+    h, N = model.hidden, B * T
+    strength = _strength(forcing)
+    if loops is None and ext is None:
+        loops = choice.choose_loops(model.W_hq.device, model.W_hq.dtype, model.vocab_size, B, h, steps=T,
+                                    strength=strength).loops
+    else:
+        loops = "cpp" if ext is not None else loops
+        _check(loops, model.W_hq, model.vocab_size, B, strength)
+    if loops == "textbook":
         from gru_viz.train import textbook_step
 
         with torch.enable_grad():
             return textbook_step(model, X, Y, state, lr, clip, forcing)
-    B, T = X.shape
-    h, N = model.hidden, B * T
-    cpp = ext is not None or _use_cpp(backend, model.W_hq)
+    cpp = loops == "cpp"
     force = _force_rows(forcing, T, h, 0, model.W_hh)  # textbook_step runs the model with start_step=0
-    if not cpp and fast_fm.applies(model.W_hq, model.vocab_size, B):  # d2l's case on CPU: the quickest loops
+    if loops == "torch-fm":
         p = {n: t.detach() for n, t in model.params().items()}
         loss, grads, last_state = fast_fm.train_step(p, X, Y, state.to(p["W_hh"].dtype), force)
         _update(model, grads, None, lr, clip)
@@ -307,23 +323,27 @@ def _update(model: GRUScratch, grads: dict[str, torch.Tensor], rows: torch.Tenso
 
 def fast_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float,
               forcing: Forcing) -> tuple[float, torch.Tensor]:
-    """One minibatch exactly as `textbook_step` (loss, clipped SGD update, new detached state), hand-derived."""
+    """One minibatch exactly as `textbook_step` (loss, clipped SGD update, new detached state), hand-derived, on
+    the loops `choice.choose_loops` picks for these shapes (a run fixes its loops: `run_step(loops=...)`)."""
     return run_step(model, X, Y, state, lr, clip, forcing)
 
 
 @torch.no_grad()
 def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, state: torch.Tensor | None = None,
-               start_step: int = 0, backend: str | None = None) -> Trace:
+               start_step: int = 0, loops: str | None = None) -> Trace:
     """The recording forward of `model(ids, state, forcing, record=True, start_step=...)`, for tracing texts fast.
 
-    ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses.
+    ids (batch, steps) token ids; state defaults to zeros, as `trace_text` uses. loops: "cpp" or "torch-rows" (the
+    feature-major set only trains); None: `choice.trace_loops`.
     """
     if forcing.strength == 0.0:  # (1 − 0)·free + 0·value is the free gate exactly
         forcing = FREE
-    if forcing.active and not forcing.full:  # a blended gate: the loops do not compute it, the model does
-        h0 = model.begin_state(ids.shape[0]) if state is None else state
-        return model(ids, h0, forcing, record=True, start_step=start_step)[2]
-    cpp = _use_cpp(backend, model.W_hq)
+    strength = _strength(forcing)
+    loops = loops or ("torch-rows" if strength < 1 else choice.trace_loops(model.W_hq.device, model.W_hq.dtype))
+    if loops not in ("cpp", "torch-rows"):
+        raise ValueError(f"a trace runs on the cpp or torch-rows loops, not {loops!r}")
+    _check(loops, model.W_hq, model.vocab_size, ids.shape[0], strength)
+    cpp = loops == "cpp"
     w = _weights(model, cpp)
     B, T = ids.shape
     h = model.hidden

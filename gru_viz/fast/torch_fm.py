@@ -51,16 +51,21 @@ def forward_fm(xin: torch.Tensor, cin: torch.Tensor, w_zr: torch.Tensor, w_h: to
 
 def backward_fm(dh_out: torch.Tensor, xin: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor, w_hzr: torch.Tensor,
                 w_hh: torch.Tensor, keep: Optional[torch.Tensor], gates_forced: List[bool],  # noqa: UP006, UP045
-                da_zr: torch.Tensor, da_h: torch.Tensor, slope: torch.Tensor, cand: torch.Tensor) -> None:
+                da_zr: torch.Tensor, da_h: torch.Tensor, slope: torch.Tensor, cand: torch.Tensor,
+                free_zr: Optional[torch.Tensor] = None) -> None:  # noqa: UP045
     """Fills da_zr (T, 2h, B) and da_h (T, h, B) = dL/d(pre-activation) of [Z; R] and of H~ from dh_out (h, T, B) =
     dL/dH_t. w_hzr = [W_hz | W_hr] (h, 2h) and w_hh as the model has them. keep (T, 2h): 1 where a gate is free;
-    gates_forced[t]: every gate forced at step t (no product). slope and cand: room for the factors below."""
+    gates_forced[t]: every gate forced at step t (no product). slope and cand: room for the factors below.
+    free_zr: below full forcing strength, the free gates behind zr's blended ones (σ' is theirs)."""
     T, h = ht.size(0), ht.size(1)
     hprev, z, r = xin[:T, :h], zr[:, :h], zr[:, h:]
     # what does not depend on the carried gradient, for all steps at once
-    torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
+    if free_zr is None:
+        torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
+    else:  # a blended gate (1 - s)*free + s*value: sigmoid' of the free gate, times keep = 1 - s below
+        torch.addcmul(free_zr, free_zr, free_zr, value=-1.0, out=slope)
     if keep is not None:
-        slope.mul_(keep.unsqueeze(2))  # a forced gate passes nothing to its weights
+        slope.mul_(keep.unsqueeze(2))  # a forced gate passes nothing (s = 1) or 1 - s to its weights
     torch.addcmul(torch.ones_like(ht[0, 0, 0]), ht, ht, value=-1.0, out=cand)  # tanh' = 1 - H~*H~
     cand.addcmul_(z, cand, value=-1.0)  # times dH/dH~ = 1 - Z
     slope[:, :h].mul_(torch.sub(hprev, ht, out=da_h))  # dH/dZ times sigmoid' (da_h is free until the loop)
@@ -151,8 +156,10 @@ def train_step(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, h0:
     # Back through time, then [W_h*; W_x*; b]'s gradients as one product over all positions for each of the two
     keep = None if force is None else force.per_step()[:, 0]
     gates_forced = [] if force is None else force.gates_forced()
-    backward(dh_out, xin, room["zr"], room["ht"], w_hzr, p["W_hh"], keep,
-             gates_forced, room["da_zr"], room["da_h"], room["slope"], room["cand"])
+    from gru_viz.fast.step import free_gates
+
+    backward(dh_out, xin, room["zr"], room["ht"], w_hzr, p["W_hh"], keep, gates_forced, room["da_zr"],
+             room["da_h"], room["slope"], room["cand"], free_gates(room["zr"], force, feature_major=True))
     def product(da: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:  # da^T [H; X; 1]: (rows of da, h+V+1)
         a = _by_step(inputs, room["g_in"])
         return torch.ops.mkldnn._linear_pointwise(_by_step(da, room["g_da"]), a, None, "none", [], "")

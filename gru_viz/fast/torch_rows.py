@@ -109,20 +109,24 @@ def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_
 def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
                   w_zr_t: torch.Tensor, w_h_t: torch.Tensor, keep: Optional[torch.Tensor],  # noqa: UP045
                   gates_forced: List[bool], onednn: bool, da_zr: torch.Tensor, da_h: torch.Tensor,  # noqa: UP006
-                  slope: torch.Tensor, cand: torch.Tensor, diff: torch.Tensor) -> None:
+                  slope: torch.Tensor, cand: torch.Tensor, diff: torch.Tensor,
+                  free_zr: Optional[torch.Tensor] = None) -> None:  # noqa: UP045
     """Fills da_zr (T, B, 2h) and da_h (T, B, h) = dL/d(pre-activation) of [Z | R] and of H~, given
     dh_out = dL/dH_t from the output layer and hprev = H_{t-1}; w_zr_t, w_h_t: W_hzr^T and W_hh^T as `operand`
     laid them out; gates_forced[t] (or empty): every gate of every unit is forced at step t, so no gradient
     passes through them and their product is skipped. slope (T, B, 2h), cand and diff (T, B, h): room for the
-    factors below."""
+    factors below. free_zr: below full forcing strength, the free gates behind zr's blended ones (σ' is theirs)."""
     T = ht.size(0)
     h = ht.size(2)
     z = zr[:, :, :h]
     # Everything that does not depend on the carried gradient, for all steps at once, in few passes over memory
     # that is reused (fresh pages for these megabytes cost more than the arithmetic).
-    torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
+    if free_zr is None:
+        torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
+    else:  # a blended gate (1 - s)*free + s*value: sigmoid' of the free gate, times keep = 1 - s below
+        torch.addcmul(free_zr, free_zr, free_zr, value=-1.0, out=slope)
     if keep is not None:
-        slope.mul_(keep.unsqueeze(1))  # a forced gate passes nothing to its weights
+        slope.mul_(keep.unsqueeze(1))  # a forced gate passes nothing (s = 1) or 1 - s to its weights
     torch.addcmul(torch.ones_like(ht[0, 0, 0]), ht, ht, value=-1.0, out=cand)  # tanh' = 1 - H~*H~
     cand.addcmul_(z, cand, value=-1.0)  # times dH/dH~ = 1 - Z
     z_slope = torch.sub(hprev, ht, out=diff).mul_(slope[:, :, :h]).unbind()  # dH/dZ times sigmoid'

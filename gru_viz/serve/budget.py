@@ -30,27 +30,28 @@ def param_count(hidden: int, vocab_size: int) -> int:
 
 
 def estimate_run_bytes(hidden: int, batch_size: int, num_steps: int, vocab_size: int, tokens: int,
-                       engine: str = "fast", variants: int = 1, snapshots: int = 8, backend: str | None = None) -> int:
+                       engine: str = "fast", variants: int = 1, snapshots: int = 8, loops: str | None = None) -> int:
     """Peak growth of a process's resident memory while it trains one run with these settings (bytes).
 
-    engine is "textbook" or "fast"; for "fast", backend "torch" means the PyTorch fallback (no C++ kernel) and
-    None or "cpp" the compiled loops. A race trains `variants` models one after another: only their parameters
-    and snapshots multiply, since minibatch memory is freed (autograd) or reused (fast path) between them.
+    engine is "textbook" or "fast"; for "fast", loops "torch-fm" or "torch-rows" (`gru_viz.fast.LOOPS`) mean the
+    PyTorch loops (measured as one row) and None or "cpp" the compiled loops. A race trains `variants` models one
+    after another: only their parameters and snapshots multiply, since minibatch memory is freed (autograd) or
+    reused (fast path) between them.
     """
     if engine not in ("textbook", "fast"):
         raise ValueError(f"engine must be 'textbook' or 'fast', got {engine!r}")
-    key = "fast-torch" if engine == "fast" and backend == "torch" else engine
+    key = "fast-torch" if engine == "fast" and str(loops).startswith("torch") else engine
     positions = batch_size * num_steps
     minibatch = positions * (PER_POSITION_HIDDEN[key] * hidden + PER_POSITION_VOCAB * vocab_size)
     params = 4 * param_count(hidden, vocab_size) * max(1, variants) * (COPIES_OF_PARAMS + max(0, snapshots))
     return int(MARGIN * (FIXED + minibatch + params + PER_TOKEN * tokens))
 
 
-def settings_bytes(config: object, vocab_size: int, tokens: int, variants: int = 1, backend: str | None = None) -> int:
+def settings_bytes(config: object, vocab_size: int, tokens: int, variants: int = 1, loops: str | None = None) -> int:
     """`estimate_run_bytes` for any object with hidden, batch_size, num_steps and engine attributes (TrainConfig)."""
     return estimate_run_bytes(getattr(config, "hidden"), getattr(config, "batch_size"),  # noqa: B009
                               getattr(config, "num_steps"), vocab_size, tokens,  # noqa: B009
-                              getattr(config, "engine", "fast"), variants, backend=backend)
+                              getattr(config, "engine", "fast"), variants, loops=loops)
 
 
 def memory_left(budget_bytes: int | None = None, memory: Memory | None = None) -> int | None:

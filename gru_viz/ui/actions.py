@@ -26,6 +26,7 @@ from gru_viz.ui.state import (
     TORCH_THREADS,
     active_run,
     cached,
+    client_network,
     pretrained,
     pretrained_raw,
     runs,
@@ -98,8 +99,10 @@ def parse_units(text: str, hidden: int) -> tuple[int, ...] | None:
 def current_forcing(hidden: int) -> tuple[Forcing, str]:
     """The forcing the visitor set up, the same for every tab, and the reason when it cannot be applied."""
     preset = ps.get("preset")
+    strength = float(ps.get("f_strength"))
     if preset != "custom":
-        return PRESETS.get(preset, PRESETS["free"]), ""
+        f = PRESETS.get(preset, PRESETS["free"])
+        return (Forcing(f.reset, f.update, strength=strength) if f.active else f), ""
     try:
         units = parse_units(str(ps.get("f_units")), hidden)
     except ValueError as exc:
@@ -112,7 +115,7 @@ def current_forcing(hidden: int) -> tuple[Forcing, str]:
         z = GateForce(float(ps.get("fz_val")), units, steps) if ps.get("fz_on") else GateForce()
     except ForcingError as exc:
         return PRESETS["free"], str(exc)
-    return Forcing(reset=r, update=z), ""
+    return Forcing(reset=r, update=z, strength=strength), ""
 
 
 def describe_forcing(view: View, forcing: Forcing) -> str:
@@ -123,6 +126,8 @@ def describe_forcing(view: View, forcing: Forcing) -> str:
             where = "" if g.units is None else view.t("forcing_units", n=len(g.units))
             when = "" if g.steps is None else view.t("forcing_steps", a=g.steps[0], b=g.steps[1] - 1)
             parts.append(f"{name}={g.value:g}{where}{when}")
+    if parts and not forcing.full:
+        parts.append(view.t("forcing_strength", s=f"{forcing.strength:g}"))
     return ", ".join(parts) or view.t("forcing_free")
 
 
@@ -205,7 +210,7 @@ def model_options(view: View) -> dict[str, str]:
     opts.update({f"raw:{e}": view.t("pretrained_raw", epoch=e) for e in sorted(pretrained_raw(), reverse=True)})
     for w in reversed(runs()):
         snap = w.progress()
-        if snap.epoch:
+        if snap.epoch and not snap.dropped:  # a dropped run's models were freed (serve.kept)
             opts[f"run:{w.run_id}:latest"] = view.t("run_latest", n=w.number, label=snap.label, epoch=snap.epoch)
             for e in reversed(snap.snapshot_epochs):
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
@@ -229,7 +234,7 @@ def resolve_model(key: str) -> Inspected | None:
     if kind == "run":
         run_id, _, which = rest.partition(":")
         for w in runs():
-            if str(w.run_id) == run_id:
+            if str(w.run_id) == run_id and not w.progress().dropped:
                 epoch = None if which == "latest" else int(which)
                 ident_epoch = w.progress().epoch if epoch is None else epoch
                 models = ps.get("_run_models")
@@ -246,11 +251,14 @@ def resolve_model(key: str) -> Inspected | None:
 
 
 def run_bytes(config: TrainConfig, vocab_size: int, tokens: int, race: bool = False) -> int:
-    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the code it would run here."""
-    from gru_viz.fast import fast_backend
+    """The run's estimated peak memory (gru_viz.serve.budget, measured), for the loops it would run here."""
+    from gru_viz.fast import choose_loops
+    from gru_viz.train import resolve_device
 
-    backend = fast_backend() if config.engine == "fast" else None
-    return settings_bytes(config, vocab_size, tokens, variants=len(VARIANTS) if race else 1, backend=backend)
+    loops = choose_loops(resolve_device(config.device).type, "float32", vocab_size, config.batch_size, config.hidden,
+                         threads=TORCH_THREADS, steps=config.num_steps, calibrate_now=False).loops if (
+        config.engine == "fast") else None
+    return settings_bytes(config, vocab_size, tokens, variants=len(VARIANTS) if race else 1, loops=loops)
 
 
 def what_fits(config: TrainConfig, vocab_size: int, tokens: int, race: bool, budget: int) -> dict[str, object]:
@@ -292,7 +300,7 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     try:
         worker = TrainingWorker(training.corpus, config, label=label, limiter=slots, prefix=PREFIX,
                                 num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS, visitor=visitor, memory=need)
+                                time_limit=RUN_SECONDS, visitor=visitor, memory=need, network=client_network())
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

@@ -26,9 +26,10 @@ from gru_viz.serve.classroom import (
     ClassState,
     ppl_answer,
 )
-from gru_viz.serve.ratelimit import ClassLimits, client_key
+from gru_viz.serve.ratelimit import ClassLimits
 from gru_viz.serve.teachers import Teachers
 from gru_viz.ui import page_state as ps
+from gru_viz.ui.state import client_network as network
 from gru_viz.ui.state import visitor_id
 from gru_viz.ui.view import View, md_escape
 
@@ -67,16 +68,6 @@ def _teachers() -> Teachers:
 def _limits() -> ClassLimits:
     """Starting and joining classes, per session and per network (docs/DEPLOY.md, "Which address is a client's")."""
     return ClassLimits()
-
-
-def network() -> str:
-    """The network this page's client is counted by (gru_viz.serve.ratelimit.client_key)."""
-    try:
-        headers = {k: v for k, v in st.context.headers.items() if isinstance(k, str) and isinstance(v, str)}
-        peer = st.context.ip_address
-    except Exception:  # noqa: BLE001 (no request context: a test run; counted as one local client)
-        headers, peer = {}, None
-    return client_key(peer if isinstance(peer, str) else None, headers)
 
 
 def session_key() -> str:

@@ -36,4 +36,22 @@ def downloads(view: View, inspected: Inspected, trace: TextTrace) -> None:
                              mime="text/csv", key="dl_csv", on_click="ignore")
         c[2].download_button(view.t("dl_npz"), data=trace.npz_bytes, file_name=f"{name}_trace.npz",
                              mime="application/octet-stream", key="dl_npz", on_click="ignore")
+        _notebook_downloads(view, inspected)
         st.caption(view.t("dl_figures"))
+
+
+def _notebook_downloads(view: View, inspected: Inspected) -> None:
+    """A GRU over d2l's 28 characters, as a file for each edition's notebook: its names and its vocabulary order
+    (d2l 1.0's alphabetical one permuted back), built only when a button is pressed."""
+    from gru_viz.checkpoint import Checkpoint
+    from gru_viz.notebook import EDITIONS, SEED_ORDER, notebook_bytes
+
+    model, vocab, name = inspected.model, inspected.vocab, inspected.name
+    if getattr(model, "arch", "gru") == "rnn" or sorted(vocab.idx_to_token) != sorted(SEED_ORDER):
+        return
+    cols = st.columns(len(EDITIONS))
+    for col, edition in zip(cols, EDITIONS, strict=True):
+        col.download_button(view.t(f"dl_nb_{edition}"), file_name=f"{name}_{edition}.safetensors",
+                            data=lambda e=edition: notebook_bytes(Checkpoint(model, vocab), e),
+                            mime="application/octet-stream", key=f"dl_nb_{edition}", on_click="ignore",
+                            help=view.t("dl_nb_help"))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from gru_viz.checkpoint import CheckpointError
 from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
-from gru_viz.train import TrainConfig, available_devices
+from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
@@ -45,9 +45,9 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
     sb = st  # drawn inside the settings' container (the sidebar, or projector mode's Settings button)
     try:
         if source == "tm":
-            base, error = timemachine()
-            if base is None:
-                return None, view.t("tm_unavailable", reason=md_escape(error))
+            base, _ = timemachine()
+            if base is None:  # offline: said calmly by offline_note, without the socket's error text
+                return None, view.t("tm_unavailable")
             if tokens == "raw":
                 base = _raw_corpus("tm", max_vocab)
             return dataclasses.replace(base, tokens=base.tokens[:max_tokens]), ""
@@ -79,7 +79,10 @@ def sidebar(view: View) -> Training:
     sb.header(view.t("settings"))
     w = ps.widget
     lang = view.lang
+    offline = offline_default()
     source = w(sb.radio, view.t("corpus"), "corpus_source", lang=lang, format_func=lambda k: view.t(f"corpus_{k}"))
+    if offline:
+        offline_note(view, str(source))
     tokens = str(w(sb.radio, view.t("tokens"), "tokens", lang=lang, horizontal=True,
                    format_func=lambda k: view.t(f"tokens_{k}"), help=view.t("tokens_help")))
     max_tokens = w(sb.number_input, view.t("max_tokens"), "max_tokens", lang=lang)
@@ -92,7 +95,7 @@ def sidebar(view: View) -> Training:
             w(sb.number_input, view.t("max_vocab"), "max_vocab", lang=lang, shown=len(corpus.vocab),
               help=view.t("max_vocab_help"))
             sb.caption(view.t("corpus_coverage", cov=corpus.coverage))
-    elif error:
+    elif error and not (offline and source == "tm"):  # offline, the note above says it
         sb.error(error)
 
     c1, c2 = sb.columns(2)
@@ -107,11 +110,13 @@ def sidebar(view: View) -> Training:
     ps.settle("device", devices)
     device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
     sampling = w(sb.radio, view.t("sampling"), "sampling", lang=lang, format_func=view.t, horizontal=True)
-    engine_labels = {k: view.t(f"engine_{k}", backend=fast_backend_label(view)) for k in ps.options("engine")}
+    choice = fast_choice(str(device), len(corpus.vocab) if corpus is not None else 28, int(batch), int(hidden),
+                         int(steps))
+    engine_labels = {k: view.t(f"engine_{k}", loops=loops_label(view, choice.loops)) for k in ps.options("engine")}
     engine = w(sb.radio, view.t("engine_choice"), "engine", lang=lang, labels=engine_labels.values(),
                format_func=engine_labels.get)  # the kernel's build may finish
     if engine == "fast":
-        sb.caption(build_note(view))
+        sb.caption(build_note(view, choice))
     config = None
     try:
         config = TrainConfig(hidden=int(hidden), lr=float(lr), epochs=int(epochs), batch_size=int(batch),
@@ -125,21 +130,51 @@ def sidebar(view: View) -> Training:
     return Training(corpus, config, error)
 
 
-def build_note(view: View) -> str:
-    """Which loops the fast path runs on this server and why (the C++ kernel, or the PyTorch path: being built,
-    no compiler, not enough memory in this box, a failed build), escaped for Markdown."""
+def offline_default() -> bool:
+    """Whether the book cannot be had here (no internet, none cached). Then, once per session, the default corpus
+    becomes the offline one, so Start and the race work at once; a corpus the person chose is kept."""
+    offline = timemachine()[0] is None
+    if offline and not ps.get("_offline_default"):
+        ps.put("_offline_default", True)
+        if ps.get("corpus_source") == "tm":
+            ps.put("corpus_source", "offline")
+    return offline
+
+
+def offline_note(view: View, source: str) -> None:
+    """Offline, said once and calmly in the page's language: what works, and one click to it."""
+    if source == "tm":
+        st.info(view.t("offline_tm"), icon=":material/wifi_off:")
+        st.button(view.t("offline_use"), key="offline_use", on_click=ps.put, args=("corpus_source", "offline"),
+                  type="primary")
+    else:
+        st.caption(view.t("offline_note"))
+
+
+def fast_choice(device: str, vocab: int, batch: int, hidden: int, steps: int):
+    """The loops a fast run of these settings would train with (`choose_loops`, from the measured cache only: the
+    page never times anything)."""
+    from gru_viz.fast import choose_loops
+    from gru_viz.ui.actions import TORCH_THREADS
+
+    return choose_loops(resolve_device(device).type, "float32", vocab, batch, hidden, threads=TORCH_THREADS,
+                        steps=steps, calibrate_now=False)
+
+
+def loops_label(view: View, loops: str) -> str:
+    return view.t("loops_" + loops.replace("-", "_"))
+
+
+def build_note(view: View, choice) -> str:
+    """Which loops the fast path runs for these settings and why (measured, the default order, the server's
+    setting), then the C++ kernel's build (built, being built, no compiler, not enough memory, failed), escaped."""
     from gru_viz.fast import build_state
 
-    state = build_state()
-    detail = md_escape(state.reason) if state.code == "failed" else ""
-    return view.t(f"build_{state.code}", detail=detail)
-
-
-def fast_backend_label(view: View) -> str:
-    """Which code the fast path runs here: the compiled C++ kernel, or its pure-PyTorch fallback."""
-    from gru_viz.fast import fast_backend
-
-    return view.t("backend_cpp") if fast_backend() == "cpp" else view.t("backend_torch")
+    state = build_state(choice)
+    timings = ", ".join(f"{loops_label(view, n)} {ms:.1f}" for n, ms in choice.timings)
+    detail = md_escape(state.build) if state.code == "failed" else ""
+    return md_escape(view.t(f"loops_{choice.code}", timings=timings)) + " " + view.t(f"build_{state.code}",
+                                                                                   detail=detail)
 
 
 def checkpoint_upload(view: View) -> None:
@@ -190,14 +225,14 @@ def _edition_switch(view: View, up) -> None:
     if nb is not None and nb.edition == "metadata":
         st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
         return
-    if nb is not None:
-        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), edition=view.t(f"edition_{nb.edition}"),
-                          seed=nb.perplexity.get("seed", float("nan")),
-                          d2l10=nb.perplexity.get("d2l-1.0", float("nan")),
-                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
     editions = list(EDITIONS)
     current = editions.index(nb.edition) if nb is not None else None
     choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
     if choice is not None and choice != (nb.edition if nb is not None else None):
         _load_upload(view, up, choice)
+        nb = ps.get("uploaded_nb")
+    if nb is not None:
+        st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
+                          edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
+                          how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))

@@ -16,6 +16,8 @@ import streamlit as st
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
 from gru_viz.serve.budget import MB, memory_left
+from gru_viz.serve.kept import KeptMemory
+from gru_viz.serve.ratelimit import client_key
 from gru_viz.serve.slots import TrainingSlots
 from gru_viz.serve.worker import TrainingWorker, reap_unseen
 from gru_viz.ui import page_state as ps
@@ -38,6 +40,9 @@ RUN_SECONDS = float(os.environ.get("GRU_VIZ_RUN_SECONDS", "900")) or None
 # what to keep free for visitors' pages (traces, caches: a class of 30 added about 200 MB in the load test).
 MEMORY_BUDGET_MB = float(os.environ.get("GRU_VIZ_MEMORY_BUDGET_MB", "2700"))
 PAGES_RESERVE_MB = float(os.environ.get("GRU_VIZ_PAGES_RESERVE_MB", "300"))
+# What one visitor's ended runs may keep (models, last-good copies, snapshots: serve.kept.kept_run_bytes); the
+# oldest beyond it is dropped. A run of d2l's settings keeps about 5 MB; one of hidden 512 on 4,000 characters 170 MB.
+KEPT_PER_VISITOR_MB = float(os.environ.get("GRU_VIZ_KEPT_PER_VISITOR_MB", "300"))
 
 
 # --- shared by every visitor: read-only data and the server-wide limits ---------------------
@@ -102,7 +107,10 @@ def training_slots() -> TrainingSlots:
     """The server's slots, with the memory that training may take: what the box (its cgroup limit, else
     GRU_VIZ_MEMORY_BUDGET) has left when the server starts, less a reserve for the visitors' pages."""
     left = memory_left(int(MEMORY_BUDGET_MB * MB))
-    return TrainingSlots(MAX_TRAINERS, None if left is None else max(0, left - int(PAGES_RESERVE_MB * MB)))
+    budget = None if left is None else max(0, left - int(PAGES_RESERVE_MB * MB))
+    # ended runs may keep up to half of it; the rest is dropped oldest first, and more whenever a new run needs it
+    kept = KeptMemory(None if budget is None else budget // 2, int(KEPT_PER_VISITOR_MB * MB))
+    return TrainingSlots(MAX_TRAINERS, budget, kept=kept)
 
 
 @st.cache_resource
@@ -130,9 +138,12 @@ class SessionGuard:
 
 
 def _on_session_end(guard: SessionGuard) -> None:
-    """The browser session ended: stop its runs now (a reconnect can continue them with Resume)."""
+    """The browser session ended: stop its runs now and give back what they keep."""
     for w in guard.runs:
         w.stop()
+        if w.limiter is not None and w.limiter.kept is not None:  # no Streamlit call here: it runs outside a page
+            w.limiter.kept.remove(w)
+        w.drop("session_ended")
 
 
 @st.cache_resource(scope="session", on_release=_on_session_end, show_spinner=False)
@@ -177,6 +188,16 @@ def visitor_id() -> str:
         token = browser_token(str((st.context.cookies or {}).get("_streamlit_xsrf", "")))
         ps.put("_visitor", f"browser:{token}" if token else f"session:{secrets.token_hex(8)}")
     return str(ps.get("_visitor"))
+
+
+def client_network() -> str:
+    """The network this page's client is counted by (gru_viz.serve.ratelimit.client_key; docs/DEPLOY.md)."""
+    try:
+        headers = {k: v for k, v in st.context.headers.items() if isinstance(k, str) and isinstance(v, str)}
+        peer = st.context.ip_address
+    except Exception:  # noqa: BLE001 (no request context: a test run; counted as one local client)
+        headers, peer = {}, None
+    return client_key(peer if isinstance(peer, str) else None, headers)
 
 
 def visitor_run(visitor: str) -> TrainingWorker | None:

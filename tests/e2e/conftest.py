@@ -24,9 +24,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 TIMINGS = ARTIFACTS / "timings.txt"
-CHROMIUM = Path(os.environ.get("GRU_VIZ_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 1000}
 SERVER_START_S = 90
 UNSEEN_GRACE_S = 20  # the e2e server's watchdog grace (the app's default is 180 s)
@@ -109,7 +106,8 @@ def record_timing(test: str, what: str, *seconds: float) -> None:
 # --- the server -----------------------------------------------------------------------------
 
 sys.path.insert(0, str(ROOT / "tools"))
-from app_server import AppServer, ServerError  # noqa: E402 (tools/ is not a package)
+import chromium  # noqa: E402 (tools/ is not a package): Chromium's path and launch settings, shared with the tools
+from app_server import AppServer, ServerError  # noqa: E402
 
 
 class Server:
@@ -185,14 +183,14 @@ def app_server(_cache_dir) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def browser():
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} not found (apt-get install chromium, or set GRU_VIZ_CHROMIUM)")
+    if not chromium.CHROMIUM.exists():
+        _need(f"{chromium.CHROMIUM} not found (apt-get install chromium, or set GRU_VIZ_CHROMIUM)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _need("playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = chromium.launch(p)
         yield b
         b.close()
 

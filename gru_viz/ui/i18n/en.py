@@ -19,9 +19,14 @@ EN: dict[str, str] = {
                        "upload is refused: try again in a few minutes.",
     "pasted_text": "pasted text",
     "too_large": "{name}: larger than {mb} MB",
-    "tm_unavailable": "The Time Machine could not be downloaded here ({reason}). Everything else works without "
-                      "it: the bundled models, the other tabs, and the offline corpus (the Python documentation). "
-                      "To add the book from a copy you have: python -m gru_viz fetch --from FILE",
+    "tm_unavailable": "The Time Machine is not available here (no internet, and no copy cached): choose the "
+                      "offline corpus or your own text.",
+    "offline_tm": "No internet here, so The Time Machine cannot be downloaded. Everything else works offline: the "
+                  "bundled models, the offline corpus (Python's documentation), your own text, and on the server "
+                  "`python -m gru_viz fetch --from FILE` to add a copy of the book.",
+    "offline_use": "Use the offline corpus",
+    "offline_note": "Offline: The Time Machine cannot be downloaded here, so the offline corpus is the default. "
+                    "The bundled models and your own text work as usual.",
     "paste_here": "Your text (English works best: the model sees only the letters a-z and spaces)",
     "hidden": "Hidden units",
     "lr": "Learning rate",
@@ -36,22 +41,25 @@ EN: dict[str, str] = {
     "seed": "Random seed",
     "device": "Device",
     "engine_choice": "Training code",
-    "engine_fast": "fast path (hand-written backprop, {backend})",
-    "backend_cpp": "compiled C++",
-    "backend_torch": "PyTorch fallback",
-    "build_built": "The compiled C++ kernel runs here.",
-    "build_forced": "The PyTorch loops run here (chosen by the server's settings); same results as the C++ kernel.",
-    "build_building": "The C++ kernel is being compiled in the background; until then the PyTorch loops run, with "
-                      "the same results.",
-    "build_failed": "The PyTorch loops run here, with the same results: compiling the C++ kernel failed "
-                    "({detail}), and it is not tried again for this version.",
-    "build_disabled": "The PyTorch loops run here, with the same results: this server does not compile the C++ "
-                      "kernel.",
-    "build_no_compiler": "The PyTorch loops run here, with the same results: this server has no C++ compiler.",
-    "build_no_memory": "The PyTorch loops run here, with the same results: this server's memory is too small to "
-                       "compile the C++ kernel safely beside the app.",
-    "build_not_built": "The PyTorch loops run here, with the same results: the C++ kernel is not built "
-                       "(python -m gru_viz build-ext).",
+    "engine_fast": "fast path (hand-written backprop, {loops})",
+    "loops_cpp": "compiled C++",
+    "loops_torch_fm": "PyTorch, feature-major",
+    "loops_torch_rows": "PyTorch, row-major",
+    "loops_textbook": "textbook autograd",
+    "loops_measured": "Chosen by timing a few training steps of each set of loops on this server at these sizes "
+                      "(milliseconds a step: {timings}); another set replaces the current one only when at least "
+                      "5% faster. All give the same results.",
+    "loops_default": "Not timed yet on this server at these sizes: the default order is used until the first run "
+                     "times a few steps of each. All give the same results.",
+    "loops_forced": "Set by the server's settings (GRU_VIZ_FAST_BACKEND). All give the same results.",
+    "loops_only": "The only set of loops that runs these sizes here.",
+    "build_built": "The C++ kernel is built.",
+    "build_building": "The C++ kernel is being compiled in the background; a run keeps the loops it started with.",
+    "build_failed": "Compiling the C++ kernel failed ({detail}); it is not tried again for this version.",
+    "build_disabled": "This server does not compile the C++ kernel.",
+    "build_no_compiler": "This server has no C++ compiler for the kernel.",
+    "build_no_memory": "This server's memory is too small to compile the C++ kernel safely beside the app.",
+    "build_not_built": "The C++ kernel is not built (python -m gru_viz build-ext).",
     "engine_textbook": "textbook (autograd, step by step)",
     "corpus_info": "{name}: {tokens:,} characters, vocabulary of {vocab}",
     "tokens": "Characters kept",
@@ -124,6 +132,17 @@ EN: dict[str, str] = {
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
     "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
                      "server right now (at most {max} at once, so that every visitor gets a turn).",
+    "budget_slots": "On this server at most {max} runs train at once; a visitor's first run goes before anyone's "
+                    "second.",
+    "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
+                      "behind other visitors' first runs.",
+    "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
+    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs kept more memory than one visitor "
+                                "may keep on this server, and this was your oldest. Its curve stays; train it again "
+                                "to inspect it.",
+    "run_dropped_kept_server": "Run {n}'s models were freed: the server needed the memory for new runs, and this was "
+                               "one of the oldest kept. Its curve stays; train it again to inspect it.",
+    "run_dropped_session_ended": "Run {n}'s models were freed when its page closed.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
@@ -215,6 +234,21 @@ EN: dict[str, str] = {
     "forcing_free": "free",
     "forcing_units": " on {n} units",
     "forcing_steps": " for steps {a}-{b}",
+    "forcing_strength": "strength {s}",
+    "live_probe": "Probe: the text traced and measured here (edit it: everything below follows as you type)",
+    "live_value_r": "R (reset gate)",
+    "live_value_z": "Z (update gate)",
+    "live_strength": "Strength: free (0) → forced (1)",
+    "live_ppl_on_probe": "on the text above, {n} characters, computed in your browser",
+    "live_cont_forced": "Forced",
+    "live_curve_title": "Degradation: perplexity of the probe as the forcing's strength grows",
+    "live_curve_x": "strength (0 = free, 1 = forced)",
+    "live_curve_y": "perplexity (log scale)",
+    "live_curve_name": "perplexity at each strength",
+    "live_curve_now": "current setting",
+    "live_free_word": "free",
+    "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
+    "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
                            "same settings and seed, and overlay its perplexity curve on the others.",
@@ -241,10 +275,16 @@ EN: dict[str, str] = {
     "att_help": "Bar under each character: ‖∂ log p(top prediction) / ∂ input‖, on a log scale (each row up to "
                 "its largest, {decades} decades); the text is coloured by the same value.",
     "att_largest": "largest {v}",
+    "att_scale": "Bar height on a log scale: full = the row's largest, empty = 1/{ratio} of it.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
     "dl_ckpt": "Checkpoint (.safetensors)",
+    "dl_nb_seed": "For a seed-edition notebook (zh.d2l.ai)",
+    "dl_nb_d2l-1.0": "For a d2l 1.0 notebook (d2l.ai)",
+    "dl_nb_help": "The model under that edition's names and in its vocabulary's order, the vocabulary in the "
+                  "metadata. d2l 1.0: model.load_state_dict(safetensors.torch.load_file(FILE)); the lines for "
+                  "each edition are in the README's section \"From your d2l notebook\".",
     "dl_csv": "Trace (CSV)",
     "dl_npz": "Trace (NPZ)",
     "dl_figures": "Each chart's camera icon saves a PNG.",

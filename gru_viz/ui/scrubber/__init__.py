@@ -6,6 +6,7 @@ See docs/SCRUBBER.md for why it is built this way. scrubber.js and scrubber.css 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import inspect
 import logging
 import os
@@ -53,11 +54,10 @@ def plotly_source() -> dict[str, str]:
     source = plotly_file()
     static = _static_dir()
     try:
-        import plotly
-
         if not st.get_option("server.enableStaticServing"):
             raise OSError("server.enableStaticServing is off")
-        name = f"plotly-{plotly.__version__}.min.js"
+        # the installed package's version, read without importing Plotly (only the figure builders import it)
+        name = f"plotly-{importlib.metadata.version('plotly')}.min.js"
         target = static / name
         if not target.exists() or target.stat().st_size != source.stat().st_size:
             static.mkdir(exist_ok=True)

@@ -1,7 +1,10 @@
 // Which characters mattered (gru_viz/attribution.py): per step t, a bar under every character t' ≤ t on a log
 // scale and the tape's colouring, for the trace's model and (when it is forced) the free model beside it.
 
-const ATT_DECADES = 4; // a bar spans this many decades below its row's largest value
+// A bar spans this many decades below its row's largest value. Four made nearly every bar full height on the
+// trained model (read as "every character mattered equally"); with two, a bar at half height is a tenth of the
+// largest, and the scale is said beside the bars, not only in a tooltip.
+const ATT_DECADES = 2;
 
 function attDecode(b64, [lo, hi]) {
   const q = decode(b64, 16), out = new Float64Array(q.length), step = (hi - lo) / 65535;
@@ -26,14 +29,20 @@ function attDom(S, tapeInner, labelsBox) {
   S.att = attRows(S);
   for (const row of S.att) {
     const strip = el("div", "gsc-bars gsc-bars-" + row.key, tapeInner);
-    row.bars = Array.from(S.p.text, (_, t) => {
-      const bar = el("span", "gsc-bar", strip, "\u00a0");
+    // Each bar holds its character, invisible: it is exactly as wide as the character above it in any script
+    // (a full-width CJK character too), so the bars never drift from their characters along the tape.
+    row.bars = Array.from(S.p.text, (ch, t) => {
+      const bar = el("span", "gsc-bar", strip, ch === " " ? "\u00a0" : showChar(ch));
+      bar.setAttribute("aria-hidden", "true");
       bar.dataset.t = t;
       return el("i", "", bar);
     });
     row.labelEl = el("div", "gsc-att-label gsc-att-label-" + row.key, labelsBox);
     el("span", "gsc-att-name", row.labelEl, row.label);
     row.maxEl = el("span", "gsc-att-max", row.labelEl);
+  }
+  if (S.att.length) {
+    el("div", "gsc-att-scale", labelsBox, S.ui.labels.att_scale.replace("{ratio}", String(10 ** ATT_DECADES)));
   }
 }
 

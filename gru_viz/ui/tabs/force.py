@@ -12,6 +12,7 @@ from gru_viz.model import FREE, Forcing
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import (
+    MAX_PROBE,
     Inspected,
     Training,
     describe_forcing,
@@ -70,6 +71,39 @@ def _controls(view: View, probe_len: int) -> None:
 
 @needs_model
 def render(ctx: PageContext) -> None:
+    from gru_viz.ui import live_force
+
+    payload = ctx.inspected.cached("browser_model", (), lambda: live_force.model_payload_for(
+        ctx.inspected.model, ctx.inspected.vocab), size=2)
+    if isinstance(payload, dict):
+        _render_live(ctx, payload)
+    else:
+        st.caption(ctx.view.t("live_server_only", reason=payload))
+        _render_server(ctx)
+
+
+def _render_live(ctx: PageContext, payload: dict) -> None:
+    """② in the browser: the probe, the controls and their results answer there (ui/scrubber/force.js); this
+    run only records the settled setting and, in a class, asks the question before the results."""
+    from gru_viz.ui import live_force
+
+    view, inspected, forcing, probe = ctx.view, ctx.inspected, ctx.forcing, ctx.probe
+    locked = False
+    if class_panel.current() is not None and probe:
+        # the class's numbers are the teacher's, measured here; a student's page computes nothing forced first
+        tokens = inspected.vocab.encode(probe)
+        free_ppl = inspected.cached("ppl", (probe, FREE), lambda: text_perplexity(inspected.model, tokens))
+        forced_ppl = inspected.cached("ppl", (probe, forcing),
+                                      lambda: text_perplexity(inspected.model, tokens, forcing))
+        locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
+    raw = ps.get("probe")
+    shown = model_default_probe(inspected) if raw is None else str(raw)
+    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE))
+    st.divider()
+    _train_this_way(view, forcing, ctx.training)
+
+
+def _render_server(ctx: PageContext) -> None:
     view, inspected, forcing, forcing_error, probe, training = (ctx.view, ctx.inspected, ctx.forcing,
                                                                 ctx.forcing_error, ctx.probe, ctx.training)
     model, vocab = inspected.model, inspected.vocab

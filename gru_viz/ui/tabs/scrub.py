@@ -30,11 +30,23 @@ EQUATIONS = r"""
 \mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
 \end{aligned}
 """
+# nn.GRU's cell (a model from a notebook's concise GRU): the reset gate after the recurrent product, b_hn inside
+TORCH_EQUATIONS = r"""
+\begin{aligned}
+\mathbf{Z}_t &= \sigma(\mathbf{X}_t \mathbf{W}_{iz} + \mathbf{b}_{iz}
+  + \mathbf{H}_{t-1} \mathbf{W}_{hz} + \mathbf{b}_{hz})\\
+\mathbf{R}_t &= \sigma(\mathbf{X}_t \mathbf{W}_{ir} + \mathbf{b}_{ir}
+  + \mathbf{H}_{t-1} \mathbf{W}_{hr} + \mathbf{b}_{hr})\\
+\tilde{\mathbf{H}}_t &= \tanh(\mathbf{X}_t \mathbf{W}_{in} + \mathbf{b}_{in}
+  + \mathbf{R}_t \odot (\mathbf{H}_{t-1} \mathbf{W}_{hn} + \mathbf{b}_{hn}))\\
+\mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
+\end{aligned}
+"""
 # The scrubber's words, passed to the browser in the page's language.
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
           "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
-          "att_forced", "att_free", "att_help", "att_largest", "cell_reset", "cell_update")
+          "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update")
 CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 
@@ -82,13 +94,24 @@ def payload_for(trace: TextTrace, inspected: Inspected, rows: list[int] | None) 
 # --- step and unit: the browser owns them; the server keeps the settled values for the URL and the share link --
 
 
-def _step_and_unit(trace: TextTrace) -> tuple[int, int]:
+def ranking_Z(trace: TextTrace, inspected: Inspected) -> np.ndarray:
+    """The Z the "most active units" are ranked by: the free model's on this probe, so switching a preset keeps
+    the same 32 units drawn and the chosen unit among them (a forced Z would rank other units first)."""
+    if not trace.forcing.active:
+        return trace.Z
+    free = inspected.cached("trace", (trace.text, FREE),
+                            lambda: trace_text(inspected.model, inspected.vocab, trace.text, FREE, normalize=False),
+                            size=6)
+    return free.Z
+
+
+def _step_and_unit(trace: TextTrace, rank_Z: np.ndarray) -> tuple[int, int]:
     """The settled step and unit (from a link, else step 0 and the first unit shown; then as the browser reports
     them), clamped to this trace (a shorter probe, a smaller model, a doctored message)."""
     steps, hidden = trace.H.shape
     unit = ps.get("unit")
     if unit is None:  # none chosen: the first unit the heatmaps show, so the worked numbers are on screen
-        base = units_to_show(str(ps.get("units_mode")), trace.Z)
+        base = units_to_show(str(ps.get("units_mode")), rank_Z)
         unit = 0 if base is None else int(base[0])
     step = min(max(int(ps.get("step")), 0), steps - 1)
     unit = min(max(int(unit), 0), hidden - 1)
@@ -114,27 +137,30 @@ def _on_view() -> None:
         ps.put("_scrub_seen", got)
 
 
-def _note_extra_unit(trace: TextTrace, unit: int) -> None:
+def _note_extra_unit(rank_Z: np.ndarray, unit: int) -> None:
     """A unit outside the rows shown (asked for by number or by a link) gets a row; it keeps it until another
     such unit is asked for, so clicking among the rows never changes the payload."""
-    base = units_to_show(str(ps.get("units_mode")), trace.Z)
+    base = units_to_show(str(ps.get("units_mode")), rank_Z)
     if base is not None and unit not in base:
         ps.put("_scrub_extra", unit)
 
 
-def scrubber_data(view: View, trace: TextTrace, inspected: Inspected, goto: dict) -> dict:
+def scrubber_data(view: View, trace: TextTrace, inspected: Inspected, goto: dict,
+                  rank_Z: np.ndarray | None = None) -> dict:
     """Everything the scrubber component gets: identical from rerun to rerun unless the trace, the view or a
     server-side goto changed (so Streamlit re-sends it as a short reference and the browser redraws nothing)."""
-    rows = rows_shown(str(ps.get("units_mode")), trace.Z, ps.get("_scrub_extra"))
+    rank_Z = ranking_Z(trace, inspected) if rank_Z is None else rank_Z
+    rows = rows_shown(str(ps.get("units_mode")), rank_Z, ps.get("_scrub_extra"))
     return {"payload": payload_for(trace, inspected, rows), "ui": ui_data(view), "goto": goto}
 
 
 def _scrubber(view: View, trace: TextTrace, inspected: Inspected) -> None:
     """The fragment: a settled step reruns only this, and the component's data is the same as before."""
     with error_boundary(view, "scrubber"):
-        step, unit = _step_and_unit(trace)
-        _note_extra_unit(trace, unit)
-        data = scrubber_data(view, trace, inspected, _goto(step, unit))
+        rank_Z = ranking_Z(trace, inspected)
+        step, unit = _step_and_unit(trace, rank_Z)
+        _note_extra_unit(rank_Z, unit)
+        data = scrubber_data(view, trace, inspected, _goto(step, unit), rank_Z)
         scrubber({**data, "ui": {**data["ui"], "plotly": plotly_source()}}, _on_view)
         ps.sync_url()  # a fragment rerun does not reach the end of the page, where the URL is written otherwise
         _download_view(view, {**data, "goto": {"step": step, "unit": unit, "n": 1}}, trace, inspected.name)
@@ -204,5 +230,8 @@ def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> Non
                              lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
     st.fragment(_scrubber)(view, trace, inspected)
     with st.expander(view.t("equations"), expanded=True):
-        st.latex(EQUATIONS)
+        torch_cell = getattr(model, "convention", "d2l") == "torch"
+        if torch_cell:
+            st.caption(view.t("convention_torch"))
+        st.latex(TORCH_EQUATIONS if torch_cell else EQUATIONS)
     downloads(view, inspected, trace)

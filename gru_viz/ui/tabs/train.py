@@ -11,25 +11,23 @@ import streamlit as st
 
 from gru_viz.figures import perplexity_figure
 from gru_viz.inference import PREFIX
+from gru_viz.race import VARIANTS
 from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.context import PageContext
-from gru_viz.ui.state import active_run, pretrained, runs, training_slots
+from gru_viz.ui.state import RUN_SECONDS, active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0
-# A race's models are named by race.VARIANTS (the keys of its histories); the page names them in its language.
-VARIANT_KEYS = {"GRU": "variant_gru", "plain RNN (Z=0, R=1)": "variant_plain_rnn",
-                "reset gate only (Z=0)": "variant_reset_only", "update gate only (R=1)": "variant_update_only"}
 
 
-def variant_name(view: View, name: str) -> str:
-    """A race model's name in the page's language (another run's label as it is)."""
-    return view.t(VARIANT_KEYS[name]) if name in VARIANT_KEYS else name
+def variant_name(view: View, name: str, race: bool) -> str:
+    """A race model's name (its id in race.VARIANTS) in the page's language; another run's label as it is."""
+    return view.t(f"variant_{name}") if race and name in VARIANTS else name
 
 
 def fmt_ppl(value: float) -> str:
@@ -110,6 +108,21 @@ def _controls(view: View, training: Training) -> None:
     if c[5].button(view.t("quick"), disabled=active, key="btn_quick", width="stretch") and config is not None:
         if start_run(view, training, dataclasses.replace(config, hidden=64, epochs=30)):
             st.rerun()
+    _run_budget(view)
+
+
+def _run_budget(view: View) -> None:
+    """What one run may take on this server, so that a visitor knows before starting (issue 31, item 5)."""
+    slots = training_slots()
+    budget = slots.memory_budget // 2**20 if slots.memory_budget is not None else None
+    if RUN_SECONDS is None and budget is None:
+        return
+    parts = [view.t("budget_slots", max=slots.runs)]
+    if RUN_SECONDS is not None:
+        parts.append(view.t("budget_minutes", minutes=f"{RUN_SECONDS / 60:g}"))
+    if budget is not None:
+        parts.append(view.t("budget_memory", mb=budget))
+    st.caption(" ".join(parts))
 
 
 def _live(view: View, training: Training) -> None:
@@ -135,17 +148,18 @@ def _live_body(view: View, training: Training) -> None:
     m[1].metric(view.t("tokens_per_sec"), f"{smoothed_rate(snap.history):,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
     m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
-    curves = [(f"{w.number}: {variant_name(view, name)}", hist) for w in runs()
+    curves = [(f"{w.number}: {variant_name(view, name, w.race)}", hist) for w in runs()
               for name, hist in w.progress().curves.items() if hist]
     _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
     if len(snap.curves) > 1:  # a race: lesson 2 asks which model is faster per epoch
-        rates = " · ".join(f"{md_escape(variant_name(view, name))} {smoothed_rate(hist):,.0f}"
+        rates = " · ".join(f"{md_escape(variant_name(view, name, current.race))} {smoothed_rate(hist):,.0f}"
                            for name, hist in snap.curves.items() if hist)
         st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
         st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
         for name, text in snap.sample.items():
-            st.code(f"{variant_name(view, name)}: {text}" if len(snap.sample) > 1 else text, language=None)
+            st.code(f"{variant_name(view, name, current.race)}: {text}" if len(snap.sample) > 1 else text,
+                    language=None)
     _stop_polling_when_done(snap.active)
 
 
@@ -170,6 +184,8 @@ def _status(view: View, worker: TrainingWorker, snap: RunProgress) -> None:
     if snap.status == S.STOPPED and reason:
         show[S.STOPPED] = st.warning
     show.get(snap.status, st.caption)(text)
+    if snap.dropped:  # its models were freed to make room for other runs (gru_viz.serve.kept)
+        st.warning(view.t(f"run_dropped_{snap.dropped}", n=worker.number))
     st.progress(snap.epoch / snap.epochs, text=view.t("epoch_of", epoch=snap.epoch, epochs=snap.epochs))
 
 
