@@ -49,9 +49,9 @@ class BoundedUploadedFileManager(MemoryUploadedFileManager):
         bytes freed. The session manager is asked without this manager's lock held (it calls us under its own)."""
         from streamlit.runtime import Runtime
 
-        if not Runtime.exists():
-            return 0
-        sessions = Runtime.instance()._session_mgr
+        sessions = getattr(Runtime.instance(), "_session_mgr", None) if Runtime.exists() else None
+        if not callable(getattr(sessions, "get_session_info", None)):
+            return 0  # no runtime, or AppTest's stand-in for one
         with self._lock:
             known = list(self.file_storage)
         gone = [sid for sid in known if sessions.get_session_info(sid) is None]
