@@ -80,10 +80,15 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
     at.session_state["tab"] = "force"
     at.run()
     no_errors(at)
-    at.radio(key="w.preset.en").set_value("plain_rnn").run()
-    no_errors(at)
-    metrics = {m.label: float(m.value) for m in at.metric}
-    assert metrics["Perplexity, forced"] != metrics["Perplexity, free"]
+    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model.js's "torch" convention)
+    from gru_viz.model_payload import read_model_payload
+
+    live = [json.loads(c.proto.json) for c in at.get("bidi_component") if '"model"' in c.proto.json]
+    tensors, _, convention = read_model_payload(live[0]["model"])
+    assert convention == "torch"
+    assert np.array_equal(tensors["weight_hh"], gru.weight_hh_l0.detach().numpy())
+    assert np.array_equal(tensors["linear_weight"], lin.weight.detach().numpy())
+    at.session_state["preset"] = "plain_rnn"  # what the browser's preset buttons settle on
     at.session_state["tab"] = "scrub"
     at.run()
     no_errors(at)

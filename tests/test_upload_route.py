@@ -19,6 +19,7 @@ from gru_viz.ui.uploads import MAX_CKPT_MB, SESSION_UPLOAD_BYTES
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tools.app_server import AppServer  # noqa: E402
+from tools.procs import rss_kb  # noqa: E402
 from tools.streamlit_client import StreamlitClient  # noqa: E402
 
 LIVENESS_S = 180  # a page run takes a few seconds on this loaded 2-core machine; the quadratic parse took hours
@@ -48,8 +49,7 @@ def _uploaded_bytes(url: str) -> int:
 
 
 def _rss(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+    return rss_kb(pid) * 1024
 
 
 @pytest.mark.slow

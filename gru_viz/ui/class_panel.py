@@ -336,7 +336,7 @@ def lesson_choice(view: View, name: str) -> bool:
         labels = {c: view.t(f"{name}_c_{c}") for c in QUESTIONS[name]}
         choice, mine = _choose(view, member, name, labels)
         text = ps.widget(st.text_area, view.t("g_predict_class"), f"{name}_guess", lang=view.lang, height=68,
-                         max_chars=2_000, disabled=name in member.state.revealed)
+                         disabled=name in member.state.revealed)
         _send(view, member, name, choice, mine, str(text or ""))
     return True
 

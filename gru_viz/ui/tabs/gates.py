@@ -207,8 +207,7 @@ def lesson_section(view: View) -> None:
             st.markdown(f"**{view.t(f'{name}_q')}**")
             in_class = class_panel.lesson_choice(view, name)  # in a class: a choice and words sent to the teacher
             if not in_class:
-                ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
-                          max_chars=2_000)
+                ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if ps.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
