@@ -341,13 +341,14 @@ def lesson_choice(view: View, name: str) -> bool:
     return True
 
 
-def lesson_answer(view: View, name: str) -> None:
-    """In a class: the teacher's live tally and reveal button, or for a student the answer once revealed."""
+def lesson_answer(view: View, name: str, answer: str | None = None) -> None:
+    """In a class: the teacher's live tally and reveal button, or for a student the answer once revealed
+    (`answer`, when the lesson computes it from what was measured; else the lesson's text)."""
     member = current()
     if member is None:
         return
     labels = {c: view.t(f"{name}_c_{c}") for c in QUESTIONS[name]}
-    answer_md = view.t(f"{name}_a")
+    answer_md = answer or view.t(f"{name}_a")
     if member.teacher:
         st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, name, labels, LESSON_ANSWERS.get(name),
                                                               answer_md)

@@ -18,6 +18,7 @@ from gru_viz.ui.actions import (
     Training,
     describe_forcing,
     model_default_probe,
+    probe_label,
     probe_prefix,
     start_run,
 )
@@ -40,9 +41,9 @@ def diff_html(free: str, forced: str) -> str:
 
 def probe_box(view: View, inspected: Inspected, probe: str) -> None:
     """The text every number below is measured on, shown and editable here as in ① (one setting, `probe`)."""
-    with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=True):
-        ps.widget(st.text_area, view.t("probe"), "probe", lang=view.lang, shown=model_default_probe(inspected),
-                  height=90)
+    with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=not view.projector):  # numbers first
+        ps.widget(st.text_area, probe_label(view, inspected), "probe", lang=view.lang,
+                  shown=model_default_probe(inspected), height=90)
         st.caption(view.t("ppl_text_note"))
 
 

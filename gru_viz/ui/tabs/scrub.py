@@ -14,7 +14,7 @@ from gru_viz.inference import TextTrace, trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe
+from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe, probe_label
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
@@ -218,7 +218,7 @@ def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1])
         shown = model_default_probe(inspected)
-        ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=shown, height=90)
+        ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90)
         ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
     _preset_keys(view)
