@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from gru_viz.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gru_viz.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.data import (
     MAX_VOCAB,
     TOKENISATIONS,
@@ -20,7 +20,7 @@ from gru_viz.data import (
     load_corpus,
     read_capped,
 )
-from gru_viz.inference import predict, trace_text
+from gru_viz.inference import PREFIX, opening_words, predict, trace_text
 from gru_viz.model import Forcing, ForcingError
 from gru_viz.rnn import new_model
 from gru_viz.train import LIMITS, ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
@@ -176,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save the snapshots kept along the way (epochs 1, 5, 10, 20, 50, ...) here")
     t.add_argument("--snapshot-epochs", type=_epochs, default=None, metavar="E1,E2,…",
                    help="which epochs --snapshots keeps (default 1,5,10,20,50,100,250,500; the last is always kept)")
-    t.add_argument("--prefix", default="time traveller")
+    t.add_argument("--prefix", default=None,
+                   help="where the sample starts (default: d2l's 'time traveller', or the corpus's first words for "
+                        "--tokens raw)")
     t.add_argument("--json", action="store_true", help="end stdout with one JSON object of the results")
 
     tr = sub.add_parser("trace", help="record R, Z, H̃, H and logits over a text into an .npz")
@@ -190,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="continue a prefix (greedy, or sampled with --temperature)")
     s.add_argument("--checkpoint", type=_in_file, required=True)
-    s.add_argument("--prefix", default="time traveller")
+    s.add_argument("--prefix", default=None,
+                   help="default: the prefix stored at training, else 'time traveller' (d2l) or the vocabulary's "
+                        "most frequent character (raw)")
     s.add_argument("--n", type=_int_in(0, 100_000), default=50)
     s.add_argument("--temperature", type=float, default=0.0)
     s.add_argument("--seed", type=SEED, default=0)
@@ -263,9 +267,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ConfigError(trainer.message)
     model, last = trainer.model, trainer.history[-1]
     model.cpu()
-    sample = predict(a.prefix, 50, model, corpus.vocab, cfg.forcing)
+    prefix = a.prefix if a.prefix is not None else (PREFIX if a.tokens == "d2l" else opening_words(corpus.text))
+    sample = predict(prefix, 50, model, corpus.vocab, cfg.forcing)
     tps = last.tokens / wall  # cumulative tokens over the whole run
-    meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2), "tokens": a.tokens,
+    meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2), "tokens": a.tokens, "prefix": prefix,
             "vocab_coverage": round(corpus.coverage, 5)}
     if a.out:
         save_checkpoint(a.out, model, corpus.vocab, {**cfg.to_dict(), **meta}, history_dicts(trainer.history))
@@ -311,6 +316,19 @@ def cmd_trace(a: argparse.Namespace) -> int:
     return 0
 
 
+def sample_prefix(given: str | None, ckpt: Checkpoint) -> str:
+    """The prefix `sample` starts from: the one given; else the one stored when the model was trained; else d2l's
+    for a d2l vocabulary, or a raw vocabulary's most frequent character (never English for a model of other text)."""
+    if given is not None:
+        return given
+    stored = ckpt.config.get("prefix") if isinstance(ckpt.config, dict) else None
+    if isinstance(stored, str) and stored:
+        return stored
+    if ckpt.vocab.mode == "raw" and len(ckpt.vocab) > 1:
+        return ckpt.vocab.idx_to_token[1]
+    return PREFIX
+
+
 def cmd_sample(a: argparse.Namespace) -> int:
     import torch
 
@@ -318,7 +336,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         raise ValueError(f"--temperature must be >= 0, got {a.temperature}")
     ckpt = _load_model(a.checkpoint)
     gen = torch.Generator().manual_seed(a.seed)
-    print(predict(a.prefix, a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
+    print(predict(sample_prefix(a.prefix, ckpt), a.n, ckpt.model, ckpt.vocab, _forcing(a), a.temperature, gen))
     return 0
 
 

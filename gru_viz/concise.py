@@ -121,17 +121,6 @@ def from_torch(gru: nn.GRU, linear: nn.Linear) -> ConciseGRU:
                                 "linear.weight": linear.weight.detach(), "linear.bias": linear.bias.detach()})
 
 
-def browser_payload(model: ConciseGRU) -> dict:
-    """The weights as the browser's model takes a PyTorch-convention GRU: nn.GRU's names and layout (rows r, z,
-    n), then the Linear, as nested float lists."""
-    def rows(t: torch.Tensor) -> list:
-        return t.detach().to("cpu", torch.float32).tolist()
-
-    return {"convention": "torch", "vocab_size": model.vocab_size, "hidden": model.hidden,
-            "weight_ih": rows(model.weight_ih), "weight_hh": rows(model.weight_hh), "bias_ih": rows(model.bias_ih),
-            "bias_hh": rows(model.bias_hh), "linear_weight": rows(model.W_hq.T), "linear_bias": rows(model.b_q)}
-
-
 # --- backward by hand, for the scrubber's attribution and the gradient-flow view (tests check them with autograd)
 
 

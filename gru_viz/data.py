@@ -23,7 +23,8 @@ TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 TIMEMACHINE_FILE = "timemachine.txt"
 UNK = "<unk>"
 TOKENISATIONS = ("d2l", "raw")  # d2l: a-z and space (the chapter's); raw: every character of the text
-RAW_COVERAGE = 0.995  # a raw vocabulary's default size: the most frequent characters covering this share
+RAW_COVERAGE = 0.995  # a large alphabet's default vocabulary: the most frequent characters covering this share
+RAW_KEEP_ALL = 300  # a text with at most this many distinct characters keeps every one (as Karpathy's char-rnn)
 MAX_VOCAB = 4000  # a raw vocabulary's hard cap, <unk> included (W_x* and W_hq grow with it)
 UNK_CHAR = "\ufffd"  # how <unk> reads in raw text, one character like every other token
 DEFAULT_MAX_TOKENS = 10_000
@@ -68,12 +69,12 @@ class Vocab:
     @classmethod
     def build(cls, text: str, mode: str = "d2l", max_size: int | None = None) -> Vocab:
         """d2l: every character of the (normalised) text. raw: the most frequent characters, `max_size` tokens
-        with `<unk>` (None: the fewest covering RAW_COVERAGE of the text; at most MAX_VOCAB)."""
+        with `<unk>` (None: default_raw_size, every character up to RAW_KEEP_ALL distinct ones)."""
         # Counter keeps first-seen order and sorted() is stable, as in d2l's Vocab.
         freqs = sorted(collections.Counter(text).items(), key=lambda kv: kv[1], reverse=True)
         tokens = [tok for tok, _ in freqs if tok != UNK]
         if mode == "raw":
-            size = coverage_size([n for _, n in freqs]) if max_size is None else max_size
+            size = default_raw_size([n for _, n in freqs]) if max_size is None else max_size
             if not 2 <= size <= MAX_VOCAB:
                 raise CorpusError(f"the vocabulary size must be from 2 to {MAX_VOCAB:,}, got {size}")
             tokens = tokens[: size - 1]
@@ -104,6 +105,15 @@ class Vocab:
 def normalize_raw(text: str) -> str:
     """The raw tokenisation keeps every character; only Windows and old Mac line endings become one newline."""
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def default_raw_size(counts: Sequence[int]) -> int:
+    """A raw vocabulary's default size (with `<unk>`): every character when the text has at most RAW_KEEP_ALL
+    distinct ones (digits, capitals and punctuation of any alphabetic script), else the most frequent covering
+    RAW_COVERAGE (only large alphabets such as Chinese are cut); counts descending."""
+    if len(counts) <= RAW_KEEP_ALL:
+        return min(MAX_VOCAB, len(counts) + 1)
+    return coverage_size(counts)
 
 
 def coverage_size(counts: Sequence[int], coverage: float = RAW_COVERAGE) -> int:

@@ -17,6 +17,16 @@ from gru_viz.train import perplexity
 PREFIX = "time traveller"  # d2l's prefix for continuations (predict_ch8('time traveller', …))
 
 
+def opening_words(text: str) -> str:
+    """Where a continuation of `text` starts: its first words (up to about 24 characters, ended at a space), so a
+    model trained on any text is continued from that text, not from d2l's "time traveller"."""
+    if len(text) <= 2:
+        return text
+    head = text[: min(24, len(text) - 1)]
+    cut = head.rfind(" ", 6)
+    return head[:cut] if cut > 0 and head[:cut].strip() else head[: min(14, len(head))]
+
+
 @torch.no_grad()
 def predict(
     prefix: str,

@@ -114,3 +114,42 @@ class Race:
                 self.callback(self.lead.history[-1])
         self.status = RunStatus.STOPPED if self.lead.stopping else RunStatus.FINISHED
         return self.history
+
+
+SAME_SPEED_FLOOR = 0.05  # two speeds within 5 % are "about the same" whatever the epochs' own spread
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedVerdict:
+    """Two lanes' measured speeds (median tokens/s over their epochs after the first), the noise band they are
+    compared within, and the verdict: "same" inside the band, else which is faster."""
+
+    gru: float
+    rnn: float
+    band: float
+    verdict: str  # "same", "gru_faster" or "rnn_faster"
+
+
+def speed_verdict(gru: list, rnn: list) -> SpeedVerdict | None:
+    """Compare two lanes' EpochReports. The band is the larger of SAME_SPEED_FLOOR and twice each lane's own
+    spread (median absolute deviation over its median): run-to-run noise, measured, not assumed. None when a lane
+    has no epoch yet."""
+    def speeds(reports: list) -> list[float]:
+        s = [r.tokens_per_sec for r in reports if r.tokens_per_sec > 0]
+        return s[1:] if len(s) > 2 else s  # the first epoch warms caches and threads
+
+    a, b = speeds(gru), speeds(rnn)
+    if not a or not b:
+        return None
+
+    def median(xs: list[float]) -> float:
+        ys = sorted(xs)
+        mid = len(ys) // 2
+        return ys[mid] if len(ys) % 2 else (ys[mid - 1] + ys[mid]) / 2
+
+    ma, mb = median(a), median(b)
+    spread = max(median([abs(x - ma) for x in a]) / ma, median([abs(x - mb) for x in b]) / mb)
+    band = max(SAME_SPEED_FLOOR, 2 * spread)
+    diff = (ma - mb) / max(ma, mb)
+    verdict = "same" if abs(diff) <= band else ("gru_faster" if diff > 0 else "rnn_faster")
+    return SpeedVerdict(ma, mb, band, verdict)

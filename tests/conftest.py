@@ -16,6 +16,9 @@ SHARED_TM = Path(os.environ.get("GRU_VIZ_TIMEMACHINE", ROOT.parent / "shared" / 
 torch.set_num_threads(1)
 # The app would compile the fast kernel in the background (about 45 s of a core): not during the tests.
 os.environ.setdefault("GRU_VIZ_BUILD_EXT", "0")
+# AppTest runs no JavaScript: in-process app tests see ② on the server (its fallback); the browser tests' server
+# sets GRU_VIZ_LIVE_FORCE=1 (tests/e2e/conftest.py), so ② runs in the page there.
+os.environ.setdefault("GRU_VIZ_LIVE_FORCE", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -57,7 +57,7 @@ def test_a_d2l10_file_loads_with_its_order_recognised_and_the_switch_changes_it(
     assert not np.array_equal(scrub_R(at), R_10)  # the other order reads other characters
 
 
-def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
+def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at, monkeypatch):
     torch.manual_seed(0)
     gru, lin = torch.nn.GRU(28, 32), torch.nn.Linear(32, 28)
     with torch.no_grad():
@@ -77,13 +77,19 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at):
     assert {"dl_nb_seed", "dl_nb_d2l-1.0"} <= {b.key for b in at.get("download_button")}
     R_free = scrub_R(at)
     assert R_free.shape[1] > 0 and not (R_free == R_free.flat[0]).all()
+    monkeypatch.setenv("GRU_VIZ_LIVE_FORCE", "1")  # the page's default (tests/conftest.py keeps ② on the server)
     at.session_state["tab"] = "force"
     at.run()
     no_errors(at)
-    at.radio(key="w.preset.en").set_value("plain_rnn").run()
-    no_errors(at)
-    metrics = {m.label: float(m.value) for m in at.metric}
-    assert metrics["Perplexity, forced"] != metrics["Perplexity, free"]
+    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model.js's "torch" convention)
+    from gru_viz.model_payload import read_model_payload
+
+    live = [json.loads(c.proto.json) for c in at.get("bidi_component") if '"model"' in c.proto.json]
+    tensors, _, convention = read_model_payload(live[0]["model"])
+    assert convention == "torch"
+    assert np.array_equal(tensors["weight_hh"], gru.weight_hh_l0.detach().numpy())
+    assert np.array_equal(tensors["linear_weight"], lin.weight.detach().numpy())
+    at.session_state["preset"] = "plain_rnn"  # what the browser's preset buttons settle on
     at.session_state["tab"] = "scrub"
     at.run()
     no_errors(at)

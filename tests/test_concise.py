@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from gru_viz.analysis import gradient_flow
 from gru_viz.attribution import attribution
 from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
-from gru_viz.concise import ConciseGRU, browser_payload, concise_from_params, from_torch
+from gru_viz.concise import ConciseGRU, concise_from_params, from_torch
 from gru_viz.data import Vocab
 from gru_viz.inference import predict, text_perplexity, trace_text
 from gru_viz.model import Forcing, GateForce
@@ -183,34 +183,3 @@ def test_concise_checkpoint_with_a_wrong_recurrent_shape_is_refused():
     data = checkpoint_bytes(tensors, Vocab(list(SEED_ORDER)))
     with pytest.raises(CheckpointError, match=r"weight_hh_l0 must be a \(3·hidden\)×hidden matrix"):
         load_checkpoint(data)
-
-
-def test_browser_payload_carries_nn_gru_names_in_gate_order_r_z_n():
-    gru, lin = torch_pair(5)
-    p = browser_payload(from_torch(gru, lin))
-    assert p["convention"] == "torch"
-    assert torch.equal(torch.tensor(p["weight_ih"]), gru.weight_ih_l0.detach())
-    assert torch.equal(torch.tensor(p["bias_hh"]), gru.bias_hh_l0.detach())
-    assert torch.equal(torch.tensor(p["linear_weight"]), lin.weight.detach())
-
-
-@pytest.mark.parametrize("strength", [0.5, 0.25])
-def test_concise_gradient_flow_under_a_blended_forcing_equals_autograd(strength):
-    """Blended gates pass (1 − s) of the free gate's slope: the hand backward against autograd through the
-    model's own forward, one step at a time."""
-    gru, lin = torch_pair(6)
-    model = from_torch(gru.double(), lin.double()).double()
-    forcing = Forcing(reset=GateForce(0.2, steps=(2, 6)), update=GateForce(0.7, units=(0, 3)), strength=strength)
-    tokens, target = [5, 2, 7, 7, 1, 0, 3, 9, 4, 6, 2], 8
-    h, steps = model.begin_state(1), []
-    for t in range(target + 1):
-        h_in = h.detach().requires_grad_(True)
-        _, h, _ = model(torch.tensor([[tokens[t]]]), h_in, forcing, start_step=t)
-        steps.append((h_in, h))
-    loss = F.cross_entropy(h @ model.W_hq + model.b_q, torch.tensor([tokens[target + 1]]))
-    g = torch.autograd.grad(loss, h, retain_graph=True)[0]
-    want = [0.0] * (target + 1)
-    for t in range(target, -1, -1):
-        want[t] = float(g.norm())
-        g = torch.autograd.grad(steps[t][1], steps[t][0], grad_outputs=g, retain_graph=True)[0]
-    assert gradient_flow(model, tokens, target, forcing) == pytest.approx(want, rel=1e-9)

@@ -54,7 +54,7 @@ def test_no_compiler_is_a_clear_error_and_never_raises_in_background(unbuilt, mo
     with pytest.raises(fast_ext.ExtensionBuildError, match="pure-PyTorch"):
         fast_ext.build_extension()
     assert start_background_build(_roomy()) is None  # no compiler: no thread, no exception
-    assert fast_ext.build_state().code == "no_compiler"
+    assert choice.build_state().code == "no_compiler"
 
 
 def test_background_build_swallows_failures(unbuilt, monkeypatch):
@@ -118,7 +118,7 @@ def test_no_room_means_no_background_build_and_the_state_says_why(unbuilt, monke
     monkeypatch.setattr(fast_ext, "compiler_problem", lambda: None)
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("a build started without room"))
     assert start_background_build(Memory(690 * MB, 350 * MB, 20000 * MB)) is None
-    state = fast_ext.build_state()
+    state = choice.build_state()
     assert state.loops != "cpp" and state.code == "no_memory" and "690 MB limit" in state.build
 
 
@@ -171,7 +171,7 @@ def test_a_failed_build_is_recorded_and_not_retried_at_the_next_start(unbuilt, m
     monkeypatch.setattr(fast_ext, "_failed", None)  # the next server start: nothing in memory, the cache remains
     monkeypatch.setattr(fast_ext, "_skipped", None)
     assert start_background_build(_roomy()) is None and len(calls) == 1
-    state = fast_ext.build_state()
+    state = choice.build_state()
     assert state.loops != "cpp" and state.code == "failed" and "Killed signal" in state.build
 
     with pytest.raises(fast_ext.ExtensionBuildError):
@@ -186,21 +186,21 @@ def test_an_attempt_killed_midway_counts_as_failed(unbuilt, monkeypatch):
     (fast_ext.ext_dir() / build_record.ATTEMPT_FILE).write_text(json.dumps({"pid": 2**22 + 7, "start": "1"}))
     monkeypatch.setattr(fast_ext, "build_extension", lambda **kw: pytest.fail("retried after a killed attempt"))
     assert start_background_build(_roomy()) is None
-    assert "killed" in fast_ext.recorded_failure() and fast_ext.build_state().code == "failed"
+    assert "killed" in fast_ext.recorded_failure() and choice.build_state().code == "failed"
 
 
 def test_the_server_setting_picks_the_loops_where_the_kernel_is_built(unbuilt, monkeypatch):
     """GRU_VIZ_FAST_BACKEND overrides the measured choice: a name from LOOPS, or "torch" for the PyTorch loops; a set
     that cannot run here leaves the choice as it would be (the same name in BuildState, the trace and a step)."""
     monkeypatch.setattr(fast_ext, "load_extension", lambda: object())  # as if built
-    assert _kernel_is_a_candidate() and fast_ext.build_state().code == "built"
+    assert _kernel_is_a_candidate() and choice.build_state().code == "built"
     assert choice.trace_loops("cpu", torch.float32) == "cpp"
     for wanted, expect in (("cpp", {"cpp"}), ("torch-rows", {"torch-rows"}), ("torch", {"torch-fm", "torch-rows"})):
         monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", wanted)
         made = choice.d2l_choice()
         assert made.loops in expect and made.code == "forced", wanted
         assert f"GRU_VIZ_FAST_BACKEND={wanted}" in made.reason
-        state = fast_ext.build_state(made)
+        state = choice.build_state(made)
         assert (state.loops, state.reason, state.code) == (made.loops, made.reason, "built")
     assert choice.trace_loops("cpu", torch.float32) == "torch-rows"
     monkeypatch.setenv("GRU_VIZ_FAST_BACKEND", "cpp")

@@ -30,6 +30,15 @@ def _run(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, dict]
     return proc, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _imports_rss_mb() -> float:
+    """The resident memory of a fresh process that has imported what the app's server imports first (torch and
+    streamlit), read from /proc as the load test's monitor reads the server's: the least the server's peak can be."""
+    code = ("import torch, streamlit; from pathlib import Path; "
+            "print(int(Path('/proc/self/status').read_text().split('VmRSS:')[1].split()[0]) / 1024)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return float(proc.stdout.strip())
+
+
 def _untimed_targets_hold(out: dict) -> None:
     for name, ok in out["targets"].items():
         if not name.startswith("p95"):  # latency on a shared machine is reported, not asserted
@@ -43,8 +52,10 @@ def test_three_visitors_load_scrub_force_and_train_without_errors():
     assert out["errors"] == 0, out["error_samples"]
     assert out["pages_loaded"] == 3 and out["box"] is None
     _untimed_targets_hold(out)
-    # the monitor follows the server process: it holds torch (about 250 MB), and the peak is a maximum of samples
-    assert out["rss_samples"] > 10 and out["peak_rss_mb"] >= out["rss_at_start_mb"] and out["peak_rss_mb"] > 200
+    # the monitor follows the server process (not a client): its peak, a maximum of samples, holds at least what
+    # importing torch and streamlit costs a fresh process, measured here
+    assert out["rss_samples"] > 10 and out["peak_rss_mb"] >= out["rss_at_start_mb"]
+    assert out["peak_rss_mb"] >= _imports_rss_mb()
     assert set(out["update"]) == {"count", "p50_s", "p95_s", "max_s"}
     assert out["update"]["count"] > 0 and 0 < out["update"]["p50_s"] <= out["update"]["p95_s"] <= out["update"]["max_s"]
     assert {"page load", "scrub: settled step", "forcing: preset radio", "forcing: scrubber keys",
@@ -69,7 +80,7 @@ def test_in_a_box_the_report_has_the_box_peak_and_no_oom_kill():
     box = out["box"]
     assert box["memory_limit_mb"] == round(2.7 * 1024) and box["oom_kills"] == 0
     assert out["targets"]["no OOM kill in the box"] and not any(k.startswith("peak RSS") for k in out["targets"])
-    assert 100 < box["peak_mb"] <= box["memory_limit_mb"] and out["peak_rss_mb"] > 200
+    assert 100 < box["peak_mb"] <= box["memory_limit_mb"] and out["peak_rss_mb"] >= _imports_rss_mb()
     _untimed_targets_hold(out)
 
 

@@ -226,6 +226,13 @@ def test_every_widget_of_a_setting_shows_the_registrys_options_and_bounds(fresh,
                     assert w.step == spec.step, key
             else:
                 assert len(w.options) == len(spec.options), key
+    for w in (*app.text_area, *app.text_input):  # a text box takes its limit from the registry
+        key = str(w.key or "")
+        if key.startswith("w."):
+            spec = page_state.SETTINGS[key.split(".")[1]]
+            if spec.max_chars is not None:
+                seen += 1
+                assert w.proto.max_chars == spec.max_chars, key
     assert seen >= {"scrub": 13, "force": 14, "train": 13, "gates": 17}[tab]
 
 

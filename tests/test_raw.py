@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -17,11 +18,13 @@ from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoin
 from gru_viz.cli import main
 from gru_viz.data import (
     MAX_VOCAB,
+    RAW_KEEP_ALL,
     UNK,
     UNK_CHAR,
     CorpusError,
     Vocab,
     coverage_size,
+    default_raw_size,
     make_corpus,
     visible_char,
 )
@@ -38,10 +41,17 @@ EVERY_CLASS = 'Ab Z\tq9 0"x" \'y\' (a[b]{c})\n  indented.\r\n中文，标点。�
 # --- the vocabulary and the encoding --------------------------------------------------------------------
 
 
-def test_raw_vocabulary_covers_99_5_percent_by_default():
-    text = "a" * 900 + "b" * 96 + "c" * 3 + "d"  # a, b cover 99.6 %: <unk> + 2 characters
+def test_raw_vocabulary_keeps_every_character_of_a_small_alphabet_and_cuts_only_large_ones():
+    text = "a" * 900 + "b" * 96 + "c" * 3 + "d"  # rare c and d are kept: 4 distinct characters
     vocab = make_corpus(text, "t", 0, "raw").vocab
-    assert vocab.idx_to_token == [UNK, "a", "b"] and vocab.mode == "raw"
+    assert vocab.idx_to_token == [UNK, "a", "b", "c", "d"] and vocab.mode == "raw"
+    # Python's documentation style: 86 distinct characters (digits, capitals, + / ; # < >) all kept
+    doc = "".join(chr(c) for c in range(33, 119)) + "the quick brown fox " * 200
+    assert len(make_corpus(doc, "t", 0, "raw").vocab) == len(set(doc)) + 1
+    # a large alphabet (400 distinct, a few frequent): cut to the 99.5 % coverage rule
+    big = "".join(chr(0x4E00 + i) for i in range(400)) + "一" * 100_000
+    assert default_raw_size(sorted(Counter(big).values(), reverse=True)) == coverage_size(
+        sorted(Counter(big).values(), reverse=True)) < RAW_KEEP_ALL
     assert coverage_size([900, 96, 3, 1]) == 3 and coverage_size([900, 94, 5, 1]) == 4  # 99.4 % needs c too
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,23 +19,29 @@ from gru_viz.ui.uploads import MAX_CKPT_MB, SESSION_UPLOAD_BYTES
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tools.app_server import AppServer  # noqa: E402
+from tools.procs import rss_kb  # noqa: E402
 from tools.streamlit_client import StreamlitClient  # noqa: E402
 
 LIVENESS_S = 180  # a page run takes a few seconds on this loaded 2-core machine; the quadratic parse took hours
 FLOOD = 24  # the issue's 16 MB PUTs: 384 MB held before the bound
+METRICS_TTL_S = 5.5  # streamlit.web.server.starlette.starlette_routes._METRICS_EXPENSIVE_STATS_TTL_SECONDS, + 0.5
+TTL_S = 3  # how long a closed tab's session is kept for a reconnect (120 s by default)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("uploads")
-    srv = AppServer(tmp / "server.log", env={"GRU_VIZ_CACHE_DIR": str(tmp / "cache")})
+    srv = AppServer(tmp / "server.log", env={"GRU_VIZ_CACHE_DIR": str(tmp / "cache")},
+                    options=[f"server.disconnectedSessionTTL={TTL_S}"])  # closed sessions expire in seconds
     srv.start()
     yield srv
     srv.stop()
 
 
 def _uploaded_bytes(url: str) -> int:
-    """What the upload manager holds, as Streamlit's own metrics report it (0 when it holds nothing)."""
+    """What the upload manager holds, as Streamlit's own metrics report it (0 when it holds nothing). Streamlit
+    caches this family of its metrics for 5 s: wait that long first, so the figure is today's."""
+    time.sleep(METRICS_TTL_S)
     with urllib.request.urlopen(f"{url}/_stcore/metrics", timeout=30) as r:  # noqa: S310 (127.0.0.1)
         text = r.read().decode()
     found = re.findall(r'cache_memory_bytes\{cache_type="UploadedFileManager"[^}]*\}\s+(\d+)', text)
@@ -42,8 +49,7 @@ def _uploaded_bytes(url: str) -> int:
 
 
 def _rss(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+    return rss_kb(pid) * 1024
 
 
 @pytest.mark.slow
@@ -57,7 +63,8 @@ def test_a_session_flooding_the_upload_route_holds_at_most_its_allowance(server)
         statuses, held = [], []
         for i in range(FLOOD):
             statuses.append(client.put_file(f"flood{i}.safetensors", data)[0])
-            held.append(_uploaded_bytes(server.url))
+            if i % 8 == 7:
+                held.append(_uploaded_bytes(server.url))
         assert statuses == [204] * FLOOD
         assert len(data) <= held[-1] <= max(held) <= SESSION_UPLOAD_BYTES, held  # the newest file is kept
         grown = _rss(server.proc.pid) - rss_before
@@ -93,3 +100,31 @@ def test_a_hostile_checkpoint_in_one_session_leaves_another_answering(server):
     finally:
         attacker.close()
         bystander.close()
+
+
+@pytest.mark.slow
+def test_files_of_closed_sessions_are_released_once_their_sessions_expire(server):
+    data = bytes(MAX_CKPT_MB * 1_000_000)
+    leaving = [StreamlitClient(server.port, timeout=LIVENESS_S) for _ in range(3)]
+    for client in leaving:  # each runs the page (which would release expired sessions' files), then uploads
+        client.rerun()
+    for client in leaving:
+        assert client.put_file("left.safetensors", data)[0] == 204
+    assert _uploaded_bytes(server.url) >= 3 * len(data)
+    for client in leaving:
+        client.close()  # then all three tabs close
+    time.sleep(3 * TTL_S)  # past the reconnect window: Streamlit forgets them without shutting them down
+    visitor = StreamlitClient(server.port, timeout=LIVENESS_S)
+    try:
+        visitor.rerun()  # the page first: the session exists, and a page run releases expired sessions' files
+        assert visitor.put_file("mine.txt", b"the time traveller")[0] == 204
+        deadline = time.monotonic() + LIVENESS_S  # a loaded machine may close a socket late: wait, never time
+        while True:
+            visitor.rerun()  # any page run releases the files of sessions that no longer exist
+            held = _uploaded_bytes(server.url)
+            if held == len(b"the time traveller") or time.monotonic() > deadline:
+                break
+            time.sleep(TTL_S)
+        assert held == len(b"the time traveller")
+    finally:
+        visitor.close()

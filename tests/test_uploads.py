@@ -64,9 +64,14 @@ def test_the_wrapped_streamlit_internals_are_unchanged():
     assert "except HTTPException" not in route.split("upload_mgr.add_file(")[1].split("return response")[0]
     # the route holds the runtime's own instance (so swapping its class reaches the route)
     assert "upload_mgr: MemoryUploadedFileManager = runtime.uploaded_file_mgr" in inspect.getsource(starlette_app)
-    from streamlit.runtime import app_session
+    from streamlit.runtime import Runtime, app_session, websocket_session_manager
 
     assert "self._uploaded_file_mgr.remove_session_files(self.id)" in inspect.getsource(app_session.AppSession)
+    # drop_orphans asks the runtime's session manager whether a session still exists (active or kept to reconnect)
+    assert callable(Runtime.exists) and callable(Runtime.instance)
+    assert "self._session_mgr = " in inspect.getsource(Runtime.__init__)
+    info = inspect.getsource(websocket_session_manager.WebsocketSessionManager.get_session_info)
+    assert "get_active_session_info(session_id)" in info and "self._session_storage.get(session_id)" in info
 
 
 def test_a_session_flooding_checkpoints_holds_at_most_its_allowance():
@@ -121,6 +126,26 @@ def test_install_swaps_the_running_managers_class_once(monkeypatch):
     assert uploads.install() and type(mgr) is BoundedUploadedFileManager
     monkeypatch.setattr(uploads, "get_script_run_ctx", lambda: None)
     assert not uploads.install()
+
+
+def test_files_of_sessions_the_runtime_no_longer_knows_are_dropped(monkeypatch):
+    """A closed tab's session expires from Streamlit's storage without shutting down: its files used to stay."""
+    from streamlit.runtime import Runtime
+
+    live = {"a"}
+    sessions = type("Sessions", (), {"get_session_info": lambda self, sid: object() if sid in live else None})()
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: type("R", (), {"_session_mgr": sessions})()))
+    mgr = _bounded()
+    mgr.add_file("a", _rec("1", TEXT, "t.txt"))
+    mgr.add_file("gone", _rec("1", CKPT))
+    assert mgr.drop_orphans() == len(CKPT) and _counted(mgr) == (len(TEXT), 1)
+    live.add("b")
+    for i in range(uploads.SERVER_UPLOAD_BYTES // len(CKPT) + 4):  # sessions that upload, then expire
+        live.discard(f"old{i - 1}")
+        live.add(f"old{i}")
+        mgr.add_file(f"old{i}", _rec("c", CKPT))  # never refused: the expired ones were dropped first
+    assert _counted(mgr) == (len(TEXT) + len(CKPT), 2)
 
 
 def test_the_upload_size_cap_is_the_largest_checkpoint():

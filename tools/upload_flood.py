@@ -41,10 +41,11 @@ def memory(server: AppServer, box: Box | None) -> dict:
             **({"box_mb": round(box.usage() / 2**20, 1)} if box else {})}
 
 
-def flood(server: AppServer, box: Box | None, puts: int, size: int, timeout: float, after: float) -> dict:
-    out: dict = {}
-    visitor = StreamlitClient(server.port, timeout)
-    visitor.rerun()
+def flood(out: dict, server: AppServer, box: Box | None, puts: int, size: int, timeout: float, after: float) -> None:
+    """Fills `out` as it goes, so a server that dies midway still leaves the figures up to then."""
+    early = StreamlitClient(server.port, timeout)  # the page's first run, by a visitor before the flood
+    early.rerun()
+    early.close()  # an idle socket would miss the server's pings during the flood and be closed
     out["before"] = memory(server, box)
     attacker = StreamlitClient(server.port, timeout)
     attacker.rerun()  # a session that ran the page once, as a tab's
@@ -58,28 +59,32 @@ def flood(server: AppServer, box: Box | None, puts: int, size: int, timeout: flo
                 statuses[attacker.put_file(f"flood{i}.safetensors", data)[0]] += 1
             except OSError as exc:  # the server died or reset the connection
                 statuses[type(exc).__name__] += 1
-                if not server.alive():
-                    break
+            if not server.alive():
+                out["died_after_puts"] = i + 1
+                break
             if i % 10 == 9 or i == puts - 1:
                 held.append(uploaded_bytes(server.url))
     finally:
         out["flood_s"] = round(time.monotonic() - start, 1)
         out["during"] = memory(server, box) if server.alive() else {}
+        out["statuses"] = {str(k): v for k, v in statuses.items()}
+        out["uploaded_mb_max"] = round(max(held, default=0) / 2**20, 1)
         attacker.close()
-    out["statuses"] = {str(k): v for k, v in statuses.items()}
-    out["uploaded_mb_max"] = round(max(held, default=0) / 2**20, 1)
     out["healthy"] = health(server.url) == "ok"
-    fresh = StreamlitClient(server.port, timeout)
+    visitor = StreamlitClient(server.port, timeout)  # a genuine visitor arriving after the flood
     try:
-        out["visitor_page_s"] = round(fresh.rerun(), 2)
+        out["visitor_page_s"] = round(visitor.rerun(), 2)
         out["visitor_rerun_s"] = round(visitor.rerun(), 2)
     finally:
-        fresh.close()
         visitor.close()
-    time.sleep(after)  # past server.disconnectedSessionTTL (120 s), the attacker's session and its files are gone
+    time.sleep(after)  # past server.disconnectedSessionTTL (120 s) the attacker's session has expired
+    late = StreamlitClient(server.port, timeout)  # a page run after that releases an expired session's files
+    try:
+        out["late_visitor_page_s"] = round(late.rerun(), 2)
+    finally:
+        late.close()
     out["after_s"], out["after"] = after, memory(server, box)
     out["uploaded_mb_after"] = round(uploaded_bytes(server.url) / 2**20, 1)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         monitor = RssMonitor(server.proc.pid, box)
         monitor.start()
         try:
-            out.update(flood(server, box, a.puts, a.size, a.timeout, a.after))
+            flood(out, server, box, a.puts, a.size, a.timeout, a.after)
         except (ProtocolError, OSError) as exc:  # a dead server refuses the visitor's connection
             out["error"] = f"{type(exc).__name__}: {exc}"
         monitor.stop.set()

@@ -33,7 +33,10 @@ MARGIN = 0.05
 CALIBRATION_BUDGET_S = 3.0
 CALIBRATION_STEPS = 3  # timed steps per candidate and round, after one untimed warm-up step
 CALIBRATION_ROUNDS = 3  # candidates alternate round by round, so a burst of load hits them all alike
-OVERRIDE_ENV = "GRU_VIZ_FAST_BACKEND"  # "cpp", "torch-fm", "torch-rows", "textbook", or "torch" (either PyTorch set)
+# The one switch of the choice (README): "cpp", "torch-fm", "torch-rows", "textbook", or "torch" (either PyTorch
+# set). The others change how a set runs, not which: GRU_VIZ_ONEDNN=0 and GRU_VIZ_TORCHSCRIPT=0 (torch_rows), and
+# whether the kernel is built: GRU_VIZ_BUILD_EXT=0 (ext).
+OVERRIDE_ENV = "GRU_VIZ_FAST_BACKEND"
 
 
 class LoopChoice(NamedTuple):
@@ -142,35 +145,9 @@ def store(shapes: Shapes, ms: dict[str, float], chosen: str) -> None:
 # --- measuring -------------------------------------------------------------------------------------------------
 
 Measure = Callable[[str, int], float]  # (loops, steps) -> seconds those steps took
-
-
-def step_timer(shapes: Shapes, clock: Callable[[], float] = time.perf_counter) -> Measure:
-    """Times training steps of each set of loops on a throwaway model of the run's shapes (random tokens)."""
-    from gru_viz.fast.step import run_step
-    from gru_viz.model import FREE, GRUScratch
-    from gru_viz.train import textbook_step
-
-    gen = torch.Generator().manual_seed(0)
-    device, dtype = torch.device(shapes.device), getattr(torch, shapes.dtype)
-    X, Y = (torch.randint(0, shapes.vocab, (shapes.batch, shapes.steps), generator=gen).to(device) for _ in "XY")
-    models: dict[str, GRUScratch] = {}
-
-    def measure(loops: str, steps: int) -> float:
-        if loops not in models:
-            models[loops] = GRUScratch(shapes.vocab, shapes.hidden, generator=torch.Generator().manual_seed(0)).to(
-                device=device, dtype=dtype)
-        model = models[loops]
-        state = model.begin_state(shapes.batch, device)
-        start = clock()
-        for _ in range(steps):
-            if loops == "textbook":
-                with torch.enable_grad():  # a run_step that chooses on first use calls this under no_grad
-                    _, state = textbook_step(model, X, Y, state, 1.0, 1.0, FREE)
-            else:
-                _, state = run_step(model, X, Y, state, 1.0, 1.0, FREE, loops=loops)
-        return clock() - start
-
-    return measure
+# How to time steps at some shapes: step.step_timer, set by gru_viz/fast/step.py when it is imported (it imports
+# this module, so this one cannot import it). Unset, nothing is calibrated: the cache or DEFAULT_ORDER decides.
+TIMER: Callable[[Shapes], Measure] | None = None
 
 
 def calibrate(names: Iterable[str], measure: Measure, budget_s: float = CALIBRATION_BUDGET_S) -> dict[str, float]:
@@ -226,7 +203,8 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
 
     strength: the weakest forcing strength of the run (loops that cannot blend are left out below 1). current:
     the loops now in use, kept unless another set is clearly faster. measure: how to time steps (tests inject
-    timings; default `step_timer`); calibrate_now=False only reads the cache (the page, which must not block)."""
+    timings; default TIMER, `step.step_timer`); calibrate_now=False only reads the cache (the page, which must not
+    block)."""
     shapes = Shapes(torch.device(device).type, str(dtype).removeprefix("torch."), int(vocab), int(batch),
                     int(hidden), int(threads or torch.get_num_threads()), int(steps))
     available, forced = _override(candidates(shapes, strength))
@@ -236,9 +214,9 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
     entry = cached(shapes)
     ms = {n: float(v) for n, v in entry.get("ms", {}).items() if n in LOOPS}
     current = current if current in available else entry.get("chosen")
-    if calibrate_now and len(available) > 1 and any(n not in ms for n in available):
+    if (calibrate_now and (measure or TIMER) and len(available) > 1 and any(n not in ms for n in available)):
         # a new set (the kernel just built) is timed beside the others now, not against old figures
-        ms = calibrate(available, measure or step_timer(shapes), budget_s)
+        ms = calibrate(available, measure or TIMER(shapes), budget_s)
         loops, code = decide(available, ms, current)
         store(shapes, ms, loops)
     else:
@@ -253,6 +231,27 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
 
 
 _memo: dict[tuple, LoopChoice] = {}
+
+
+class BuildState(NamedTuple):
+    """What the app's "training code" choice shows: the loops in use and why (a `LoopChoice`), and the C++
+    kernel's build: a key for translations (built, building, failed, disabled, no_compiler, no_memory, not_built)
+    and a sentence."""
+
+    loops: str
+    reason: str
+    code: str
+    build: str = ""
+
+
+def build_state(choice: LoopChoice | None = None) -> BuildState:
+    """The loops the fast path runs and why (`choice`; by default the one for d2l's run, from the cache only), with
+    the kernel's build state (`ext.build_code`)."""
+    from gru_viz.fast.ext import build_code
+
+    chosen = choice if choice is not None else d2l_choice()
+    code, build = build_code()
+    return BuildState(chosen.loops, chosen.reason, code, build)
 
 
 def d2l_choice(calibrate_now: bool = False) -> LoopChoice:

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple
 
 import torch
 
@@ -241,18 +240,10 @@ def build_failure() -> str | None:
     return _failed
 
 
-class BuildState(NamedTuple):
-    """What the app's "training code" choice shows: the loops in use and why (`choice.choose_loops`), and the C++
-    kernel's build: a key for translations (built, building, failed, disabled, no_compiler, no_memory, not_built)
-    and a sentence."""
-
-    loops: str
-    reason: str
-    code: str
-    build: str = ""
-
-
-def _build_code() -> tuple[str, str]:
+def build_code() -> tuple[str, str]:
+    """The kernel's build state: a key for translations and a sentence (`choice.build_state` shows it). Cheap once
+    the app has called `start_background_build` (its decision is kept); before, it checks the compiler and reads
+    the cgroup."""
     if load_extension() is not None:
         return "built", "the C++ kernel is built and loaded"
     if _thread is not None and _thread.is_alive():
@@ -265,14 +256,3 @@ def _build_code() -> tuple[str, str]:
     code = ("disabled" if "GRU_VIZ_BUILD_EXT" in reason else "failed" if reason.startswith("building") else
             "no_memory" if reason.startswith("not enough memory") else "no_compiler")
     return code, reason
-
-
-def build_state(choice: object = None) -> BuildState:
-    """The loops the fast path runs and why (`choice`, a `LoopChoice`; by default the one for d2l's run, from the
-    cache only), with the kernel's build state. Cheap once the app has called `start_background_build` (its
-    decision is kept); before that it checks the compiler and reads the cgroup."""
-    from gru_viz.fast.choice import d2l_choice
-
-    chosen = choice if choice is not None else d2l_choice()
-    code, build = _build_code()
-    return BuildState(chosen.loops, chosen.reason, code, build)

@@ -16,14 +16,11 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.fast import torch_rows as fast_torch
+from gru_viz.fast.force_rows import free_gates
 
-# One-hot rows beside H in every product: beyond this vocabulary they would cost more than the gathers they save.
+# One-hot rows beside H in every product: beyond this vocabulary they would cost more than the gathers they save
+# (`choice.why_not` leaves these loops out above it, and without oneDNN's float32 kernels or below 8 rows).
 MAX_VOCAB = 64
-
-
-def applies(like: torch.Tensor, vocab: int, batch: int) -> bool:
-    """Whether this step runs: CPU float32 with oneDNN, a vocabulary up to MAX_VOCAB, batches oneDNN takes."""
-    return vocab <= MAX_VOCAB and fast_torch.use_onednn(like, batch)
 
 
 def forward_fm(xin: torch.Tensor, cin: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, zr: torch.Tensor,
@@ -156,8 +153,6 @@ def train_step(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, h0:
     # Back through time, then [W_h*; W_x*; b]'s gradients as one product over all positions for each of the two
     keep = None if force is None else force.per_step()[:, 0]
     gates_forced = [] if force is None else force.gates_forced()
-    from gru_viz.fast.step import free_gates
-
     backward(dh_out, xin, room["zr"], room["ht"], w_hzr, p["W_hh"], keep, gates_forced, room["da_zr"],
              room["da_h"], room["slope"], room["cand"], free_gates(room["zr"], force, feature_major=True))
     def product(da: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:  # da^T [H; X; 1]: (rows of da, h+V+1)

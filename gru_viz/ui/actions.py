@@ -14,7 +14,7 @@ from typing import TypeVar
 import streamlit as st
 
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
-from gru_viz.inference import PREFIX
+from gru_viz.inference import PREFIX, opening_words
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
 from gru_viz.serve.budget import MB, settings_bytes
@@ -191,14 +191,15 @@ def probe_text(inspected: Inspected | None = None) -> str:
     return (inspected.vocab.normalize(raw) if inspected is not None else preprocess(raw))[:MAX_PROBE]
 
 
+def probe_label(view: View, inspected: Inspected) -> str:
+    """The probe box's label: what the inspected model's vocabulary keeps of a text (d2l's letters, or raw)."""
+    return view.t("probe_raw" if inspected.vocab.mode == "raw" else "probe")
+
+
 def probe_prefix(probe: str) -> str:
-    """Where continuations start: the probe's first words (about 14 characters, ended at a space), so the
-    continuation follows the text the perplexities are measured on."""
-    if len(probe) <= 2:
-        return probe
-    head = probe[: min(24, len(probe) - 1)]
-    cut = head.rfind(" ", 6)
-    return head[:cut] if cut > 0 and head[:cut].strip() else head[: min(14, len(head))]
+    """Where continuations start: the probe's first words, so the continuation follows the text the
+    perplexities are measured on."""
+    return opening_words(probe)
 
 
 # --- the model chooser ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from gru_viz.ui.tabs import TABS, train
 
 
 def main() -> None:
-    uploads.install()  # first: the upload route's per-session bound (a no-op after the first run)
+    uploads.install()  # first: the upload route's bounds (installed once), and expired sessions' files dropped
     # Inference here is batch 1 with tiny matmuls: one thread is fastest, and it never stalls behind busy cores.
     torch.set_num_threads(1)
     refused = page_state.init({"tab": tuple(TABS)})

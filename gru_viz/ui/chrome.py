@@ -53,7 +53,7 @@ def header_controls() -> tuple[View, object | None, object]:
     widths = [2.4, 2.6, 1.8, 1.6, 2.5] if projector else [4.6, 1.5, 2.3]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
-    lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", list(LANGUAGE_NAMES), lang="any",
+    lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", lang="any",
                      format_func=LANGUAGE_NAMES.get, label_visibility="collapsed" if projector else "visible")
     proj = ps.widget(cols[-1].toggle, translate("projector", lang), "proj", lang=lang,
                      help=translate("projector_help", lang))

@@ -336,18 +336,19 @@ def lesson_choice(view: View, name: str) -> bool:
         labels = {c: view.t(f"{name}_c_{c}") for c in QUESTIONS[name]}
         choice, mine = _choose(view, member, name, labels)
         text = ps.widget(st.text_area, view.t("g_predict_class"), f"{name}_guess", lang=view.lang, height=68,
-                         max_chars=2_000, disabled=name in member.state.revealed)
+                         disabled=name in member.state.revealed)
         _send(view, member, name, choice, mine, str(text or ""))
     return True
 
 
-def lesson_answer(view: View, name: str) -> None:
-    """In a class: the teacher's live tally and reveal button, or for a student the answer once revealed."""
+def lesson_answer(view: View, name: str, answer: str | None = None) -> None:
+    """In a class: the teacher's live tally and reveal button, or for a student the answer once revealed
+    (`answer`, when the lesson computes it from what was measured; else the lesson's text)."""
     member = current()
     if member is None:
         return
     labels = {c: view.t(f"{name}_c_{c}") for c in QUESTIONS[name]}
-    answer_md = view.t(f"{name}_a")
+    answer_md = answer or view.t(f"{name}_a")
     if member.teacher:
         st.fragment(run_every=TEACHER_POLL_S)(_teacher_tally)(view, member, name, labels, LESSON_ANSWERS.get(name),
                                                               answer_md)

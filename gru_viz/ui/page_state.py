@@ -151,7 +151,8 @@ def _spec_args(spec: Setting) -> tuple:
 
 
 def _spec_kwargs(spec: Setting, args: tuple) -> dict[str, object]:
-    return {"step": spec.step} if spec.step is not None and not args else {}
+    out: dict[str, object] = {"step": spec.step} if spec.step is not None and not args else {}
+    return out | ({"max_chars": spec.max_chars} if spec.max_chars is not None else {})
 
 
 def labelled_widget(fn: Callable, key: str, labels: dict[str, str], lang: str = "en", **kwargs: object) -> object:

@@ -37,10 +37,15 @@ class Setting:
     lo: float | None = None
     hi: float | None = None
     step: float | None = None
+    max_chars: int | None = None  # a text's length limit, the text box's too
 
 
 def _choice_setting(key: str, default: str, options: Sequence[str], url: bool = True) -> Setting:
     return Setting(key, default, _choice(options), url, options=tuple(options))
+
+
+def _text_setting(key: str, default: str | None, limit: int, url: bool = True) -> Setting:
+    return Setting(key, default, _text(limit), url, max_chars=limit)
 
 
 def _int_setting(key: str, default: int | None, lo: int, hi: int, step: int | None = None) -> Setting:
@@ -132,9 +137,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     _choice_setting("device", "auto", ("auto", "cpu", "cuda", "mps")),  # the widget offers those present
     _choice_setting("sampling", "sequential", ("sequential", "random")),
     _choice_setting("engine", "fast", ("fast", "textbook")),
-    Setting("paste_text", "", _text(2_000_000), url=False),
+    _text_setting("paste_text", "", 2_000_000, url=False),
     # ① the scrubber
-    Setting("probe", None, _text(MAX_PROBE_INPUT)),
+    _text_setting("probe", None, MAX_PROBE_INPUT),
     _choice_setting("units_mode", "active", ("active", "all", "first")),
     _int_setting("unit", None, 0, CAPS["hidden"] - 1),  # None: the first unit the heatmaps show
     _int_setting("step", 0, 0, MAX_PROBE_INPUT),
@@ -145,7 +150,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("fz_on", False, _bool),
     _float_setting("fz_val", 0.0, 0.0, 1.0, step=0.05),
     _float_setting("f_strength", 1.0, 0.0, 1.0, step=0.05),  # each forced gate: (1 − s)·free + s·forced
-    Setting("f_units", "", _text(MAX_UNITS_TEXT)),
+    _text_setting("f_units", "", MAX_UNITS_TEXT),
     Setting("f_steps_on", False, _bool),
     Setting("f_steps", None, _range),  # the widget's bounds are the probe's steps
     # ④ why gates matter
@@ -156,7 +161,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     _int_setting("race_hidden", 64, 8, 256),
     _int_setting("race_epochs", 100, 5, 500),
     # a student's predictions stay private: never in a link
-    *(Setting(f"{n}_guess", "", _text(2_000), url=False) for n in LESSONS),
+    *(_text_setting(f"{n}_guess", "", 2_000, url=False) for n in LESSONS),
     *(Setting(f"{n}_reveal", False, _bool, url=False) for n in LESSONS),
 )}
 

@@ -63,8 +63,8 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
             if up.size > MAX_TEXT_BYTES:
                 return None, view.t("too_large", name=md_escape(up.name), mb=MAX_TEXT_BYTES // 1_000_000)
             return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab), ""
-        raw = str(ps.widget(sb.text_area, view.t("paste_here"), "paste_text", lang=view.lang, height=150,
-                            max_chars=MAX_TEXT_BYTES))
+        label = view.t("paste_here_raw" if tokens == "raw" else "paste_here")  # what this tokenisation keeps
+        raw = str(ps.widget(sb.text_area, label, "paste_text", lang=view.lang, height=150))
         if not raw.strip():
             return None, ""
         return _own_text_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""

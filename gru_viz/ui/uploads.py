@@ -42,10 +42,33 @@ class BoundedUploadedFileManager(MemoryUploadedFileManager):
     session_limit = SESSION_UPLOAD_BYTES
     server_limit = SERVER_UPLOAD_BYTES
 
+    def drop_orphans(self) -> int:
+        """Drop the files of sessions the runtime no longer knows. Streamlit removes a session's files when the
+        session shuts down, but a closed tab's session is kept for reconnects and then silently expires without
+        shutting down, so its files stayed forever (the issue's 559 MB held after the sockets closed). Returns the
+        bytes freed. The session manager is asked without this manager's lock held (it calls us under its own)."""
+        from streamlit.runtime import Runtime
+
+        sessions = getattr(Runtime.instance(), "_session_mgr", None) if Runtime.exists() else None
+        if not callable(getattr(sessions, "get_session_info", None)):
+            return 0  # no runtime, or AppTest's stand-in for one
+        with self._lock:
+            known = list(self.file_storage)
+        gone = [sid for sid in known if sessions.get_session_info(sid) is None]
+        freed = 0
+        with self._lock:
+            for sid in gone:
+                files = self.file_storage.pop(sid, {})
+                freed += sum(len(f.data) for f in files.values())
+                self._file_count -= len(files)
+            self._total_bytes -= freed
+        return freed
+
     def add_file(self, session_id: str, file: UploadedFileRec) -> None:
         size = len(file.data)
         if size > self.session_limit:
             raise UploadRefused(f"a file of {size:,} bytes is more than one visitor may upload")
+        self.drop_orphans()  # before the server-wide check: expired sessions never fill the server's allowance
         with self._lock:
             files = self.file_storage.get(session_id, {})
             replaced = files.get(file.file_id)
@@ -75,9 +98,13 @@ class BoundedUploadedFileManager(MemoryUploadedFileManager):
 
 def install() -> bool:
     """Swap the running manager's class (once; every holder of the instance, the upload route included, then
-    sees the bound). False when there is no script context or the manager is not Streamlit's in-memory one."""
+    sees the bound) and drop expired sessions' files. False when there is no script context or the manager is not
+    Streamlit's in-memory one."""
     mgr = getattr(get_script_run_ctx(), "uploaded_file_mgr", None)
     with _install_lock:
         if type(mgr) is MemoryUploadedFileManager:
             mgr.__class__ = BoundedUploadedFileManager
-    return type(mgr) is BoundedUploadedFileManager
+    if type(mgr) is not BoundedUploadedFileManager:
+        return False
+    mgr.drop_orphans()  # every page run, so expired sessions' files go even when no one uploads
+    return True

@@ -122,7 +122,7 @@ class Server:
         self.cache_dir = cache_dir
         self.log_path = ARTIFACTS / "streamlit.log"
         # a short watchdog grace, so that a test can show a watched run is never stopped by it
-        self._app = AppServer(self.log_path, env={"GRU_VIZ_CACHE_DIR": str(cache_dir),
+        self._app = AppServer(self.log_path, env={"GRU_VIZ_CACHE_DIR": str(cache_dir), "GRU_VIZ_LIVE_FORCE": "1",
                                                   "GRU_VIZ_UNSEEN_GRACE": str(UNSEEN_GRACE_S)})
 
     @property

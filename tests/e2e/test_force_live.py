@@ -91,11 +91,17 @@ def test_the_page_shows_pythons_numbers_for_presets_custom_forcing_and_strength(
     app.page.check(f"{ROOT} .gfc-custom input[type=checkbox] >> nth=2")
     app.page.fill(f"{ROOT} .gfc-num >> nth=0", "5")
     app.page.fill(f"{ROOT} .gfc-num >> nth=1", "60")
-    app.page.wait_for_timeout(800)
+    _set_range(app.page, "gv-strength", 0.7)
+    app.page.wait_for_function("() => { const t = window.gruVizTrace(); return t && t.setting.f_strength === 0.7 "
+                               "&& t.setting.f_steps_on && t.setting.f_steps[0] === 5 && t.setting.f_steps[1] === 60 "
+                               "&& t.setting.f_units === '0-63, 200'; }")
     tr = _trace(app)
-    f = Forcing(update=GateForce(0.9, units=(*range(64), 200), steps=(5, 61)), strength=1.0)
-    assert tr["forcing"]["Z"]["steps"] == [5, 61]
+    f = Forcing(update=GateForce(0.9, units=(*range(64), 200), steps=(5, 61)), strength=0.7)
+    assert tr["forcing"]["Z"] == {"value": 0.9, "units": [*range(64), 200], "steps": [5, 61]}
+    assert tr["forcing"]["R"] is None
     assert _per_step(m, vocab, tr, f) < 1e-12
+    assert _per_step(m, vocab, tr, Forcing(update=GateForce(0.9, units=(*range(64), 200), steps=(5, 60)),
+                                           strength=0.7)) > 1e-6  # the check sees a step range off by one
     app.shot("force-live-custom")
 
 

@@ -303,6 +303,7 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     from gru_viz.export_html import scrubber_html
     from gru_viz.inference import trace_text
     from gru_viz.scrub_payload import scrub_payload
+    from gru_viz.ui.actions import probe_prefix
     from gru_viz.ui.live_force import force_data
     from gru_viz.ui.tabs.scrub import ui_data
     from gru_viz.ui.view import View
@@ -312,7 +313,7 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     tr = trace_text(stored.model, stored.vocab, SHORT)
     data = {"payload": scrub_payload(tr, stored.vocab.idx_to_token, list(range(32))), "ui": ui_data(view),
             "goto": None}
-    force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, "the")
+    force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, 500)
     path = tmp_path / "export.html"
     path.write_text(scrubber_html(data, "t", force=force), encoding="utf-8")
     ctx = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
@@ -345,9 +346,44 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     page.wait_for_function("w => Math.abs(window.gruVizTrace().ppl_forced - w) < 1e-9", arg=want)
     assert abs(ppl("gv-ppl-forced") - want) < 1e-9
     cont = page.get_attribute("[data-testid='gv-cont-forced']", "data-text")
-    assert cont == predict(" ".join(SHORT.split()[:2]).lower(), 80, model, stored.vocab, f)
+    norm = stored.vocab.normalize(SHORT + typed)
+    assert cont == predict(probe_prefix(norm), 80, model, stored.vocab, f)
     page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")
     assert not errors, errors
     assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     page.screenshot(path=str(tmp_path / "export-live.png"))
+    ctx.close()
+
+
+def test_a_locked_panel_neither_computes_nor_shows_the_forced_results(browser, tmp_path):
+    """Class mode: while a question is open (locked), no forced number, continuation, curve or trace exists on
+    the page, whatever the controls do; the worker is not even asked."""
+    from gru_viz.ui.live_force import force_data
+    from gru_viz.ui.view import View
+
+    stored = load_checkpoint(MODEL)
+    force = force_data(View(), scratch_payload(stored.model, stored.vocab), SHORT, True, 500)
+    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in ("model.js", "force.js", "scrubber.js"))
+    src = src.replace("export default function scrubber(", "function scrubber(")
+    blob = json.dumps(force).replace("<", "\\u003c")
+    path = tmp_path / "locked.html"
+    path.write_text(f"<!doctype html><meta charset='utf-8'><div id='m'></div><script>{_inline_script(src)}</script>"
+                    f"<script type='application/json' id='d'>{blob}</script><script>gvForceMount({{data: "
+                    "JSON.parse(document.getElementById('d').textContent), parentElement: document.getElementById('m'),"
+                    " setStateValue: () => {}});</script>", encoding="utf-8")
+    ctx = browser.new_context(offline=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("[data-testid='gv-strength']")
+    page.click("button[data-preset='plain_rnn']")
+    _set_range(page, "gv-strength", 0.5)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.gruVizTrace()") is None
+    assert page.get_attribute("[data-testid='gv-ppl-forced']", "data-value") is None
+    assert page.text_content("[data-testid='gv-cont-forced']") == ""
+    assert page.evaluate("document.querySelector('.gfc-host-root').dataset.asked") is None  # nothing asked
+    assert not page.is_visible(".gfc-results") and page.is_visible(".gfc-locked")
+    assert not errors, errors
     ctx.close()

@@ -28,6 +28,8 @@ EN: dict[str, str] = {
     "offline_note": "Offline: The Time Machine cannot be downloaded here, so the offline corpus is the default. "
                     "The bundled models and your own text work as usual.",
     "paste_here": "Your text (English works best: the model sees only the letters a-z and spaces)",
+    "paste_here_raw": "Your text, any language or script: every character is kept (case, digits, punctuation, "
+                      "line breaks)",
     "hidden": "Hidden units",
     "lr": "Learning rate",
     "epochs": "Epochs",
@@ -68,8 +70,9 @@ EN: dict[str, str] = {
     "tokens_help": "d2l's preprocessing lowercases the text and keeps only a-z and the space. Raw keeps every "
                    "character: capitals, digits, punctuation, line breaks, tabs, Chinese…",
     "max_vocab": "Vocabulary size (with `<unk>`)",
-    "max_vocab_help": "The most frequent characters are kept; the rest read as `<unk>`. The default covers 99.5 % "
-                      "of the text; at most 4,000.",
+    "max_vocab_help": "By default every character is kept when the text has at most 300 distinct ones (letters, "
+                      "digits, punctuation of any alphabet); larger alphabets such as Chinese keep the most frequent "
+                      "characters covering 99.5 % of the text, the rest read as `<unk>`. At most 4,000.",
     "corpus_coverage": "The vocabulary covers {cov:.2%} of the text's characters.",
     "upload_ckpt": "Inspect a checkpoint (.safetensors)",
     "upload_ckpt_help": "A checkpoint from this app, or a model you trained in d2l's notebook (either edition: "
@@ -161,6 +164,7 @@ EN: dict[str, str] = {
     # scrubber
     "probe_settings": "Probe text and units shown",
     "probe": "Probe text (any text; it is normalised like the corpus: letters and spaces)",
+    "probe_raw": "Probe text (any text; this model keeps every character it knows, the others read as �)",
     "step": "Time step t",
     "play": "Play",
     "pause_play": "Pause",
@@ -305,8 +309,9 @@ EN: dict[str, str] = {
                    "rnn_scratch). At initialisation every curve vanishes within 60 steps, the GRU's least: about "
                    "10⁻¹⁷ of the signal is left, against 10⁻³⁹ for the plain RNN. The gated GRU stays ahead at epoch "
                    "20, but by epoch 100 the trained plain RNN passes far more gradient back (10⁻⁶ against 10⁻¹⁵). "
-                   "After 500 epochs neither vanishes nor explodes: over 60 steps the GRU's gradient shrinks about 3 "
-                   "to 30 times, the trained plain RNN's 1 to 6 times (on most passages of the book). Only the GRU's "
+                   "After 500 epochs neither vanishes nor explodes on the book; how much each shrinks depends on "
+                   "the text and the step: the line under the chart gives this text's numbers, read off the curves "
+                   "drawn. Only the GRU's "
                    "own weights with the gates removed explode (typically hundreds of times): they were learned "
                    "together with the gates. d2l trains through 35 steps at a time, so nothing rewards either model "
                    "for reaching 60 steps back.",
@@ -314,9 +319,11 @@ EN: dict[str, str] = {
     "g_free": "GRU (free)",
     "g_rnn": "GRU weights, gates removed (Z=0, R=1)",
     "g_rnn_trained": "plain RNN trained with d2l's recipe (epoch {epoch})",
-    "g_grad_line": "Here, from t′ = {t} back to t′ = 0 the gradient is multiplied by {gru:.1e} in the GRU and "
-                   "{forced:.1e} with its gates removed.",
-    "g_grad_line_rnn": "In the plain RNN trained for {rnn_epoch} epochs: {rnn:.1e}.",
+    "g_grad_line": "On this text, from t′ = {t} back to t′ = 0 (the curves' two ends), the GRU's gradient {gru}; "
+                   "with its gates removed it {forced}.",
+    "g_grad_line_rnn": "In the plain RNN trained for {rnn_epoch} epochs it {rnn}.",
+    "g_shrinks": "shrinks {x:,.3g}×",
+    "g_grows": "grows {x:,.3g}×",
     "g_surv_median": "median unit",
     "g_surv_help": "∏Z: the share of H_t′ that reaches H_t through the update gate's copy path alone (log scale; "
                    "line: the median unit; dotted: the mean over units, pulled up by the few best units; band: "
@@ -374,8 +381,17 @@ EN: dict[str, str] = {
     "l2_q": "2. Train a GRU and a plain RNN the same way. Which reaches the lower perplexity, and which is faster "
             "per epoch?",
     "l2_where": "Start the race above and compare the curves and tokens/s in ③ Train live.",
-    "l2_a": "Per epoch the GRU is slower: about three recurrent matrix products per step instead of one. With "
-            "d2l's recipe (500 epochs) the GRU reaches perplexity 1.05 and the plain RNN 1.18, whose curve swings "
+    "l2_speed_none": "Speed: start the race above to measure it here. In d2l's textbook code the GRU does about "
+                     "three recurrent matrix products per step instead of one, so it is slower per epoch; fused or "
+                     "memory-bound loops can hide the difference.",
+    "l2_speed_same": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: about the same (within "
+                     "{band:.0f} %, the epochs' own spread).",
+    "l2_speed_gru_faster": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: the GRU was faster "
+                           "(beyond the {band:.0f} % noise band).",
+    "l2_speed_rnn_faster": "Speed, in your race: GRU {gru:,.0f} tokens/s, plain RNN {rnn:,.0f}: the plain RNN was "
+                           "faster (beyond the {band:.0f} % noise band).",
+    "l2_a": "Perplexity: with d2l's recipe (500 epochs) the GRU reaches perplexity 1.05 and the plain RNN 1.18, "
+            "whose curve swings "
             "between 1.02 and 1.19; in a short race either may lead. On this book, read 35 characters at a time, "
             "gating helps early in training: at initialisation the GRU passes about 10²² times more gradient over "
             "60 steps than a plain RNN, at epoch 20 about a million times more. Later it does not: by epoch 100 the "

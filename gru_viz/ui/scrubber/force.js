@@ -11,11 +11,20 @@ const GV_CURVE_POINTS = 10; // strengths 0, 0.1, … 1
 const GV_PRESETS = { free: [null, null], plain_rnn: [1, 0], frozen_memory: [null, 1], amnesia: [0, null] };
 
 let gvClientShared = null; // one worker per page, whichever component mounts first
-let gvCurrentTrace = null;
+let gvCurrentJob = null;
 
 // Read-only: a copy of the current trace (arrays per step), or null before one is computed or while a class
 // question hides the forced results.
-window.gruVizTrace = () => (gvCurrentTrace ? structuredClone(gvCurrentTrace) : null);
+window.gruVizTrace = () => {
+  const r = gvCurrentJob;
+  if (!r) return null;
+  const tr = r.trace || {};
+  const per = (a, w) => (a ? Array.from({ length: r.steps }, (_, t) => Array.from(a.subarray(t * w, (t + 1) * w))) : []);
+  return { version: GV_FORCE_VERSION, model: r.model, text: r.text, steps: r.steps, hidden: r.hidden,
+    forcing: structuredClone(r.force), setting: structuredClone(r.tag), R: per(tr.R, r.hidden), Z: per(tr.Z, r.hidden),
+    H_tilde: per(tr.H_tilde, r.hidden), H: per(tr.H, r.hidden), logp: per(tr.logp, r.vocab),
+    ppl_free: r.ppl_free, ppl_forced: r.ppl_forced, cont_free: r.cont_free, cont_forced: r.cont_forced };
+};
 
 function gvUnits(text, hidden) {
   // "0-31, 100" -> sorted unit list (gru_viz.ui.actions.parse_units' rule); "" -> null (every unit)
@@ -64,6 +73,9 @@ class GvForce {
     this.hidden = data.model ? data.model.hidden : 0;
     this.setting = { ...data.setting };
     this.lastSent = JSON.stringify(this.setting) + "|" + data.probe;
+    this.serverKey = this.lastSent;
+    this.wasLocked = this.locked;
+    this.sentKeys = new Set([this.lastSent]); // echoes of what this page sent, in whatever order reruns end
     this.probe = data.probe;
     this.locked = !!data.locked;
     this.cont = data.cont;
@@ -225,6 +237,8 @@ class GvForce {
     const key = JSON.stringify(this.setting) + "|" + this.probe;
     if (key === this.lastSent) return;
     this.lastSent = key;
+    this.sentKeys.add(key);
+    if (this.sentKeys.size > 64) this.sentKeys.delete(this.sentKeys.values().next().value);
     (this.send || (() => {}))("setting", { version: GV_FORCE_VERSION, ...this.setting, probe: this.probe });
   }
 
@@ -241,11 +255,12 @@ class GvForce {
     this.force = force;
     if (this.locked) {
       // a class question is open: nothing forced is computed before the teacher reveals
-      gvCurrentTrace = null;
+      gvCurrentJob = null;
       return;
     }
     const maxChars = this.cont.max_chars;
-    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n } });
+    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n },
+      tag: { ...this.setting } }); // the result says which setting it is of
     this.root.dataset.asked = String(this.client.seq); // painted >= asked: this setting's views are drawn
     if (gvActive(force)) {
       this.client.submit("curve", { text: this.probe, force, maxChars, points: GV_CURVE_POINTS });
@@ -268,12 +283,7 @@ class GvForce {
     this.contFrom.textContent = (this.ui.cont_from || "").replace("{prefix}", r.cont_prefix ?? "");
     gvDiff(this.contForced, r.cont_free ?? "", r.cont_forced ?? "");
     this.contForced.dataset.text = r.cont_forced ?? "";
-    const per = (a, w) => (a ? Array.from({ length: r.steps }, (_, t) => Array.from(a.subarray(t * w, (t + 1) * w))) : []);
-    const tr = r.trace || {};
-    gvCurrentTrace = { version: GV_FORCE_VERSION, model: r.model, text: r.text, steps: r.steps, hidden: r.hidden,
-      forcing: this.force, setting: { ...this.setting }, R: per(tr.R, r.hidden), Z: per(tr.Z, r.hidden),
-      H_tilde: per(tr.H_tilde, r.hidden), H: per(tr.H, r.hidden), logp: per(tr.logp, r.vocab),
-      ppl_free: r.ppl_free, ppl_forced: r.ppl_forced, cont_free: r.cont_free, cont_forced: r.cont_forced };
+    gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
     this.lastJob = r;
     this.drawCurve();
@@ -300,6 +310,11 @@ class GvForce {
       yaxis: { title: { text: this.ui.curve_y }, type: "log" }, showlegend: true,
       legend: { orientation: "h", y: -0.3 } };
     loadPlotly(this.plotly).then((P) => {
+      if (this.curveDrawn && this.curveShown === c) {
+        P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]); // only the marker moved
+        return;
+      }
+      this.curveShown = c;
       if (this.curveDrawn) P.react(this.curveBox, data, layout);
       else { P.newPlot(this.curveBox, data, layout, { displayModeBar: false, responsive: true }); this.curveDrawn = true; }
       this.curveBox.dataset.painted = String(c.seq);
@@ -310,11 +325,12 @@ class GvForce {
   update(data) {
     this.locked = !!data.locked;
     const key = JSON.stringify(data.setting) + "|" + data.probe;
-    if (key !== this.lastSent && key !== this.serverKey) {
+    if (!this.sentKeys.has(key) && key !== this.serverKey) {
       this.setting = { ...data.setting };
       this.probe = data.probe;
       this.probeBox.value = data.probe;
       this.lastSent = key;
+      this.sentKeys.add(key);
       this.syncControls();
       this.compute();
     } else if (this.locked !== this.wasLocked) {

@@ -288,7 +288,8 @@ function gvModelEngine() {
   function job(M, q) {
     const text = probeText(M, q);
     const ids = encode(M, text);
-    const res = { model: M.id, version: VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v };
+    const res = { model: M.id, version: VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v,
+      force: q.force, tag: q.tag };
     if (!ids.length) return res;
     const forced = run(M, ids, q.force, true);
     res.trace = forced.trace;
@@ -339,7 +340,9 @@ self.onmessage = (ev) => {
     if (q.type === "load") { M = E.prepare(q.model); self.postMessage({ type: "loaded", model: M.id }); return; }
     if (!M || q.model !== M.id) throw new Error("the model is not loaded");
     const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
-    self.postMessage({ type: q.type, seq: q.seq, result: out });
+    // the trace's arrays move to the page instead of being copied
+    const moved = out.trace ? Object.values(out.trace).map((a) => a.buffer) : [];
+    self.postMessage({ type: q.type, seq: q.seq, result: out }, moved);
   } catch (err) {
     self.postMessage({ type: "error", seq: q.seq, message: String(err && err.message || err) });
   }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import os
 
 import streamlit as st
 
@@ -17,6 +18,7 @@ from gru_viz.ui.actions import (
     Training,
     describe_forcing,
     model_default_probe,
+    probe_label,
     probe_prefix,
     start_run,
 )
@@ -39,9 +41,9 @@ def diff_html(free: str, forced: str) -> str:
 
 def probe_box(view: View, inspected: Inspected, probe: str) -> None:
     """The text every number below is measured on, shown and editable here as in ① (one setting, `probe`)."""
-    with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=True):
-        ps.widget(st.text_area, view.t("probe"), "probe", lang=view.lang, shown=model_default_probe(inspected),
-                  height=90, max_chars=ps.MAX_PROBE_INPUT)
+    with st.expander(view.t("ppl_text_title", n=len(probe)), expanded=not view.projector):  # numbers first
+        ps.widget(st.text_area, probe_label(view, inspected), "probe", lang=view.lang,
+                  shown=model_default_probe(inspected), height=90)
         st.caption(view.t("ppl_text_note"))
 
 
@@ -58,7 +60,7 @@ def _controls(view: View, probe_len: int) -> None:
     w(c1.slider, view.t("value") + " R", "fr_val", lang=lang, disabled=not ps.get("fr_on"))
     w(c2.toggle, view.t("force_z"), "fz_on", lang=lang)
     w(c2.slider, view.t("value") + " Z", "fz_val", lang=lang, disabled=not ps.get("fz_on"))
-    w(c1.text_input, view.t("force_units"), "f_units", lang=lang, max_chars=ps.MAX_UNITS_TEXT,
+    w(c1.text_input, view.t("force_units"), "f_units", lang=lang,
       placeholder="0-31, 100")
     w(c2.toggle, view.t("force_steps"), "f_steps_on", lang=lang)
     if ps.get("f_steps_on") and probe_len > 1:
@@ -75,10 +77,12 @@ def render(ctx: PageContext) -> None:
 
     payload = ctx.inspected.cached("browser_model", (), lambda: live_force.model_payload_for(
         ctx.inspected.model, ctx.inspected.vocab), size=2)
-    if isinstance(payload, dict):
+    # GRU_VIZ_LIVE_FORCE=0 keeps ② on the server (the fallback for models that stay there; AppTest runs no JS)
+    if isinstance(payload, dict) and os.environ.get("GRU_VIZ_LIVE_FORCE", "1") != "0":
         _render_live(ctx, payload)
     else:
-        st.caption(ctx.view.t("live_server_only", reason=payload))
+        if not isinstance(payload, dict):
+            st.caption(ctx.view.t("live_server_only", reason=payload))
         _render_server(ctx)
 
 

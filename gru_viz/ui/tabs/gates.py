@@ -22,6 +22,7 @@ from gru_viz.data import visible_char
 from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.race import VARIANTS, speed_verdict
 from gru_viz.ui import class_panel
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
@@ -77,6 +78,14 @@ def _rnn_for(inspected: Inspected) -> tuple[int, object] | None:
     return best, snaps[best].model
 
 
+def change_words(view: View, ratio: float) -> str:
+    """A gradient's factor from t′ = t back to t′ = 0 (a curve's first value over its last) in words: "shrinks
+    91×" or "grows 3.2×", so the caption reads what the chart beside it draws."""
+    if ratio <= 0 or not np.isfinite(ratio):
+        return view.t("g_shrinks", x=float("inf"))
+    return view.t("g_shrinks", x=1 / ratio) if ratio < 1 else view.t("g_grows", x=ratio)
+
+
 def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_grad_title"))
@@ -111,10 +120,11 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
     left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(340),
                                            title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
                       key="grad_chart", config=view.chart_config)
-    ratios = {name: summarize_flow(norms).ratio for name, norms in curves}
-    line = view.t("g_grad_line", t=target, gru=ratios[curves[0][0]], forced=ratios[curves[1][0]])
+    ratios = {name: summarize_flow(norms).ratio for name, norms in curves}  # the drawn curves' two ends
+    line = view.t("g_grad_line", t=target, gru=change_words(view, ratios[curves[0][0]]),
+                  forced=change_words(view, ratios[curves[1][0]]))
     if rnn is not None:
-        line += " " + view.t("g_grad_line_rnn", rnn=ratios[curves[2][0]], rnn_epoch=rnn[0])
+        line += " " + view.t("g_grad_line_rnn", rnn=change_words(view, ratios[curves[2][0]]), rnn_epoch=rnn[0])
     left.caption(line)
     survival = memory_survival(trace.Z, target)
     right.plotly_chart(survival_figure(survival, text, target, font_size=view.font, height=view.height(340),
@@ -200,6 +210,24 @@ def _setup_lesson(name: str) -> None:
     ps.put("lesson_ready", name)
 
 
+def lesson_text(view: View, name: str) -> str:
+    """A lesson's answer. Lesson 2's speed part comes from the latest race's measured tokens/s (GRU against plain
+    RNN, with a noise band: "about the same" inside it), or says the condition it holds under when there is none."""
+    if name != "l2":
+        return view.t(f"{name}_a")
+    races = [w for w in runs() if w.race]
+    found = None
+    if races:
+        curves = races[-1].progress().curves
+        gru, rnn = list(VARIANTS)[:2]
+        found = speed_verdict(curves.get(gru, []), curves.get(rnn, []))
+    if found is None:
+        speed = view.t("l2_speed_none")
+    else:
+        speed = view.t(f"l2_speed_{found.verdict}", gru=found.gru, rnn=found.rnn, band=100 * found.band)
+    return speed + " " + view.t("l2_a")
+
+
 def lesson_section(view: View) -> None:
     st.subheader(view.t("g_lesson_title"))
     for name in LESSONS:
@@ -207,15 +235,14 @@ def lesson_section(view: View) -> None:
             st.markdown(f"**{view.t(f'{name}_q')}**")
             in_class = class_panel.lesson_choice(view, name)  # in a class: a choice and words sent to the teacher
             if not in_class:
-                ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68,
-                          max_chars=2_000)
+                ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if ps.get("lesson_ready") == name:
                 st.info(view.t(f"{name}_where"))
             if in_class:
-                class_panel.lesson_answer(view, name)  # the teacher's live tally, or the answer once revealed
+                class_panel.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
             elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
-                st.markdown(view.t(f"{name}_a"))
+                st.markdown(lesson_text(view, name))
 
 
 @needs_model

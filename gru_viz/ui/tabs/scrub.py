@@ -14,7 +14,7 @@ from gru_viz.inference import TextTrace, trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.scrub_payload import attribution_data, scrub_payload
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe
+from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe, probe_label
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
@@ -163,17 +163,26 @@ def _scrubber(view: View, trace: TextTrace, inspected: Inspected) -> None:
         data = scrubber_data(view, trace, inspected, _goto(step, unit), rank_Z)
         scrubber({**data, "ui": {**data["ui"], "plotly": plotly_source()}}, _on_view)
         ps.sync_url()  # a fragment rerun does not reach the end of the page, where the URL is written otherwise
-        _download_view(view, {**data, "goto": {"step": step, "unit": unit, "n": 1}}, trace, inspected.name)
+        _download_view(view, {**data, "goto": {"step": step, "unit": unit, "n": 1}}, trace, inspected)
     share_box(view)
 
 
-def _download_view(view: View, data: dict, trace: TextTrace, name: str) -> None:
+def _download_view(view: View, data: dict, trace: TextTrace, inspected: Inspected) -> None:
     """The scrubber as one HTML file, opening on the settled step and unit (drawn in the fragment so it follows
-    them); the page is built only when the button is pressed."""
+    them), with the model's weights and ②'s panel where the model runs in a browser (typed text and the gates
+    work offline too); the page is built only when the button is pressed."""
+    from gru_viz.ui import live_force
+    from gru_viz.ui.actions import MAX_PROBE
+
+    name = inspected.name
+    payload = inspected.cached("browser_model", (), lambda: live_force.model_payload_for(inspected.model,
+                                                                                         inspected.vocab), size=2)
+    force = (live_force.force_data(view, payload, trace.text, False, MAX_PROBE) if isinstance(payload, dict)
+             else None)
     what = describe_forcing(view, trace.forcing)
     title, subtitle = f"{view.t('title')} · {name}", view.t("html_subtitle", what=what)
     st.download_button(view.t("dl_html"), file_name=f"{name}_scrubber.html", mime="text/html", key="dl_html",
-                       data=lambda: scrubber_html(data, title, subtitle, lang=view.lang).encode("utf-8"),
+                       data=lambda: scrubber_html(data, title, subtitle, lang=view.lang, force=force).encode("utf-8"),
                        on_click="ignore", icon=":material/download:", help=view.t("dl_html_help"))
 
 
@@ -209,8 +218,7 @@ def _settings(view: View, inspected: Inspected) -> None:
     with st.expander(view.t("probe_settings"), expanded=False):
         top = st.columns([3, 1])
         shown = model_default_probe(inspected)
-        ps.widget(top[0].text_area, view.t("probe"), "probe", lang=view.lang, shown=shown, height=90,
-                  max_chars=ps.MAX_PROBE_INPUT)
+        ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90)
         ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
     _preset_keys(view)
