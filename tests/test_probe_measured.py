@@ -38,6 +38,12 @@ def offline(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+@pytest.fixture()
+def live(monkeypatch):
+    """② as the page runs it: in the browser (tests/conftest.py keeps AppTest's ② on the server)."""
+    monkeypatch.setenv("GRU_VIZ_LIVE_FORCE", "1")
+
+
 def force_page(lang: str, **params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update({"tab": "force", "lang": lang, **params})
@@ -72,7 +78,7 @@ def expected(at: AppTest, text: str, preset: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_offline_the_d2l_model_is_scored_on_the_english_line_it_read(offline, lang):
+def test_offline_the_d2l_model_is_scored_on_the_english_line_it_read(offline, live, lang):
     at = force_page(lang, preset="frozen_memory")
     data = live_data(at)
     assert data["probe"] == FALLBACK_PROBE and data["model"] is not None  # the text measured, in ②
@@ -81,7 +87,7 @@ def test_offline_the_d2l_model_is_scored_on_the_english_line_it_read(offline, la
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_a_text_the_person_typed_is_the_one_measured(offline, lang):
+def test_a_text_the_person_typed_is_the_one_measured(offline, live, lang):
     at = force_page(lang, preset="amnesia")
     at.session_state["probe"] = MINE
     at.run()
