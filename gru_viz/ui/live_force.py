@@ -24,7 +24,7 @@ _ISOLATE_AT_DEFINITION = "isolate_styles" in inspect.signature(st.components.v2.
 LABELS = ("probe", "preset_free", "preset_plain_rnn", "preset_frozen_memory", "preset_amnesia", "preset_custom",
           "value_r", "value_z", "strength", "force_r", "force_z", "force_units", "force_steps", "ppl_free",
           "ppl_forced", "ppl_on_probe", "cont_free", "cont_forced", "diff_note", "curve_title", "curve_x",
-          "curve_y", "curve_name", "curve_now", "free_word", "locked", "cont_from")
+          "curve_y", "curve_name", "curve_now", "free_word", "locked", "cont_from", "only_spaces")
 # labels ② already had as widgets; the others are live_<name>
 SHARED = {"preset_free", "preset_plain_rnn", "preset_frozen_memory", "preset_amnesia", "preset_custom", "force_r",
           "force_z", "force_units", "force_steps", "ppl_free", "ppl_forced", "cont_free", "diff_note", "cont_from"}

@@ -250,6 +250,7 @@ EN: dict[str, str] = {
     "live_curve_y": "perplexity (log scale)",
     "live_curve_name": "perplexity at each strength",
     "live_curve_now": "current setting",
+    "live_only_spaces": "(only spaces after the prefix: {n} of them; the forced model predicts a space at every step)",
     "live_free_word": "free",
     "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
     "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
@@ -306,7 +307,8 @@ EN: dict[str, str] = {
     "g_grad_help": "How strongly the loss of predicting the character after step t reacts to the hidden state H_t′ of "
                    "each earlier step t′ (log scale), for the GRU, for the same GRU weights with the gates removed "
                    "(R = 1, Z = 0), and for a plain RNN trained with d2l's recipe (the previous chapter's "
-                   "rnn_scratch). At initialisation every curve vanishes within 60 steps, the GRU's least: about "
+                   "rnn_scratch); with a forcing set in ②, a fourth curve shows it. "
+                   "At initialisation every curve vanishes within 60 steps, the GRU's least: about "
                    "10⁻¹⁷ of the signal is left, against 10⁻³⁹ for the plain RNN. The gated GRU stays ahead at epoch "
                    "20, but by epoch 100 the trained plain RNN passes far more gradient back (10⁻⁶ against 10⁻¹⁵). "
                    "After 500 epochs neither vanishes nor explodes on the book; how much each shrinks depends on "

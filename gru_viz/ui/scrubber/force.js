@@ -192,6 +192,8 @@ class GvForce {
     const f = gvPresetOrCustom(s);
     this.rCtl.inp.value = f.r ?? s.fr_val;
     this.zCtl.inp.value = f.z ?? s.fz_val;
+    this.rCtl.inp.classList.toggle("gv-gate-free", f.r === null); // a free gate's slider holds no value in use
+    this.zCtl.inp.classList.toggle("gv-gate-free", f.z === null);
     this.rCtl.val.textContent = f.r === null ? this.ui.free_word : Number(this.rCtl.inp.value).toFixed(2);
     this.zCtl.val.textContent = f.z === null ? this.ui.free_word : Number(this.zCtl.inp.value).toFixed(2);
     this.sCtl.inp.value = s.f_strength;
@@ -282,6 +284,9 @@ class GvForce {
     this.contFree.textContent = r.cont_free ?? "";
     this.contFrom.textContent = (this.ui.cont_from || "").replace("{prefix}", r.cont_prefix ?? "");
     gvDiff(this.contForced, r.cont_free ?? "", r.cont_forced ?? "");
+    const tail = (r.cont_forced ?? "").slice((r.cont_prefix ?? "").length);
+    if (/^ +$/.test(tail)) // a row of marked spaces reads as redacted words: say what it is
+      el("span", "gfc-note", this.contForced, " " + (this.ui.only_spaces || "").replace("{n}", String(tail.length)));
     this.contForced.dataset.text = r.cont_forced ?? "";
     gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
