@@ -89,6 +89,7 @@ def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_ch
     changed, so Streamlit sends it as a short reference and the page redraws nothing."""
     ui = {k: view.t(k if k in SHARED else f"live_{k}") for k in LABELS}
     ui["probe_max"] = MAX_PROBE_INPUT
+    ui["projector"] = view.projector
     if not isinstance(payload, dict):
         ui["server_only"] = view.t("live_server_only", reason=payload)
     return {"version": 1, "model": payload if isinstance(payload, dict) else None, "probe": probe,

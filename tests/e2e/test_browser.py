@@ -52,15 +52,6 @@ def current_step(app) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def continuations(app) -> tuple[str, str]:
-    """(free, forced): the two monospace continuation boxes of the force tab, left and right."""
-    boxes = app.main.locator("[style*='monospace']:visible")
-    assert boxes.count() == 2, f"expected the free and the forced continuation boxes, found {boxes.count()}"
-    free, forced = (b.inner_text().replace("\u00a0", " ").strip() for b in boxes.all())
-    assert free and forced, "a continuation box is empty"
-    return free, forced
-
-
 # --- 1. first load --------------------------------------------------------------------------
 
 
@@ -156,19 +147,30 @@ def test_inspecting_a_runs_latest_epoch_survives_its_next_epochs(app):
 
 
 def test_force_presets_change_continuation(app):
+    """② runs in the page (ui/scrubber/force.js): each preset button changes the forced continuation and leaves
+    the free one as it was; back to Free, both are the same again."""
+    root = ".gfc-host-root"
     app.open_tab(TAB_FORCE)
-    radio = app.main.get_by_test_id("stRadio").filter(has=app.page.get_by_text("Frozen memory (Z=1)", exact=True))
-    free, forced = continuations(app)
-    assert free == forced, "with no forcing the two continuations differ"
+    app.page.wait_for_selector(f"{root} [data-testid='gv-ppl-free'][data-value]", timeout=90_000)
+
+    def shown(preset: str) -> tuple[str, str]:
+        app.page.click(f"{root} button[data-preset='{preset}']")
+        app.page.wait_for_function("p => { const t = window.gruVizTrace(); return t && t.setting.preset === p; }",
+                                   arg=preset, timeout=60_000)
+        trace = app.page.evaluate("window.gruVizTrace()")
+        forced = app.page.get_attribute(f"{root} [data-testid='gv-cont-forced']", "data-text")
+        assert forced == trace["cont_forced"], "the page shows another continuation than its trace"
+        return trace["cont_free"], forced
+
+    free, forced = shown("free")
+    assert free and free == forced, "with no forcing the two continuations differ"
     app.shot("free")
-    for preset in PRESETS:
-        app.choose_radio(preset, within=radio)
-        free_now, forced = continuations(app)
+    for preset in ("plain_rnn", "frozen_memory", "amnesia"):
+        free_now, forced = shown(preset)
         assert free_now == free, f"{preset}: the free continuation changed"
         assert forced != free, f"{preset}: the forced continuation equals the free one: {forced!r}"
-        app.shot(re.sub(r"\W+", "-", preset).strip("-").lower())
-    app.choose_radio("Free", within=radio)
-    free_now, forced = continuations(app)
+        app.shot(preset)
+    free_now, forced = shown("free")
     assert free_now == forced == free, "back to Free, the continuations differ"
     app.assert_no_exception()
 
@@ -257,10 +259,11 @@ def test_language_switch(app):
 def test_shared_url_restores_view(app):
     """Scrub to a step and pick a preset; the page's URL, opened in a fresh page, shows the same view."""
     app.wait_plots(3)
-    for _ in range(3):
-        app.press("ArrowRight")
+    # the browser writes the step into the address bar at once; the server hears it when it settles (one rerun),
+    # and only then does a click that reruns the page keep it
+    app.rerun_after(lambda: [app.press("ArrowRight") for _ in range(3)])
     assert current_step(app) == 3
-    app.wait_until(lambda: "step=3" in app.page.url, "the settled step in the URL")  # sent after a pause
+    app.wait_until(lambda: "step=3" in app.page.url, "the settled step in the URL")
     app.wait_idle()
     app.rerun_after(app.button("Amnesia (R=0)", exact=False).click)
     app.wait_until(lambda: "preset=" in app.page.url and "step=3" in app.page.url, "the view in the URL")
@@ -282,7 +285,8 @@ def test_shared_url_restores_view(app):
     fresh = app.page.context.new_page()
     fresh.set_viewport_size({"width": 1600, "height": 1000})
     fresh.goto(app.page.url)
-    fresh.get_by_text("Forced (R=0)", exact=False).first.wait_for(timeout=60_000)
+    fresh.wait_for_function("() => { const t = window.gruVizTrace && window.gruVizTrace(); "
+                            "return t && t.setting.preset === 'amnesia'; }", timeout=90_000)  # ② live, R=0
     assert fresh.get_by_role("tab", name=TAB_FORCE, exact=True).get_attribute("aria-selected") == "true"
     assert fresh.locator("[data-testid='stException']").count() == 0
     fresh.close()

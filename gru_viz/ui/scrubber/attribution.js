@@ -42,7 +42,9 @@ function attDom(S, tapeInner, labelsBox) {
     row.maxEl = el("span", "gsc-att-max", row.labelEl);
   }
   if (S.att.length) {
-    el("div", "gsc-att-scale", labelsBox, S.ui.labels.att_scale.replace("{ratio}", String(10 ** ATT_DECADES)));
+    const scale = S.ui.labels.att_scale.replace("{ratio}", String(10 ** ATT_DECADES));
+    el("div", "gsc-att-scale", labelsBox, scale);
+    labelsBox.title = scale; // the projector hides the note (its two lines pushed the heatmaps off the first screen)
   }
 }
 

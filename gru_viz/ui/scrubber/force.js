@@ -96,7 +96,7 @@ class GvForce {
 
   build() {
     const ui = this.ui, s = this.setting;
-    const r = el("div", "gfc", null);
+    const r = el("div", "gfc" + (ui.projector ? " gfc-proj" : ""), null); // the projector's type: 18 px and up
     this.root.replaceChildren(r);
     const pl = el("label", "gfc-field", r, ui.probe);
     this.probeBox = el("textarea", "gfc-probe", pl);
@@ -286,7 +286,7 @@ class GvForce {
     gvDiff(this.contForced, r.cont_free ?? "", r.cont_forced ?? "");
     const tail = (r.cont_forced ?? "").slice((r.cont_prefix ?? "").length);
     if (/^ +$/.test(tail)) // a row of marked spaces reads as redacted words: say what it is
-      el("span", "gfc-note", this.contForced, " " + (this.ui.only_spaces || "").replace("{n}", String(tail.length)));
+      el("span", "gfc-spaces", this.contForced, " " + (this.ui.only_spaces || "").replace("{n}", String(tail.length)));
     this.contForced.dataset.text = r.cont_forced ?? "";
     gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
@@ -311,7 +311,7 @@ class GvForce {
         marker: { color: "#D55E00", size: 13, symbol: "diamond" }, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
     ];
     const layout = { height: 260, margin: { l: 60, r: 10, t: 36, b: 44 }, title: { text: this.ui.curve_title,
-      font: { size: 14 } }, xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
+      font: { size: this.ui.projector ? 18 : 14 } }, xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
       yaxis: { title: { text: this.ui.curve_y }, type: "log" }, showlegend: true,
       legend: { orientation: "h", y: -0.3 } };
     loadPlotly(this.plotly).then((P) => {
