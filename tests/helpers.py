@@ -73,3 +73,20 @@ def selectbox_for(app, setting: str, lang: str = "en"):
     prefix = f"w.{setting}.{lang}"
     (box,) = [b for b in app.selectbox if b.key == prefix or b.key.startswith(prefix + ".")]
     return box
+
+
+def cut_network(monkeypatch, cache: Path) -> None:
+    """Offline as on a school network: an empty cache at `cache`, every download refused (DNS fails), the app's
+    cached resources (the book, the corpora) forgotten so the page looks again."""
+    import urllib.error
+    import urllib.request
+
+    import streamlit as st
+
+    monkeypatch.setenv("GRU_VIZ_CACHE_DIR", str(cache))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    st.cache_resource.clear()

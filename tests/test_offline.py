@@ -3,12 +3,11 @@ no socket error text, the offline corpus as the default, and Start and "Start th
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import cut_network
 from streamlit.testing.v1 import AppTest
 
 from gru_viz.ui.i18n import en, zh
@@ -19,13 +18,7 @@ STRINGS = {"en": en.EN, "zh": zh.ZH}
 
 @pytest.fixture()
 def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRU_VIZ_CACHE_DIR", str(tmp_path))
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    st.cache_resource.clear()
+    cut_network(monkeypatch, tmp_path)
     apps: list[AppTest] = []
     yield apps
     for at in apps:

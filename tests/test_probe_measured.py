@@ -3,12 +3,11 @@ bundled d2l model is scored on the line of English written in the code, not on t
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from helpers import cut_network
 from streamlit.testing.v1 import AppTest
 
 from gru_viz.checkpoint import load_checkpoint
@@ -27,13 +26,7 @@ MINE = "a small boat came down the river in the morning and the people on the ba
 @pytest.fixture()
 def offline(tmp_path, monkeypatch):
     """No book in the cache and every download refused, as on a school network without internet."""
-    monkeypatch.setenv("GRU_VIZ_CACHE_DIR", str(tmp_path))
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    st.cache_resource.clear()
+    cut_network(monkeypatch, tmp_path)
     yield tmp_path
     st.cache_resource.clear()
 
