@@ -60,8 +60,9 @@ def header_controls() -> tuple[View, object | None, object]:
     view = View(lang=str(lang), projector=bool(proj))
     title.title(view.t("title_short" if view.projector else "title"))
     st.markdown(PAGE_CSS + (PROJECTOR_CSS if view.projector else ""), unsafe_allow_html=True)
-    settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch") if projector \
-        else st.sidebar
+    # keyed and stateful, so code can close it (class_panel closes it when a class starts); opening it reruns
+    settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch",
+                               key="_settings_open", on_change="rerun") if projector else st.sidebar
     return view, chooser, settings
 
 
