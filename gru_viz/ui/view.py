@@ -28,9 +28,10 @@ class View:
 
     @property
     def chart_config(self) -> dict[str, object]:
-        """Plotly's config for the page's charts: no logo, and no toolbar on a projector, where its icons only
-        cover the legend (at 1280x720 the training chart's legend wraps under them)."""
-        return {"displaylogo": False} | ({"displayModeBar": False} if self.projector else {})
+        """Plotly's config for the page's charts: no logo and no toolbar. Its icons covered the legends and ④'s
+        titles (on a projector at 1280x720, and on a tablet, where a tap shows them and they stay); dragging still
+        zooms and a double click resets, and the page has its own export."""
+        return {"displaylogo": False, "displayModeBar": False}
 
     @property
     def axes(self) -> dict[str, str]:
