@@ -413,3 +413,19 @@ def test_the_train_tab_states_a_runs_budget_on_this_server_in_both_languages(at)
         assert table["budget_slots"].format(max=slots.runs) in captions
         assert table["budget_minutes"].format(minutes=f"{RUN_SECONDS / 60:g}") in captions
         assert table["budget_memory"].format(mb=slots.memory_budget // 2**20) in captions
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_projectors_model_chooser_has_labels_short_enough_for_its_box(at, lang):
+    """Issue 30: on a 1280×720 projector the chooser in the title row showed "Pretrained on The Time M"."""
+    def columns(text: str) -> int:  # printed width: a Chinese character takes two
+        return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
+
+    at.session_state["lang"] = lang
+    at.session_state["proj"] = True
+    at.run()
+    no_errors(at)
+    chooser = next(s for s in at.selectbox if str(s.key).startswith("w.inspect."))
+    assert len(chooser.options) >= 4 and len(set(chooser.options)) == len(chooser.options)
+    assert max(columns(o) for o in chooser.options) <= 32, chooser.options
+    assert any("500" in o for o in chooser.options)

@@ -50,7 +50,7 @@ def header_controls() -> tuple[View, object | None, object]:
     mode a Settings button in this row, so the charts start higher on the screen and the settings stay one click
     away)."""
     projector = bool(ps.get("proj"))
-    widths = [2.4, 2.6, 1.8, 1.6, 2.5] if projector else [4.6, 1.5, 2.3]
+    widths = [2.0, 3.1, 1.6, 1.5, 2.5] if projector else [4.6, 1.5, 2.3]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
     lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", lang="any",

@@ -109,6 +109,10 @@ EN: dict[str, str] = {
     "run_latest": "Run {n} ({label}) · latest, epoch {epoch}",
     "run_status": "Run {n} ({label})",
     "run_epoch": "Run {n} ({label}) · epoch {epoch}",
+    "pretrained_short": "The Time Machine · epoch {epoch}",
+    "pretrained_raw_short": "Python docs (raw) · epoch {epoch}",
+    "run_latest_short": "Run {n} · latest, epoch {epoch}",
+    "run_epoch_short": "Run {n} · epoch {epoch}",
     "uploaded": "Uploaded: {name}",
     "no_model": "No model yet: start a training run in the Train tab (a small one takes a few seconds).",
     # tabs
