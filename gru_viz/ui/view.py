@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -37,6 +38,17 @@ class View:
     def axes(self) -> dict[str, str]:
         """Axis words for the figure builders, in this language."""
         return {k: self.t(f"ax_{k.replace(' ', '_')}") for k in AXES}
+
+
+# A one-letter symbol (H, H̃, W, b, ℓ) and its subscript, "_t", "_xh", "_t′" or "_{t−1}"; "rnn_scratch" is no formula.
+_SUBSCRIPT = re.compile(r"(?<![A-Za-z_])([A-Za-zℓ]\u0303?)_(\{[^}]*\}|[A-Za-z0-9]+′?)")
+
+
+def math_html(text: str) -> str:
+    """The app's own formula text ("H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h)") with its subscripts as HTML <sub>,
+    the rest escaped: for st.caption(unsafe_allow_html=True) and Plotly titles. Markdown showed "H_{t−1}" as typed.
+    Only for the app's strings: a visitor's text goes through md_escape."""
+    return _SUBSCRIPT.sub(lambda m: f"{m.group(1)}<sub>{m.group(2).strip('{}')}</sub>", html.escape(text, quote=False))
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$:])")

@@ -24,7 +24,7 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
-from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.view import View, math_html, md_escape
 
 
 def diff_html(free: str, forced: str) -> str:
@@ -52,7 +52,7 @@ def _controls(view: View, probe_len: int) -> None:
     ps.settle("preset", PRESET_KEYS)
     preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
-    st.caption(view.t(f"explain_{preset}"))
+    st.caption(math_html(view.t(f"explain_{preset}")), unsafe_allow_html=True)  # H_{t−1} as Hₜ₋₁
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
