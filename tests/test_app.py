@@ -429,3 +429,31 @@ def test_the_projectors_model_chooser_has_labels_short_enough_for_its_box(at, la
     assert len(chooser.options) >= 4 and len(set(chooser.options)) == len(chooser.options)
     assert max(columns(o) for o in chooser.options) <= 32, chooser.options
     assert any("500" in o for o in chooser.options)
+
+
+def test_in_chinese_the_device_choice_the_engine_and_the_uploaders_say_what_they_are(at):
+    """Issue 30: "auto", "cpu · fast" and the uploaders stayed English on the Chinese page. Streamlit's own
+    uploader texts cannot be translated by the app: the label says what to drop, the help translates them."""
+    import glob
+
+    import streamlit
+
+    from gru_viz.ui.strings import translate
+
+    at.session_state["lang"] = "zh"
+    at.session_state["corpus_source"] = "upload"
+    at.run()
+    no_errors(at)
+    device = next(s for s in at.selectbox if str(s.key).startswith("w.device."))
+    assert device.options[0] == "自动"
+    uploaders = [u for u in at.get("file_uploader")]
+    assert len(uploaders) == 2 and all("拖到" in u.proto.label for u in uploaders)
+    bundle = "".join(open(f, encoding="utf-8").read() for f in glob.glob(
+        str(Path(streamlit.__file__).parent / "static" / "static" / "js" / "FileUploader*.js")))
+    for u in uploaders:  # the help quotes what this Streamlit really shows
+        quoted = re.findall(r"“([A-Za-z][^”]*)”", u.proto.help)
+        assert len(quoted) == 3, u.proto.help
+        for text in quoted:
+            assert text.removeprefix("MB ") in bundle, text  # "2MB per file" is written as `${size} per file`
+    assert all(translate(f"engine_short_{e}", "zh") != translate(f"engine_short_{e}", "en")
+               for e in ("fast", "textbook"))

@@ -41,6 +41,7 @@ EN: dict[str, str] = {
     "random": "random (fresh state)",
     "max_tokens": "Characters used (max tokens)",
     "seed": "Random seed",
+    "device_auto": "auto",
     "device": "Device",
     "engine_choice": "Training code",
     "engine_fast": "fast path (hand-written backprop, {loops})",

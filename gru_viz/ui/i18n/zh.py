@@ -13,8 +13,10 @@ ZH: dict[str, str] = {
     "corpus_offline": "离线：Python 文档（随 Python 安装）",
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
-    "upload_txt": "UTF-8 文本文件",
-    "upload_txt_help": "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
+    "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
+    "upload_txt_help": "框里的英文提示来自 Streamlit，本应用无法翻译：“Drag and drop a file here”即“把文件拖到这里”，"
+                       "“Upload”即“上传”，“MB per file”即“每个文件的上限”。"
+                       "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
                        "服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "pasted_text": "粘贴的文本",
     "too_large": "{name}：超过 {mb} MB",
@@ -36,6 +38,7 @@ ZH: dict[str, str] = {
     "random": "随机采样（重置状态）",
     "max_tokens": "使用的字符数（词元上限）",
     "seed": "随机种子",
+    "device_auto": "自动",
     "device": "设备",
     "engine_choice": "训练代码",
     "engine_fast": "快速路径（手写反向传播，{loops}）",
@@ -66,8 +69,10 @@ ZH: dict[str, str] = {
     "max_vocab_help": "默认情况下，文本中不同字符不超过 300 个时保留全部字符（任何字母文字的字母、数字、标点）；"
                       "中文等大字符集保留覆盖文本 99.5% 的最常见字符，其余读作 `<unk>`。最多 4,000。",
     "corpus_coverage": "词表覆盖文本中 {cov:.2%} 的字符。",
-    "upload_ckpt": "查看检查点（.safetensors）",
-    "upload_ckpt_help": "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
+    "upload_ckpt": "查看检查点：把 .safetensors 文件拖到下面的框里，或点框中的按钮选择",
+    "upload_ckpt_help": "框里的英文提示来自 Streamlit，本应用无法翻译：“Drag and drop a file here”即“把文件拖到这里”，"
+                        "“Upload”即“上传”，“MB per file”即“每个文件的上限”。"
+                        "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
                         "或简洁实现 nn.GRU 的 state_dict），用 safetensors 的 save_file 保存。用 torch.save 保存的"
                         "文件请在你自己的电脑上用 `python -m gru_viz import FILE` 转换（本应用从不反序列化 pickle）。"
                         "见 README 的 \"From your d2l notebook\" 一节。最大 {mb} MB。"

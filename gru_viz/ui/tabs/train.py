@@ -147,7 +147,7 @@ def _live_body(view: View, training: Training) -> None:
     m[0].metric(view.t("perplexity"), fmt_ppl(last) if snap.history else "–")
     m[1].metric(view.t("tokens_per_sec"), f"{smoothed_rate(snap.history):,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
-    m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
+    m[3].metric(view.t("device_in_use"), f"{snap.device} · {view.t('engine_short_' + current.config.engine)}")
     curves = [(f"{w.number}: {variant_name(view, name, w.race)}", hist) for w in runs()
               for name, hist in w.progress().curves.items() if hist]
     _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
