@@ -457,3 +457,21 @@ def test_in_chinese_the_device_choice_the_engine_and_the_uploaders_say_what_they
             assert text.removeprefix("MB ") in bundle, text  # "2MB per file" is written as `${size} per file`
     assert all(translate(f"engine_short_{e}", "zh") != translate(f"engine_short_{e}", "en")
                for e in ("fast", "textbook"))
+
+
+@pytest.mark.parametrize("lang, word", [("en", "sidebar"), ("zh", "侧边栏")])
+def test_projector_mode_never_sends_anyone_to_the_hidden_sidebar(at, lang, word):
+    """Issue 30: on a projector the sidebar is hidden and the settings sit under the Settings button."""
+    at.session_state["lang"] = lang
+    at.session_state["proj"] = True
+    seen = 0
+    for tab in ("scrub", "force", "train", "gates"):
+        open_tab(at, tab)
+        no_errors(at)
+        texts = [e.value for kind in ("markdown", "caption", "info", "warning", "error") for e in getattr(at, kind)]
+        assert not [t for t in texts if word in str(t)], tab
+        seen += len(texts)
+    assert seen > 20
+    at.session_state["proj"] = False
+    open_tab(at, "train")
+    assert any(word in str(e.value) for e in at.info)  # the same message off the projector names the sidebar

@@ -286,7 +286,7 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     returns False when it cannot start."""
     config = config or training.config
     if training.corpus is None or config is None:
-        st.error(training.error or view.t("no_runs"))
+        st.error(training.error or view.ts("no_runs"))
         return False
     if active_run() is not None:
         st.warning(view.t("busy"))

@@ -27,6 +27,11 @@ class View:
     def t(self, key: str, **fmt: object) -> str:
         return translate(key, self.lang, **fmt)
 
+    def ts(self, key: str, **fmt: object) -> str:
+        """A text that says where the training settings are: `key` names the sidebar, `key`_proj (on a projector,
+        where the sidebar is hidden) the Settings button at the top."""
+        return self.t(f"{key}_proj" if self.projector else key, **fmt)
+
     @property
     def chart_config(self) -> dict[str, object]:
         """Plotly's config for the page's charts: no logo and no toolbar. Its icons covered the legends and ④'s

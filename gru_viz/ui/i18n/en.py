@@ -157,8 +157,9 @@ EN: dict[str, str] = {
     "status_finished": "Finished: {epoch} epochs.",
     "status_diverged": "Stopped: {message}",
     "status_failed": "Stopped: {message}",
-    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's; in projector mode "
-               "under the Settings button at the top) and press Start.",
+    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's) and press Start.",
+    "no_runs_proj": "No training run yet. Pick settings under the Settings button at the top (the defaults are "
+                    "d2l's) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
@@ -237,6 +238,9 @@ EN: dict[str, str] = {
     "train_this_way_settings": "It trains with the sidebar's settings: {hidden} hidden units, {epochs} epochs, "
                                "learning rate {lr:g}, {engine}. Change them there first for a quicker run; the "
                                "page then opens ③ Train live, where the curve grows.",
+    "train_this_way_settings_proj": "It trains with the settings under the Settings button at the top: {hidden} "
+                                    "hidden units, {epochs} epochs, learning rate {lr:g}, {engine}. Change them there "
+                                    "first for a quicker run; the page then opens ③ Train live, where the curve grows.",
     "engine_short_fast": "fast code",
     "engine_short_textbook": "textbook code",
     "bad_forcing": "This forcing cannot be applied: {message}",
@@ -408,6 +412,8 @@ EN: dict[str, str] = {
     "l3_q": "3. What happens with fewer hidden units, e.g. 32 instead of 256?",
     "l3_where": "The sidebar now says 32 hidden units: press Start in ③ Train live and compare with the bundled "
                 "model's curve.",
+    "l3_where_proj": "The settings (the Settings button at the top) now say 32 hidden units: press Start in ③ Train "
+                     "live and compare with the bundled model's curve.",
     "l3_a": "Training is faster but the perplexity stays higher: 32 units cannot memorise as much of the text.",
     "l4_q": "4. A GRU with only a reset gate, or only an update gate: which gate matters more here?",
     "l4_where": "The race trains both variants beside the GRU: start it above.",

@@ -150,7 +150,7 @@ def _train_this_way(view: View, forcing: Forcing, training: Training) -> None:
     """Train a new model with this forcing held during training: the sidebar's settings and seed, said aloud."""
     cfg = training.config
     if cfg is not None:
-        st.caption(view.t("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
+        st.caption(view.ts("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
                           engine=view.t(f"engine_short_{cfg.engine}")))
     if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or cfg is None):

@@ -239,7 +239,7 @@ def lesson_section(view: View) -> None:
                 ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if ps.get("lesson_ready") == name:
-                st.info(view.t(f"{name}_where"))
+                st.info(view.ts(f"{name}_where") if name == "l3" else view.t(f"{name}_where"))
             if in_class:
                 class_panel.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
             elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):

@@ -135,7 +135,7 @@ def _live_body(view: View, training: Training) -> None:
     _controls(view, training)
     reference = _reference_history()
     if not runs():
-        st.info(view.t("no_runs"))
+        st.info(view.ts("no_runs"))
         if reference:
             _curve_chart(view, [], reference)
         return
