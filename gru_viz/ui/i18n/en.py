@@ -138,6 +138,11 @@ EN: dict[str, str] = {
     "time_left": "Time left",
     "device_in_use": "Device",
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
+    "continuation_common": "At epoch {epoch} the model writes “{ch}” at every step: the most common character of "
+                           "its training text, the first thing a language model learns. A model this early often "
+                           "does this; more epochs usually teach it letters and words.",
+    "continuation_repeats": "At epoch {epoch} the model writes “{ch}” at every step: it does not use its input "
+                            "yet. A model this early often does this; more epochs usually teach it more.",
     "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
                      "server right now (at most {max} at once, so that every visitor gets a turn).",
     "budget_slots": "On this server at most {max} runs train at once; a visitor's first run goes before anyone's "
@@ -161,6 +166,10 @@ EN: dict[str, str] = {
     "no_runs_proj": "No training run yet. Pick settings under the Settings button at the top (the defaults are "
                     "d2l's) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
+    "reference_left_out": "The bundled model's curve (d2l's run on The Time Machine, letters and spaces) is left "
+                          "out: a run here was trained on other text, where its perplexity would compare nothing. "
+                          "{runs}.",
+    "run_trained_on": "Run {n}: {corpus} · {tokens}",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
     "too_big": "This run would need about {need:,} MB of memory while it trains; this server can give a run at "
