@@ -10,6 +10,7 @@ from gru_viz.data.sources import (
     TIMEMACHINE_FILE,
     TIMEMACHINE_SHA1,
     TIMEMACHINE_URL,
+    TM_NAME,
     cache_dir,
     fetch_timemachine,
     install_timemachine,
@@ -36,7 +37,7 @@ from gru_viz.data.vocab import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS", "MAX_TEXT_BYTES", "MAX_TIMEMACHINE_BYTES", "MAX_VOCAB", "OFFLINE_NAME", "RAW_COVERAGE",
+    "DEFAULT_MAX_TOKENS", "MAX_TEXT_BYTES", "MAX_TIMEMACHINE_BYTES", "MAX_VOCAB", "OFFLINE_NAME", "TM_NAME", "RAW_COVERAGE",
     "RAW_KEEP_ALL", "TIMEMACHINE_FILE", "TIMEMACHINE_SHA1", "TIMEMACHINE_URL", "TOKENISATIONS", "UNK", "UNK_CHAR",
     "Corpus", "CorpusError", "Vocab", "atomic_write", "batches", "cache_dir", "coverage_size", "decode_text",
     "default_raw_size", "fetch_timemachine", "install_timemachine", "load_corpus", "make_corpus",

@@ -24,7 +24,7 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
-from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.view import View, math_html, md_escape
 
 
 def diff_html(free: str, forced: str) -> str:
@@ -52,7 +52,7 @@ def _controls(view: View, probe_len: int) -> None:
     ps.settle("preset", PRESET_KEYS)
     preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
-    st.caption(view.t(f"explain_{preset}"))
+    st.caption(math_html(view.t(f"explain_{preset}")), unsafe_allow_html=True)  # H_{t−1} as Hₜ₋₁
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
@@ -150,7 +150,7 @@ def _train_this_way(view: View, forcing: Forcing, training: Training) -> None:
     """Train a new model with this forcing held during training: the sidebar's settings and seed, said aloud."""
     cfg = training.config
     if cfg is not None:
-        st.caption(view.t("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
+        st.caption(view.ts("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
                           engine=view.t(f"engine_short_{cfg.engine}")))
     if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or cfg is None):
