@@ -85,6 +85,38 @@ class StreamlitClient:
         except (websocket.WebSocketException, OSError) as exc:
             raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
 
+    def stopped_run(self) -> bool:
+        """Ask for a run and its stop in one write, as an attacker would: the server announces the session (its id,
+        which the upload route needs) when the script starts, and the stop ends the script at its first Streamlit
+        call (set_page_config), before any of the app's code. True when that happened: the session id is known and
+        nothing of the page was drawn or configured; False when the run got further (or never started)."""
+        run, stop = BackMsg(), BackMsg()
+        run.rerun_script.query_string, run.rerun_script.page_script_hash = self.query, self.page_hash
+        stop.stop_script = True
+        drawn = False
+        deadline = time.monotonic() + self.timeout
+        try:
+            self.ws.send_binary(run.SerializeToString())
+            self.ws.send_binary(stop.SerializeToString())
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.ws.settimeout(min(left, 2.0))
+                try:
+                    m = self._recv()
+                except websocket.WebSocketTimeoutException:
+                    if not self.session_id:
+                        return False  # stopped before it started: no announcement comes
+                    continue
+                kind = m.WhichOneof("type")
+                drawn |= kind in ("delta", "page_config_changed")
+                self._handle(m)
+                if kind == "script_finished":
+                    return bool(self.session_id) and not drawn
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
+
     def idle(self, until: float) -> None:
         """Wait like an open tab: keep reading (and answering pings) without sending anything."""
         while (left := until - time.monotonic()) > 0:
