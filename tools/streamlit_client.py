@@ -203,13 +203,16 @@ class StreamlitClient:
             proto = getattr(el, kind)
             wid = getattr(proto, "id", "")
             if isinstance(wid, str) and wid.startswith("$$ID-"):  # $$ID-<hash>-<user key or None>
+                self.widgets.pop(wid.split("-", 2)[2], None)  # drawn last, found first (widget())
                 self.widgets[wid.split("-", 2)[2]] = (wid, m.delta.fragment_id, proto)
                 self.drawn.add(wid.split("-", 2)[2])
 
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
-        """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(widget_prefix(key)))):
+        """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>[.<hash of
+        its options>]: the one drawn most recently (a chooser whose options changed, a new run listed, is a new
+        widget; the old one stays in `widgets`, and was found first: tools/flood.py never saw its runs listed)."""
+        for k in (key, *reversed([k for k in self.widgets if k.startswith(widget_prefix(key))])):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")
