@@ -32,11 +32,16 @@ export default function scrubber(component) {
   const sig = data.payload.id + "|" + JSON.stringify(data.ui);
   let S = root.__gsc;
   if (!S || S.sig !== sig) {
-    const keep = S ? { step: S.step, unit: S.pendingUnit ?? S.unit, gotoN: S.gotoN, lastSent: S.lastSent } : null;
-    if (S) S.detach();
+    // A rerun can mount the component afresh (an element drawn above it moved it): the scrubber that was there
+    // keeps its step, unit and the server's last goto, so a stale goto never sends the student back.
+    const old = S || (window.__gscMounted && !window.__gscMounted.root.isConnected ? window.__gscMounted : null);
+    const keep = old ? { step: old.step, unit: old.pendingUnit ?? old.unit, gotoN: old.gotoN, lastSent: old.lastSent }
+      : null;
+    if (old) old.detach();
     S = new Scrubber(root, data, keep);
     S.sig = sig;
     root.__gsc = S;
+    window.__gscMounted = S;
   }
   S.send = component.setStateValue || (() => {});
   S.live = Boolean(component.setStateValue); // in the app (the exported HTML has no address to keep)
@@ -173,6 +178,7 @@ class Scrubber {
     this.plots = null;
     this.shown = -1;
     this.onKey = (e) => this.key(e);
+    this.onOutside = (e) => this.outside(e);
     this.onResize = () => { this.tapeX = null; };
     this.dom();
     if (keep) {
@@ -666,12 +672,17 @@ class Scrubber {
     if (this.attached) return;
     document.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
+    // capture, on the window: before the page's own handlers turn the press into a rerun
+    window.addEventListener("pointerdown", this.onOutside, true);
+    window.addEventListener("keydown", this.onOutside, true);
     this.attached = true;
   }
 
   detach() {
     document.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
+    window.removeEventListener("pointerdown", this.onOutside, true);
+    window.removeEventListener("keydown", this.onOutside, true);
     this.attached = false;
     if (this.playing) { clearTimeout(this.playing); this.playing = null; }
   }
@@ -698,11 +709,23 @@ class Scrubber {
   report() {
     clearTimeout(this.timer);
     if (this.playing) return;
+    this.reportDue = true;
     this.timer = setTimeout(() => this.flush({ step: this.step, unit: this.unit }), DEBOUNCE_MS);
+  }
+
+  // A press outside the scrubber (a preset button, a tab, a shortcut key such as "2") may rerun the page at once:
+  // the step still waiting for its DEBOUNCE_MS goes first, so that rerun sees the step shown, not an older one.
+  outside(e) {
+    if (!this.reportDue || this.playing || !this.root.isConnected) return;
+    const inside = e.target instanceof Node && this.root.contains(e.target);
+    if (inside && (e.type === "pointerdown" || /^(INPUT|TEXTAREA)$/.test(e.target.tagName))) return;
+    if (e.type === "keydown" && (e.key in this.moves() || e.key === " " || /^(Shift|Control|Alt|Meta)$/.test(e.key))) return;
+    this.flush({ step: this.step, unit: this.unit });
   }
 
   flush(view) {
     clearTimeout(this.timer);
+    this.reportDue = false;
     const key = view.step + ":" + view.unit;
     if (key === this.lastSent) return;
     this.lastSent = key;
