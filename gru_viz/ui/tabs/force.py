@@ -24,6 +24,7 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
+from gru_viz.ui.scrub_view import live_scrub_data
 from gru_viz.ui.view import View, math_html, md_escape
 
 
@@ -102,7 +103,10 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
-    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE))
+    # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
+    # here only when the setting settles (cached per text and forcing), marked stale on the page until then
+    scrub = live_scrub_data(view, inspected, probe, forcing, locked)
+    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
