@@ -173,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--typed", type=int, default=20, help="characters typed into the probe per visitor")
     p.add_argument("--word", type=int, default=5, help="characters in one typed word (settled or committed once)")
     p.add_argument("--rounds", type=int, default=1, help="server, live, server, live, …: rounds of each")
+    p.add_argument("--modes", default="server,live", help="which of server,live to run, in this order each round")
     p.add_argument("--ramp", type=float, default=10, help="seconds over which the visitors open the page")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    modes = a.modes.split(",")
+    if not set(modes) <= set(MODES) or not modes:
+        p.error(f"--modes: a comma-separated list of {', '.join(MODES)}")
     if not (1 <= a.visitors <= 200 and 0 <= a.moves <= 1000 and 0 <= a.typed <= 1000 and a.drag >= 1
             and a.word >= 1 and 1 <= a.rounds <= 10):
         p.error("need 1 <= visitors <= 200, moves and typed in 0..1000, drag and word >= 1, 1 <= rounds <= 10")
@@ -186,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = []
     try:
         for _ in range(a.rounds):
-            for mode in MODES:
+            for mode in modes:
                 rounds.append(one_round(mode, a))
                 r = rounds[-1]
                 print(f"{mode:<6} load {r['load_average_at_start'][0]:>5}  CPU s: loading {r['cpu_loading_s']:>6}  "
