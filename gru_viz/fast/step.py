@@ -20,6 +20,7 @@ from gru_viz.fast.ext import load_extension
 from gru_viz.fast.force_rows import ForceRows, _force_rows, _force_table, _strength, free_gates
 from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
+from gru_viz.train.textbook import textbook_step
 
 __all__ = ["fast_step", "fast_trace", "run_step"]
 
@@ -187,8 +188,6 @@ def run_step(model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.T
         loops = "cpp" if ext is not None else loops
         _check(loops, model.W_hq, model.vocab_size, B, strength)
     if loops == "textbook":
-        from gru_viz.train import textbook_step
-
         with torch.enable_grad():
             return textbook_step(model, X, Y, state, lr, clip, forcing)
     cpp = loops == "cpp"
@@ -291,8 +290,6 @@ def fast_trace(model: GRUScratch, ids: torch.Tensor, forcing: Forcing = FREE, st
 
 def step_timer(shapes: choice.Shapes, clock: Callable[[], float] = time.perf_counter) -> choice.Measure:
     """Times training steps of each set of loops on a throwaway model of the run's shapes (random tokens)."""
-    from gru_viz.train import textbook_step
-
     gen = torch.Generator().manual_seed(0)
     device, dtype = torch.device(shapes.device), getattr(torch, shapes.dtype)
     X, Y = (torch.randint(0, shapes.vocab, (shapes.batch, shapes.steps), generator=gen).to(device) for _ in "XY")
