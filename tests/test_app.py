@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -113,11 +114,10 @@ def test_good_checkpoint_upload_is_inspectable(at):
     assert any(s.value.startswith("Loaded mine") for s in at.sidebar.success)
 
 
-def test_projector_mode_hides_the_charts_toolbars_which_would_cover_their_legends(at):
-    open_tab(at, "train")
-    assert json.loads(next(c for c in at.get("plotly_chart") if "ppl_chart" in c.proto.id).proto.config) == {
-        "displaylogo": False}  # on a screen: the toolbar appears on hover, as Plotly has it
-    at.session_state["proj"] = True
+@pytest.mark.parametrize("projector", [False, True])
+def test_no_chart_has_a_toolbar_which_would_cover_its_legend_or_title(at, projector):
+    """Issue 30: Plotly's toolbar covered legends and ④'s titles on a projector and on a tablet (a tap shows it)."""
+    at.session_state["proj"] = projector
     at.run()
     for tab, key in (("train", "ppl_chart"), ("gates", "grad_chart"), ("gates", "surv_chart")):
         open_tab(at, tab)
@@ -136,3 +136,65 @@ def test_one_visitor_sees_nothing_of_another(at):
     no_errors(other)
     assert other.session_state["runs"] == []
     assert not any(o.startswith("Run ") for o in selectbox_for(other, "inspect").options)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_projectors_model_chooser_has_labels_short_enough_for_its_box(at, lang):
+    """Issue 30: on a 1280×720 projector the chooser in the title row showed "Pretrained on The Time M"."""
+    def columns(text: str) -> int:  # printed width: a Chinese character takes two
+        return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
+
+    at.session_state["lang"] = lang
+    at.session_state["proj"] = True
+    at.run()
+    no_errors(at)
+    chooser = next(s for s in at.selectbox if str(s.key).startswith("w.inspect."))
+    assert len(chooser.options) >= 4 and len(set(chooser.options)) == len(chooser.options)
+    assert max(columns(o) for o in chooser.options) <= 32, chooser.options
+    assert any("500" in o for o in chooser.options)
+
+
+def test_in_chinese_the_device_choice_the_engine_and_the_uploaders_say_what_they_are(at):
+    """Issue 30: "auto", "cpu · fast" and the uploaders stayed English on the Chinese page. Streamlit's own
+    uploader texts cannot be translated by the app: the label says what to drop, the help translates them."""
+    import glob
+
+    import streamlit
+
+    from gru_viz.ui.strings import translate
+
+    at.session_state["lang"] = "zh"
+    at.session_state["corpus_source"] = "upload"
+    at.run()
+    no_errors(at)
+    device = next(s for s in at.selectbox if str(s.key).startswith("w.device."))
+    assert device.options[0] == "自动"
+    uploaders = [u for u in at.get("file_uploader")]
+    assert len(uploaders) == 2 and all("拖到" in u.proto.label for u in uploaders)
+    bundle = "".join(open(f, encoding="utf-8").read() for f in glob.glob(
+        str(Path(streamlit.__file__).parent / "static" / "static" / "js" / "FileUploader*.js")))
+    for u in uploaders:  # the help quotes what this Streamlit really shows
+        quoted = re.findall(r"“([A-Za-z][^”]*)”", u.proto.help)
+        assert len(quoted) == 3, u.proto.help
+        for text in quoted:
+            assert text.removeprefix("MB ") in bundle, text  # "2MB per file" is written as `${size} per file`
+    assert all(translate(f"engine_short_{e}", "zh") != translate(f"engine_short_{e}", "en")
+               for e in ("fast", "textbook"))
+
+
+@pytest.mark.parametrize("lang, word", [("en", "sidebar"), ("zh", "侧边栏")])
+def test_projector_mode_never_sends_anyone_to_the_hidden_sidebar(at, lang, word):
+    """Issue 30: on a projector the sidebar is hidden and the settings sit under the Settings button."""
+    at.session_state["lang"] = lang
+    at.session_state["proj"] = True
+    seen = 0
+    for tab in ("scrub", "force", "train", "gates"):
+        open_tab(at, tab)
+        no_errors(at)
+        texts = [e.value for kind in ("markdown", "caption", "info", "warning", "error") for e in getattr(at, kind)]
+        assert not [t for t in texts if word in str(t)], tab
+        seen += len(texts)
+    assert seen > 20
+    at.session_state["proj"] = False
+    open_tab(at, "train")
+    assert any(word in str(e.value) for e in at.info)  # the same message off the projector names the sidebar

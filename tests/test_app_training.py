@@ -164,3 +164,19 @@ def test_the_train_tab_states_a_runs_budget_on_this_server_in_both_languages(at)
         assert table["budget_slots"].format(max=slots.runs) in captions
         assert table["budget_minutes"].format(minutes=f"{RUN_SECONDS / 60:g}") in captions
         assert table["budget_memory"].format(mb=slots.memory_budget // 2**20) in captions
+
+
+def test_a_continuation_of_one_repeated_character_is_explained_and_called_most_common_only_when_it_is():
+    """Issue 30: at epoch 5 ③'s continuation was fifty spaces and looked like nothing."""
+    from gru_viz.data import make_corpus
+    from gru_viz.ui.tabs.train import repeat_note
+    from gru_viz.ui.view import View
+
+    corpus = make_corpus("the cat sat on the mat and the dog sat on the log " * 20, "t")
+    prefix = "time traveller "
+    spaces = repeat_note(View("en"), {"GRU": prefix + " " * 50}, corpus, 5)
+    assert "“␣”" in spaces and "most common character" in spaces and "epoch 5" in spaces
+    letters = repeat_note(View("zh"), {"GRU": prefix + "g" * 50}, corpus, 5)  # "g" is rare in that text
+    assert "“g”" in letters and "最常见" not in letters
+    assert repeat_note(View("en"), {"GRU": prefix + "the cat sat on the mat " * 3}, corpus, 5) == ""
+    assert repeat_note(View("en"), {"GRU": prefix + " " * 50, "RNN": prefix + "e" * 50}, corpus, 5) == ""

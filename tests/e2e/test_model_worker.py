@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.checkpoint import load_checkpoint
-from gru_viz.export_html import SCRUBBER_DIR, _inline_script
+from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
 from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.model_payload import model_payload, scratch_payload, torch_gru_payload
@@ -363,8 +363,8 @@ def test_a_locked_panel_neither_computes_nor_shows_the_forced_results(browser, t
 
     stored = load_checkpoint(MODEL)
     force = force_data(View(), scratch_payload(stored.model, stored.vocab), SHORT, True, 500)
-    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in ("model.js", "force.js", "scrubber.js"))
-    src = src.replace("export default function scrubber(", "function scrubber(")
+    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in FORCE_SOURCES)
+    src += "\n" + scrubber_js().replace("export default function scrubber(", "function scrubber(")
     blob = json.dumps(force).replace("<", "\\u003c")
     path = tmp_path / "locked.html"
     path.write_text(f"<!doctype html><meta charset='utf-8'><div id='m'></div><script>{_inline_script(src)}</script>"
