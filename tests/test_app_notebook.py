@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
-from helpers import running_app
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -17,12 +15,6 @@ from gru_viz.checkpoint import load_checkpoint
 from gru_viz.notebook import SEED_ORDER, notebook_bytes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
-
-
-@pytest.fixture()
-def at():
-    with running_app(90) as app:
-        yield app
 
 
 def no_errors(app) -> None:
