@@ -83,11 +83,14 @@ def _settled() -> None:
         ps.put(k, v)
 
 
-def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int) -> dict:
+def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int,
+               teacher: bool = False) -> dict:
     """What ②'s browser half gets: the model (`model_payload_for`'s dict, or the reason it stays on the server),
     the probe, the setting, the class lock and the labels. The same from rerun to rerun unless one of them
     changed, so Streamlit sends it as a short reference and the page redraws nothing."""
     ui = {k: view.t(k if k in SHARED else f"live_{k}") for k in LABELS}
+    if teacher:  # the class's teacher reveals the answer: the note speaks to them
+        ui["locked"] = view.t("live_locked_teacher")
     ui["probe_max"] = MAX_PROBE_INPUT
     ui["projector"] = view.projector
     if not isinstance(payload, dict):

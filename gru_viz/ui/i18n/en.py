@@ -271,6 +271,8 @@ EN: dict[str, str] = {
     "live_only_spaces": "(only spaces after the prefix: {n} of them; the forced model predicts a space at every step)",
     "live_free_word": "free",
     "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
+    "live_locked_teacher": "A class question is open: the forced results appear here, and on every student's "
+                           "page, when you reveal the answer above.",
     "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "

@@ -249,6 +249,7 @@ ZH: dict[str, str] = {
     "live_only_spaces": "（前缀之后全是空格，共 {n} 个：强制后的模型每一步都预测空格）",
     "live_free_word": "自由",
     "live_locked": "课堂问题进行中：老师公布答案后才显示强制后的结果。",
+    "live_locked_teacher": "课堂问题进行中：你在上方公布答案后，强制后的结果会在这里和每位学生的页面上显示。",
     "live_server_only": "这个模型只在服务器上运行（{reason}）：每次更改后控件才生效。",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"

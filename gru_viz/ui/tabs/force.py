@@ -102,7 +102,9 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
-    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE))
+    member = class_panel.current()
+    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE,
+                                                teacher=member is not None and member.teacher))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
