@@ -10,7 +10,7 @@ ZH: dict[str, str] = {
     "settings_short": "设置",
     "corpus": "语料",
     "corpus_tm": "《时间机器》（H. G. 威尔斯）",
-    "corpus_offline": "离线：Python 文档（随 Python 安装）",
+    "corpus_offline": "离线：Python 文档（随 Python 安\u2060装）",  # U+2060: "安装" is never split over two lines
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
