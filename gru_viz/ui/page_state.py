@@ -31,8 +31,8 @@ from gru_viz.ui.registry import (  # the declarations, named here too for the pa
 )
 
 __all__ = ["CAPS", "LESSONS", "MAX_PROBE_INPUT", "MAX_UNITS_TEXT", "MAX_URL_VALUE", "PRESET_KEYS", "PRIVATE",
-           "SETTINGS", "Private", "Setting", "drop", "get", "init", "labelled_widget", "options", "put", "settle",
-           "share_link", "sync_url", "url_params", "widget", "widget_prefix"]
+           "SETTINGS", "Private", "Setting", "component_value", "drop", "get", "init", "labelled_widget", "options",
+           "put", "settle", "share_link", "sync_url", "url_params", "widget", "widget_prefix"]
 
 def parse_url_value(key: str, values: list[str]) -> object:
     """A setting from the link's values for `key`; ValueError when refused. A value longer than any setting needs
@@ -83,6 +83,12 @@ def get(key: str) -> object:
     if key not in ss and isinstance(spec, Private) and spec.factory is not None:
         ss[key] = spec.factory()
     return ss.get(key, spec.default)
+
+
+def component_value(key: str) -> object:
+    """A custom component's own value, where Streamlit keeps it under the component's key (read only: the
+    component writes it)."""
+    return st.session_state.get(key)
 
 
 def put(key: str, value: object) -> None:

@@ -301,6 +301,10 @@ EN: dict[str, str] = {
                 "its largest, {decades} decades); the text is coloured by the same value.",
     "att_largest": "largest {v}",
     "att_scale": "Bar height on a log scale: full = the row's largest, empty = 1/{ratio} of it.",
+    "att_stale": "Stale: these bars belong to an earlier setting or text, not to the one drawn above. They are "
+                 "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
+                 "saved with).",
+    "cell_strength": "at strength {s}",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",

@@ -24,6 +24,7 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
+from gru_viz.ui.scrub_view import live_scrub_data
 from gru_viz.ui.view import View, math_html, md_escape
 
 
@@ -102,11 +103,35 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
+    # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
+    # here only when the setting settles (cached per text and forcing), marked stale on the page until then
+    scrub = live_scrub_data(view, inspected, probe, forcing, locked)
     member = class_panel.current()
-    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE,
-                                                teacher=member is not None and member.teacher))
+    live_force.live_force(_unchanged_unless_the_server_moved(
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub,
+                              teacher=member is not None and member.teacher)))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
+
+
+def _unchanged_unless_the_server_moved(data: dict) -> dict:
+    """The data with the setting and probe it last carried while they are only what the browser reported (its
+    own settled setting, which it ignores when it comes back): the data then stays identical from rerun to rerun,
+    so Streamlit sends a short reference instead of the model's weights again (1.2 MB for d2l's 256 units; see
+    docs/LOADTEST.md). A setting the server changed (a link, ①'s preset keys, a lesson) goes out as it is."""
+    from gru_viz.ui import live_force
+
+    now = {"setting": data["setting"], "probe": data["probe"]}
+    state = ps.component_value(live_force.KEY)
+    told = live_force._valid(state.get("setting") if hasattr(state, "get") else None)
+    if told is not None:  # in setting()'s form: a list for the step range, the probe apart
+        probe, steps = told.pop("probe"), told["f_steps"]
+        told = {"setting": {**told, "f_steps": None if steps is None else list(steps)}, "probe": probe}
+    sent = ps.get("_force_sent")
+    if sent is not None and told == now:
+        return {**data, **sent}
+    ps.put("_force_sent", now)
+    return data
 
 
 def _render_server(ctx: PageContext) -> None:
