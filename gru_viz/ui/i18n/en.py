@@ -506,6 +506,9 @@ EN: dict[str, str] = {
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
     "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
+    "ppl_ans_chaotic": "With the plain RNN this model is chaotic: where ② below computes the numbers again in this "
+                       "browser (in another precision than the server's), its forced perplexity can differ visibly "
+                       "from the answer's, which is the server's.",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }
