@@ -271,6 +271,8 @@ EN: dict[str, str] = {
     "live_only_spaces": "(only spaces after the prefix: {n} of them; the forced model predicts a space at every step)",
     "live_free_word": "free",
     "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
+    "live_locked_teacher": "A class question is open: the forced results appear here, and on every student's "
+                           "page, when you reveal the answer above.",
     "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
@@ -504,6 +506,9 @@ EN: dict[str, str] = {
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
     "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
+    "ppl_ans_chaotic": "With the plain RNN this model is chaotic: where ② below computes the numbers again in this "
+                       "browser (in another precision than the server's), its forced perplexity can differ visibly "
+                       "from the answer's, which is the server's.",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }

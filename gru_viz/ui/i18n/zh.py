@@ -10,7 +10,7 @@ ZH: dict[str, str] = {
     "settings_short": "设置",
     "corpus": "语料",
     "corpus_tm": "《时间机器》（H. G. 威尔斯）",
-    "corpus_offline": "离线：Python 文档（随 Python 安装）",
+    "corpus_offline": "离线：Python 文档（随 Python 安\u2060装）",  # U+2060: "安装" is never split over two lines
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
@@ -249,6 +249,7 @@ ZH: dict[str, str] = {
     "live_only_spaces": "（前缀之后全是空格，共 {n} 个：强制后的模型每一步都预测空格）",
     "live_free_word": "自由",
     "live_locked": "课堂问题进行中：老师公布答案后才显示强制后的结果。",
+    "live_locked_teacher": "课堂问题进行中：你在上方公布答案后，强制后的结果会在这里和每位学生的页面上显示。",
     "live_server_only": "这个模型只在服务器上运行（{reason}）：每次更改后控件才生效。",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
@@ -451,6 +452,8 @@ ZH: dict[str, str] = {
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
     "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
+    "ppl_ans_chaotic": "在普通 RNN 设置下该模型是混沌的：若下方的②在本浏览器中重新计算（精度与服务器不同），"
+                       "强制后的困惑度可能与答案中服务器算出的数字明显不同。",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",
     "ppl_wait_teacher": "你揭晓答案后，所有人都会看到困惑度和续写文本。",
 }

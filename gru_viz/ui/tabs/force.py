@@ -106,8 +106,10 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
     # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
     # here only when the setting settles (cached per text and forcing), marked stale on the page until then
     scrub = live_scrub_data(view, inspected, probe, forcing, locked)
+    member = class_panel.current()
     live_force.live_force(_unchanged_unless_the_server_moved(
-        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub)))
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub,
+                              teacher=member is not None and member.teacher)))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
