@@ -73,3 +73,16 @@ def test_the_sessions_end_gives_its_text_back(kept):
     guard = state.SessionGuard(runs=[], texts=[held])  # what the session-scoped guard holds at its release
     state._on_session_end(guard)
     assert len(kept) == 0 and kept.total == 0 and held.corpus is None and held.dropped == "session_ended"
+
+
+def test_the_text_a_visitors_page_still_uses_outlasts_their_ended_runs(kept):
+    """Past a visitor's share their oldest goes, but the text their page trains on is used at every page run: an
+    ended run kept before that run goes first (tools/flood.py's paste flood lost its text at its third run)."""
+    at = _paste(AppTest.from_file(APP, default_timeout=60), FIRST)
+    held, me, dropped = _held(at), at.session_state["_visitor"], []
+    kept.per_owner = held.nbytes + 150
+    kept.add("run 1", me, 100, lambda reason: dropped.append(("run 1", reason)))
+    at.run()  # the page again, on the same text
+    kept.add("run 2", me, 100, lambda reason: dropped.append(("run 2", reason)))
+    assert dropped == [("run 1", "kept_visitor")] and held.corpus is not None and not held.dropped
+    assert kept.owner_total(me) == held.nbytes + 100

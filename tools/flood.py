@@ -1,8 +1,10 @@
 """Floods of issue 31 against a running app, optionally in a box: class mode (starts and joins from fresh
 sessions with forged X-Forwarded-For from loopback, then a genuine teacher from 127.0.0.2 and a student from
-127.0.0.3) and finished runs (one visitor's runs one after another). Prints one JSON object.
+127.0.0.3), pasted texts (visitors who paste 2,000,000 characters and leave) and finished runs (one visitor's runs
+one after another). Prints one JSON object.
 
     python tools/flood.py --box 2,2700m        # Community Cloud's large app; --box 1,1g the small one
+    python tools/flood.py --box 1,1g --no-class --no-runs --pastes 10   # 10 visitors paste 2,000,000 characters
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def pastes_flood(server: AppServer, pastes: int, after: float) -> dict:
         v.set_text("paste_text", text)
         shown += any("vocabulary of" in t for t in v.texts)  # the corpus's caption: it was built
         v.close()
-    out = {"pastes": pastes, "pastes_built": shown, "rss_before_pastes_mb": before, "rss_after_pastes_mb": round(tree_rss_kb(server.proc.pid) / 1024)}
+    out = {"pastes": pastes, "pastes_built": shown, "rss_before_pastes_mb": before,
+           "rss_after_pastes_mb": round(tree_rss_kb(server.proc.pid) / 1024)}
     time.sleep(after)
     late = page(server.port)  # a page run after the wait
     late.close()

@@ -96,6 +96,13 @@ class KeptMemory:
             drop(reason)
         return used
 
+    def touch(self, key: object) -> None:
+        """In use again (a visitor's text their page still trains on): it becomes the newest, so older entries go
+        before it."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+
     def remove(self, key: object) -> None:
         """Forget an entry without dropping it (its run trains again, or its owner discarded it)."""
         with self._lock:

@@ -49,6 +49,8 @@ def own_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l", max_v
     held = ps.get("_own_corpus")
     corpus = held.corpus if isinstance(held, OwnCorpus) and held.key == key else None
     if corpus is not None:
+        if held.kept is not None:
+            held.kept.touch(held)  # the text in use: the visitor's ended runs go before it
         return corpus
     if isinstance(held, OwnCorpus):
         held.forget()
