@@ -150,12 +150,20 @@ EN: dict[str, str] = {
     "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
                       "behind other visitors' first runs.",
     "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
-    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs kept more memory than one visitor "
-                                "may keep on this server, and this was your oldest. Its curve stays; train it again "
-                                "to inspect it.",
+    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs (and your own text) kept more memory "
+                                "than one visitor may keep on this server, and this was your oldest. Its curve "
+                                "stays; train it again to inspect it.",
     "run_dropped_kept_server": "Run {n}'s models were freed: the server needed the memory for new runs, and this was "
                                "one of the oldest kept. Its curve stays; train it again to inspect it.",
     "run_dropped_session_ended": "Run {n}'s models were freed when its page closed.",
+    "own_text_dropped_kept_visitor": "Your text was freed from the server's memory (it held {mb} MB): your ended runs "
+                                     "and your text kept more than one visitor may keep on this server, and it was "
+                                     "the oldest. Paste or upload it again to train on it.",
+    "own_text_dropped_kept_server": "Your text was freed from the server's memory (it held {mb} MB): the server needed "
+                                    "the memory for new runs, and it was one of the oldest things kept. Paste or "
+                                    "upload it again to train on it.",
+    "own_text_dropped_session_ended": "Your text was freed when the page closed.",
+    "own_text_upload_again": "Remove the file and upload it again.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
