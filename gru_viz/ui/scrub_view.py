@@ -21,7 +21,7 @@ LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
           "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
           "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update",
-          "att_stale", "cell_strength")
+          "att_stale", "cell_strength", "client_version")
 CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 
