@@ -9,9 +9,12 @@ from importlib import resources
 from pathlib import Path
 
 SCRUBBER_DIR = Path(__file__).resolve().parent / "ui" / "scrubber"
+# Latin fonts before the CJK one: where none of the first four is installed, a CJK font drew “ and ” a full em
+# wide, as extra spaces around every quote (Chinese characters still fall through to the CJK font).
 PAGE_CSS = """
-body { margin: 1.2rem 2rem; font-family: "Source Sans Pro", "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC",
-  sans-serif; color: #31333f; background: #fff; }
+body { margin: 1.2rem 2rem; font-family: "Source Sans Pro", "Source Sans 3", "Segoe UI", Roboto, "Noto Sans",
+  "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", sans-serif; color: #31333f;
+  background: #fff; }
 h1 { font-size: 1.4rem; margin: 0 0 0.2rem; }
 .gsc-page-sub { color: #666; margin: 0 0 0.8rem; }
 """

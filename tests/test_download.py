@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from gru_viz import data
-from gru_viz.data import CorpusError
+from gru_viz.data import CorpusError, sources
 
 
 @pytest.fixture()
@@ -99,7 +99,7 @@ def test_oversized_download_is_refused_not_truncated(tmp_path, monkeypatch):
         def __enter__(self):
             return io.BufferedReader(self)
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Endless())
+    monkeypatch.setattr(sources.urllib.request, "urlopen", lambda url, timeout: Endless())
     with pytest.raises(CorpusError, match="over the 5 MB limit"):
         data.fetch_timemachine("http://example.invalid/tm.txt", tmp_path)
     assert not (tmp_path / data.TIMEMACHINE_FILE).exists()

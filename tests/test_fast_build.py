@@ -1,6 +1,6 @@
 """The optional C++ build: absent, failing, never in the way; started only with room under the box's memory
 limit; a failure remembered and not retried; the reason shown. (Its results against the PyTorch loops:
-tests/test_fast.py.)"""
+tests/test_fast_loops.py.)"""
 
 from __future__ import annotations
 

@@ -138,8 +138,10 @@ def test_a_short_run_is_drawn_on_top_of_the_reference_over_its_own_epochs(fresh)
     import json
 
     app = new_app(fresh)
+    if app.session_state["corpus_source"] != "tm":
+        pytest.skip("the book is not in the test cache (../shared/data/timemachine.txt)")
     for key, value in {"tab": "train", "hidden": 8, "epochs": 10, "batch_size": 4, "num_steps": 10,
-                       "corpus_source": "paste", "paste_text": TEXT}.items():
+                       "max_tokens": 2000}.items():
         app.session_state[key] = value
     app.run()
     app.button(key="btn_start").click().run()
@@ -151,6 +153,24 @@ def test_a_short_run_is_drawn_on_top_of_the_reference_over_its_own_epochs(fresh)
     assert names[0].startswith("bundled model") and names[1] == "1: GRU"  # the run is drawn last, on top
     assert spec["data"][0]["line"]["dash"] == "dash" and max(spec["data"][0]["x"]) <= 10
     assert spec["layout"]["xaxis"]["range"] == [0, 10]
+
+
+def test_the_bundled_curve_is_left_out_beside_a_run_on_other_text_and_the_page_says_on_what_it_trained(fresh):
+    """Issue 30: offline (or on own text) ③ drew the bundled run on The Time Machine beside a run on other text."""
+    import json
+
+    app = new_app(fresh)
+    for key, value in {"tab": "train", "hidden": 8, "epochs": 3, "batch_size": 4, "num_steps": 10,
+                       "corpus_source": "paste", "paste_text": TEXT}.items():
+        app.session_state[key] = value
+    app.run()
+    app.button(key="btn_start").click().run()
+    assert app.session_state["runs"][0].join(60)
+    app.run()
+    spec = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "ppl_chart" in c.proto.id)
+    assert [d["name"] for d in spec["data"]] == ["1: GRU"]
+    (note,) = [c.value for c in app.caption if c.value.startswith("The bundled model's curve")]
+    assert "Run 1: pasted text · d2l: letters a-z and spaces" in note
 
 
 def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):
@@ -240,3 +260,47 @@ def test_the_conventions_shown_are_the_settings_options():
     from gru_viz.ui.tabs.gates import CONVENTIONS
 
     assert tuple(CONVENTIONS) == page_state.options("g_conv")
+
+
+
+def _widget_default(kind: str, w) -> object:
+    """The value the browser shows when it mounts the widget without the run that set it: the proto's default."""
+    proto = w.proto
+    if kind in ("radio", "selectbox"):
+        return w.options[proto.default]  # the option's label, as w.options has them
+    if kind == "slider":
+        values = list(proto.default)
+        return values[0] if len(values) == 1 else tuple(values)
+    return proto.default
+
+
+def _shown(kind: str, w) -> object:
+    """The widget's value as its default would show it (a choice by its label)."""
+    if kind in ("radio", "selectbox"):
+        return w.options[w.index]
+    return w.value
+
+
+@pytest.mark.parametrize("tab", ["scrub", "force", "train", "gates"])
+def test_every_settings_widget_defaults_to_its_settings_value_in_a_later_run(fresh, tab):
+    """Issue 30, item 3: a widget the browser mounts after the run that set its value (the projector's Settings
+    popover, opened after a reload and "End the class") starts from its default and sends it back; Streamlit's
+    default (a number's minimum, a choice's first option) had turned every training setting to its minimum."""
+    params = {k: page_state._encode(v) for k, v in CHANGED.items() if k not in ("inspect", "device")}
+    app = new_app(fresh, params | {"tab": tab})
+    app.run()  # a later run: no widget's value is set by this run
+    assert not app.exception, [e.value for e in app.exception]
+    seen = set()
+    for kind in ("number_input", "slider", "radio", "selectbox", "text_area", "text_input", "toggle"):
+        for w in getattr(app, kind):
+            key = str(w.key or "")
+            setting = key.split(".")[1] if key.startswith("w.") else ""
+            if setting not in CHANGED:
+                continue
+            if kind not in ("radio", "selectbox"):
+                assert w.value == app.session_state[setting] or setting == "lang", key
+            assert _widget_default(kind, w) == _shown(kind, w), key
+            seen.add(setting)
+    changed_here = {"scrub": {"probe", "units_mode"}, "force": {"preset", "fr_on", "fr_val", "f_units", "f_steps"},
+                    "train": set(), "gates": {"g_quantity", "g_conv", "race_hidden", "race_epochs"}}[tab]
+    assert {"lang", "proj", "hidden", "epochs", "lr", "clip", "batch_size", "sampling", "engine"} | changed_here <= seen

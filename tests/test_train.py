@@ -50,6 +50,14 @@ def test_grad_clipping_bounds_global_norm():
     torch.testing.assert_close(ps[0].grad, torch.tensor([0.6, 0, 0]))
 
 
+def test_every_engine_the_settings_accept_has_a_step_and_no_other():
+    assert tuple(train_mod.ENGINES) == train_mod.ENGINE_NAMES
+    for name in train_mod.ENGINE_NAMES:
+        assert TrainConfig(engine=name).engine == name
+    with pytest.raises(ConfigError, match="engine must be one of textbook, fast"):
+        TrainConfig(engine="turbo")
+
+
 def _spy(monkeypatch):
     seen = []
     real = train_mod.ENGINES["textbook"]

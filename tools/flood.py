@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_server import AppServer, ServerError, install_timemachine  # noqa: E402
 from box import Box, BoxError, parse_box  # noqa: E402
-from loadtest import Visitor, app_env  # noqa: E402
+from load_visitor import Visitor  # noqa: E402
+from loadtest import app_env  # noqa: E402
 from procs import tree_rss_kb  # noqa: E402
 from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 

@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import AppServer, ServerError, health  # noqa: E402
 from box import Box, BoxError, parse_box  # noqa: E402
-from loadtest import RssMonitor, tree_rss_kb  # noqa: E402
+from loadtest import RssMonitor  # noqa: E402
+from procs import tree_rss_kb  # noqa: E402
 from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 
 

@@ -31,8 +31,8 @@ from gru_viz.ui.registry import (  # the declarations, named here too for the pa
 )
 
 __all__ = ["CAPS", "LESSONS", "MAX_PROBE_INPUT", "MAX_UNITS_TEXT", "MAX_URL_VALUE", "PRESET_KEYS", "PRIVATE",
-           "SETTINGS", "Private", "Setting", "drop", "get", "init", "labelled_widget", "options", "put", "settle",
-           "share_link", "sync_url", "url_params", "widget", "widget_prefix"]
+           "SETTINGS", "Private", "Setting", "component_value", "drop", "get", "init", "labelled_widget", "options",
+           "put", "settle", "share_link", "sync_url", "url_params", "widget", "widget_prefix"]
 
 def parse_url_value(key: str, values: list[str]) -> object:
     """A setting from the link's values for `key`; ValueError when refused. A value longer than any setting needs
@@ -83,6 +83,12 @@ def get(key: str) -> object:
     if key not in ss and isinstance(spec, Private) and spec.factory is not None:
         ss[key] = spec.factory()
     return ss.get(key, spec.default)
+
+
+def component_value(key: str) -> object:
+    """A custom component's own value, where Streamlit keeps it under the component's key (read only: the
+    component writes it)."""
+    return st.session_state.get(key)
 
 
 def put(key: str, value: object) -> None:
@@ -136,8 +142,40 @@ def widget(fn: Callable, label: str, key: str, *args: object, lang: str = "en", 
         new = ss[wkey]
         ss[key] = None if shown is not None and new == shown else new
 
-    fn(label, *(args or _spec_args(spec)), key=wkey, on_change=store, **(_spec_kwargs(spec, args) | kwargs))
+    positional = args or _spec_args(spec)
+    own = _spec_kwargs(spec, args) | kwargs
+    fn(label, *positional, key=wkey, on_change=store, **(_as_default(fn, positional, own, display) | own))
     return ss[key] if ss[key] is not None else shown
+
+
+def _as_default(fn: Callable, args: tuple, kwargs: Mapping[str, object], display: object) -> dict[str, object]:
+    """The setting's value as the widget's own default too (value= or index=).
+
+    The browser shows a widget's stored value only in the run that set it; a widget it mounts later (the
+    projector's Settings popover is mounted when first opened) starts from its default, and sends that back. With
+    Streamlit's defaults (a number's minimum, a choice's first option) a reload during a class, then "End the
+    class", turned every training setting to its minimum (issue 30). A value the widget cannot take is left out.
+    """
+    name = getattr(fn, "__name__", "")
+    if display is None:
+        return {}
+    if name in ("radio", "selectbox"):
+        options = list(args[0]) if args else []
+        return {"index": options.index(display)} if display in options else {}
+    if name in ("number_input", "slider"):
+        lo, hi = (args + (None, None))[:2]
+        values = display if isinstance(display, tuple) else (display,)
+        if lo is None or hi is None or not all(isinstance(v, (int, float)) and lo <= v <= hi for v in values):
+            return {}
+        kind = float if isinstance(lo, float) or isinstance(hi, float) else int  # Streamlit refuses mixed types
+        return {"value": tuple(kind(v) for v in values) if isinstance(display, tuple) else kind(display)}
+    if name in ("text_area", "text_input"):
+        limit = kwargs.get("max_chars")
+        fits = isinstance(display, str) and (limit is None or len(display) <= int(limit))  # type: ignore[arg-type]
+        return {"value": display} if fits else {}
+    if name in ("toggle", "checkbox"):
+        return {"value": bool(display)}
+    return {}
 
 
 def _spec_args(spec: Setting) -> tuple:

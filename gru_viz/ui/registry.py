@@ -197,12 +197,15 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_scrub_seen", "the (step, unit) the server last sent or heard from the scrubber"),
     Private("_scrub_goto", "what the scrubber should move to: step, unit and a counter", factory=dict),
     Private("_scrub_extra", "a unit outside the rows shown that was asked for (it gets a row)"),
+    Private("_force_sent", "the setting and probe in the data ②'s browser half last got (live, tabs/force.py)"),
     Private("_class_now", "the class this page run belongs to (class_panel.current)"),
     Private("_class_teacher", "(code, token) of the class this session teaches"),
     Private("_class_error", "a class could not be started: the error, shown once"),
     Private("_class_voter", "this session's voter id where the browser has no cookie"),
     Private("_class_joined", "the class this session has joined (counted once against the join limits)"),
     Private("_class_session", "this session's id for class mode's per-session limits"),
+    Private("_settings_open", "the projector's Settings popover is open (its own state; starting a class, whose box "
+            "then moves out of it, closes it so it does not cover the QR code)", False),
 )}
 
 

@@ -1,11 +1,14 @@
-"""End-to-end: models from a d2l notebook uploaded in Chromium as a person would (a bare d2l 1.0 scratch file, a
-concise nn.GRU state dict), then scrubbed with the keys and forced in ② (preset and strength, computed in the
+"""End-to-end: models from a d2l notebook uploaded in Chromium as a person would (a bare seed-edition scratch file,
+a bare d2l 1.0 scratch file, a torch.save file converted with `python -m gru_viz import`, a concise nn.GRU state
+dict), then scrubbed with the keys and forced in ② (preset and strength, computed in the
 browser in the model's own convention and checked against Python). Screenshots in artifacts/e2e/."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,19 @@ pytestmark = pytest.mark.e2e
 ROOT = "[data-testid='gruScrubber']"
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
 STEP_JS = f"() => Number(document.querySelector(\"{ROOT} .gsc-done\")?.dataset.step ?? -1)"
+
+
+def seed_file() -> bytes:
+    """The bundled model as the README's seed lines save `model.params`, without the metadata line (a bare save)."""
+    return st_save(st_load(notebook_bytes(load_checkpoint(ASSETS / "epoch_0500.safetensors"), "seed")))
+
+
+def imported_file(tmp: Path) -> bytes:
+    """A d2l 1.0 state dict saved with torch.save, converted on the user's machine by `python -m gru_viz import`."""
+    torch.save(dict(st_load(d2l10_file())), tmp / "gru.pt")
+    subprocess.run([sys.executable, "-m", "gru_viz", "import", str(tmp / "gru.pt"), "--out", str(tmp / "gru.st")],
+                   cwd=ASSETS.parents[1], check=True, capture_output=True, timeout=120)
+    return (tmp / "gru.st").read_bytes()
 
 
 def d2l10_file() -> bytes:
@@ -58,17 +74,20 @@ def worst_step_difference(model, vocab, tr: dict, f) -> float:
     return worst
 
 
-@pytest.mark.parametrize("kind", ["d2l10", "concise"])
-def test_a_notebook_model_uploads_scrubs_and_forces(app, kind):
+NOTES = {"seed": r"Vocabulary assumed: seed edition .*recognised",
+         "d2l10": r"Vocabulary assumed: d2l 1\.0 .*recognised",
+         "imported": r"Convention: d2l's scratch GRU", "concise": r"Convention: PyTorch's nn\.GRU"}
+
+
+@pytest.mark.parametrize("kind", ["seed", "d2l10", "imported", "concise"])
+def test_a_notebook_model_uploads_scrubs_and_forces(app, kind, tmp_path):
     app.open()
     sb = app.sidebar
     ckpt_up = sb.get_by_test_id("stFileUploader").filter(has_text="Inspect a checkpoint (.safetensors)")
-    data = d2l10_file() if kind == "d2l10" else concise_file()
+    data = {"seed": seed_file, "d2l10": d2l10_file, "concise": concise_file,
+            "imported": lambda: imported_file(tmp_path)}[kind]()
     app.upload(ckpt_up, f"{kind}.safetensors", data)
-    if kind == "d2l10":
-        note = sb.get_by_text(re.compile(r"Vocabulary assumed: d2l 1\.0 .*recognised"))
-    else:
-        note = sb.get_by_text(re.compile(r"Convention: PyTorch's nn\.GRU"))
+    note = sb.get_by_text(re.compile(NOTES[kind]))
     note.wait_for()
     app.assert_no_exception()
     app.shot("uploaded", show=note)

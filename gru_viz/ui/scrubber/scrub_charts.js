@@ -9,7 +9,8 @@ Object.assign(Scrubber.prototype, {
     const ui = this.ui, L = ui.labels, A = ui.axes, font = ui.font, T = this.T, n = this.n;
     const base = { font: { size: font, color: "#2a3f5f" }, paper_bgcolor: "white", plot_bgcolor: "white",
                    hoverlabel: { font: { size: font } }, margin: { l: 60, r: 20, t: 40, b: 40 } };
-    const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    // no toolbar: its icons covered the legends and titles (a tablet shows it on a tap, and it stays)
+    const config = { displaylogo: false, responsive: true, displayModeBar: false };
     const rows = this.units.map(String);
 
     // R_t and Z_t: units x steps, every step sent once

@@ -25,7 +25,7 @@ from gru_viz.ui.actions import (
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
 from gru_viz.ui.scrub_view import live_scrub_data
-from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.view import View, math_html, md_escape
 
 
 def diff_html(free: str, forced: str) -> str:
@@ -53,7 +53,7 @@ def _controls(view: View, probe_len: int) -> None:
     ps.settle("preset", PRESET_KEYS)
     preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
-    st.caption(view.t(f"explain_{preset}"))
+    st.caption(math_html(view.t(f"explain_{preset}")), unsafe_allow_html=True)  # H_{t−1} as Hₜ₋₁
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
@@ -106,9 +106,30 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
     # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
     # here only when the setting settles (cached per text and forcing), marked stale on the page until then
     scrub = live_scrub_data(view, inspected, probe, forcing, locked)
-    live_force.live_force(live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub))
+    live_force.live_force(_unchanged_unless_the_server_moved(
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub)))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
+
+
+def _unchanged_unless_the_server_moved(data: dict) -> dict:
+    """The data with the setting and probe it last carried while they are only what the browser reported (its
+    own settled setting, which it ignores when it comes back): the data then stays identical from rerun to rerun,
+    so Streamlit sends a short reference instead of the model's weights again (1.2 MB for d2l's 256 units; see
+    docs/LOADTEST.md). A setting the server changed (a link, ①'s preset keys, a lesson) goes out as it is."""
+    from gru_viz.ui import live_force
+
+    now = {"setting": data["setting"], "probe": data["probe"]}
+    state = ps.component_value(live_force.KEY)
+    told = live_force._valid(state.get("setting") if hasattr(state, "get") else None)
+    if told is not None:  # in setting()'s form: a list for the step range, the probe apart
+        probe, steps = told.pop("probe"), told["f_steps"]
+        told = {"setting": {**told, "f_steps": None if steps is None else list(steps)}, "probe": probe}
+    sent = ps.get("_force_sent")
+    if sent is not None and told == now:
+        return {**data, **sent}
+    ps.put("_force_sent", now)
+    return data
 
 
 def _render_server(ctx: PageContext) -> None:
@@ -154,7 +175,7 @@ def _train_this_way(view: View, forcing: Forcing, training: Training) -> None:
     """Train a new model with this forcing held during training: the sidebar's settings and seed, said aloud."""
     cfg = training.config
     if cfg is not None:
-        st.caption(view.t("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
+        st.caption(view.ts("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
                           engine=view.t(f"engine_short_{cfg.engine}")))
     if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or cfg is None):

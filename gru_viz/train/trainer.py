@@ -1,162 +1,23 @@
-"""Training with d2l's train_ch8 semantics: SGD, gradient clipping, perplexity; a callback, pause and stop."""
+"""Training with d2l's train_ch8 semantics as a Trainer: epochs of minibatches through the chosen engine's step,
+a callback per epoch, pause and stop from other threads, snapshots, and a divergence restored to its last good epoch."""
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
-from torch.nn import functional as F
 
 from gru_viz.data import batches, min_corpus_tokens
-from gru_viz.model import FREE, Forcing, GateForce, GRUScratch, clone_params
-
-
-class ConfigError(ValueError):
-    """Settings that cannot work; the message is meant for a person."""
-
-
-LIMITS = {"hidden": (1, 4096), "epochs": (1, 100_000), "batch_size": (1, 4096), "num_steps": (1, 1000)}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """d2l's defaults for the chapter's run; `forcing` trains a model with gates held (on its units and steps)."""
-
-    hidden: int = 256
-    lr: float = 1.0
-    epochs: int = 500
-    batch_size: int = 32
-    num_steps: int = 35
-    clip: float = 1.0
-    max_tokens: int = 10_000
-    random_iter: bool = False
-    seed: int = 0
-    device: str = "auto"
-    forcing: Forcing = FREE
-    engine: str = "textbook"  # the CLI keeps d2l's code by default; the app uses "fast"
-
-    def __post_init__(self) -> None:
-        for name, (lo, hi) in LIMITS.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigError(f"{name.replace('_', ' ')} must be an integer from {lo} to {hi}, got {value}")
-        for name in ("lr", "clip"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                label = "learning rate" if name == "lr" else "clipping θ"
-                raise ConfigError(f"{label} must be a positive number, got {value}")
-        if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if not isinstance(self.forcing, Forcing):
-            raise ConfigError("forcing must be a Forcing")
-        try:
-            self.forcing.reset.check(self.hidden)
-            self.forcing.update.check(self.hidden)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-
-    def to_dict(self) -> dict:
-        """JSON-ready (checkpoint metadata, `train --json`): the forcing as its gates' value, units and steps."""
-        d = asdict(self)
-        d["forcing"] = {gate: {"value": g.value, "units": list(g.units) if g.units is not None else None,
-                               "steps": list(g.steps) if g.steps is not None else None}
-                        for gate, g in (("reset", self.forcing.reset), ("update", self.forcing.update))}
-        if self.forcing.strength != 1.0:  # written only when set, so full-strength metadata stays as it was
-            d["forcing"]["strength"] = self.forcing.strength
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of to_dict; also reads the force_r/force_z of checkpoints written before forcing was a field."""
-        known = {f.name for f in fields(cls)} - {"forcing"}
-        kwargs = {k: v for k, v in d.items() if k in known}
-        f = d.get("forcing")
-        if isinstance(f, dict):
-            gates = {}
-            for gate in ("reset", "update"):
-                g = f.get(gate) or {}
-                units, steps = g.get("units"), g.get("steps")
-                gates[gate] = GateForce(g.get("value"), tuple(units) if units is not None else None,
-                                        tuple(steps) if steps is not None else None)
-            kwargs["forcing"] = Forcing(**gates, strength=f.get("strength", 1.0))
-        elif d.get("force_r") is not None or d.get("force_z") is not None:
-            kwargs["forcing"] = Forcing.gates(r=d.get("force_r"), z=d.get("force_z"))
-        return cls(**kwargs)
-
-
-def available_devices() -> list[str]:
-    """The device choices this machine has: auto, cpu, and cuda / mps only where they exist."""
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """auto: CUDA, then Apple MPS, then CPU; an explicit device that is missing is a clear error."""
-    mps = getattr(torch.backends, "mps", None)
-    has_mps = bool(mps and mps.is_available())
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no CUDA GPU is available")
-    if name == "mps" and not has_mps:
-        raise ConfigError("MPS was requested but Apple's Metal backend is not available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}")
-    return torch.device(name)
-
-
-def perplexity(mean_loss: float) -> float:
-    """exp(loss) that never overflows: a diverged loss reads as infinite perplexity."""
-    if not math.isfinite(mean_loss) or mean_loss > 700:
-        return math.inf
-    return math.exp(mean_loss)
-
-
-def grad_clipping(params: list[torch.Tensor], theta: float) -> float:
-    """d2l's grad_clipping: rescale all gradients together so their global norm is at most θ."""
-    params = [p for p in params if p.grad is not None]  # a gate forced everywhere leaves its weights gradient-free
-    norm = torch.sqrt(sum(torch.sum(p.grad**2) for p in params))
-    if norm > theta:
-        for p in params:
-            p.grad.mul_(theta / norm)
-    return float(norm)
-
-
-def textbook_step(
-    model: GRUScratch, X: torch.Tensor, Y: torch.Tensor, state: torch.Tensor, lr: float, clip: float, forcing: Forcing
-) -> tuple[float, torch.Tensor]:
-    """One minibatch as d2l does it: forward, mean cross-entropy, autograd, clip, SGD. Returns (loss, state)."""
-    y = Y.T.reshape(-1)  # time-major, matching the logits
-    logits, state, _ = model(X, state, forcing)
-    loss = F.cross_entropy(logits, y)
-    clipped_sgd(loss, list(model.params().values()), lr, clip)  # d2l's names, GRU's or plain RNN's
-    return float(loss.detach()), state.detach()
-
-
-def clipped_sgd(loss: torch.Tensor, params: list[torch.Tensor], lr: float, clip: float) -> None:
-    """d2l's update: autograd, global-norm clipping to θ, then p -= lr·grad (d2l.sgd with batch size 1, since
-    the loss is already a mean). Parameters a forced gate leaves without a gradient are not touched."""
-    for p in params:
-        p.grad = None
-    loss.backward()
-    grad_clipping(params, clip)
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p -= lr * p.grad
-
+from gru_viz.model import Forcing, GRUScratch, clone_params
+from gru_viz.train.config import ConfigError, TrainConfig, resolve_device
+from gru_viz.train.report import EpochReport, RunStatus
+from gru_viz.train.textbook import perplexity, textbook_step
 
 StepFn = Callable[
     [GRUScratch, torch.Tensor, torch.Tensor, torch.Tensor, float, float, Forcing], tuple[float, torch.Tensor]
@@ -169,46 +30,7 @@ def _fast_step(*args, loops: str | None = None):  # imported lazily so the textb
     return run_step(*args, loops=loops)
 
 
-ENGINES: dict[str, StepFn] = {"textbook": textbook_step, "fast": _fast_step}
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What the callback receives after each epoch; a run's history is a list of these."""
-
-    epoch: int
-    epochs: int
-    perplexity: float
-    loss: float
-    tokens_per_sec: float
-    elapsed: float
-    tokens: int
-
-    @classmethod
-    def from_dict(cls, d: dict) -> EpochReport:
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
-
-
-def history_dicts(history: Iterable[EpochReport]) -> list[dict]:
-    """A history as JSON-ready dicts (checkpoint metadata, `train --json`)."""
-    return [asdict(r) for r in history]
-
-
-class RunStatus(str, enum.Enum):
-    """Where a run is; one type for a Trainer, a Race and the app's background worker."""
-
-    READY = "ready"  # built, not started
-    QUEUED = "queued"  # the app's worker waits for a free training slot
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    DIVERGED = "diverged"
-    FAILED = "failed"  # an unexpected error in the app's worker
-
-    @property
-    def active(self) -> bool:
-        return self in (RunStatus.READY, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED)
+ENGINES: dict[str, StepFn] = {"textbook": textbook_step, "fast": _fast_step}  # config.ENGINE_NAMES, in order
 
 
 class TrainingDiverged(RuntimeError):
