@@ -32,6 +32,31 @@ SHARED = {"preset_free", "preset_plain_rnn", "preset_frozen_memory", "preset_amn
           "client_version"}
 
 
+ATT_NAME = "gru_viz.force_setting"
+ATT_KEY = "live_force_setting"
+# A component with no view of its own: it hands the rows and attribution of the recorded setting to ②'s panel
+# (force.js listens for "gv-attribution"), so the panel's data, which carries the model's weights, stays the
+# same from rerun to rerun and is never re-sent when only the attribution changed.
+ATT_JS = """export default function gvForceSetting(component) {
+  window.__gvAttribution = component.data;
+  window.dispatchEvent(new CustomEvent("gv-attribution"));
+  return () => {};
+}
+"""
+
+
+@functools.cache
+def _att_component():
+    extra = {"isolate_styles": False} if _ISOLATE_AT_DEFINITION else {}
+    return st.components.v2.component(ATT_NAME, js=ATT_JS, **extra)
+
+
+def live_setting_data(data: dict) -> None:
+    """Mount the setting's rows and attribution (scrub_view.live_scrub_setting) beside ②'s panel."""
+    extra = {} if _ISOLATE_AT_DEFINITION else {"isolate_styles": False}
+    _att_component()(key=ATT_KEY, data=data, height="content", **extra)
+
+
 @functools.cache
 def _component():
     extra = {"isolate_styles": False} if _ISOLATE_AT_DEFINITION else {}
@@ -88,10 +113,10 @@ def _settled() -> None:
 def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int,
                scrub: dict | None = None) -> dict:
     """What ②'s browser half gets: the model (`model_payload_for`'s dict, or the reason it stays on the server),
-    the probe, the setting, the class lock and the labels, and `scrub` (scrub_view.live_scrub_data: the
-    scrubber's views of the browser's trace, with the attribution of the server's setting; None in an exported
-    page, whose own scrubber the panel drives). The same from rerun to rerun unless one of them changed, so
-    Streamlit sends it as a short reference and the page redraws nothing."""
+    the probe, the setting, the class lock and the labels, and `scrub` (scrub_view.live_scrub_view: how the
+    scrubber's views of the browser's trace are drawn; the rows and attribution come apart, `live_setting_data`;
+    None in an exported page, whose own scrubber the panel drives). The same from rerun to rerun unless one of
+    them changed, so Streamlit sends it as a short reference and the page redraws nothing."""
     ui = {k: view.t(k if k in SHARED else f"live_{k}") for k in LABELS}
     ui["probe_max"] = MAX_PROBE_INPUT
     ui["projector"] = view.projector

@@ -50,7 +50,13 @@ class GvForce {
     this.cont = data.cont;
     this.plotly = data.plotly || {};
     this.scrubData = data.scrub || null; // ② draws the scrubber's views of its own trace (null: the page's)
-    this.attKey = gvAttKey(data.scrub);
+    this.modelId = data.model ? data.model.id : null;
+    if (this.scrubData) {
+      // the rows and attribution of the setting the server recorded arrive apart (live_force.ATT_JS)
+      this.onSetting = () => this.settingArrived();
+      window.addEventListener("gv-attribution", this.onSetting);
+      this.settingArrived(false);
+    }
     this.build();
     if (data.model) {
       if (!gvClientShared) gvClientShared = new GvModelClient();
@@ -131,6 +137,19 @@ class GvForce {
     gvScrubFollow(this, r);
   }
 
+  // the server's rows and attribution for the setting it just recorded: into the scrubber, which says whether
+  // they are of the setting drawn
+  settingArrived(redraw = true) {
+    if (this.root.__gfc && this.root.__gfc !== this) { window.removeEventListener("gv-attribution", this.onSetting); return; }
+    const a = window.__gvAttribution;
+    if (!a || a.model !== this.modelId) return;
+    const key = gvAttKey(a) + "|" + (a.rows || []).join(",");
+    if (key === this.attKey) return;
+    this.attKey = key;
+    this.scrubData = { ...this.scrubData, rows: a.rows, attribution: a.attribution };
+    if (redraw && !this.locked && this.lastJob) gvScrubFollow(this, this.lastJob);
+  }
+
   showCurve(c) {
     this.curve = c;
     this.drawCurve();
@@ -183,12 +202,6 @@ class GvForce {
     this.wasLocked = this.locked;
     // the server's attribution for the setting it just recorded: into the scrubber, which says whether it is
     // of the setting drawn
-    const attKey = gvAttKey(data.scrub);
-    if (data.scrub && attKey !== this.attKey) {
-      this.scrubData = data.scrub;
-      if (!this.locked && this.lastJob) gvScrubFollow(this, this.lastJob);
-    }
-    this.attKey = attKey;
   }
 }
 
