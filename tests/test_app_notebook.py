@@ -73,7 +73,7 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at, monke
     at.session_state["tab"] = "force"
     at.run()
     no_errors(at)
-    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model.js's "torch" convention)
+    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model_engine.js's "torch" convention)
     from gru_viz.model_payload import read_model_payload
 
     live = [json.loads(c.proto.json) for c in at.get("bidi_component") if '"model"' in c.proto.json]

@@ -313,6 +313,8 @@ EN: dict[str, str] = {
                  "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
                  "saved with).",
     "cell_strength": "at strength {s}",
+    "client_version": "This page's code (version {js}) does not match the server's data (version {py}): "
+                      "reload the page.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
