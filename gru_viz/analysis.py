@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
+from gru_viz.backward import check_target, loss_gradient, norms_back
 from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch
 from gru_viz.rnn import RNNScratch, arch_of
 
@@ -27,8 +27,7 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
         from gru_viz.concise import gradient_flow_torch
 
         return gradient_flow_torch(model, tokens, target, forcing)
-    if not 0 <= target < len(tokens) - 1:
-        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    check_target(tokens, target)
     m = copy.deepcopy(model).double().cpu()  # a private float64 copy: shared models are never mutated
     p = m.params()
     ids = torch.tensor(tokens[: target + 1])
@@ -39,40 +38,31 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
     if forcing.active and not forcing.full:  # σ' belongs to the free gate: a blend's slope is (1 − s)·σ'(a)
         Zf = torch.sigmoid(p["W_xz"][ids] + H_prev @ p["W_hz"] + p["b_z"])
         Rf = torch.sigmoid(p["W_xr"][ids] + H_prev @ p["W_hr"] + p["b_r"])
-    # dloss/dH_t through the output layer: (softmax − onehot) W_hqᵀ
-    probs = F.softmax(H[target] @ p["W_hq"] + p["b_q"], dim=0)
-    probs[tokens[target + 1]] -= 1.0
-    g = probs @ p["W_hq"].T
-    norms = np.zeros(target + 1)
-    for t in range(target, -1, -1):
-        norms[t] = float(g.norm())
-        z_free = _free_mask(forcing.update, t, Z.shape[1], forcing.strength)
-        r_free = _free_mask(forcing.reset, t, Z.shape[1], forcing.strength)
+    hidden, s = Z.shape[1], forcing.strength
+
+    def back(g: torch.Tensor, t: int) -> torch.Tensor:  # dloss/dH_t -> dloss/dH_{t−1}
+        z_free = forcing.update.free_share(t, hidden, s)
+        r_free = forcing.reset.free_share(t, hidden, s)
         d_z = g * (H_prev[t] - Ht[t]) * Zf[t] * (1 - Zf[t]) * z_free  # through σ; a forced gate is a constant
         d_ah = g * (1 - Z[t]) * (1 - Ht[t] ** 2)  # through tanh
         d_rh = d_ah @ p["W_hh"].T  # gradient of (R⊙H_{t−1})
         d_r = d_rh * H_prev[t] * Rf[t] * (1 - Rf[t]) * r_free
-        g = g * Z[t] + d_rh * R[t] + d_r @ p["W_hr"].T + d_z @ p["W_hz"].T  # dloss/dH_{t−1}
-    return norms
+        return g * Z[t] + d_rh * R[t] + d_r @ p["W_hr"].T + d_z @ p["W_hz"].T
+
+    # dloss/dH_t through the output layer: (softmax − onehot) W_hqᵀ
+    return norms_back(loss_gradient(H[target], p["W_hq"], p["b_q"], tokens[target + 1]), target, back)
 
 
 @torch.no_grad()
 def gradient_flow_rnn(model: RNNScratch, tokens: list[int], target: int) -> np.ndarray:
     """‖∂loss_t/∂H_{t'}‖ for d2l's plain RNN, by hand: H_t = tanh(A_t), so
     ∂loss/∂H_{t−1} = (∂loss/∂H_t ⊙ (1 − H_t²)) W_hhᵀ. Same conventions as gradient_flow."""
-    if not 0 <= target < len(tokens) - 1:
-        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    check_target(tokens, target)
     m = copy.deepcopy(model).double().cpu()
     _, _, tr = m(torch.tensor(tokens[: target + 1]).unsqueeze(0), m.begin_state(1), record=True)
     H = tr.H[:, 0]
-    probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
-    probs[tokens[target + 1]] -= 1.0
-    g = probs @ m.W_hq.T
-    norms = np.zeros(target + 1)
-    for t in range(target, -1, -1):
-        norms[t] = float(g.norm())
-        g = (g * (1 - H[t] ** 2)) @ m.W_hh.T
-    return norms
+    g = loss_gradient(H[target], m.W_hq, m.b_q, tokens[target + 1])
+    return norms_back(g, target, lambda g, t: (g * (1 - H[t] ** 2)) @ m.W_hh.T)
 
 
 def gradient_flow_any(model: GRUScratch | RNNScratch, tokens: list[int], target: int,
@@ -114,18 +104,6 @@ def survival_at(survival: np.ndarray, distances: tuple[int, ...] = (10, 30, 60))
             out[d] = {"mean": float(row.mean()), "p10": float(p10), "median": float(p50), "p90": float(p90),
                       "max": float(row.max()), "above_1pct": float((row > 0.01).mean())}
     return out
-
-
-def _free_mask(force, t: int, hidden: int, strength: float = 1.0) -> torch.Tensor:
-    """The share of the gate's gradient that passes: 1 where the gate is computed, 1 − s where forcing blends it
-    with strength s (0 where it holds it constant)."""
-    mask = torch.ones(hidden, dtype=torch.float64)
-    if force.applies_at(t):
-        if force.units is None:
-            mask[:] = 1.0 - strength
-        else:
-            mask[list(force.units)] = 1.0 - strength
-    return mask
 
 
 def memory_survival(Z: np.ndarray, target: int) -> np.ndarray:

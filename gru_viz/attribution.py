@@ -7,26 +7,13 @@ import copy
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from gru_viz.model import FREE, Forcing, GateForce, GRUScratch
+from gru_viz.backward import top1_gradient
+from gru_viz.model import FREE, Forcing, GRUScratch
 
 # The target of step t is the model's own top-1 next character (always defined, the last step included, and the
 # bar the scrubber's "next character" chart shows first); a forced model explains its own top-1 prediction.
 TARGET = "top1"
-
-
-def _free_gate(force: GateForce, steps: int, hidden: int, dtype: torch.dtype, strength: float = 1.0) -> torch.Tensor:
-    """(steps, hidden): the share of the gate's gradient that passes: 1 where the gate is computed, 1 − s where
-    forcing blends it with strength s (0 where it holds the gate constant)."""
-    mask = torch.ones(steps, hidden, dtype=dtype)
-    for t in range(steps):
-        if force.applies_at(t):
-            if force.units is None:
-                mask[t] = 1.0 - strength
-            else:
-                mask[t, list(force.units)] = 1.0 - strength
-    return mask
 
 
 @torch.no_grad()
@@ -50,14 +37,10 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     p = m.params()
     _, _, tr = m(ids, m.begin_state(1), forcing, record=True)
     Z, R, Ht, H, Hp = (x[:, 0] for x in (tr.Z, tr.R, tr.H_tilde, tr.H, tr.H_prev))  # (T, hidden)
-    # ∂ log softmax(y)_k / ∂H_t = (onehot(k) − softmax(y)) W_hqᵀ, with k the top-1 of y = H_t W_hq + b_q
-    logits = H @ p["W_hq"] + p["b_q"]
-    seed = -F.softmax(logits, dim=1)
-    seed[torch.arange(steps), logits.argmax(dim=1)] += 1.0
-    seed = seed @ p["W_hq"].T  # (T, hidden): row t seeds target t at step t
+    seed = top1_gradient(H, p["W_hq"], p["b_q"])  # (T, hidden): row t seeds target t at step t
     hidden = H.shape[1]
-    z_free = _free_gate(forcing.update, steps, hidden, dtype, forcing.strength)
-    r_free = _free_gate(forcing.reset, steps, hidden, dtype, forcing.strength)
+    z_free, r_free = (torch.stack([force.free_share(t, hidden, forcing.strength, dtype) for t in range(steps)])
+                      for force in (forcing.update, forcing.reset))
     if forcing.active and not forcing.full:
         # σ' belongs to the free gate: a blended entry's slope is (1 − s)·σ(a)(1 − σ(a)), not the blend's
         z_f = torch.sigmoid(p["W_xz"][ids[0]] + Hp @ p["W_hz"] + p["b_z"])

@@ -9,9 +9,9 @@ import copy
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from gru_viz.model import FREE, Forcing, Trace, input_terms
+from gru_viz.backward import check_target, loss_gradient, norms_back, top1_gradient
+from gru_viz.model import FREE, CharModel, Forcing, Forward, Recording
 
 ARCH = "torch-gru"
 # Our checkpoint's names: nn.GRU's own (layer 0) and the Linear's, so a notebook loads them with one prefix.
@@ -26,7 +26,7 @@ def torch_param_shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...
             "linear.weight": (v, h), "linear.bias": (v,)}
 
 
-class ConciseGRU(nn.Module):
+class ConciseGRU(CharModel):
     """nn.GRU(vocab, hidden) followed by nn.Linear(hidden, vocab), one step at a time so gates can be recorded
     and forced. The output layer is kept as W_hq (hidden × vocab) = linear.weightᵀ and b_q, as in the scratch
     model, so code that reads the output layer or the device works on both kinds.
@@ -34,13 +34,9 @@ class ConciseGRU(nn.Module):
 
     arch = ARCH
     convention = "torch"
-    one_hot_max_vocab = 64
 
     def __init__(self, vocab_size: int, hidden: int):
-        super().__init__()
-        if vocab_size < 2 or hidden < 1:
-            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
-        self.vocab_size, self.hidden = vocab_size, hidden
+        super().__init__(vocab_size, hidden)
         self.weight_ih = nn.Parameter(torch.zeros(3 * hidden, vocab_size))
         self.weight_hh = nn.Parameter(torch.zeros(3 * hidden, hidden))
         self.bias_ih = nn.Parameter(torch.zeros(3 * hidden))
@@ -53,32 +49,21 @@ class ConciseGRU(nn.Module):
         return {"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh, "bias_ih_l0": self.bias_ih,
                 "bias_hh_l0": self.bias_hh, "linear.weight": self.W_hq.T, "linear.bias": self.b_q}
 
-    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
-
-    def forward(
-        self,
-        inputs: torch.Tensor,
-        state: torch.Tensor,
-        forcing: Forcing = FREE,
-        record: bool = False,
-        start_step: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
-        """Same contract as GRUScratch.forward: inputs (batch, steps) ids, state (batch, hidden); logits
-        (steps·batch, vocab) time-major, the final state and, when `record`, a Trace (H_tilde holds n)."""
-        forcing.reset.check(self.hidden)
-        forcing.update.check(self.hidden)
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor, forcing: Forcing = FREE, record: bool = False,
+                start_step: int = 0) -> Forward:
+        """CharModel's contract, as GRUScratch.forward (the trace's H_tilde holds n)."""
+        forcing.check(self.hidden)
         h = self.hidden
         w_ir, w_iz, w_in = self.weight_ih.chunk(3)
         # X_t W_i*ᵀ as rows of W_i*ᵀ (vocab × hidden): the one-hot product or a row lookup, as the scratch model
-        XW_r, XW_z, XW_n = input_terms(inputs, (w_ir.T, w_iz.T, w_in.T), self.vocab_size <= self.one_hot_max_vocab)
+        XW_r, XW_z, XW_n = self.input_terms(inputs, (w_ir.T, w_iz.T, w_in.T))
         b_ir, b_iz, b_in = self.bias_ih.chunk(3)
         b_hr, b_hz, b_hn = self.bias_hh.chunk(3)
         w_hh = self.weight_hh.T  # (hidden, 3·hidden): one product gives all three recurrent terms
         H = state
         r_mask = forcing.reset.unit_mask(h, H.device)
         z_mask = forcing.update.unit_mask(h, H.device)
-        outputs, rec = [], {"R": [], "Z": [], "H_tilde": [], "H": []}
+        outputs, rec = [], Recording(record)
         for i in range(inputs.shape[1]):
             t = start_step + i
             gh = H @ w_hh
@@ -89,16 +74,9 @@ class ConciseGRU(nn.Module):
             candidate = torch.tanh(XW_n(i) + b_in + reset * (gh[:, 2 * h :] + b_hn))  # reset after the product
             H = (1 - update) * candidate + update * H
             outputs.append(H @ self.W_hq + self.b_q)
-            if record:
-                for key, value in (("R", reset), ("Z", update), ("H_tilde", candidate), ("H", H)):
-                    rec[key].append(value.detach())
+            rec.add(reset, update, candidate, H)
         logits = torch.cat(outputs, dim=0)
-        trace = None
-        if record:
-            batch, steps = inputs.shape
-            trace = Trace(logits=logits.detach().reshape(steps, batch, -1), H0=state.detach(),
-                          **{k: torch.stack(v) for k, v in rec.items()})
-        return logits, H, trace
+        return logits, H, rec.trace(logits, state)
 
 
 def concise_from_params(tensors: dict[str, torch.Tensor]) -> ConciseGRU:
@@ -124,18 +102,6 @@ def from_torch(gru: nn.GRU, linear: nn.Linear) -> ConciseGRU:
 # --- backward by hand, for the scrubber's attribution and the gradient-flow view (tests check them with autograd)
 
 
-def _free(force, t: int, hidden: int, dtype: torch.dtype, strength: float) -> torch.Tensor:
-    """(hidden,): how much of the free gate's change passes at step t: 1 where it is free, 1 − s where forcing
-    blends it with strength s (0 where it holds the gate constant)."""
-    mask = torch.ones(hidden, dtype=dtype)
-    if force.applies_at(t):
-        if force.units is None:
-            mask[:] = 1.0 - strength
-        else:
-            mask[list(force.units)] = 1.0 - strength
-    return mask
-
-
 def _recorded(model: ConciseGRU, tokens: list[int], forcing: Forcing, dtype: torch.dtype):
     """A private CPU copy in `dtype`, and over tokens from a zero state: the trace's Z, R, n, H, H_{t−1}, the
     recurrent term H_{t−1} W_hnᵀ + b_hn, and σ′ of the free gates (r, z) as the forced ones were computed from."""
@@ -154,9 +120,9 @@ def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forc
     """At step s, from g = ∂/∂H_s: (∂/∂a_r, ∂/∂a_z, ∂/∂a_n) (pre-activations) and ∂/∂H_{s−1}."""
     Z, R, N, _, Hp, gh_n, dr, dz = rec
     h, st = m.hidden, forcing.strength
-    d_z = g * ((Hp[s] - N[s]) * dz[s] * _free(forcing.update, s, h, g.dtype, st))
+    d_z = g * ((Hp[s] - N[s]) * dz[s] * forcing.update.free_share(s, h, st, g.dtype))
     d_n = g * ((1 - Z[s]) * (1 - N[s] ** 2))
-    d_r = d_n * (gh_n[s] * dr[s] * _free(forcing.reset, s, h, g.dtype, st))  # r multiplies H W_hnᵀ + b_hn
+    d_r = d_n * (gh_n[s] * dr[s] * forcing.reset.free_share(s, h, st, g.dtype))  # r multiplies H W_hnᵀ + b_hn
     g_prev = g * Z[s] + torch.cat([d_r, d_z, d_n * R[s]], dim=-1) @ m.weight_hh
     return d_r, d_z, d_n, g_prev
 
@@ -164,18 +130,10 @@ def _step_back(g: torch.Tensor, s: int, m: ConciseGRU, rec: tuple, forcing: Forc
 @torch.no_grad()
 def gradient_flow_torch(model: ConciseGRU, tokens: list[int], target: int, forcing: Forcing = FREE):
     """analysis.gradient_flow for nn.GRU's convention: ‖∂loss_t/∂H_t′‖ for t′ ≤ t (float64)."""
-    if not 0 <= target < len(tokens) - 1:
-        raise ValueError(f"target step must be in 0..{len(tokens) - 2}")
+    check_target(tokens, target)
     m, rec = _recorded(model, tokens[: target + 1], forcing, torch.float64)
-    H = rec[3]
-    probs = F.softmax(H[target] @ m.W_hq + m.b_q, dim=0)
-    probs[tokens[target + 1]] -= 1.0
-    g = probs @ m.W_hq.T
-    norms = np.zeros(target + 1)
-    for t in range(target, -1, -1):
-        norms[t] = float(g.norm())
-        g = _step_back(g, t, m, rec, forcing)[3]
-    return norms
+    g = loss_gradient(rec[3][target], m.W_hq, m.b_q, tokens[target + 1])
+    return norms_back(g, target, lambda g, t: _step_back(g, t, m, rec, forcing)[3])
 
 
 @torch.no_grad()
@@ -187,11 +145,7 @@ def attribution_torch(model: ConciseGRU, tokens, forcing: Forcing = FREE, dtype:
     if steps == 0:
         raise ValueError("need at least one token")
     m, rec = _recorded(model, tokens, forcing, dtype)
-    H = rec[3]
-    logits = H @ m.W_hq + m.b_q
-    seed = -F.softmax(logits, dim=1)
-    seed[torch.arange(steps), logits.argmax(dim=1)] += 1.0
-    seed = seed @ m.W_hq.T
+    seed = top1_gradient(rec[3], m.W_hq, m.b_q)
     out = torch.zeros(steps, steps, dtype=dtype)
     G = torch.empty(steps, m.hidden, dtype=dtype)
     for s in range(steps - 1, -1, -1):

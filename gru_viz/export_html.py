@@ -9,9 +9,12 @@ from importlib import resources
 from pathlib import Path
 
 SCRUBBER_DIR = Path(__file__).resolve().parent / "ui" / "scrubber"
+# Latin fonts before the CJK one: where none of the first four is installed, a CJK font drew “ and ” a full em
+# wide, as extra spaces around every quote (Chinese characters still fall through to the CJK font).
 PAGE_CSS = """
-body { margin: 1.2rem 2rem; font-family: "Source Sans Pro", "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC",
-  sans-serif; color: #31333f; background: #fff; }
+body { margin: 1.2rem 2rem; font-family: "Source Sans Pro", "Source Sans 3", "Segoe UI", Roboto, "Noto Sans",
+  "Helvetica Neue", Arial, "Liberation Sans", "DejaVu Sans", "Noto Sans CJK SC", sans-serif; color: #31333f;
+  background: #fff; }
 h1 { font-size: 1.4rem; margin: 0 0 0.2rem; }
 .gsc-page-sub { color: #666; margin: 0 0 0.8rem; }
 """
@@ -31,10 +34,14 @@ def scrubber_js() -> str:
     return "\n".join((SCRUBBER_DIR / name).read_text(encoding="utf-8") for name in SOURCES)
 
 
+# ②'s panel: the model worker, the panel, and what draws the scrubber's views of its trace (before the scrubber).
+FORCE_SOURCES = ("model.js", "force.js", "live_scrub.js")
+
+
 def module_js(entry: str) -> str:
     """A component's ES module: the model worker, the ② panel and the scrubber's sources, default-exporting
     `entry` (the scrubber's own module exports `scrubber`; here it is a plain function among the others)."""
-    js = "\n".join((SCRUBBER_DIR / name).read_text(encoding="utf-8") for name in ("model.js", "force.js"))
+    js = "\n".join((SCRUBBER_DIR / name).read_text(encoding="utf-8") for name in FORCE_SOURCES)
     body = scrubber_js().replace("export default function scrubber(", "function scrubber(", 1)
     return f"{js}\n{body}\nexport default {entry};\n"
 
@@ -56,7 +63,7 @@ def scrubber_html(data: dict, title: str, subtitle: str = "", lang: str = "en", 
     css = (SCRUBBER_DIR / "scrubber.css").read_text(encoding="utf-8")
     force_mount = ""
     if force is not None:
-        js = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in ("model.js", "force.js")) + "\n" + js
+        js = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in FORCE_SOURCES) + "\n" + js
         css += (SCRUBBER_DIR / "force.css").read_text(encoding="utf-8")
         fblob = json.dumps({**force, "plotly": {}}, ensure_ascii=False).replace("<", "\\u003c")
         force_mount = (f'<div id="gfc-mount"></div>\n<script type="application/json" id="gfc-data">{fblob}</script>\n')

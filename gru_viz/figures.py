@@ -6,6 +6,7 @@ so every picture of the app can be compared with every other.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,7 +116,8 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[int], Sequence[float]]]
                          {"color": "#9a9a9a", "width": 2, "dash": "dash"}))
     data += [line(label, epochs, values, {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 3})
              for i, (label, epochs, values) in enumerate(runs)]
-    ticks = [1, 1.2, 1.5, 2, 3, 5, 10, 20, 30, 100, 1000]
+    shown = [y for trace in data for y in trace["y"]]
+    ticks = log_ticks(min(shown), max(shown)) if shown else [1, 2, 5, 10, 20]
     xaxis = {"title": {"text": ax["epoch"]}, "rangemode": "tozero"}
     if max_epoch is not None:
         xaxis["range"] = [0, max(max_epoch, 1)]
@@ -125,6 +127,29 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[int], Sequence[float]]]
               "yaxis": {"title": {"text": ax["perplexity"]}, "type": "log", "tickvals": ticks,
                         "ticktext": [f"{t:g}" for t in ticks], "minor": {"showgrid": False}}}
     return _fig(data, layout, height, font_size)
+
+
+# Tick sets for a log axis, sparse to dense: the sparsest that puts MIN_TICKS on the curve's range is used.
+_LOG_MANTISSAS = ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9))
+MIN_TICKS = 3
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """At least MIN_TICKS readable tick values between `lo` and `hi` (> 0) for a log axis: a curve from 3.1 to 4.9
+    fell between the fixed ticks 3 and 5 and had none (a run that has barely moved: plain steps then)."""
+    lo, hi = max(lo, 1e-9), max(hi, lo * (1 + 1e-9))
+    for mantissas in _LOG_MANTISSAS:
+        ticks = [m * 10.0**k for k in range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+                 for m in mantissas if lo <= m * 10.0**k <= hi]
+        if len(ticks) >= MIN_TICKS:
+            return [float(f"{t:.6g}") for t in ticks]
+    step = 10.0 ** math.floor(math.log10((hi - lo) / MIN_TICKS))  # a range too narrow for any: even steps
+    for factor in (5, 2, 1):
+        if (hi - lo) / (step * factor) >= MIN_TICKS - 1:
+            step *= factor
+            break
+    first = math.ceil(lo / step)
+    return [float(f"{i * step:.6g}") for i in range(first, math.floor(hi / step) + 1)]
 
 
 def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,

@@ -96,6 +96,15 @@ class GateForce:
             forced = (1.0 - strength) * gate + strength * forced
         return forced if mask is None else torch.where(mask, forced, gate)
 
+    def free_share(self, t: int, hidden: int, strength: float = 1.0,
+                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """(hidden,): the share of the free gate's gradient that passes at step t, for the hand-written backwards:
+        1 where the gate is computed, 1 − s where forcing blends it with strength s (0 where it holds it)."""
+        share = torch.ones(hidden, dtype=dtype)
+        if self.applies_at(t):
+            share[slice(None) if self.units is None else list(self.units)] = 1.0 - strength
+        return share
+
 
 @dataclass(frozen=True)
 class Forcing:
@@ -123,6 +132,11 @@ class Forcing:
     def full(self) -> bool:
         """Every forced gate is held at its value (strength 1): the forcing the fast loops compute."""
         return self.strength == 1.0
+
+    def check(self, hidden: int) -> None:
+        """ForcingError when a forced unit does not exist in a model of `hidden` units."""
+        self.reset.check(hidden)
+        self.update.check(hidden)
 
     @classmethod
     def gates(cls, r: float | None = None, z: float | None = None, strength: float = 1.0) -> Forcing:
@@ -154,34 +168,73 @@ class Trace:
         return torch.cat([self.H0.unsqueeze(0), self.H[:-1]], dim=0)
 
 
-class ScratchModule(nn.Module):
-    """What d2l's from-scratch models share: parameters under d2l's names with d2l's initialisation (weights
-    N(0, 0.01²), biases 0), and a zero begin state. A subclass names its parameters and their shapes.
+Forward = tuple[torch.Tensor, torch.Tensor, Trace | None]  # (logits, final state, trace when recording)
 
-    `one_hot_max_vocab`: up to this vocabulary size X is one-hot as in d2l; above it, rows are looked up.
+
+class Recording:
+    """The gates and states a forward pass keeps at each step when asked to record, stacked into a Trace."""
+
+    def __init__(self, on: bool):
+        self.on = on
+        self.steps: dict[str, list[torch.Tensor]] = {"R": [], "Z": [], "H_tilde": [], "H": []}
+
+    def add(self, R: torch.Tensor, Z: torch.Tensor, H_tilde: torch.Tensor, H: torch.Tensor) -> None:
+        if self.on:
+            for key, value in zip(self.steps, (R, Z, H_tilde, H)):
+                self.steps[key].append(value.detach())
+
+    def trace(self, logits: torch.Tensor, state: torch.Tensor) -> Trace | None:
+        """The Trace of the steps added (None when not recording); `state` is the one the pass started from."""
+        if not self.on:
+            return None
+        steps = len(self.steps["H"])
+        return Trace(logits=logits.detach().reshape(steps, state.shape[0], -1), H0=state.detach(),
+                     **{k: torch.stack(v) for k, v in self.steps.items()})
+
+
+class CharModel(nn.Module):
+    """What every character model here shares (the scratch GRU, the plain RNN, the concise nn.GRU): its sizes, a
+    zero begin state, and d2l's one-hot inputs up to `one_hot_max_vocab` (above it, rows are looked up).
+
+    forward's contract: inputs (batch, steps) token ids, state (batch, hidden); logits (steps·batch, vocab) in
+    d2l's time-major order, the final state and, when `record`, a Trace.
+    """
+
+    one_hot_max_vocab = ONE_HOT_MAX_VOCAB
+
+    def __init__(self, vocab_size: int, hidden: int):
+        super().__init__()
+        if vocab_size < 2 or hidden < 1:
+            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
+        self.vocab_size, self.hidden = vocab_size, hidden
+
+    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
+
+    def input_terms(self, inputs: torch.Tensor, weights: tuple[torch.Tensor, ...]) -> list[Callable]:
+        """module-level input_terms, one-hot as d2l up to this model's one_hot_max_vocab."""
+        return input_terms(inputs, weights, self.vocab_size <= self.one_hot_max_vocab)
+
+
+class ScratchModule(CharModel):
+    """What d2l's from-scratch models share: parameters under d2l's names with d2l's initialisation (weights
+    N(0, 0.01²), biases 0). A subclass names its parameters and their shapes.
     """
 
     param_names: tuple[str, ...] = ()
-    one_hot_max_vocab = ONE_HOT_MAX_VOCAB
 
     @staticmethod
     def shapes(vocab_size: int, hidden: int) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
     def __init__(self, vocab_size: int, hidden: int, generator: torch.Generator | None = None):
-        super().__init__()
-        if vocab_size < 2 or hidden < 1:
-            raise ValueError(f"vocab_size must be >= 2 and hidden >= 1, got {vocab_size}, {hidden}")
-        self.vocab_size, self.hidden = vocab_size, hidden
+        super().__init__(vocab_size, hidden)
         for name, shape in self.shapes(vocab_size, hidden).items():
             init = torch.zeros(shape) if name.startswith("b_") else torch.randn(shape, generator=generator) * 0.01
             self.register_parameter(name, nn.Parameter(init))
 
     def params(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in self.param_names}
-
-    def begin_state(self, batch_size: int, device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.zeros((batch_size, self.hidden), device=device or self.W_hq.device, dtype=self.W_hq.dtype)
 
 
 class GRUScratch(ScratchModule):
@@ -190,27 +243,16 @@ class GRUScratch(ScratchModule):
     param_names = PARAM_NAMES
     shapes = staticmethod(param_shapes)
 
-    def forward(
-        self,
-        inputs: torch.Tensor,
-        state: torch.Tensor,
-        forcing: Forcing = FREE,
-        record: bool = False,
-        start_step: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
-        """inputs (batch, steps) token ids; state (batch, hidden).
-
-        Returns logits (steps·batch, vocab) in d2l's time-major order, the final state and, when `record`,
-        a Trace. `start_step` is the time index of inputs[:, 0], so step ranges of a forcing stay absolute.
-        """
-        forcing.reset.check(self.hidden)
-        forcing.update.check(self.hidden)
-        one_hot = self.vocab_size <= self.one_hot_max_vocab
-        XW_z, XW_r, XW_h = input_terms(inputs, (self.W_xz, self.W_xr, self.W_xh), one_hot)  # t -> X_t W_x*
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor, forcing: Forcing = FREE, record: bool = False,
+                start_step: int = 0) -> Forward:
+        """CharModel's contract. `start_step` is the time index of inputs[:, 0], so a forcing's step ranges stay
+        absolute."""
+        forcing.check(self.hidden)
+        XW_z, XW_r, XW_h = self.input_terms(inputs, (self.W_xz, self.W_xr, self.W_xh))  # t -> X_t W_x*
         H = state
         r_mask = forcing.reset.unit_mask(self.hidden, H.device)
         z_mask = forcing.update.unit_mask(self.hidden, H.device)
-        outputs, rec = [], {"R": [], "Z": [], "H_tilde": [], "H": []}
+        outputs, rec = [], Recording(record)
         for i in range(inputs.shape[1]):
             t = start_step + i
             H_prev = H
@@ -222,16 +264,9 @@ class GRUScratch(ScratchModule):
             H = update * H_prev + (1 - update) * candidate  # H_t
             Y = H @ self.W_hq + self.b_q  # (batch, vocab)
             outputs.append(Y)
-            if record:
-                for key, value in (("R", reset), ("Z", update), ("H_tilde", candidate), ("H", H)):
-                    rec[key].append(value.detach())
+            rec.add(reset, update, candidate, H)
         logits = torch.cat(outputs, dim=0)
-        trace = None
-        if record:
-            stacked = {k: torch.stack(v) for k, v in rec.items()}
-            batch, steps = inputs.shape
-            trace = Trace(logits=logits.detach().reshape(steps, batch, -1), H0=state.detach(), **stacked)
-        return logits, H, trace
+        return logits, H, rec.trace(logits, state)
 
 
 def load_params(model: GRUScratch, tensors: dict[str, torch.Tensor]) -> None:

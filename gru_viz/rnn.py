@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch, ScratchModule, Trace, input_terms
+from gru_viz.model import FREE, Forcing, ForcingError, Forward, GRUScratch, Recording, ScratchModule
 
 # d2l's names for rnn_scratch's parameters, in the chapter's order.
 RNN_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
@@ -32,33 +32,20 @@ class RNNScratch(ScratchModule):
     param_names = RNN_PARAM_NAMES
     shapes = staticmethod(rnn_param_shapes)
 
-    def forward(
-        self,
-        inputs: torch.Tensor,
-        state: torch.Tensor,
-        forcing: Forcing = FREE,
-        record: bool = False,
-        start_step: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor, Trace | None]:
-        """inputs (batch, steps) token ids; state (batch, hidden). Same contract as GRUScratch.forward:
-        logits (steps·batch, vocab) time-major, the final state and, when `record`, a Trace."""
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor, forcing: Forcing = FREE, record: bool = False,
+                start_step: int = 0) -> Forward:
+        """CharModel's contract, as GRUScratch.forward; a forcing is refused (there is no gate to force)."""
         if forcing.active:
             raise ForcingError("a plain RNN has no reset or update gate to force")
-        (XW_h,) = input_terms(inputs, (self.W_xh,), self.vocab_size <= self.one_hot_max_vocab)  # t -> X_t W_xh
-        H, outputs, states = state, [], []
+        (XW_h,) = self.input_terms(inputs, (self.W_xh,))  # t -> X_t W_xh
+        H, outputs, rec = state, [], Recording(record)
         for t in range(inputs.shape[1]):
             H = torch.tanh(XW_h(t) + H @ self.W_hh + self.b_h)
             outputs.append(H @ self.W_hq + self.b_q)
-            if record:
-                states.append(H.detach())
+            if record:  # the GRU's equations with R = 1 and Z = 0 are this cell: H̃_t = H_t
+                rec.add(torch.ones_like(H), torch.zeros_like(H), H, H)
         logits = torch.cat(outputs, dim=0)
-        trace = None
-        if record:
-            Hs = torch.stack(states)
-            batch, steps = inputs.shape
-            trace = Trace(R=torch.ones_like(Hs), Z=torch.zeros_like(Hs), H_tilde=Hs, H=Hs,
-                          logits=logits.detach().reshape(steps, batch, -1), H0=state.detach())
-        return logits, H, trace
+        return logits, H, rec.trace(logits, state)
 
 
 def rnn_from_params(tensors: dict[str, torch.Tensor]) -> RNNScratch:

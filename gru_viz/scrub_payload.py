@@ -54,13 +54,13 @@ def decode(text: str, bits: int = BITS) -> np.ndarray:
 
 def forcing_data(forcing: Forcing) -> dict:
     """Which gate is forced where, as the browser checks it per step and unit: {"R": …, "Z": …}, each None (free)
-    or {"value", "units" (None: all), "steps" ([start, stop) or None: all)}."""
+    or {"value", "units" (None: all), "steps" ([start, stop) or None: all)}, and the "strength" that blends them."""
     def one(g: GateForce) -> dict | None:
         if not g.active:
             return None
         return {"value": float(g.value), "units": None if g.units is None else [int(u) for u in g.units],
                 "steps": None if g.steps is None else [int(g.steps[0]), int(g.steps[1])]}
-    return {"R": one(forcing.reset), "Z": one(forcing.update)}
+    return {"R": one(forcing.reset), "Z": one(forcing.update), "strength": float(forcing.strength)}
 
 
 def attribution_data(shown: np.ndarray, free: np.ndarray | None = None) -> dict:

@@ -116,7 +116,7 @@ def test_payload_returns_the_attribution_and_the_forcing():
                    **{k: getattr(ft, k)[:, 0].numpy() for k in ("R", "Z", "H_tilde", "H", "logits")})
     shown, free = attribution(model, ids, forced), attribution(model, ids, FREE)
     p = scrub_payload(tr, vocab_tokens, None, attribution_data(shown, free))
-    assert p["forcing"] == {"R": None, "Z": {"value": 0.0, "units": [2], "steps": None}}
+    assert p["forcing"] == {"R": None, "Z": {"value": 0.0, "units": [2], "steps": None}, "strength": 1.0}
     back = read_payload(p)
     for key, A in (("shown", shown), ("free", free)):
         got = back[f"attribution_{key}"]

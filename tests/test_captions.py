@@ -52,3 +52,29 @@ def _decode(y: dict) -> list[float]:
     import numpy as np
 
     return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
+
+
+def test_formula_subscripts_become_html_sub_and_nothing_else_does():
+    from gru_viz.ui.view import math_html
+
+    assert math_html("H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h)") == (
+        "H<sub>t</sub> = tanh(X<sub>t</sub> W<sub>xh</sub> + H<sub>t−1</sub> W<sub>hh</sub> + b<sub>h</sub>)")
+    assert math_html("H̃_t and ‖∂ℓ_t/∂H_t′‖") == "H̃<sub>t</sub> and ‖∂ℓ<sub>t</sub>/∂H<sub>t′</sub>‖"
+    assert math_html("rnn_scratch, gru_viz.analysis <b>") == "rnn_scratch, gru_viz.analysis &lt;b&gt;"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("preset", ["plain_rnn", "frozen_memory", "amnesia"])
+def test_a_presets_caption_shows_its_formula_with_subscripts_not_tex_source(lang, preset):
+    """Issue 30: the captions showed "H_{t−1} W_hh" as typed."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"tab": "force", "lang": lang, "preset": preset})
+    at.run()
+    try:
+        assert not at.exception, [e.value for e in at.exception]
+        (caption,) = [c for c in at.caption if "<sub>t" in c.value]
+        assert caption.proto.allow_html
+        assert "_{" not in caption.value and "_t" not in caption.value and "H<sub>t" in caption.value.replace(
+            "H̃", "H")
+    finally:
+        st.cache_resource.clear()

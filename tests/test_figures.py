@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from gru_viz import figures
 
@@ -149,3 +150,16 @@ def test_gradient_flow_and_survival_figures():
     np.testing.assert_allclose(sfig.data[1].y, [0.2, 0.5, 1.0], rtol=1e-6)
     assert figures.scale_colors([0.0, 1.0])[0] != figures.scale_colors([0.0, 1.0])[1]
     assert len(figures.scale_colors([-1, 0, 1], figures.STATE_SCALE, -1, 1)) == 3
+
+
+@pytest.mark.parametrize("lo, hi", [(1.01, 28.0), (3.1, 4.9), (11.0, 19.0), (4.95, 5.05), (1.3, 1.35), (20.0, 25.5),
+                                    (1.0, 1e6), (100.0, 101.0)])
+def test_the_training_curves_log_axis_has_at_least_three_ticks_on_the_curves_range(lo, hi):
+    """Issue 30: a curve between two of the fixed ticks (3.1 to 4.9 between 3 and 5) showed one tick or none."""
+    epochs = list(range(1, 11))
+    fig = figures.perplexity_figure([("run", epochs, list(np.geomspace(hi, lo, 10)))])
+    ticks = list(fig.layout.yaxis.tickvals)
+    on_curve = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+    assert 3 <= len(on_curve) <= 12, ticks
+    assert list(fig.layout.yaxis.ticktext) == [f"{t:g}" for t in ticks]
+    assert len(set(fig.layout.yaxis.ticktext)) == len(ticks)  # no two ticks read the same

@@ -138,8 +138,10 @@ def test_a_short_run_is_drawn_on_top_of_the_reference_over_its_own_epochs(fresh)
     import json
 
     app = new_app(fresh)
+    if app.session_state["corpus_source"] != "tm":
+        pytest.skip("the book is not in the test cache (../shared/data/timemachine.txt)")
     for key, value in {"tab": "train", "hidden": 8, "epochs": 10, "batch_size": 4, "num_steps": 10,
-                       "corpus_source": "paste", "paste_text": TEXT}.items():
+                       "max_tokens": 2000}.items():
         app.session_state[key] = value
     app.run()
     app.button(key="btn_start").click().run()
@@ -151,6 +153,24 @@ def test_a_short_run_is_drawn_on_top_of_the_reference_over_its_own_epochs(fresh)
     assert names[0].startswith("bundled model") and names[1] == "1: GRU"  # the run is drawn last, on top
     assert spec["data"][0]["line"]["dash"] == "dash" and max(spec["data"][0]["x"]) <= 10
     assert spec["layout"]["xaxis"]["range"] == [0, 10]
+
+
+def test_the_bundled_curve_is_left_out_beside_a_run_on_other_text_and_the_page_says_on_what_it_trained(fresh):
+    """Issue 30: offline (or on own text) ③ drew the bundled run on The Time Machine beside a run on other text."""
+    import json
+
+    app = new_app(fresh)
+    for key, value in {"tab": "train", "hidden": 8, "epochs": 3, "batch_size": 4, "num_steps": 10,
+                       "corpus_source": "paste", "paste_text": TEXT}.items():
+        app.session_state[key] = value
+    app.run()
+    app.button(key="btn_start").click().run()
+    assert app.session_state["runs"][0].join(60)
+    app.run()
+    spec = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "ppl_chart" in c.proto.id)
+    assert [d["name"] for d in spec["data"]] == ["1: GRU"]
+    (note,) = [c.value for c in app.caption if c.value.startswith("The bundled model's curve")]
+    assert "Run 1: pasted text · d2l: letters a-z and spaces" in note
 
 
 def test_the_gates_tab_opened_first_uses_the_whole_probe(fresh):

@@ -74,6 +74,33 @@ def test_a_session_flooding_the_upload_route_holds_at_most_its_allowance(server)
 
 
 @pytest.mark.slow
+def test_a_session_whose_page_never_ran_cannot_flood_a_freshly_started_server(tmp_path):
+    """The bound is on from the server's start (streamlit_app.py's st.App lifespan), not from the first page run:
+    a session asks for a run and its stop at once, learns its id and PUTs with no page ever having run."""
+    srv = AppServer(tmp_path / "server.log", env={"GRU_VIZ_CACHE_DIR": str(tmp_path / "cache"),
+                                                  "GRU_VIZ_BUILD_EXT": "0"})
+    srv.start()
+    client = None
+    try:
+        for _ in range(10):  # the stop must land before the page's first Streamlit call; retried when it did not
+            client = StreamlitClient(srv.port, timeout=LIVENESS_S)
+            if client.stopped_run():
+                break
+            client.close()
+        else:
+            pytest.fail("no session got its id without its page running")
+        data = bytes(MAX_CKPT_MB * 1_000_000)
+        statuses = [client.put_file(f"early{i}.safetensors", data)[0] for i in range(4)]
+        assert statuses == [204] * 4
+        held = _uploaded_bytes(srv.url)
+        assert len(data) <= held <= SESSION_UPLOAD_BYTES, held  # installed at the first page run: all 64 MB held
+    finally:
+        if client is not None:
+            client.close()
+        srv.stop()
+
+
+@pytest.mark.slow
 def test_a_hostile_checkpoint_in_one_session_leaves_another_answering(server):
     header = ('{"a":"' + '\\"' * 500_000).encode()  # 1 MB: the quadratic regex would have run for an hour
     crafted = len(header).to_bytes(8, "little") + header

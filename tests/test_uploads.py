@@ -128,6 +128,36 @@ def test_install_swaps_the_running_managers_class_once(monkeypatch):
     assert not uploads.install()
 
 
+def test_streamlit_run_serves_the_apps_st_app_whose_lifespan_bounds_the_manager_before_any_request(monkeypatch):
+    """`streamlit run streamlit_app.py` (Community Cloud's command) finds `app` and serves it; its lifespan, run
+    once the runtime (and its manager) exists and before uvicorn answers, swaps the manager's class."""
+    import asyncio
+    import importlib.util
+
+    import streamlit.runtime
+    from streamlit.web.server.app_discovery import discover_asgi_app
+    from streamlit.web.server.starlette import starlette_app
+
+    assert discover_asgi_app(ROOT / "streamlit_app.py").import_string == "streamlit_app:app"
+    spec = importlib.util.spec_from_file_location("streamlit_app", ROOT / "streamlit_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the server's import: no page drawn, only the app defined
+    assert isinstance(module.app, starlette_app.App) and module.app._user_lifespan is uploads.lifespan
+    created = inspect.getsource(starlette_app.App._create_runtime)
+    assert "uploaded_file_mgr = MemoryUploadedFileManager(" in created  # the manager the lifespan finds
+    combined = inspect.getsource(starlette_app.App._combined_lifespan)
+    assert combined.index("await self._runtime.start()") < combined.index("self._user_lifespan(self)")
+    mgr = MemoryUploadedFileManager("/x")
+    runtime = type("Runtime", (), {"uploaded_file_mgr": mgr})()
+    monkeypatch.setattr(streamlit.runtime.Runtime, "instance", classmethod(lambda cls: runtime))
+
+    async def serve() -> type:
+        async with uploads.lifespan(module.app):
+            return type(mgr)
+
+    assert asyncio.run(serve()) is BoundedUploadedFileManager
+
+
 def test_files_of_sessions_the_runtime_no_longer_knows_are_dropped(monkeypatch):
     """A closed tab's session expires from Streamlit's storage without shutting down: its files used to stay."""
     from streamlit.runtime import Runtime

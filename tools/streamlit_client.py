@@ -85,6 +85,38 @@ class StreamlitClient:
         except (websocket.WebSocketException, OSError) as exc:
             raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
 
+    def stopped_run(self) -> bool:
+        """Ask for a run and its stop in one write, as an attacker would: the server announces the session (its id,
+        which the upload route needs) when the script starts, and the stop ends the script at its first Streamlit
+        call (set_page_config), before any of the app's code. True when that happened: the session id is known and
+        nothing of the page was drawn or configured; False when the run got further (or never started)."""
+        run, stop = BackMsg(), BackMsg()
+        run.rerun_script.query_string, run.rerun_script.page_script_hash = self.query, self.page_hash
+        stop.stop_script = True
+        drawn = False
+        deadline = time.monotonic() + self.timeout
+        try:
+            self.ws.send_binary(run.SerializeToString())
+            self.ws.send_binary(stop.SerializeToString())
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.ws.settimeout(min(left, 2.0))
+                try:
+                    m = self._recv()
+                except websocket.WebSocketTimeoutException:
+                    if not self.session_id:
+                        return False  # stopped before it started: no announcement comes
+                    continue
+                kind = m.WhichOneof("type")
+                drawn |= kind in ("delta", "page_config_changed")
+                self._handle(m)
+                if kind == "script_finished":
+                    return bool(self.session_id) and not drawn
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ProtocolError(f"websocket: {type(exc).__name__}: {exc}") from None
+
     def idle(self, until: float) -> None:
         """Wait like an open tab: keep reading (and answering pings) without sending anything."""
         while (left := until - time.monotonic()) > 0:
@@ -171,13 +203,16 @@ class StreamlitClient:
             proto = getattr(el, kind)
             wid = getattr(proto, "id", "")
             if isinstance(wid, str) and wid.startswith("$$ID-"):  # $$ID-<hash>-<user key or None>
+                self.widgets.pop(wid.split("-", 2)[2], None)  # drawn last, found first (widget())
                 self.widgets[wid.split("-", 2)[2]] = (wid, m.delta.fragment_id, proto)
                 self.drawn.add(wid.split("-", 2)[2])
 
     # --- what a visitor does --------------------------------------------------------------------------
     def widget(self, key: str) -> tuple[str, str, object]:
-        """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>."""
-        for k in (key, *sorted(k for k in self.widgets if k.startswith(widget_prefix(key)))):
+        """(id, fragment id, proto) of the widget with this key, or of a setting's widget w.<key>.<lang>[.<hash of
+        its options>]: the one drawn most recently (a chooser whose options changed, a new run listed, is a new
+        widget; the old one stays in `widgets`, and was found first: tools/flood.py never saw its runs listed)."""
+        for k in (key, *reversed([k for k in self.widgets if k.startswith(widget_prefix(key))])):
             if k in self.widgets:
                 return self.widgets[k]
         raise ProtocolError(f"widget {key!r} not on the page")

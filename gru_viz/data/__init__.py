@@ -10,6 +10,7 @@ from gru_viz.data.sources import (
     TIMEMACHINE_FILE,
     TIMEMACHINE_SHA1,
     TIMEMACHINE_URL,
+    TM_NAME,
     cache_dir,
     fetch_timemachine,
     install_timemachine,
@@ -37,9 +38,9 @@ from gru_viz.data.vocab import (
 
 __all__ = [
     "DEFAULT_MAX_TOKENS", "MAX_TEXT_BYTES", "MAX_TIMEMACHINE_BYTES", "MAX_VOCAB", "OFFLINE_NAME", "RAW_COVERAGE",
-    "RAW_KEEP_ALL", "TIMEMACHINE_FILE", "TIMEMACHINE_SHA1", "TIMEMACHINE_URL", "TOKENISATIONS", "UNK", "UNK_CHAR",
-    "Corpus", "CorpusError", "Vocab", "atomic_write", "batches", "cache_dir", "coverage_size", "decode_text",
-    "default_raw_size", "fetch_timemachine", "install_timemachine", "load_corpus", "make_corpus",
+    "RAW_KEEP_ALL", "TM_NAME", "TIMEMACHINE_FILE", "TIMEMACHINE_SHA1", "TIMEMACHINE_URL", "TOKENISATIONS", "UNK",
+    "UNK_CHAR", "Corpus", "CorpusError", "Vocab", "atomic_write", "batches", "cache_dir", "coverage_size",
+    "decode_text", "default_raw_size", "fetch_timemachine", "install_timemachine", "load_corpus", "make_corpus",
     "min_corpus_tokens", "normalize_raw", "offline_text", "preprocess", "read_capped", "read_text_file",
     "seq_data_iter_random", "seq_data_iter_sequential", "sha1_of", "size_label", "visible_char",
 ]

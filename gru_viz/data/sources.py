@@ -74,6 +74,7 @@ def fetch_timemachine(url: str = TIMEMACHINE_URL, directory: Path | None = None,
 
 
 OFFLINE_NAME = "Python documentation topics (pydoc_data, shipped with CPython)"
+TM_NAME = "The Time Machine (H. G. Wells)"  # the book's corpus, as the chapter trains on it
 
 
 def offline_text() -> str:
@@ -99,7 +100,7 @@ def load_corpus(source: str = "timemachine", max_tokens: int = DEFAULT_MAX_TOKEN
     if not source.strip():
         raise CorpusError("no corpus given: use timemachine, offline, or the path of a UTF-8 .txt file")
     if source == "timemachine":
-        raw, name = fetch_timemachine(url), "The Time Machine (H. G. Wells)"
+        raw, name = fetch_timemachine(url), TM_NAME
     elif source == "offline":
         raw, name = offline_text(), OFFLINE_NAME
     else:

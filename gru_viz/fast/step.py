@@ -7,7 +7,6 @@ kernel, PyTorch feature-major, PyTorch row-major, or the textbook itself); `choi
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from gru_viz.fast import choice
 from gru_viz.fast import torch_fm as fast_fm
 from gru_viz.fast.ext import load_extension
 from gru_viz.fast.force_rows import ForceRows, _force_rows, _force_table, _strength, free_gates
+from gru_viz.fast.rooms import Rooms
 from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
 from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 from gru_viz.train.textbook import textbook_step
@@ -66,18 +66,14 @@ def _positions(B: int, T: int, blocks: int) -> tuple[torch.Tensor, torch.Tensor]
     return order, where.view(B, T)[:, -1].clone()
 
 
-_scratch = threading.local()
+_ROOMS = Rooms()
 
 
 def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
              backward: bool = True, vocab: int = 0) -> dict[str, torch.Tensor]:
     """Room for the loops, one row per position. A training step reuses this thread's set while the shapes stay
-    the same: fresh pages for these megabytes on every step cost more time in page faults than the arithmetic
-    done on them (on the PyTorch path, 16.6 against 15.5 ms a step with glibc told to keep freed memory)."""
+    the same (rooms.Rooms); a trace gets fresh ones, since it keeps them."""
     N = B * T
-    key = (B, T, h, like.dtype, like.device, cpp, vocab)
-    if reuse and getattr(_scratch, "key", None) == key:
-        return _scratch.buffers
     # hx: H_0 (the state entering the minibatch), then H_1...H_T: H_{t-1} and H_t are both views of it
     shapes = {"hx": (N + B, h), "zr": (N, 2 * h), "ht": (N, h), "rh": (N, h)}
     if backward:  # dL/dH_t from the output layer, and room for dL/dlogits^T (W_hq's gradient)
@@ -87,11 +83,13 @@ def _buffers(B: int, T: int, h: int, like: torch.Tensor, reuse: bool, cpp: bool,
     elif backward:  # the backward's factors and products, reused like the rest; room for H_{t-1}^T and (R*H)^T
         shapes |= {"da_zr": (N, 2 * h), "da_h": (N, h), "slope": (N, 2 * h), "cand": (N, h), "diff": (N, h),
                    "h_t": (h, N)}
-    buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
-    buffers["hs"] = buffers["hx"][B:]
-    if reuse:
-        _scratch.key, _scratch.buffers = key, buffers
-    return buffers
+
+    def make() -> dict[str, torch.Tensor]:
+        buffers = {name: like.new_empty(shape) for name, shape in shapes.items()}
+        buffers["hs"] = buffers["hx"][B:]
+        return buffers
+
+    return _ROOMS.get((B, T, h, like.dtype, like.device, cpp, backward, vocab), make) if reuse else make()
 
 
 def _blocks(batch: int, cpp: bool) -> int:

@@ -9,7 +9,6 @@ weights and biases too) come from two products. Same equations and update as `tr
 from __future__ import annotations
 
 import functools
-import threading
 from typing import List, Optional  # noqa: UP035 (TorchScript reads these annotations)
 
 import torch
@@ -17,6 +16,7 @@ from torch.nn import functional as F
 
 from gru_viz.fast import torch_rows as fast_torch
 from gru_viz.fast.force_rows import free_gates
+from gru_viz.fast.rooms import Rooms
 
 # One-hot rows beside H in every product: beyond this vocabulary they would cost more than the gathers they save
 # (`choice.why_not` leaves these loops out above it, and without oneDNN's float32 kernels or below 8 rows).
@@ -57,14 +57,7 @@ def backward_fm(dh_out: torch.Tensor, xin: torch.Tensor, zr: torch.Tensor, ht: t
     T, h = ht.size(0), ht.size(1)
     hprev, z, r = xin[:T, :h], zr[:, :h], zr[:, h:]
     # what does not depend on the carried gradient, for all steps at once
-    if free_zr is None:
-        torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
-    else:  # a blended gate (1 - s)*free + s*value: sigmoid' of the free gate, times keep = 1 - s below
-        torch.addcmul(free_zr, free_zr, free_zr, value=-1.0, out=slope)
-    if keep is not None:
-        slope.mul_(keep.unsqueeze(2))  # a forced gate passes nothing (s = 1) or 1 - s to its weights
-    torch.addcmul(torch.ones_like(ht[0, 0, 0]), ht, ht, value=-1.0, out=cand)  # tanh' = 1 - H~*H~
-    cand.addcmul_(z, cand, value=-1.0)  # times dH/dH~ = 1 - Z
+    fast_torch.gate_slopes(zr, free_zr, keep, 2, ht, z, slope, cand)
     slope[:, :h].mul_(torch.sub(hprev, ht, out=da_h))  # dH/dZ times sigmoid' (da_h is free until the loop)
     slope[:, h:].mul_(hprev)  # d(R*H_{t-1})/dR times sigmoid'
     dh = dh_out[:, T - 1]
@@ -88,14 +81,14 @@ def _loops() -> tuple:
     return fast_torch._compiled(forward_fm), fast_torch._compiled(backward_fm)
 
 
-_rooms = threading.local()
+_ROOMS = Rooms()
 
 
 def _room(T: int, B: int, h: int, V: int) -> dict[str, torch.Tensor]:
-    """This thread's buffers, reused while the shapes stay (fresh megabytes every step cost page faults)."""
-    key = (T, B, h, V)
-    if getattr(_rooms, "key", None) != key:
-        rows = h + V + 1
+    """This thread's buffers, reused while the shapes stay (rooms.Rooms)."""
+    rows = h + V + 1
+
+    def make() -> dict[str, torch.Tensor]:
         room = {name: torch.empty(shape) for name, shape in {
             "xin": (T + 1, rows, B), "cin": (T, rows, B), "zr": (T, 2 * h, B), "ht": (T, h, B),
             "da_zr": (T, 2 * h, B), "da_h": (T, h, B), "slope": (T, 2 * h, B), "cand": (T, h, B),
@@ -104,8 +97,9 @@ def _room(T: int, B: int, h: int, V: int) -> dict[str, torch.Tensor]:
         room["xin"][:, h:].zero_()
         room["xin"][:, -1] = 1.0  # the biases' row
         room["cin"][:, -1] = 1.0
-        _rooms.key, _rooms.room = key, room
-    return _rooms.room
+        return room
+
+    return _ROOMS.get((T, B, h, V), make)
 
 
 def _by_step(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -106,6 +106,21 @@ def forward_loop(h0: torch.Tensor, w_zr: torch.Tensor, w_h: torch.Tensor, force_
         hp = torch.lerp(ht_t, hp, zr_t[:, :h], out=hs_steps[t])  # H~ + Z*(H - H~) = Z*H + (1-Z)*H~, in one op
 
 
+def gate_slopes(zr: torch.Tensor, free_zr: Optional[torch.Tensor], keep: Optional[torch.Tensor],  # noqa: UP045
+                keep_dim: int, ht: torch.Tensor, z: torch.Tensor, slope: torch.Tensor, cand: torch.Tensor) -> None:
+    """The backward's factors that do not depend on the carried gradient, for all steps at once, into slope (σ' of
+    the gates, times keep) and cand (tanh' of H~, times 1 - Z); both layouts (row- and feature-major) call it, keep
+    (T, 2h) spread along keep_dim of their batch axis."""
+    if free_zr is None:
+        torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
+    else:  # a blended gate (1 - s)*free + s*value: sigmoid' of the free gate, times keep = 1 - s below
+        torch.addcmul(free_zr, free_zr, free_zr, value=-1.0, out=slope)
+    if keep is not None:
+        slope.mul_(keep.unsqueeze(keep_dim))  # a forced gate passes nothing (s = 1) or 1 - s to its weights
+    torch.addcmul(torch.ones_like(ht[0, 0, 0]), ht, ht, value=-1.0, out=cand)  # tanh' = 1 - H~*H~
+    cand.addcmul_(z, cand, value=-1.0)  # times dH/dH~ = 1 - Z
+
+
 def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, ht: torch.Tensor,
                   w_zr_t: torch.Tensor, w_h_t: torch.Tensor, keep: Optional[torch.Tensor],  # noqa: UP045
                   gates_forced: List[bool], onednn: bool, da_zr: torch.Tensor, da_h: torch.Tensor,  # noqa: UP006
@@ -121,14 +136,7 @@ def backward_loop(dh_out: torch.Tensor, hprev: torch.Tensor, zr: torch.Tensor, h
     z = zr[:, :, :h]
     # Everything that does not depend on the carried gradient, for all steps at once, in few passes over memory
     # that is reused (fresh pages for these megabytes cost more than the arithmetic).
-    if free_zr is None:
-        torch.addcmul(zr, zr, zr, value=-1.0, out=slope)  # sigmoid' = s - s*s
-    else:  # a blended gate (1 - s)*free + s*value: sigmoid' of the free gate, times keep = 1 - s below
-        torch.addcmul(free_zr, free_zr, free_zr, value=-1.0, out=slope)
-    if keep is not None:
-        slope.mul_(keep.unsqueeze(1))  # a forced gate passes nothing (s = 1) or 1 - s to its weights
-    torch.addcmul(torch.ones_like(ht[0, 0, 0]), ht, ht, value=-1.0, out=cand)  # tanh' = 1 - H~*H~
-    cand.addcmul_(z, cand, value=-1.0)  # times dH/dH~ = 1 - Z
+    gate_slopes(zr, free_zr, keep, 1, ht, z, slope, cand)
     z_slope = torch.sub(hprev, ht, out=diff).mul_(slope[:, :, :h]).unbind()  # dH/dZ times sigmoid'
     r_slope = slope[:, :, h:].mul_(hprev).unbind()  # d(R*H_{t-1})/dR times sigmoid'
     cand_slope = cand.unbind()

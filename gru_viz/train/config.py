@@ -52,8 +52,7 @@ class TrainConfig:
         if not isinstance(self.forcing, Forcing):
             raise ConfigError("forcing must be a Forcing")
         try:
-            self.forcing.reset.check(self.hidden)
-            self.forcing.update.check(self.hidden)
+            self.forcing.check(self.hidden)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 

@@ -207,15 +207,19 @@ def probe_prefix(probe: str) -> str:
 
 def model_options(view: View) -> dict[str, str]:
     """Chooser key -> label: the bundled snapshots, each run's kept epochs (its latest first), an upload."""
-    opts = {f"pre:{e}": view.t("pretrained", epoch=e) for e in sorted(pretrained(), reverse=True)}
-    opts.update({f"raw:{e}": view.t("pretrained_raw", epoch=e) for e in sorted(pretrained_raw(), reverse=True)})
+    # a projector's chooser sits in the title row, about 30 characters wide: its labels are the short ones
+    short = "_short" if view.projector else ""
+    opts = {f"pre:{e}": view.t(f"pretrained{short}", epoch=e) for e in sorted(pretrained(), reverse=True)}
+    opts.update({f"raw:{e}": view.t(f"pretrained_raw{short}", epoch=e) for e in sorted(pretrained_raw(),
+                                                                                    reverse=True)})
     for w in reversed(runs()):
         snap = w.progress()
         if snap.epoch and not snap.dropped:  # a dropped run's models were freed (serve.kept)
-            opts[f"run:{w.run_id}:latest"] = view.t("run_latest", n=w.number, label=snap.label, epoch=snap.epoch)
+            opts[f"run:{w.run_id}:latest"] = view.t(f"run_latest{short}", n=w.number, label=snap.label,
+                                                    epoch=snap.epoch)
             for e in reversed(snap.snapshot_epochs):
                 if e != snap.epoch:  # the latest epoch is already listed as "latest"
-                    opts[f"run:{w.run_id}:{e}"] = view.t("run_epoch", n=w.number, label=snap.label, epoch=e)
+                    opts[f"run:{w.run_id}:{e}"] = view.t(f"run_epoch{short}", n=w.number, label=snap.label, epoch=e)
     uploaded = ps.get("uploaded")
     if uploaded:
         opts["upload"] = view.t("uploaded", name=uploaded[0])  # an option is plain text
@@ -282,7 +286,7 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
     returns False when it cannot start."""
     config = config or training.config
     if training.corpus is None or config is None:
-        st.error(training.error or view.t("no_runs"))
+        st.error(training.error or view.ts("no_runs"))
         return False
     if active_run() is not None:
         st.warning(view.t("busy"))

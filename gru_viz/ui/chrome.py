@@ -50,7 +50,7 @@ def header_controls() -> tuple[View, object | None, object]:
     mode a Settings button in this row, so the charts start higher on the screen and the settings stay one click
     away)."""
     projector = bool(ps.get("proj"))
-    widths = [2.4, 2.6, 1.8, 1.6, 2.5] if projector else [4.6, 1.5, 2.3]
+    widths = [2.0, 3.1, 1.6, 1.5, 2.5] if projector else [4.6, 1.5, 2.3]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
     lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", lang="any",
@@ -60,8 +60,9 @@ def header_controls() -> tuple[View, object | None, object]:
     view = View(lang=str(lang), projector=bool(proj))
     title.title(view.t("title_short" if view.projector else "title"))
     st.markdown(PAGE_CSS + (PROJECTOR_CSS if view.projector else ""), unsafe_allow_html=True)
-    settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch") if projector \
-        else st.sidebar
+    # keyed and stateful, so code can close it (class_panel closes it when a class starts); opening it reruns
+    settings = cols[2].popover(view.t("settings_short"), icon=":material/tune:", width="stretch",
+                               key="_settings_open", on_change="rerun") if projector else st.sidebar
     return view, chooser, settings
 
 

@@ -129,6 +129,7 @@ def _start() -> None:
         ps.put("_class_error", exc)
         return
     ps.put("_class_teacher", (code, token))
+    ps.put("_settings_open", False)  # on a projector the class box moves out of the Settings: close them over it
     ps.put("_class_joined", code)  # a teacher is in their own class without a join counted
     visitor = visitor_id()
     if visitor.startswith("browser:"):  # classes that ended or expired are forgotten on the way

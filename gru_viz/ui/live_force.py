@@ -83,10 +83,13 @@ def _settled() -> None:
         ps.put(k, v)
 
 
-def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int) -> dict:
+def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int,
+               scrub: dict | None = None) -> dict:
     """What ②'s browser half gets: the model (`model_payload_for`'s dict, or the reason it stays on the server),
-    the probe, the setting, the class lock and the labels. The same from rerun to rerun unless one of them
-    changed, so Streamlit sends it as a short reference and the page redraws nothing."""
+    the probe, the setting, the class lock and the labels, and `scrub` (scrub_view.live_scrub_data: the
+    scrubber's views of the browser's trace, with the attribution of the server's setting; None in an exported
+    page, whose own scrubber the panel drives). The same from rerun to rerun unless one of them changed, so
+    Streamlit sends it as a short reference and the page redraws nothing."""
     ui = {k: view.t(k if k in SHARED else f"live_{k}") for k in LABELS}
     ui["probe_max"] = MAX_PROBE_INPUT
     ui["projector"] = view.projector
@@ -96,7 +99,7 @@ def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_ch
             "setting": setting(), "locked": locked, "ui": ui, "plotly": plotly_source(),
             # the probe as actions.probe_text reads it (normalised, cut to max_chars); continuations of 80
             # characters from actions.probe_prefix of it
-            "cont": {"n": 80, "max_chars": max_chars}}
+            "cont": {"n": 80, "max_chars": max_chars}, "scrub": scrub}
 
 
 def live_force(data: dict) -> None:

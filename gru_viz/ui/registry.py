@@ -204,6 +204,8 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_class_voter", "this session's voter id where the browser has no cookie"),
     Private("_class_joined", "the class this session has joined (counted once against the join limits)"),
     Private("_class_session", "this session's id for class mode's per-session limits"),
+    Private("_settings_open", "the projector's Settings popover is open (its own state; starting a class, whose box "
+            "then moves out of it, closes it so it does not cover the QR code)", False),
 )}
 
 

@@ -108,7 +108,8 @@ def sidebar(view: View) -> Training:
     seed = w(c1.number_input, view.t("seed"), "seed", lang=lang)
     devices = available_devices()
     ps.settle("device", devices)
-    device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang)
+    device = w(c2.selectbox, view.t("device"), "device", devices, lang=lang,
+               format_func=lambda d: view.t("device_auto") if d == "auto" else d)
     sampling = w(sb.radio, view.t("sampling"), "sampling", lang=lang, format_func=view.t, horizontal=True)
     choice = fast_choice(str(device), len(corpus.vocab) if corpus is not None else 28, int(batch), int(hidden),
                          int(steps))

@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from gru_viz.checkpoint import Checkpoint, load_checkpoint
-from gru_viz.data import OFFLINE_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
+from gru_viz.data import OFFLINE_NAME, TM_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
 from gru_viz.serve.budget import MB, memory_left
 from gru_viz.serve.kept import KeptMemory
 from gru_viz.serve.ratelimit import client_key
@@ -52,7 +52,7 @@ KEPT_PER_VISITOR_MB = float(os.environ.get("GRU_VIZ_KEPT_PER_VISITOR_MB", "300")
 def timemachine() -> tuple[Corpus | None, str]:
     """(corpus, error message); cached with a TTL so an offline server retries now and then, not every rerun."""
     try:
-        return make_corpus(fetch_timemachine(timeout=8), "The Time Machine (H. G. Wells)", max_tokens=0), ""
+        return make_corpus(fetch_timemachine(timeout=8), TM_NAME, max_tokens=0), ""
     except CorpusError as exc:
         return None, str(exc)
 

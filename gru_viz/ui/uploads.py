@@ -5,6 +5,8 @@ manager in place (the class of the one instance is swapped), so the route and th
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import PurePosixPath
 
 from starlette.exceptions import HTTPException
@@ -96,15 +98,31 @@ class BoundedUploadedFileManager(MemoryUploadedFileManager):
             return sum(len(f.data) for f in self.file_storage.get(session_id, {}).values())
 
 
-def install() -> bool:
-    """Swap the running manager's class (once; every holder of the instance, the upload route included, then
-    sees the bound) and drop expired sessions' files. False when there is no script context or the manager is not
-    Streamlit's in-memory one."""
-    mgr = getattr(get_script_run_ctx(), "uploaded_file_mgr", None)
+def bound(mgr: object) -> bool:
+    """Swap this manager's class for the bounded one (once; every holder of the instance, the upload route
+    included, then sees the bound). False when it is not Streamlit's in-memory manager."""
     with _install_lock:
         if type(mgr) is MemoryUploadedFileManager:
             mgr.__class__ = BoundedUploadedFileManager
-    if type(mgr) is not BoundedUploadedFileManager:
+    return type(mgr) is BoundedUploadedFileManager
+
+
+@asynccontextmanager
+async def lifespan(_app: object) -> AsyncIterator[None]:
+    """streamlit_app.py's `st.App` hook: the bound is on before the server answers its first request (installing
+    it at the first page run left a window: a session stopped before its page ran could PUT without it)."""
+    from streamlit.runtime import Runtime
+
+    bound(Runtime.instance().uploaded_file_mgr)
+    yield
+
+
+def install() -> bool:
+    """At every page run: the bound (already on when the server started through streamlit_app.py's `app`; here
+    for AppTest and any other way of running the page) and drop expired sessions' files. False when there is no
+    script context or the manager is not Streamlit's in-memory one."""
+    mgr = getattr(get_script_run_ctx(), "uploaded_file_mgr", None)
+    if not bound(mgr):
         return False
     mgr.drop_orphans()  # every page run, so expired sessions' files go even when no one uploads
     return True

@@ -26,7 +26,7 @@ def settings_values(app) -> dict[str, object]:
     return out
 
 
-def test_reload_during_a_class_then_end_it_keeps_every_training_setting(app):
+def test_starting_a_class_closes_the_settings_and_after_a_reload_ending_it_keeps_every_setting(app):
     app.page.set_viewport_size({"width": 1280, "height": 720})
     app.open(LINK)
     expected = {**SETTINGS, RANDOM: True}
@@ -35,8 +35,12 @@ def test_reload_during_a_class_then_end_it_keeps_every_training_setting(app):
     pop = app.page.get_by_test_id("stPopoverBody")
     pop.get_by_text("Class mode", exact=False).first.click()  # the class box, folded in the settings
     app.rerun_after(lambda: pop.get_by_role("button", name="Start a class (teacher)").click())
-    app.page.keyboard.press("Escape")
     assert "class=" in app.page.url
+    # the Settings close by themselves: left open, they covered the QR code the class box now shows under the title
+    app.wait_until(lambda: not pop.is_visible(), "the Settings popover to close after starting the class")
+    qr = app.main.locator("svg").filter(has=app.page.locator("path")).first
+    assert qr.is_visible() and app.button("End the class").is_visible()
+    app.shot("class-started")
     app.page.reload()
     app.wait_idle()
     app.rerun_after(lambda: app.button("End the class").click())

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import assert_nothing_fetched, open_offline
 from torch.nn import functional as F
 
 from gru_viz.checkpoint import load_checkpoint
-from gru_viz.export_html import SCRUBBER_DIR, _inline_script
+from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
 from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.model_payload import model_payload, scratch_payload, torch_gru_payload
@@ -316,13 +317,8 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, 500)
     path = tmp_path / "export.html"
     path.write_text(scrubber_html(data, "t", force=force), encoding="utf-8")
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
-    requests: list[str] = []
-    ctx.on("request", lambda r: requests.append(r.url))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
+    opened = open_offline(browser, path)
+    page = opened.page
     model = ckpt.model.double()
     free = "[data-testid='gv-ppl-free']"
     page.wait_for_function(f"document.querySelector(\"{free}\")?.dataset.value !== undefined")
@@ -349,10 +345,8 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     norm = stored.vocab.normalize(SHORT + typed)
     assert cont == predict(probe_prefix(norm), 80, model, stored.vocab, f)
     page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")
-    assert not errors, errors
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     page.screenshot(path=str(tmp_path / "export-live.png"))
-    ctx.close()
+    assert_nothing_fetched(opened)
 
 
 def test_a_locked_panel_neither_computes_nor_shows_the_forced_results(browser, tmp_path):
@@ -363,8 +357,8 @@ def test_a_locked_panel_neither_computes_nor_shows_the_forced_results(browser, t
 
     stored = load_checkpoint(MODEL)
     force = force_data(View(), scratch_payload(stored.model, stored.vocab), SHORT, True, 500)
-    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in ("model.js", "force.js", "scrubber.js"))
-    src = src.replace("export default function scrubber(", "function scrubber(")
+    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in FORCE_SOURCES)
+    src += "\n" + scrubber_js().replace("export default function scrubber(", "function scrubber(")
     blob = json.dumps(force).replace("<", "\\u003c")
     path = tmp_path / "locked.html"
     path.write_text(f"<!doctype html><meta charset='utf-8'><div id='m'></div><script>{_inline_script(src)}</script>"

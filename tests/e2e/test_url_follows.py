@@ -74,3 +74,29 @@ def test_after_jump_to_the_next_the_arrows_step_the_scrubber_not_the_box(app):
     assert shown(app)["step"] == at + 2
     app.page.keyboard.press("ArrowLeft")
     assert shown(app)["step"] == at + 1
+
+
+def test_a_click_right_after_a_key_press_reruns_with_the_step_shown_not_the_servers_older_one(app):
+    """A preset clicked 100 ms after → (inside the 600 ms before the step would be reported) reruns the page:
+    the pending step goes to the server first, so what that rerun sends (the share link, the address) carries
+    the step shown, never the older one, and the page stays on it."""
+    seen: list[int] = []  # every step=N the server sends once recording starts
+    recording = [False]
+
+    def frame(payload) -> None:
+        if recording[0]:
+            text = payload.decode("latin-1") if isinstance(payload, bytes) else payload
+            seen.extend(int(n) for n in re.findall(r"[?&]step=(\d+)", text))
+
+    app.page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    open_at(app, 5)
+    app.page.evaluate("() => document.activeElement?.blur()")
+    app.page.keyboard.press("ArrowRight")
+    app.page.wait_for_timeout(100)
+    assert shown(app)["step"] == 6
+    recording[0] = True
+    app.rerun_after(app.button("Plain RNN (Z=0, R=1)", exact=False).click)
+    app.wait_until(lambda: "preset=plain_rnn" in app.page.url, "the preset in the address")
+    app.page.wait_for_timeout(1500)  # the settle's rerun too, had the step waited for it
+    assert seen and set(seen) == {6}, seen
+    assert shown(app)["step"] == 6 and url_step(app) == 6

@@ -41,6 +41,7 @@ EN: dict[str, str] = {
     "random": "random (fresh state)",
     "max_tokens": "Characters used (max tokens)",
     "seed": "Random seed",
+    "device_auto": "auto",
     "device": "Device",
     "engine_choice": "Training code",
     "engine_fast": "fast path (hand-written backprop, {loops})",
@@ -109,6 +110,10 @@ EN: dict[str, str] = {
     "run_latest": "Run {n} ({label}) · latest, epoch {epoch}",
     "run_status": "Run {n} ({label})",
     "run_epoch": "Run {n} ({label}) · epoch {epoch}",
+    "pretrained_short": "The Time Machine · epoch {epoch}",
+    "pretrained_raw_short": "Python docs (raw) · epoch {epoch}",
+    "run_latest_short": "Run {n} · latest, epoch {epoch}",
+    "run_epoch_short": "Run {n} · epoch {epoch}",
     "uploaded": "Uploaded: {name}",
     "no_model": "No model yet: start a training run in the Train tab (a small one takes a few seconds).",
     # tabs
@@ -133,6 +138,11 @@ EN: dict[str, str] = {
     "time_left": "Time left",
     "device_in_use": "Device",
     "continuation": "Continuation of “{prefix}” at epoch {epoch}",
+    "continuation_common": "At epoch {epoch} the model writes “{ch}” at every step: the most common character of "
+                           "its training text, the first thing a language model learns. A model this early often "
+                           "does this; more epochs usually teach it letters and words.",
+    "continuation_repeats": "At epoch {epoch} the model writes “{ch}” at every step: it does not use its input "
+                            "yet. A model this early often does this; more epochs usually teach it more.",
     "status_queued": "Waiting for a free training slot: number {pos} in the queue; {n} runs are training on this "
                      "server right now (at most {max} at once, so that every visitor gets a turn).",
     "budget_slots": "On this server at most {max} runs train at once; a visitor's first run goes before anyone's "
@@ -152,9 +162,14 @@ EN: dict[str, str] = {
     "status_finished": "Finished: {epoch} epochs.",
     "status_diverged": "Stopped: {message}",
     "status_failed": "Stopped: {message}",
-    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's; in projector mode "
-               "under the Settings button at the top) and press Start.",
+    "no_runs": "No training run yet. Pick settings in the sidebar (the defaults are d2l's) and press Start.",
+    "no_runs_proj": "No training run yet. Pick settings under the Settings button at the top (the defaults are "
+                    "d2l's) and press Start.",
     "ppl_title": "Perplexity per epoch (log scale)",
+    "reference_left_out": "The bundled model's curve (d2l's run on The Time Machine, letters and spaces) is left "
+                          "out: a run here was trained on other text, where its perplexity would compare nothing. "
+                          "{runs}.",
+    "run_trained_on": "Run {n}: {corpus} · {tokens}",
     "reference_run": "bundled model (d2l's 500-epoch run)",
     "busy": "One run at a time per visitor: pause or stop the current one first.",
     "too_big": "This run would need about {need:,} MB of memory while it trains; this server can give a run at "
@@ -232,6 +247,9 @@ EN: dict[str, str] = {
     "train_this_way_settings": "It trains with the sidebar's settings: {hidden} hidden units, {epochs} epochs, "
                                "learning rate {lr:g}, {engine}. Change them there first for a quicker run; the "
                                "page then opens ③ Train live, where the curve grows.",
+    "train_this_way_settings_proj": "It trains with the settings under the Settings button at the top: {hidden} "
+                                    "hidden units, {epochs} epochs, learning rate {lr:g}, {engine}. Change them there "
+                                    "first for a quicker run; the page then opens ③ Train live, where the curve grows.",
     "engine_short_fast": "fast code",
     "engine_short_textbook": "textbook code",
     "bad_forcing": "This forcing cannot be applied: {message}",
@@ -281,6 +299,10 @@ EN: dict[str, str] = {
                 "its largest, {decades} decades); the text is coloured by the same value.",
     "att_largest": "largest {v}",
     "att_scale": "Bar height on a log scale: full = the row's largest, empty = 1/{ratio} of it.",
+    "att_stale": "Stale: these bars belong to an earlier setting or text, not to the one drawn above. They are "
+                 "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
+                 "saved with).",
+    "cell_strength": "at strength {s}",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
@@ -403,6 +425,8 @@ EN: dict[str, str] = {
     "l3_q": "3. What happens with fewer hidden units, e.g. 32 instead of 256?",
     "l3_where": "The sidebar now says 32 hidden units: press Start in ③ Train live and compare with the bundled "
                 "model's curve.",
+    "l3_where_proj": "The settings (the Settings button at the top) now say 32 hidden units: press Start in ③ Train "
+                     "live and compare with the bundled model's curve.",
     "l3_a": "Training is faster but the perplexity stays higher: 32 units cannot memorise as much of the text.",
     "l4_q": "4. A GRU with only a reset gate, or only an update gate: which gate matters more here?",
     "l4_where": "The race trains both variants beside the GRU: start it above.",

@@ -13,8 +13,10 @@ ZH: dict[str, str] = {
     "corpus_offline": "离线：Python 文档（随 Python 安装）",
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
-    "upload_txt": "UTF-8 文本文件",
-    "upload_txt_help": "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
+    "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
+    "upload_txt_help": "框里的英文提示来自 Streamlit，本应用无法翻译：“Drag and drop a file here”即“把文件拖到这里”，"
+                       "“Upload”即“上传”，“MB per file”即“每个文件的上限”。"
+                       "文本最大 {mb} MB。每位访问者同时只保留一个文本和一个检查点上传（新的上传会替换旧的）；"
                        "服务器保存的上传已满时，新的上传会被拒绝，请几分钟后再试。",
     "pasted_text": "粘贴的文本",
     "too_large": "{name}：超过 {mb} MB",
@@ -36,6 +38,7 @@ ZH: dict[str, str] = {
     "random": "随机采样（重置状态）",
     "max_tokens": "使用的字符数（词元上限）",
     "seed": "随机种子",
+    "device_auto": "自动",
     "device": "设备",
     "engine_choice": "训练代码",
     "engine_fast": "快速路径（手写反向传播，{loops}）",
@@ -66,8 +69,10 @@ ZH: dict[str, str] = {
     "max_vocab_help": "默认情况下，文本中不同字符不超过 300 个时保留全部字符（任何字母文字的字母、数字、标点）；"
                       "中文等大字符集保留覆盖文本 99.5% 的最常见字符，其余读作 `<unk>`。最多 4,000。",
     "corpus_coverage": "词表覆盖文本中 {cov:.2%} 的字符。",
-    "upload_ckpt": "查看检查点（.safetensors）",
-    "upload_ckpt_help": "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
+    "upload_ckpt": "查看检查点：把 .safetensors 文件拖到下面的框里，或点框中的按钮选择",
+    "upload_ckpt_help": "框里的英文提示来自 Streamlit，本应用无法翻译：“Drag and drop a file here”即“把文件拖到这里”，"
+                        "“Upload”即“上传”，“MB per file”即“每个文件的上限”。"
+                        "本应用的检查点，或你在 d2l 笔记本中训练的模型（两个版本均可：从零实现的 GRU 的 11 个张量，"
                         "或简洁实现 nn.GRU 的 state_dict），用 safetensors 的 save_file 保存。用 torch.save 保存的"
                         "文件请在你自己的电脑上用 `python -m gru_viz import FILE` 转换（本应用从不反序列化 pickle）。"
                         "见 README 的 \"From your d2l notebook\" 一节。最大 {mb} MB。"
@@ -96,6 +101,10 @@ ZH: dict[str, str] = {
     "run_latest": "训练 {n}（{label}）· 最新，第 {epoch} 周期",
     "run_status": "训练 {n}（{label}）",
     "run_epoch": "训练 {n}（{label}）· 第 {epoch} 周期",
+    "pretrained_short": "《时间机器》· 第 {epoch} 周期",
+    "pretrained_raw_short": "Python 文档全字符 · 第 {epoch} 周期",
+    "run_latest_short": "训练 {n} · 最新，第 {epoch} 周期",
+    "run_epoch_short": "训练 {n} · 第 {epoch} 周期",
     "uploaded": "已上传：{name}",
     "no_model": "还没有模型：请在“实时训练”页开始一次训练（小模型只需几秒）。",
     "tab_scrub": "① 逐时间步查看",
@@ -118,6 +127,10 @@ ZH: dict[str, str] = {
     "time_left": "剩余时间",
     "device_in_use": "设备",
     "continuation": "第 {epoch} 周期时对“{prefix}”的续写",
+    "continuation_common": "第 {epoch} 周期时模型每一步都写出“{ch}”：这是训练文本中最常见的字符，语言模型最先学会的"
+                           "就是它。训练这么早的模型常常如此；再多几个周期，通常就会学会字母和单词。",
+    "continuation_repeats": "第 {epoch} 周期时模型每一步都写出“{ch}”：它还没有利用输入。训练这么早的模型常常如此；"
+                            "再多几个周期，通常会学到更多。",
     "status_queued": "等待空闲的训练名额：排在第 {pos} 位；服务器上正有 {n} 个训练在运行（最多同时 {max} 个，"
                      "好让每位访客都轮得到）。",
     "budget_slots": "这台服务器最多同时运行 {max} 个训练；每位访客的第一个训练排在任何人的第二个训练之前。",
@@ -135,9 +148,12 @@ ZH: dict[str, str] = {
     "status_finished": "完成：共 {epoch} 个周期。",
     "status_diverged": "已停止：{message}",
     "status_failed": "已停止：{message}",
-    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同；投影模式下在顶部的“设置”按钮里），"
-               "然后点击“开始”。",
+    "no_runs": "还没有训练。在侧边栏选择设置（默认值与 d2l 相同），然后点击“开始”。",
+    "no_runs_proj": "还没有训练。在顶部的“设置”按钮里选择设置（默认值与 d2l 相同），然后点击“开始”。",
     "ppl_title": "每个周期的困惑度（对数刻度）",
+    "reference_left_out": "未显示内置模型的曲线（d2l 在《时间机器》上、只用字母和空格的训练）：这里有训练用的是别的"
+                          "文本，困惑度无从比较。{runs}。",
+    "run_trained_on": "训练 {n}：{corpus} · {tokens}",
     "reference_run": "内置模型（d2l 的 500 周期训练）",
     "busy": "每位访客同时只能进行一个训练：请先暂停或停止当前训练。",
     "too_big": "这次训练大约需要 {need:,} MB 内存；这台服务器给每个训练最多 {have:,} MB，以保证其他人的训练和页面"
@@ -209,6 +225,9 @@ ZH: dict[str, str] = {
     "train_this_way": "就这样训练",
     "train_this_way_settings": "它使用侧边栏的设置：{hidden} 个隐藏单元、{epochs} 个周期、学习率 {lr:g}、{engine}。"
                                "想更快完成，请先在那里修改；随后页面会打开“③ 实时训练”，在那里可以看到曲线增长。",
+    "train_this_way_settings_proj": "它使用顶部“设置”按钮里的设置：{hidden} 个隐藏单元、{epochs} 个周期、"
+                                    "学习率 {lr:g}、{engine}。想更快完成，请先在那里修改；随后页面会打开"
+                                    "“③ 实时训练”，在那里可以看到曲线增长。",
     "engine_short_fast": "快速代码",
     "engine_short_textbook": "教科书代码",
     "bad_forcing": "无法应用这个强制设定：{message}",
@@ -255,6 +274,9 @@ ZH: dict[str, str] = {
                 "文本按同一数值着色。",
     "att_largest": "最大 {v}",
     "att_scale": "柱高为对数刻度：满格 = 该行最大值，空 = 其 1/{ratio}。",
+    "att_stale": "已过期：这些柱属于之前的设置或文本，而不是上方所画的这一个。控件停止变动后会重新计算"
+                 "（下载的页面只保留保存时那个设置的结果）。",
+    "cell_strength": "强度 {s}",
     "share": "分享当前视图",
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
     "exports": "下载",
@@ -359,6 +381,7 @@ ZH: dict[str, str] = {
             "一个被背下来的短语料并不需要很长的记忆。",
     "l3_q": "3. 隐藏单元更少（例如 32 而不是 256）会怎样？",
     "l3_where": "侧边栏现在是 32 个隐藏单元：在“③ 实时训练”中点击“开始”，与内置模型的曲线比较。",
+    "l3_where_proj": "设置（顶部的“设置”按钮）现在是 32 个隐藏单元：在“③ 实时训练”中点击“开始”，与内置模型的曲线比较。",
     "l3_a": "训练更快，但困惑度更高：32 个单元记不住那么多文本。",
     "l4_q": "4. 只有重置门或只有更新门的 GRU：在这里哪个门更重要？",
     "l4_where": "比赛会在 GRU 旁边训练这两个变体：在上方开始比赛。",

@@ -27,6 +27,8 @@ const fmtNorm = (x, cap) => (x >= cap ? "\u2265 " : "") + (x === 0 ? "0" : x >= 
 // Bars as HTML beside the tape's characters (they move with it), one strip per matrix.
 function attDom(S, tapeInner, labelsBox) {
   S.att = attRows(S);
+  const a = S.p.attribution;
+  S.attKey = a ? a.shown + "|" + (a.free || "") : "";
   for (const row of S.att) {
     const strip = el("div", "gsc-bars gsc-bars-" + row.key, tapeInner);
     // Each bar holds its character, invisible: it is exactly as wide as the character above it in any script
@@ -71,4 +73,26 @@ function attUpdate(S, t) {
   const top = S.topIdx[t * S.p.top_k], next = showChar(S.p.tokens[top] ?? "?");
   S.attTitle.textContent = L.att_title.replace("{t}", t).replace("{next}", next);
   S.done.dataset.att = S.att.map((r) => Array.from(r.values.subarray(start, start + t + 1), (x) => x.toPrecision(4)).join(",")).join("|");
+}
+
+// ② live: the bars belong to the setting and text the server computed them for. While the page's own setting
+// differs they are greyed and said to be stale (or left out, when the text differs), until the server's new
+// ones arrive for the settled setting.
+function attStaleMark(S) {
+  const stale = !!S.p.attribution_stale;
+  S.box.classList.toggle("gsc-stale", stale);
+  S.attStale.style.display = stale ? "" : "none";
+  S.done.dataset.attStale = stale ? "1" : "0";
+}
+
+// The attribution of a new trace of the same text (Scrubber.retrace): bars rebuilt only when the matrices changed.
+function attReplace(S) {
+  const a = S.p.attribution, key = a ? a.shown + "|" + (a.free || "") : "";
+  if (key !== S.attKey) {
+    S.attKey = key;
+    for (const node of S.strip.querySelectorAll(":scope > .gsc-bars")) node.remove();
+    S.attLabels.replaceChildren();
+    attDom(S, S.strip, S.attLabels);
+  }
+  attStaleMark(S);
 }

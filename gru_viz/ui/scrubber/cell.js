@@ -39,8 +39,11 @@ function cellUpdate(S, t, row) {
     upd[`shapes[${sh[key + "_frame"]}].line.color`] = forced === null ? "#444444" : S.ui.colors.forced;
     upd[`shapes[${sh[key + "_frame"]}].line.width`] = forced === null ? 2 : 5;
     upd[`shapes[${sh[key + "_frame"]}].line.dash`] = forced === null ? "solid" : "dash";
+    // below full strength the gate is (1 − s)·free + s·forced: the value it is pulled to, and how hard
+    const s = S.p.forcing && S.p.forcing.strength !== undefined ? Number(S.p.forcing.strength) : 1;
+    const how = s < 1 && L.cell_strength ? " (" + L.cell_strength.replace("{s}", s.toFixed(2)) + ")" : "";
     upd[`annotations[${sl[key + "_box"]}].text`] = L[name] + (forced === null ? "" :
-      `<br><b><span style="color:${S.ui.colors.forced}">${L.cell_forced} = ${forced}</span></b>`);
+      `<br><b><span style="color:${S.ui.colors.forced}">${L.cell_forced} = ${forced}${how}</span></b>`);
   }
   P.relayout(S.cellDiv, upd);
   S.cellDiv.dataset.step = t;

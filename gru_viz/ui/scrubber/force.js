@@ -80,6 +80,8 @@ class GvForce {
     this.locked = !!data.locked;
     this.cont = data.cont;
     this.plotly = data.plotly || {};
+    this.scrubData = data.scrub || null; // ② draws the scrubber's views of its own trace (null: the page's)
+    this.attKey = gvAttKey(data.scrub);
     this.build();
     if (data.model) {
       if (!gvClientShared) gvClientShared = new GvModelClient();
@@ -181,6 +183,7 @@ class GvForce {
     this.contForced.dataset.testid = "gv-cont-forced";
     el("div", "gfc-small", this.results, ui.diff_note);
     this.curveBox = el("div", "gfc-curve", this.results);
+    this.scrubBox = el("div", "gfc-scrub", this.results);
     this.lockedNote = el("div", "gfc-locked", r, ui.locked || "");
     this.syncControls();
   }
@@ -292,6 +295,7 @@ class GvForce {
     this.root.dataset.painted = String(r.seq);
     this.lastJob = r;
     this.drawCurve();
+    gvScrubFollow(this, r);
   }
 
   showCurve(c) {
@@ -344,6 +348,14 @@ class GvForce {
     }
     this.serverKey = key;
     this.wasLocked = this.locked;
+    // the server's attribution for the setting it just recorded: into the scrubber, which says whether it is
+    // of the setting drawn
+    const attKey = gvAttKey(data.scrub);
+    if (data.scrub && attKey !== this.attKey) {
+      this.scrubData = data.scrub;
+      if (!this.locked && this.lastJob) gvScrubFollow(this, this.lastJob);
+    }
+    this.attKey = attKey;
   }
 }
 

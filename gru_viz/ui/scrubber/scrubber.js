@@ -32,11 +32,16 @@ export default function scrubber(component) {
   const sig = data.payload.id + "|" + JSON.stringify(data.ui);
   let S = root.__gsc;
   if (!S || S.sig !== sig) {
-    const keep = S ? { step: S.step, unit: S.pendingUnit ?? S.unit, gotoN: S.gotoN, lastSent: S.lastSent } : null;
-    if (S) S.detach();
+    // A rerun can mount the component afresh (an element drawn above it moved it): the scrubber that was there
+    // keeps its step, unit and the server's last goto, so a stale goto never sends the student back.
+    const old = S || (window.__gscMounted && !window.__gscMounted.root.isConnected ? window.__gscMounted : null);
+    const keep = old ? { step: old.step, unit: old.pendingUnit ?? old.unit, gotoN: old.gotoN, lastSent: old.lastSent }
+      : null;
+    if (old) old.detach();
     S = new Scrubber(root, data, keep);
     S.sig = sig;
     root.__gsc = S;
+    window.__gscMounted = S;
   }
   S.send = component.setStateValue || (() => {});
   S.live = Boolean(component.setStateValue); // in the app (the exported HTML has no address to keep)
@@ -64,6 +69,16 @@ function dequantize(b64, [lo, hi], bits) {
   const out = new Float32Array(q.length);
   for (let i = 0; i < q.length; i++) out[i] = lo + q[i] * scale;
   return out;
+}
+
+// The trace's arrays (step-major, one row per unit shown): decoded from the server's 16-bit payload, or as
+// they are where the page computed them itself (② live: `arrays` holds R, Z, Ht, H, H0, topP, topIdx).
+function scrubArrays(p) {
+  if (p.arrays) return p.arrays;
+  const r = p.ranges;
+  return { R: dequantize(p.R, r.gate, p.bits), Z: dequantize(p.Z, r.gate, p.bits),
+    Ht: dequantize(p.H_tilde, r.state, p.bits), H: dequantize(p.H, r.state, p.bits),
+    H0: dequantize(p.H0, r.state, p.bits), topP: dequantize(p.top_p, r.prob, p.bits), topIdx: decode(p.top_idx, p.bits) };
 }
 
 const signed = (x) => (x < 0 ? MINUS : "+") + Math.abs(x).toFixed(3);
@@ -146,14 +161,7 @@ class Scrubber {
     this.units = p.units;
     this.n = p.units.length;
     this.rowOf = new Map(p.units.map((u, i) => [u, i]));
-    const r = p.ranges;
-    this.R = dequantize(p.R, r.gate, p.bits);
-    this.Z = dequantize(p.Z, r.gate, p.bits);
-    this.Ht = dequantize(p.H_tilde, r.state, p.bits);
-    this.H = dequantize(p.H, r.state, p.bits);
-    this.H0 = dequantize(p.H0, r.state, p.bits);
-    this.topP = dequantize(p.top_p, r.prob, p.bits);
-    this.topIdx = decode(p.top_idx, p.bits);
+    Object.assign(this, scrubArrays(p));
     this.gateColor = scaleColors(ui.gate_colors);
     this.step = 0;
     this.unit = p.units[0];
@@ -173,6 +181,7 @@ class Scrubber {
     this.plots = null;
     this.shown = -1;
     this.onKey = (e) => this.key(e);
+    this.onOutside = (e) => this.outside(e);
     this.onResize = () => { this.tapeX = null; };
     this.dom();
     if (keep) {
@@ -182,6 +191,31 @@ class Scrubber {
     loadPlotly(ui.plotly).then((Plotly) => this.charts(Plotly)).catch((err) => {
       this.note.textContent = ui.labels.charts_failed + " (" + err.message + ")";
     });
+  }
+
+  // a heatmap's z: units x steps
+  zOf(arr) {
+    const n = this.n, T = this.T;
+    return Array.from({ length: n }, (_, i) => {
+      const row = new Array(T);
+      for (let t = 0; t < T; t++) row[t] = arr[t * n + i];
+      return row;
+    });
+  }
+
+  // A new trace of the same text and rows (② live: a control moved): its numbers go into the figures already
+  // drawn (one restyle of the heatmaps, the step's views redrawn), nothing built anew. False when the text or
+  // the rows differ: then the caller builds a new Scrubber.
+  retrace(p) {
+    if (p.text !== this.p.text || p.units.join() !== this.units.join()) return false;
+    this.p = p;
+    Object.assign(this, scrubArrays(p));
+    attReplace(this);
+    if (this.plots) this.Plotly.restyle(this.heatDiv, { z: [this.zOf(this.R), this.zOf(this.Z)] }, [0, 1]);
+    this.shown = -1;
+    this.draw();
+    this.done.dataset.trace = p.id;
+    return true;
   }
 
   // values of row i at step t
@@ -250,6 +284,7 @@ class Scrubber {
     const left = el("div", "gsc-head-left", head);
     this.heading = el("h4", "gsc-heading", left);
     const attLabels = el("div", "gsc-att-labels", left);
+    this.attLabels = attLabels;
     this.tapeBox = el("div", "gsc-tape", head);
     const strip = el("div", "gsc-tape-inner", this.tapeBox);
     this.tape = el("div", "gsc-chars", strip);
@@ -262,6 +297,8 @@ class Scrubber {
     attDom(this, strip, attLabels);
     this.attTitle = el("div", "gsc-att-title", head);
     this.attTitle.title = L.att_help.replace("{decades}", ATT_DECADES);
+    this.attStale = el("div", "gsc-att-stale-note", head, L.att_stale || "");
+    this.attStale.dataset.testid = "gv-att-stale";
     const posOf = (e) => { const c = e.target.closest && e.target.closest("[data-t]"); return c ? c.dataset.t : undefined; };
     // The tape slides under a resting mouse as keys move the step: only a mouse that really moves previews
     // (a key-chosen step is not replaced by whatever character slid under the pointer).
@@ -304,6 +341,7 @@ class Scrubber {
     this.eq = el("div", "gsc-eq", cellRow);
     this.note = el("div", "gsc-note", box, this.ui.projector ? L.shortcuts_bar : L.hover_help);
     this.done = el("div", "gsc-done", box);  // data-step mirrors what is painted (tests and benchmarks read it)
+    attStaleMark(this);
   }
 
   // --- charts: newPlot once per trace ---
@@ -313,15 +351,12 @@ class Scrubber {
     const ui = this.ui, L = ui.labels, A = ui.axes, font = ui.font, T = this.T, n = this.n;
     const base = { font: { size: font, color: "#2a3f5f" }, paper_bgcolor: "white", plot_bgcolor: "white",
                    hoverlabel: { font: { size: font } }, margin: { l: 60, r: 20, t: 40, b: 40 } };
-    const config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    // no toolbar: its icons covered the legends and titles (a tablet shows it on a tap, and it stays)
+    const config = { displaylogo: false, responsive: true, displayModeBar: false };
     const rows = this.units.map(String);
 
     // R_t and Z_t: units x steps, every step sent once
-    const zOf = (arr) => Array.from({ length: n }, (_, i) => {
-      const row = new Array(T);
-      for (let t = 0; t < T; t++) row[t] = arr[t * n + i];
-      return row;
-    });
+    const zOf = (arr) => this.zOf(arr);
     const steps = Array.from({ length: T }, (_, t) => t);
     const heat = (arr, name, xa, ya, first) => ({
       type: "heatmap", name, z: zOf(arr), x: steps, y: rows, zmin: 0, zmax: 1, colorscale: ui.gate_colors,
@@ -666,12 +701,17 @@ class Scrubber {
     if (this.attached) return;
     document.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
+    // capture, on the window: before the page's own handlers turn the press into a rerun
+    window.addEventListener("pointerdown", this.onOutside, true);
+    window.addEventListener("keydown", this.onOutside, true);
     this.attached = true;
   }
 
   detach() {
     document.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
+    window.removeEventListener("pointerdown", this.onOutside, true);
+    window.removeEventListener("keydown", this.onOutside, true);
     this.attached = false;
     if (this.playing) { clearTimeout(this.playing); this.playing = null; }
   }
@@ -698,11 +738,23 @@ class Scrubber {
   report() {
     clearTimeout(this.timer);
     if (this.playing) return;
+    this.reportDue = true;
     this.timer = setTimeout(() => this.flush({ step: this.step, unit: this.unit }), DEBOUNCE_MS);
+  }
+
+  // A press outside the scrubber (a preset button, a tab, a shortcut key such as "2") may rerun the page at once:
+  // the step still waiting for its DEBOUNCE_MS goes first, so that rerun sees the step shown, not an older one.
+  outside(e) {
+    if (!this.reportDue || this.playing || !this.root.isConnected) return;
+    const inside = e.target instanceof Node && this.root.contains(e.target);
+    if (inside && (e.type === "pointerdown" || /^(INPUT|TEXTAREA)$/.test(e.target.tagName))) return;
+    if (e.type === "keydown" && (e.key in this.moves() || e.key === " " || /^(Shift|Control|Alt|Meta)$/.test(e.key))) return;
+    this.flush({ step: this.step, unit: this.unit });
   }
 
   flush(view) {
     clearTimeout(this.timer);
+    this.reportDue = false;
     const key = view.step + ":" + view.unit;
     if (key === this.lastSent) return;
     this.lastSent = key;

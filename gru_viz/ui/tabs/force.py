@@ -24,7 +24,8 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
-from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.scrub_view import live_scrub_data
+from gru_viz.ui.view import View, math_html, md_escape
 
 
 def diff_html(free: str, forced: str) -> str:
@@ -52,7 +53,7 @@ def _controls(view: View, probe_len: int) -> None:
     ps.settle("preset", PRESET_KEYS)
     preset = w(st.radio, view.t("preset"), "preset", lang=lang,
                format_func=lambda k: view.t(f"preset_{k}"), horizontal=True)
-    st.caption(view.t(f"explain_{preset}"))
+    st.caption(math_html(view.t(f"explain_{preset}")), unsafe_allow_html=True)  # H_{t−1} as Hₜ₋₁
     if preset != "custom":
         return
     c1, c2 = st.columns(2)
@@ -102,8 +103,11 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
-    live_force.live_force(_unchanged_unless_the_server_moved(live_force.force_data(view, payload, shown, locked,
-                                                                                  MAX_PROBE)))
+    # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
+    # here only when the setting settles (cached per text and forcing), marked stale on the page until then
+    scrub = live_scrub_data(view, inspected, probe, forcing, locked)
+    live_force.live_force(_unchanged_unless_the_server_moved(
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub)))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
@@ -171,7 +175,7 @@ def _train_this_way(view: View, forcing: Forcing, training: Training) -> None:
     """Train a new model with this forcing held during training: the sidebar's settings and seed, said aloud."""
     cfg = training.config
     if cfg is not None:
-        st.caption(view.t("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
+        st.caption(view.ts("train_this_way_settings", hidden=cfg.hidden, epochs=cfg.epochs, lr=cfg.lr,
                           engine=view.t(f"engine_short_{cfg.engine}")))
     if st.button(view.t("train_this_way"), help=view.t("train_this_way_help"), key="btn_train_forced",
                  disabled=not forcing.active or cfg is None):

@@ -29,7 +29,7 @@ from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import cached, pretrained_rnn, runs
-from gru_viz.ui.view import View, md_escape
+from gru_viz.ui.view import View, math_html, md_escape
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {
@@ -89,7 +89,7 @@ def change_words(view: View, ratio: float) -> str:
 def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forcing) -> None:
     model, vocab = inspected.model, inspected.vocab
     st.subheader(view.t("g_grad_title"))
-    st.caption(view.t("g_grad_help"))
+    st.caption(math_html(view.t("g_grad_help")), unsafe_allow_html=True)
     text = probe[:MAX_GRAD_STEPS]
     tokens = vocab.encode(text)
     if len(tokens) < 3:
@@ -118,7 +118,8 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
     trace = inspected.cached("trace", (text, FREE), lambda: trace_text(model, vocab, text, normalize=False), size=6)
     left, right = st.columns(2)
     left.plotly_chart(gradient_flow_figure(curves, text, target, font_size=view.font, height=view.height(340),
-                                           title=view.t("g_grad_chart", t=target), y_title="‖∂ℓ_t/∂H_t′‖"),
+                                           title=math_html(view.t("g_grad_chart", t=target)),
+                                           y_title=math_html("‖∂ℓ_t/∂H_t′‖")),
                       key="grad_chart", config=view.chart_config)
     ratios = {name: summarize_flow(norms).ratio for name, norms in curves}  # the drawn curves' two ends
     line = view.t("g_grad_line", t=target, gru=change_words(view, ratios[curves[0][0]]),
@@ -132,7 +133,7 @@ def gradient_section(view: View, inspected: Inspected, probe: str, forcing: Forc
                                        names=(view.t("g_surv_band"), view.t("g_surv_median"),
                                               view.t("g_surv_mean"))),
                        key="surv_chart", config=view.chart_config)
-    right.caption(view.t("g_surv_help"))
+    right.caption(math_html(view.t("g_surv_help")), unsafe_allow_html=True)
     norms = np.log10(np.maximum(curves[0][1], 1e-300))
     colors = scale_colors(norms, vmin=float(norms.min()), vmax=float(norms.max()))
     titles = [f"t′={i}: {v:.2e}" for i, v in enumerate(curves[0][1])]
@@ -193,7 +194,7 @@ def conventions_section(view: View) -> None:
     which = ps.widget(st.radio, view.t("g_conv"), "g_conv", lang=view.lang,
                       format_func=lambda k: view.t(f"g_conv_{k}"), horizontal=True)
     st.latex(CONVENTIONS[which])
-    st.caption(view.t(f"g_conv_note_{which}"))
+    st.caption(math_html(view.t(f"g_conv_note_{which}")), unsafe_allow_html=True)
 
 
 
@@ -238,7 +239,7 @@ def lesson_section(view: View) -> None:
                 ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if ps.get("lesson_ready") == name:
-                st.info(view.t(f"{name}_where"))
+                st.info(view.ts(f"{name}_where") if name == "l3" else view.t(f"{name}_where"))
             if in_class:
                 class_panel.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
             elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):

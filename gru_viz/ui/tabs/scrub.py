@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gru_viz.attribution import attribution
-from gru_viz.cell_figure import cell_layout
 from gru_viz.export_html import scrubber_html
-from gru_viz.figures import COLORS, GATE_COLORS, MARKER_COLOR, units_to_show
+from gru_viz.figures import units_to_show
 from gru_viz.inference import TextTrace, trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.scrub_payload import attribution_data, scrub_payload
@@ -18,6 +16,7 @@ from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe,
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
+from gru_viz.ui.scrub_view import attribution_for, rows_shown, ui_data
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
 from gru_viz.ui.view import View
 
@@ -42,43 +41,6 @@ TORCH_EQUATIONS = r"""
 \mathbf{H}_t &= \mathbf{Z}_t \odot \mathbf{H}_{t-1} + (1 - \mathbf{Z}_t) \odot \tilde{\mathbf{H}}_t
 \end{aligned}
 """
-# The scrubber's words, passed to the browser in the page's language.
-LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",
-          "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
-          "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
-          "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update")
-CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
-
-
-def rows_shown(mode: str, Z: np.ndarray, extra: int | None = None) -> list[int] | None:
-    """The hidden units the heatmaps show (None: all), plus `extra` (a unit asked for by number) if missing."""
-    base = units_to_show(mode, Z)
-    if base is None:
-        return None
-    rows = {int(u) for u in base}
-    if extra is not None and 0 <= extra < Z.shape[1]:
-        rows.add(int(extra))
-    return sorted(rows)
-
-
-def ui_data(view: View) -> dict:
-    """Labels, sizes and colours of the scrubber in this view (language, projector mode)."""
-    return {"labels": {k: view.t(k) for k in LABELS},
-            "axes": {**{k.replace(" ", "_"): v for k, v in view.axes.items()}, "step": view.t("ax_step")},
-            "font": view.font, "projector": view.projector,
-            # projector: larger type, but the heatmaps must still fit a 720-pixel-high screen
-            "heights": ({"heat": 400, "mix": 380, "top": 240} if view.projector
-                        else {"heat": 560, "mix": 380, "top": 220}),
-            "gate_colors": GATE_COLORS, "colors": COLORS, "marker_color": MARKER_COLOR,
-            "cell": cell_layout({k: view.t(k) for k in CELL_LABELS}, view.font, 400 if view.projector else 320)}
-
-
-def attribution_for(trace: TextTrace, inspected: Inspected, forcing: Forcing):
-    """attribution.attribution of the probe under `forcing` (about 1.5 s for 500 characters), cached per model."""
-    return inspected.cached("attribution", (trace.text, forcing),
-                            lambda: attribution(inspected.model, trace.tokens, forcing), size=6)
-
-
 def payload_for(trace: TextTrace, inspected: Inspected, rows: list[int] | None) -> dict:
     """The browser's copy of the trace; built once per (model, probe, forcing, rows) and shared like the trace.
     With a forcing, the free model's attribution goes along, so the two can be shown side by side."""

@@ -6,9 +6,11 @@ import dataclasses
 import html
 import math
 import time
+from collections import Counter
 
 import streamlit as st
 
+from gru_viz.data import OFFLINE_NAME, TM_NAME, Corpus, visible_char
 from gru_viz.figures import perplexity_figure
 from gru_viz.inference import PREFIX
 from gru_viz.race import VARIANTS
@@ -28,6 +30,24 @@ STATUS_POLL_SECONDS = 2.0
 def variant_name(view: View, name: str, race: bool) -> str:
     """A race model's name (its id in race.VARIANTS) in the page's language; another run's label as it is."""
     return view.t(f"variant_{name}") if race and name in VARIANTS else name
+
+
+def corpus_label(view: View, name: str) -> str:
+    """A run's corpus as the sidebar names it (the bundled ones in the page's language; own text escaped)."""
+    return {TM_NAME: view.t("corpus_tm"), OFFLINE_NAME: view.t("corpus_offline")}.get(name) or md_escape(name)
+
+
+def repeat_note(view: View, sample: dict[str, str], corpus: Corpus, epoch: int, generated: int = 50) -> str:
+    """Why a continuation is one character over and over (an early model's spaces looked like nothing at all):
+    it says that the character is the training text's most common one only when it is."""
+    repeated = {text[-generated:][0] for text in sample.values()
+                if len(text) >= generated and len(set(text[-generated:])) == 1}
+    if len(repeated) != 1:
+        return ""
+    ch = repeated.pop()
+    common = corpus.vocab.idx_to_token[Counter(corpus.tokens).most_common(1)[0][0]] if corpus.tokens else None
+    key = "continuation_common" if ch == common else "continuation_repeats"
+    return view.t(key, ch=html.escape(visible_char(ch)), epoch=epoch)
 
 
 def fmt_ppl(value: float) -> str:
@@ -135,7 +155,7 @@ def _live_body(view: View, training: Training) -> None:
     _controls(view, training)
     reference = _reference_history()
     if not runs():
-        st.info(view.t("no_runs"))
+        st.info(view.ts("no_runs"))
         if reference:
             _curve_chart(view, [], reference)
         return
@@ -147,10 +167,17 @@ def _live_body(view: View, training: Training) -> None:
     m[0].metric(view.t("perplexity"), fmt_ppl(last) if snap.history else "–")
     m[1].metric(view.t("tokens_per_sec"), f"{smoothed_rate(snap.history):,.0f}" if snap.history else "–")
     m[2].metric(view.t("time_left"), fmt_seconds(snap.seconds_left) if snap.active else "–")
-    m[3].metric(view.t("device_in_use"), f"{snap.device} · {current.config.engine}")
+    m[3].metric(view.t("device_in_use"), f"{snap.device} · {view.t('engine_short_' + current.config.engine)}")
     curves = [(f"{w.number}: {variant_name(view, name, w.race)}", hist) for w in runs()
               for name, hist in w.progress().curves.items() if hist]
-    _curve_chart(view, curves, reference, epochs=max(w.config.epochs for w in runs()))
+    # the bundled curve is d2l's run on the book: beside a run on other text (offline, own text, every character
+    # kept) it compares nothing, so it is left out and the page says on what each run was trained
+    comparable = all(w.corpus.name == TM_NAME and w.corpus.vocab.mode == "d2l" for w in runs())
+    _curve_chart(view, curves, reference if comparable else None, epochs=max(w.config.epochs for w in runs()))
+    if reference and not comparable:
+        st.caption(view.t("reference_left_out", runs="; ".join(
+            view.t("run_trained_on", n=w.number, corpus=corpus_label(view, w.corpus.name),
+                   tokens=view.t(f"tokens_{w.corpus.vocab.mode}")) for w in runs())))
     if len(snap.curves) > 1:  # a race: lesson 2 asks which model is faster per epoch
         rates = " · ".join(f"{md_escape(variant_name(view, name, current.race))} {smoothed_rate(hist):,.0f}"
                            for name, hist in snap.curves.items() if hist)
@@ -160,6 +187,9 @@ def _live_body(view: View, training: Training) -> None:
         for name, text in snap.sample.items():
             st.code(f"{variant_name(view, name, current.race)}: {text}" if len(snap.sample) > 1 else text,
                     language=None)
+        note = repeat_note(view, snap.sample, current.corpus, snap.sample_epoch)
+        if note:
+            st.caption(note)
     _stop_polling_when_done(snap.active)
 
 

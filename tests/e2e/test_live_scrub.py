@@ -1,0 +1,123 @@
+"""Tab ②'s scrubber follows the browser's own trace (issue 33): while gv-strength moves or the probe is typed,
+the heatmaps, the state chart and the cell show the worker's numbers of the setting drawn, with no rerun; the
+attribution, computed on the server, is marked stale until the setting settles and is then the new setting's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gru_viz.attribution import attribution
+from gru_viz.checkpoint import load_checkpoint
+from gru_viz.inference import trace_text
+from gru_viz.model import PRESETS, Forcing
+
+pytestmark = pytest.mark.e2e
+MODEL = Path(__file__).resolve().parents[2] / "assets" / "pretrained" / "epoch_0500.safetensors"
+ROOT = ".gfc-host-root"
+SCRUB = f"{ROOT} .gfc-scrub"
+
+# What ②'s scrubber draws at the moment the condition first holds (polled every frame): the setting and
+# sequence painted, the heatmaps' rows and z, the state chart's values, the cell's text, the stale mark, the
+# script runs finished so far.
+SNAPSHOT = """(cond) => {
+  const tr = window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
+  const box = document.querySelector('.gfc-scrub'), host = box && box.querySelector('.gsc-host-root');
+  const S = host && host.__gsc;
+  if (!tr || !S || !S.plots || S.pendingFrame || Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
+  if (!new Function('tr', 'S', 'return ' + cond)(tr, S)) return null;
+  const heat = S.heatDiv.data, mix = S.mixDiv.data, done = S.done.dataset;
+  return {setting: tr.setting, text: tr.text, steps: tr.steps, rows: heat[0].y.map(Number), R: heat[0].z, Z: heat[1].z,
+          x: heat[0].x.length, step: S.step, unit: S.unit, H: mix[3].y, Ht: mix[2].y, Hprev: mix[1].y, zbar: mix[4].y,
+          cell: S.cellDiv.layout.annotations.map((a) => a.text).join(' '), stale: done.attStale,
+          staleShown: S.attStale.offsetParent !== null, att: done.att || '', runs: window.__e2e.runs,
+          tape: S.cells.map((c) => c.textContent).join('')};
+}"""
+
+
+@pytest.fixture(scope="module")
+def model():
+    c = load_checkpoint(MODEL)
+    return c.model.double(), c.vocab, c.model
+
+
+def _snapshot(app, cond: str = "true") -> dict:
+    return app.page.wait_for_function(SNAPSHOT, arg=cond, timeout=60_000).json_value()
+
+
+def _set_range(page, testid: str, value: float) -> None:
+    page.evaluate("""([id, v]) => { const e = document.querySelector(`[data-testid="${id}"]`);
+        e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }""", [testid, value])
+
+
+def _check_views(snap: dict, m, vocab, f: Forcing) -> None:
+    """The drawn heatmaps and the state chart at the shown step are Python's trace of this setting (inference's
+    trace is float32: 1e-6; the browser's float64 numbers are checked to 1e-12 per step in test_force_live)."""
+    tr = trace_text(m, vocab, snap["text"], f, normalize=False)
+    rows, t = snap["rows"], snap["step"]
+    assert len(snap["Z"][0]) == snap["x"] == tr.Z.shape[0] == snap["steps"]
+    assert np.abs(np.array(snap["Z"]) - tr.Z[:, rows].T).max() < 1e-6
+    assert np.abs(np.array(snap["R"]) - tr.R[:, rows].T).max() < 1e-6
+    assert np.abs(np.array(snap["H"]) - tr.H[t, rows]).max() < 1e-6
+    assert np.abs(np.array(snap["Ht"]) - tr.H_tilde[t, rows]).max() < 1e-6
+    assert np.abs(np.array(snap["zbar"]) - tr.Z[t, rows]).max() < 1e-6
+
+
+def _check_attribution(snap: dict, model32, vocab, f: Forcing) -> None:
+    """The bars at the shown step are the server's attribution of this setting (16-bit log scale: 3.2e-4)."""
+    t = snap["step"]
+    want = attribution(model32, vocab.encode(snap["text"]), f)[t, : t + 1]
+    got = np.array([float(x) for x in snap["att"].split("|")[0].split(",")])
+    big = want > want.max() * 1e-6
+    assert np.abs(got[big] / want[big] - 1).max() < 2e-3
+
+
+def test_moving_the_strength_redraws_heatmaps_state_chart_and_cell_in_the_page_and_marks_attribution_stale(app, model):
+    m, vocab, m32 = model
+    app.open("tab=force&step=12")
+    free = _snapshot(app, "tr.setting.preset === 'free'")
+    runs = free["runs"]
+    assert free["stale"] == "0" and not free["staleShown"] and free["att"]
+    _check_views(free, m, vocab, Forcing())
+
+    app.page.click(f"{ROOT} button[data-preset='frozen_memory']")
+    for s in (0.9, 0.7, 0.5):  # a drag
+        _set_range(app.page, "gv-strength", s)
+        app.page.wait_for_timeout(40)
+    moved = _snapshot(app, "tr.setting.preset === 'frozen_memory' && tr.setting.f_strength === 0.5")
+    f = Forcing(PRESETS["frozen_memory"].reset, PRESETS["frozen_memory"].update, strength=0.5)
+    assert moved["runs"] == runs, "the server reran while the control moved"
+    assert moved["Z"] != free["Z"] and moved["H"] != free["H"]
+    _check_views(moved, m, vocab, f)
+    # the cell: the unit's Z at this step as the chart has it, and how hard the forced gate is pulled
+    assert f"Z<sub>t</sub> = {moved['zbar'][moved['rows'].index(moved['unit'])]:.3f}" in moved["cell"]
+    assert "strength 0.50" in moved["cell"]
+    assert moved["stale"] == "1" and moved["staleShown"], "the free model's attribution shown as if current"
+
+    # the setting rests: one rerun records it and brings the attribution of this setting
+    settled = _snapshot(app, "S.done.dataset.attStale === '0' && tr.setting.f_strength === 0.5")
+    assert settled["runs"] == runs + 1
+    assert not settled["staleShown"]
+    _check_views(settled, m, vocab, f)
+    _check_attribution(settled, m32, vocab, f)
+    app.shot("live-scrub-strength")
+
+
+def test_typing_in_the_probe_retraces_the_scrubber_and_the_attribution_waits_for_the_settled_text(app, model):
+    m, vocab, m32 = model
+    app.open("tab=force")
+    first = _snapshot(app)
+    runs = first["runs"]
+    app.page.click(f"{ROOT} [data-testid='gv-probe']")
+    app.page.keyboard.press("Control+Home")
+    app.page.keyboard.type("zebra ", delay=50)
+    typed = _snapshot(app, "tr.text.startsWith('zebra ')")
+    assert typed["runs"] == runs, "the server reran while typing"
+    assert typed["tape"].replace("\u00a0", " ").startswith("zebra ") and typed["x"] == typed["steps"]
+    assert typed["stale"] == "1" and typed["staleShown"] and typed["att"] == ""  # the old text's bars left out
+    _check_views(typed, m, vocab, Forcing())
+    settled = _snapshot(app, "S.done.dataset.attStale === '0' && tr.text.startsWith('zebra ')")
+    assert settled["runs"] == runs + 1
+    _check_attribution(settled, m32, vocab, Forcing())
