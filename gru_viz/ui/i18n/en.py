@@ -90,6 +90,11 @@ EN: dict[str, str] = {
                         "`H = Z ⊙ H + (1 − Z) ⊙ H̃` are as in d2l.",
     "nb_assumed": "A d2l notebook's file ({layout}). Vocabulary assumed: {edition} ({how}; an English test "
                   "passage reads with perplexity {seed:.1f} in the seed's order, {d2l10:.1f} in d2l 1.0's).",
+    "nb_order_unknown": "{name}: which edition's vocabulary order this model uses cannot be told: an English test "
+                        "passage reads with perplexity {seed:.1f} in the seed's order and {d2l10:.1f} in d2l 1.0's "
+                        "(one must be {factor:g}× better; an untrained model reads both alike). Choose the edition "
+                        "below, or save the vocabulary in the file: `save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`.",
     "nb_recognised": "recognised",
     "nb_chosen": "your choice",
     "nb_vocab_meta": "A d2l notebook's file ({layout}) with its vocabulary in the metadata.",

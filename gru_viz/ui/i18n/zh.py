@@ -82,6 +82,10 @@ ZH: dict[str, str] = {
                         "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
     "nb_assumed": "d2l 笔记本保存的文件（{layout}）。假定的词表：{edition}（{how}；一段英文测试文本在种子版顺序下的"
                   "困惑度为 {seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}）。",
+    "nb_order_unknown": "{name}：无法判断这个模型使用哪一版的词表顺序：一段英文测试文本在种子版顺序下的困惑度为 "
+                        "{seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}（其中一个必须好 {factor:g} 倍；未训练的模型读两者"
+                        "差不多）。请在下面选择版本，或把词表存进文件：`save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`。",
     "nb_recognised": "自动识别",
     "nb_chosen": "你的选择",
     "nb_vocab_meta": "d2l 笔记本保存的文件（{layout}），元数据中带有词表。",
