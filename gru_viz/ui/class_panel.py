@@ -379,7 +379,8 @@ def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float
     numbers = stored if _valid_numbers(stored) else mine
     answer = ppl_answer(float(numbers["free"]), float(numbers["forced"]))
     answer_md = view.t(f"ppl_ans_{answer}", free=float(numbers["free"]), forced=float(numbers["forced"]))
-    answer_md += " " + view.t("ppl_ans_on", n=len(str(numbers["text"])))
+    on = "ppl_ans_on_teacher" if member.teacher else "ppl_ans_on"  # the teacher's page: "your text"
+    answer_md += " " + view.t(on, n=len(str(numbers["text"])))
     if preset == "plain_rnn":  # chaotic here (docs: float32 and float64 part after a few hundred steps)
         answer_md += " " + view.t("ppl_ans_chaotic")
     with st.container(border=True):
