@@ -90,6 +90,11 @@ EN: dict[str, str] = {
                         "`H = Z ⊙ H + (1 − Z) ⊙ H̃` are as in d2l.",
     "nb_assumed": "A d2l notebook's file ({layout}). Vocabulary assumed: {edition} ({how}; an English test "
                   "passage reads with perplexity {seed:.1f} in the seed's order, {d2l10:.1f} in d2l 1.0's).",
+    "nb_order_unknown": "{name}: which edition's vocabulary order this model uses cannot be told: an English test "
+                        "passage reads with perplexity {seed:.1f} in the seed's order and {d2l10:.1f} in d2l 1.0's "
+                        "(one must be {factor:g}× better; an untrained model reads both alike). Choose the edition "
+                        "below, or save the vocabulary in the file: `save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`.",
     "nb_recognised": "recognised",
     "nb_chosen": "your choice",
     "nb_vocab_meta": "A d2l notebook's file ({layout}) with its vocabulary in the metadata.",
@@ -150,12 +155,20 @@ EN: dict[str, str] = {
     "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
                       "behind other visitors' first runs.",
     "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
-    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs kept more memory than one visitor "
-                                "may keep on this server, and this was your oldest. Its curve stays; train it again "
-                                "to inspect it.",
+    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs (and your own text) kept more memory "
+                                "than one visitor may keep on this server, and this was your oldest. Its curve "
+                                "stays; train it again to inspect it.",
     "run_dropped_kept_server": "Run {n}'s models were freed: the server needed the memory for new runs, and this was "
                                "one of the oldest kept. Its curve stays; train it again to inspect it.",
     "run_dropped_session_ended": "Run {n}'s models were freed when its page closed.",
+    "own_text_dropped_kept_visitor": "Your text was freed from the server's memory (it held {mb} MB): your ended runs "
+                                     "and your text kept more than one visitor may keep on this server, and it was "
+                                     "the oldest. Paste or upload it again to train on it.",
+    "own_text_dropped_kept_server": "Your text was freed from the server's memory (it held {mb} MB): the server needed "
+                                    "the memory for new runs, and it was one of the oldest things kept. Paste or "
+                                    "upload it again to train on it.",
+    "own_text_dropped_session_ended": "Your text was freed when the page closed.",
+    "own_text_upload_again": "Remove the file and upload it again.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
@@ -305,6 +318,8 @@ EN: dict[str, str] = {
                  "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
                  "saved with).",
     "cell_strength": "at strength {s}",
+    "client_version": "This page's code (version {js}) does not match the server's data (version {py}): "
+                      "reload the page.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",

@@ -82,6 +82,10 @@ ZH: dict[str, str] = {
                         "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
     "nb_assumed": "d2l 笔记本保存的文件（{layout}）。假定的词表：{edition}（{how}；一段英文测试文本在种子版顺序下的"
                   "困惑度为 {seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}）。",
+    "nb_order_unknown": "{name}：无法判断这个模型使用哪一版的词表顺序：一段英文测试文本在种子版顺序下的困惑度为 "
+                        "{seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}（其中一个必须好 {factor:g} 倍；未训练的模型读两者"
+                        "差不多）。请在下面选择版本，或把词表存进文件：`save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`。",
     "nb_recognised": "自动识别",
     "nb_chosen": "你的选择",
     "nb_vocab_meta": "d2l 笔记本保存的文件（{layout}），元数据中带有词表。",
@@ -137,11 +141,17 @@ ZH: dict[str, str] = {
     "budget_minutes": "每次开始后，一个训练最多运行 {minutes} 分钟，然后停止；点“继续”会重新排队，排在其他访客的"
                       "第一个训练之后。",
     "budget_memory": "正在运行的训练共用 {mb} MB 内存：暂时放不下的训练会让较小的训练先开始。",
-    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练占用的内存超过了这台服务器上每位访客可保留的"
-                                "上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练（和你的文本）占用的内存超过了这台服务器上"
+                                "每位访客可保留的上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_kept_server": "训练 {n} 的模型已被释放：服务器需要内存来运行新的训练，而这是保留最久的训练之一。"
                                "它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_session_ended": "训练 {n} 的页面关闭后，它的模型已被释放。",
+    "own_text_dropped_kept_visitor": "你的文本已从服务器内存中释放（它占用 {mb} MB）：你已结束的训练和你的文本占用的"
+                                     "内存超过了这台服务器上每位访客可保留的上限，而它是最早的一项。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_kept_server": "你的文本已从服务器内存中释放（它占用 {mb} MB）：服务器需要内存来运行新的训练，"
+                                    "而它是保留最久的内容之一。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_session_ended": "页面关闭后，你的文本已被释放。",
+    "own_text_upload_again": "请移除该文件后重新上传。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",
@@ -278,6 +288,7 @@ ZH: dict[str, str] = {
     "att_stale": "已过期：这些柱属于之前的设置或文本，而不是上方所画的这一个。控件停止变动后会重新计算"
                  "（下载的页面只保留保存时那个设置的结果）。",
     "cell_strength": "强度 {s}",
+    "client_version": "本页代码（版本 {js}）与服务器数据（版本 {py}）不符：请刷新页面。",
     "share": "分享当前视图",
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
     "exports": "下载",
