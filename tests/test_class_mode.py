@@ -130,12 +130,12 @@ def test_a_teacher_and_two_students_the_tally_equals_their_votes(classroom_dir):
     colors = spec["data"][0]["marker"]["color"]
     assert colors[PPL_CHOICES.index("up")] != colors[PPL_CHOICES.index("same")]  # the right bar stands out
     answer = f"It went up: {free:.2f} → {forced:.2f}."
-    assert any(answer in m.value for m in teacher.markdown)
+    assert any(answer in m.value and "(Measured on your text" in m.value for m in teacher.markdown)
     alice.run()  # a student's page picks the reveal up (in a browser its poll reruns it within seconds)
     assert "Perplexity, forced" in ppl_metrics(alice) and any(answer in m.value for m in alice.markdown)
     assert any(c.value == "You predicted: Go up" for c in alice.caption)
     # the plain RNN is chaotic on this model: the browser's own forced number can differ from the server's answer
-    assert any(answer in m.value and "chaotic" in m.value for m in alice.markdown)
+    assert any(answer in m.value and "chaotic" in m.value and "the teacher's text" in m.value for m in alice.markdown)
     assert not [r for r in alice.radio if r.key.startswith("class.")]  # votes are closed
     assert tally(alice, "ppl_plain_rnn") == [1, 0, 1]
 

@@ -68,7 +68,7 @@ def test_offline_choosing_the_book_says_what_works_and_one_click_goes_there(offl
     at.button(key="offline_use").click().run()
     assert at.session_state["corpus_source"] == "offline"
     at.number_input(key=f"w.race_hidden.{lang}").set_value(8)
-    at.number_input(key=f"w.race_epochs.{lang}").set_value(2)
+    at.number_input(key=f"w.race_epochs.{lang}").set_value(5)  # the race's least (registry: 5-500)
     at.number_input(key=f"w.batch_size.{lang}").set_value(8)
     at.run()
     at.button(key="btn_race").click().run()

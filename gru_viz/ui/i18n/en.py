@@ -521,6 +521,7 @@ EN: dict[str, str] = {
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
     "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
+    "ppl_ans_on_teacher": "(Measured on your text, {n:,} characters.)",
     "ppl_ans_chaotic": "With the plain RNN this model is chaotic: where ② below computes the numbers again in this "
                        "browser (in another precision than the server's), its forced perplexity can differ visibly "
                        "from the answer's, which is the server's.",

@@ -463,6 +463,7 @@ ZH: dict[str, str] = {
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
     "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
+    "ppl_ans_on_teacher": "（在你的文本上测量，共 {n:,} 个字符。）",
     "ppl_ans_chaotic": "在普通 RNN 设置下该模型是混沌的：若下方的②在本浏览器中重新计算（精度与服务器不同），"
                        "强制后的困惑度可能与答案中服务器算出的数字明显不同。",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",

@@ -10,7 +10,7 @@ import streamlit as st
 
 from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import FREE, Forcing
-from gru_viz.ui import class_panel
+from gru_viz.ui import class_panel, class_questions
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import (
     MAX_PROBE,
@@ -100,7 +100,7 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         free_ppl = inspected.cached("ppl", (probe, FREE), lambda: text_perplexity(inspected.model, tokens))
         forced_ppl = inspected.cached("ppl", (probe, forcing),
                                       lambda: text_perplexity(inspected.model, tokens, forcing))
-        locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
+        locked = not class_questions.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
     # the scrubber's views of the page's own trace; the rows and attribution of this (settled) setting go apart
@@ -151,7 +151,7 @@ def _render_server(ctx: PageContext) -> None:
     tokens = vocab.encode(text)
     free_ppl = inspected.cached("ppl", (text, FREE), lambda: text_perplexity(model, tokens))
     forced_ppl = inspected.cached("ppl", (text, forcing), lambda: text_perplexity(model, tokens, forcing))
-    if not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, text):
+    if not class_questions.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, text):
         return  # a class predicts first: the results wait for the teacher's reveal
     m = st.columns(3)
     m[0].metric(view.t("ppl_free"), f"{free_ppl:.2f}")

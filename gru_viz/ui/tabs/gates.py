@@ -23,7 +23,7 @@ from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, sur
 from gru_viz.inference import trace_text
 from gru_viz.model import FREE, PRESETS, Forcing
 from gru_viz.race import VARIANTS, speed_verdict
-from gru_viz.ui import class_panel
+from gru_viz.ui import class_questions
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.context import PageContext, needs_model
@@ -234,14 +234,14 @@ def lesson_section(view: View) -> None:
     for name in LESSONS:
         with st.container(border=True):
             st.markdown(f"**{view.t(f'{name}_q')}**")
-            in_class = class_panel.lesson_choice(view, name)  # in a class: a choice and words sent to the teacher
+            in_class = class_questions.lesson_choice(view, name)  # in a class: a choice and words sent to the teacher
             if not in_class:
                 ps.widget(st.text_area, view.t("g_predict"), f"{name}_guess", lang=view.lang, height=68)
             st.button(view.t("g_setup"), key=f"{name}_setup", on_click=_setup_lesson, args=(name,))
             if ps.get("lesson_ready") == name:
                 st.info(view.ts(f"{name}_where") if name == "l3" else view.t(f"{name}_where"))
             if in_class:
-                class_panel.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
+                class_questions.lesson_answer(view, name, lesson_text(view, name))  # the tally, or the answer
             elif ps.widget(st.toggle, view.t("g_reveal"), f"{name}_reveal", lang=view.lang):
                 st.markdown(lesson_text(view, name))
 
