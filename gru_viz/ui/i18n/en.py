@@ -90,6 +90,11 @@ EN: dict[str, str] = {
                         "`H = Z ⊙ H + (1 − Z) ⊙ H̃` are as in d2l.",
     "nb_assumed": "A d2l notebook's file ({layout}). Vocabulary assumed: {edition} ({how}; an English test "
                   "passage reads with perplexity {seed:.1f} in the seed's order, {d2l10:.1f} in d2l 1.0's).",
+    "nb_order_unknown": "{name}: which edition's vocabulary order this model uses cannot be told: an English test "
+                        "passage reads with perplexity {seed:.1f} in the seed's order and {d2l10:.1f} in d2l 1.0's "
+                        "(one must be {factor:g}× better; an untrained model reads both alike). Choose the edition "
+                        "below, or save the vocabulary in the file: `save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`.",
     "nb_recognised": "recognised",
     "nb_chosen": "your choice",
     "nb_vocab_meta": "A d2l notebook's file ({layout}) with its vocabulary in the metadata.",
@@ -279,6 +284,8 @@ EN: dict[str, str] = {
     "live_only_spaces": "(only spaces after the prefix: {n} of them; the forced model predicts a space at every step)",
     "live_free_word": "free",
     "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
+    "live_locked_teacher": "A class question is open: the forced results appear here, and on every student's "
+                           "page, when you reveal the answer above.",
     "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
@@ -311,6 +318,8 @@ EN: dict[str, str] = {
                  "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
                  "saved with).",
     "cell_strength": "at strength {s}",
+    "client_version": "This page's code (version {js}) does not match the server's data (version {py}): "
+                      "reload the page.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
@@ -512,6 +521,9 @@ EN: dict[str, str] = {
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
     "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
+    "ppl_ans_chaotic": "With the plain RNN this model is chaotic: where ② below computes the numbers again in this "
+                       "browser (in another precision than the server's), its forced perplexity can differ visibly "
+                       "from the answer's, which is the server's.",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }
