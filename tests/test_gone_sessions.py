@@ -17,7 +17,8 @@ class _State:
         self._state = type("Inner", (), {"clear": lambda inner: setattr(inner, "cleared", True), "cleared": False})()
 
 
-def test_only_sessions_gone_past_the_reconnect_window_are_cleared():
+def test_only_sessions_gone_past_the_reconnect_window_are_cleared(monkeypatch):
+    monkeypatch.setattr(gone_sessions, "_ended", [])  # not the sessions other tests' pages left behind
     back, gone, recent = _State(), _State(), _State()
     gone_sessions.remember("back", back, now=0.0)  # reconnected: the runtime knows it again
     gone_sessions.remember("gone", gone, now=0.0)
