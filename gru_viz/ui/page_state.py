@@ -91,6 +91,15 @@ def component_value(key: str) -> object:
     return st.session_state.get(key)
 
 
+def session_handle() -> tuple[str, object]:
+    """(this session's id, its state object), for clearing the state once the session is gone for good
+    (ui.gone_sessions, from the watchdog thread); ("", None) outside a page run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return (ctx.session_id, ctx.session_state) if ctx is not None else ("", None)
+
+
 def put(key: str, value: object) -> None:
     """Set a declared key (a KeyError for any other: every write goes through the registry)."""
     _declared(key)

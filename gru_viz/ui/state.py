@@ -20,6 +20,7 @@ from gru_viz.serve.kept import KeptMemory
 from gru_viz.serve.ratelimit import client_key
 from gru_viz.serve.slots import TrainingSlots
 from gru_viz.serve.worker import TrainingWorker, reap_unseen
+from gru_viz.ui import gone_sessions
 from gru_viz.ui import page_state as ps
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pretrained"
@@ -115,11 +116,15 @@ def training_slots() -> TrainingSlots:
 
 @st.cache_resource
 def _watchdog() -> threading.Thread:
-    """The safety net behind on_release: stops runs whose page has not been seen for UNSEEN_GRACE_S."""
+    """The safety net behind on_release: stops runs whose page has not been seen for UNSEEN_GRACE_S; clears the
+    state of sessions gone for good (gone_sessions)."""
+
+    ttl = float(st.get_option("server.disconnectedSessionTTL"))
 
     def loop() -> None:
         while True:
             reap_unseen(UNSEEN_GRACE_S)
+            gone_sessions.free_gone(ttl, gone_sessions.runtime_knows())
             time.sleep(2.0)
 
     thread = threading.Thread(target=loop, name="gru-unseen-watchdog", daemon=True)
@@ -136,6 +141,8 @@ class SessionGuard:
 
     runs: list
     texts: list = field(default_factory=list)  # its own text as a corpus (ui.own_text.OwnCorpus), counted as kept
+    session_id: str = ""
+    state: object = None  # the session's state, cleared once the session is gone for good (gone_sessions)
 
 
 def _on_session_end(guard: SessionGuard) -> None:
@@ -147,6 +154,7 @@ def _on_session_end(guard: SessionGuard) -> None:
         w.drop("session_ended")
     for text in guard.texts:
         text.forget("session_ended")
+    gone_sessions.remember(guard.session_id, guard.state)
 
 
 def session_keeps(text: object) -> None:
@@ -166,6 +174,7 @@ def init_session() -> None:
     fast_kernel_build()
     guard = _session_guard()
     guard.runs = runs()  # a new guard after a reconnect takes over the same runs, and the same text
+    guard.session_id, guard.state = ps.session_handle()
     held = ps.get("_own_corpus")
     if held is not None and held not in guard.texts:
         guard.texts.append(held)
