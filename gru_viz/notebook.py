@@ -76,7 +76,12 @@ ADD_VOCAB = ("the vocabulary is not in the file; save it as metadata: "
 
 
 class VocabOrderError(CheckpointError):
-    """Neither edition's vocabulary order fits clearly: the person may still choose one."""
+    """Neither edition's vocabulary order fits clearly: the person may still choose one. `perplexity`: the test
+    passage's perplexity in each edition's order (the page says it in the reader's language)."""
+
+    def __init__(self, message: str, perplexity: dict[str, float]):
+        super().__init__(message)
+        self.perplexity = perplexity
 
 
 @dataclass
@@ -187,7 +192,7 @@ def load_notebook(data: bytes, name: str = "upload", edition: str | None = None,
             f"{name}: cannot tell which edition's vocabulary order the model uses: it reads an English test passage "
             f"with perplexity {ppl['seed']:.1f} in the seed's order and {ppl['d2l-1.0']:.1f} in d2l 1.0's "
             f"(one must be {FACTOR:g}x better; an untrained model reads both alike); choose the edition, or "
-            f"{ADD_VOCAB}")
+            f"{ADD_VOCAB}", ppl)
     return NotebookModel(candidates[best], layout, best, ppl, True)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import running_app
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -17,12 +16,6 @@ from gru_viz.checkpoint import load_checkpoint
 from gru_viz.notebook import SEED_ORDER, notebook_bytes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
-
-
-@pytest.fixture()
-def at():
-    with running_app(90) as app:
-        yield app
 
 
 def no_errors(app) -> None:
@@ -111,3 +104,27 @@ def test_every_new_string_is_in_both_languages_with_the_same_fields():
     for k in keys:
         fields = {f for _, f, _, _ in string.Formatter().parse(EN[k]) if f}
         assert k in ZH and fields == {f for _, f, _, _ in string.Formatter().parse(ZH[k]) if f}, k
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_untrained_bare_file_is_refused_in_the_pages_language_with_both_perplexities_then_chosen(at, lang):
+    from gru_viz.notebook import FACTOR, load_notebook
+    from gru_viz.ui.view import View
+
+    torch.manual_seed(0)  # an untrained d2l 1.0 concise model saved bare: neither order reads English better
+    gru, lin = torch.nn.GRU(28, 32), torch.nn.Linear(32, 28)
+    sd = {**{f"rnn.rnn.{k}": v for k, v in gru.state_dict().items()}, "linear.weight": lin.weight.detach(),
+          "linear.bias": lin.bias.detach()}
+    data = st_save({k: v.contiguous() for k, v in sd.items()})
+    ppl = load_notebook(data, "u", "seed").perplexity  # both orders are scored whichever is chosen
+    at.session_state["lang"] = lang
+    at.run()
+    at.file_uploader(key="upload_ckpt").upload("untrained.safetensors", data)
+    at.run()
+    no_errors(at)
+    want = View(lang).t("nb_order_unknown", name="untrained\\.safetensors", factor=FACTOR, seed=ppl["seed"],
+                        d2l10=ppl["d2l-1.0"])
+    assert [e.value for e in at.sidebar.error] == [want]  # the numbers the loader measured, in the page's words
+    edition_radio(at).set_value("d2l-1.0").run()
+    no_errors(at)
+    assert not at.sidebar.error and at.session_state["inspect"] == "upload"

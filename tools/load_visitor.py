@@ -36,8 +36,9 @@ def _before_field(key: str) -> str:
 
 FORCED_NOTE = _before_field("forced_note")
 # a widget each tab draws, to check that a tab switch really drew the tab (the scrubber component, a button)
-TAB_MARK = {"scrub": "scrubber", "force": widget_prefix("preset"), "train": "btn_start",
-            "gates": widget_prefix("g_target")}
+# (② draws the preset radio when it runs on the server, its browser half "live_force" otherwise)
+TAB_MARK = {"scrub": ("scrubber",), "force": (widget_prefix("preset"), "live_force"), "train": ("btn_start",),
+            "gates": (widget_prefix("g_target"),)}
 QUEUED_TEXT = _before_field("status_queued")
 FINISHED_RX = re.compile(re.escape(EN["status_finished"]).replace(re.escape("{epoch}"), r"(\d+)"))
 STOPPED_TEXT = _before_field("status_stopped")  # with or without a reason
@@ -58,7 +59,7 @@ class Visitor(StreamlitClient):
             raise ProtocolError("no tabs on the page")
         index = list(TABS).index(name)  # the page's tabs in its order
         seconds = self.rerun([WidgetState(id=self.tabs_id, string_value=self.tab_labels[index])])
-        if not any(k.startswith(TAB_MARK[name]) for k in self.drawn):
+        if not any(k.startswith(TAB_MARK[name]) for k in self.drawn):  # str.startswith takes a tuple
             self.errors.append(f"tab {name}: the page did not draw {TAB_MARK[name]!r}")
         self.tab = name
         return seconds
@@ -123,8 +124,17 @@ def act(v: Visitor, action: str, state: dict, res: Results, rng: random.Random) 
         switch(v, "scrub", res)
         expected = rng.randint(1, last)
         res.time("scrub: settled step", v.set_json("scrubber", {"view": {"step": expected, "unit": state["unit"]}}))
-    elif how == "radio":  # the force tab's preset radio
+    elif how == "radio":  # ②'s preset: its radio (② on the server) or its browser half's button
         switch(v, "force", res)
+        if "live_force" in v.widgets:
+            # answered in the browser; the settled setting is one rerun, recorded in the address bar (the forced
+            # results are the browser's, so there is no heading to check)
+            data = json.loads(v.widget("live_force")[2].json)
+            setting = {**data["setting"], "preset": preset, "version": 1, "probe": data["probe"]}
+            res.time("forcing: ② preset (settled)", v.set_json("live_force", {"setting": setting}))
+            if (f"preset={preset}" in v.query.split("&")) != (preset != "free"):
+                v.errors.append(f"preset {preset}: the address bar has {v.query!r}")
+            return
         res.time("forcing: preset radio", v.set_radio("preset", PRESET_KEYS.index(preset)))
         heading = View("en").t("cont_forced", what=PRESET_DESCRIBED[preset])
         if v.text(heading) is None:

@@ -111,13 +111,15 @@ def _settled() -> None:
 
 
 def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int,
-               scrub: dict | None = None) -> dict:
+               scrub: dict | None = None, teacher: bool = False) -> dict:
     """What ②'s browser half gets: the model (`model_payload_for`'s dict, or the reason it stays on the server),
     the probe, the setting, the class lock and the labels, and `scrub` (scrub_view.live_scrub_view: how the
     scrubber's views of the browser's trace are drawn; the rows and attribution come apart, `live_setting_data`;
     None in an exported page, whose own scrubber the panel drives). The same from rerun to rerun unless one of
     them changed, so Streamlit sends it as a short reference and the page redraws nothing."""
     ui = {k: view.t(k if k in SHARED else f"live_{k}") for k in LABELS}
+    if teacher:  # the class's teacher reveals the answer: the note speaks to them
+        ui["locked"] = view.t("live_locked_teacher")
     ui["probe_max"] = MAX_PROBE_INPUT
     ui["projector"] = view.projector
     if not isinstance(payload, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import streamlit as st
 
@@ -13,23 +12,11 @@ from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
+from gru_viz.ui.own_text import dropped_notice, own_corpus
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
-
-
-def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
-                     max_vocab: int | None = None) -> Corpus:
-    """A visitor's text as a corpus, built once per change of text, length or tokenisation (not at every rerun:
-    a 2 MB paste took 0.15 s and 20 MB each time)."""
-    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens, tokens, max_vocab)
-    cached = ps.get("_own_corpus")
-    if cached is None or cached[0] != key:
-        ps.put("_own_corpus", None)  # a failed build must not leave the previous text's corpus behind
-        cached = (key, make_corpus(text, name, max_tokens, tokens, max_vocab))
-        ps.put("_own_corpus", cached)
-    return cached[1]
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -62,12 +49,17 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
                 return None, view.t("too_large", name=md_escape(up.name), mb=MAX_TEXT_BYTES // 1_000_000)
-            return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab), ""
+            dropped = dropped_notice(view, source, up.file_id)  # freed to make room: said, not rebuilt
+            if dropped:
+                return None, dropped
+            return own_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab,
+                              "upload", up.file_id), ""
+        dropped = dropped_notice(view, source)  # before the text box: a dropped paste is cleared there
         label = view.t("paste_here_raw" if tokens == "raw" else "paste_here")  # what this tokenisation keeps
         raw = str(ps.widget(sb.text_area, label, "paste_text", lang=view.lang, height=150))
         if not raw.strip():
-            return None, ""
-        return _own_text_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""
+            return None, dropped
+        return own_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""
     except CorpusError as exc:
         return None, md_escape(str(exc))
 
@@ -185,15 +177,17 @@ def checkpoint_upload(view: View) -> None:
                           max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help", mb=MAX_CKPT_MB))
     if up is None:
         return
-    if ps.get("uploaded_file") != up.file_id:  # a new file: read it, recognising a notebook file's order
+    loaded = ps.get("uploaded_file") != up.file_id
+    if loaded:  # a new file: read it, recognising a notebook file's order
         for key in ("uploaded_file", "uploaded_error", "uploaded_nb", "upload_order_unknown"):
             ps.drop(key)
         ps.put("uploaded_file", up.file_id)
         _load_upload(view, up, None)
-    elif ps.get("uploaded_error"):
-        st.error(str(ps.get("uploaded_error")))
+    refusal = st.empty()  # an earlier refusal, in its place, unless the switch below has just read the file again
     if ps.get("uploaded_nb") is not None or ps.get("upload_order_unknown"):
-        _edition_switch(view, up)
+        loaded |= _edition_switch(view, up)
+    if not loaded and ps.get("uploaded_error"):
+        refusal.error(str(ps.get("uploaded_error")))
     uploaded = ps.get("uploaded")
     if uploaded and str(ps.get("uploaded_id") or "").startswith(up.file_id) and not ps.get("uploaded_error"):
         model = uploaded[1].model
@@ -213,27 +207,36 @@ def _load_upload(view: View, up, edition: str | None) -> None:
         ps.put("inspect", "upload")
         st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
-        ps.put("uploaded_error", md_escape(str(exc)))
+        if isinstance(exc, VocabOrderError):  # the one refusal with a way on (the switch): said in the page's language
+            from gru_viz.notebook import FACTOR
+
+            ps.put("uploaded_error", view.t("nb_order_unknown", name=md_escape(up.name), factor=FACTOR,
+                                            seed=exc.perplexity["seed"], d2l10=exc.perplexity["d2l-1.0"]))
+        else:
+            ps.put("uploaded_error", md_escape(str(exc)))
         ps.put("upload_order_unknown", isinstance(exc, VocabOrderError))
         st.error(str(ps.get("uploaded_error")))
 
 
-def _edition_switch(view: View, up) -> None:
-    """Which edition's vocabulary order a notebook file is read in: recognised, or the person's choice."""
+def _edition_switch(view: View, up) -> bool:
+    """Which edition's vocabulary order a notebook file is read in: recognised, or the person's choice. True when
+    a new choice read the file again (it said how that went)."""
     from gru_viz.notebook import EDITIONS
 
     nb = ps.get("uploaded_nb")
     if nb is not None and nb.edition == "metadata":
         st.caption(view.t("nb_vocab_meta", layout=view.t(f"layout_{nb.layout}")))
-        return
+        return False
     editions = list(EDITIONS)
     current = editions.index(nb.edition) if nb is not None else None
     choice = st.radio(view.t("nb_switch"), editions, index=current, format_func=lambda e: view.t(f"edition_{e}"),
                       key=f"upload_edition.{up.file_id}.{view.lang}", horizontal=True)
-    if choice is not None and choice != (nb.edition if nb is not None else None):
+    again = choice is not None and choice != (nb.edition if nb is not None else None)
+    if again:
         _load_upload(view, up, choice)
         nb = ps.get("uploaded_nb")
     if nb is not None:
         st.caption(view.t("nb_assumed", layout=view.t(f"layout_{nb.layout}"), seed=nb.perplexity["seed"],
                           edition=view.t(f"edition_{nb.edition}"), d2l10=nb.perplexity["d2l-1.0"],
                           how=view.t("nb_recognised" if nb.chosen else "nb_chosen")))
+    return again

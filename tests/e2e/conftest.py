@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -201,6 +202,33 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+class OfflineFile(NamedTuple):
+    """A saved page opened from file:// in a context with the network off, and what it asked for or threw."""
+
+    page: object
+    requests: list[str]
+    errors: list[str]
+
+
+def open_offline(browser, path, width: int = 1280, height: int = 720) -> OfflineFile:
+    """Open an exported HTML file as a student would at home with no network: every request and page error kept."""
+    context = browser.new_context(viewport={"width": width, "height": height}, offline=True)
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    return OfflineFile(page, requests, errors)
+
+
+def assert_nothing_fetched(opened: OfflineFile) -> None:
+    """No page error, and every request the file made stayed inside it (its own data, blobs and workers)."""
+    assert not opened.errors, opened.errors
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in opened.requests), opened.requests
+    opened.page.context.close()
 
 
 class AppPage:

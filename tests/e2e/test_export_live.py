@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import assert_nothing_fetched, open_offline
 
 from gru_viz.checkpoint import load_checkpoint
 from gru_viz.inference import predict, text_perplexity
@@ -34,13 +35,8 @@ def test_the_downloaded_view_retraces_typed_text_and_follows_the_strength_offlin
         app.main.get_by_role("button", name=re.compile("Download this view")).click()
     path = tmp_path / "view.html"
     info.value.save_as(path)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
-    requests: list[str] = []
-    ctx.on("request", lambda r: requests.append(r.url))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
+    opened = open_offline(browser, path)
+    page = opened.page
     page.wait_for_selector("[data-testid='gv-ppl-free'][data-value]", timeout=60_000)
     stored = load_checkpoint(MODEL)
     model, vocab = stored.model.double(), stored.vocab
@@ -66,8 +62,6 @@ def test_the_downloaded_view_retraces_typed_text_and_follows_the_strength_offlin
                                                                                          vocab, f)
     page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")
     assert page.locator(".gfc-curve").evaluate("e => e.data[1].x") == [0.5]  # the curve's marker follows too
-    assert not errors, errors
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     page.screenshot(path=str(app.shot("download-source").parent / "downloaded-view-live.png"))
-    ctx.close()
+    assert_nothing_fetched(opened)
     app.assert_no_exception()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import assert_nothing_fetched, open_offline
 from torch.nn import functional as F
 
 from gru_viz.checkpoint import load_checkpoint
@@ -318,13 +319,8 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, 500)
     path = tmp_path / "export.html"
     path.write_text(scrubber_html(data, "t", force=force), encoding="utf-8")
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
-    requests: list[str] = []
-    ctx.on("request", lambda r: requests.append(r.url))
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
+    opened = open_offline(browser, path)
+    page = opened.page
     model = ckpt.model.double()
     free = "[data-testid='gv-ppl-free']"
     page.wait_for_function(f"document.querySelector(\"{free}\")?.dataset.value !== undefined")
@@ -360,10 +356,8 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     want_R = trace_text(stored.model, stored.vocab, norm, f, normalize=False).R[:, shown["rows"]].T
     assert shown["rows"] == list(range(32)) and np.abs(np.array(shown["R"]) - want_R).max() < 1e-6
     assert shown["stale"] == "1" and page.is_visible("#gsc-mount [data-testid='gv-att-stale']")
-    assert not errors, errors
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     page.screenshot(path=str(tmp_path / "export-live.png"))
-    ctx.close()
+    assert_nothing_fetched(opened)
 
 
 def test_a_locked_panel_neither_computes_nor_shows_the_forced_results(browser, tmp_path):

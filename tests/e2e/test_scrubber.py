@@ -10,6 +10,7 @@ import re
 import urllib.parse
 
 import pytest
+from conftest import assert_nothing_fetched, open_offline
 
 pytestmark = pytest.mark.e2e
 
@@ -217,23 +218,16 @@ def test_exported_html_scrubs_from_disk_with_the_network_off(app, browser, tmp_p
     info.value.save_as(path)
     html = path.read_text(encoding="utf-8")
     assert "plotly.js v" in html and "<script src" not in html and "<link" not in html
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
-    requests: list[str] = []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
+    opened = open_offline(browser, path)
+    page = opened.page
     page.wait_for_selector(f"{ROOT} .gsc-done[data-charts='1']", state="attached")
     assert page.evaluate(PARTS_JS)["step"] == last  # opened on the step shown when it was downloaded
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
     after = page.evaluate(PARTS_JS)
     assert after["step"] == 1 and after["marker"] == [1, 1] and after["heading"].startswith("Step 1: input")
-    assert not errors, errors
-    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
     page.screenshot(path=str(app.shot("export-source").parent / "exported-html.png"))
-    context.close()
+    assert_nothing_fetched(opened)
 
 
 @pytest.mark.parametrize("size, lang, proj", [("1600x1000", "en", False), ("1600x1000", "zh", False),

@@ -10,7 +10,7 @@ ZH: dict[str, str] = {
     "settings_short": "设置",
     "corpus": "语料",
     "corpus_tm": "《时间机器》（H. G. 威尔斯）",
-    "corpus_offline": "离线：Python 文档（随 Python 安装）",
+    "corpus_offline": "离线：Python 文档（随 Python 安\u2060装）",  # U+2060: "安装" is never split over two lines
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
@@ -82,6 +82,10 @@ ZH: dict[str, str] = {
                         "之后，`b_hn` 在其中。更新门与 `H = Z ⊙ H + (1 − Z) ⊙ H̃` 与 d2l 相同。",
     "nb_assumed": "d2l 笔记本保存的文件（{layout}）。假定的词表：{edition}（{how}；一段英文测试文本在种子版顺序下的"
                   "困惑度为 {seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}）。",
+    "nb_order_unknown": "{name}：无法判断这个模型使用哪一版的词表顺序：一段英文测试文本在种子版顺序下的困惑度为 "
+                        "{seed:.1f}，在 d2l 1.0 顺序下为 {d2l10:.1f}（其中一个必须好 {factor:g} 倍；未训练的模型读两者"
+                        "差不多）。请在下面选择版本，或把词表存进文件：`save_file(tensors, \"gru.safetensors\", "
+                        "metadata={{\"vocab\": json.dumps(vocab.idx_to_token)}})`。",
     "nb_recognised": "自动识别",
     "nb_chosen": "你的选择",
     "nb_vocab_meta": "d2l 笔记本保存的文件（{layout}），元数据中带有词表。",
@@ -137,11 +141,17 @@ ZH: dict[str, str] = {
     "budget_minutes": "每次开始后，一个训练最多运行 {minutes} 分钟，然后停止；点“继续”会重新排队，排在其他访客的"
                       "第一个训练之后。",
     "budget_memory": "正在运行的训练共用 {mb} MB 内存：暂时放不下的训练会让较小的训练先开始。",
-    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练占用的内存超过了这台服务器上每位访客可保留的"
-                                "上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练（和你的文本）占用的内存超过了这台服务器上"
+                                "每位访客可保留的上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_kept_server": "训练 {n} 的模型已被释放：服务器需要内存来运行新的训练，而这是保留最久的训练之一。"
                                "它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_session_ended": "训练 {n} 的页面关闭后，它的模型已被释放。",
+    "own_text_dropped_kept_visitor": "你的文本已从服务器内存中释放（它占用 {mb} MB）：你已结束的训练和你的文本占用的"
+                                     "内存超过了这台服务器上每位访客可保留的上限，而它是最早的一项。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_kept_server": "你的文本已从服务器内存中释放（它占用 {mb} MB）：服务器需要内存来运行新的训练，"
+                                    "而它是保留最久的内容之一。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_session_ended": "页面关闭后，你的文本已被释放。",
+    "own_text_upload_again": "请移除该文件后重新上传。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",
@@ -249,6 +259,7 @@ ZH: dict[str, str] = {
     "live_only_spaces": "（前缀之后全是空格，共 {n} 个：强制后的模型每一步都预测空格）",
     "live_free_word": "自由",
     "live_locked": "课堂问题进行中：老师公布答案后才显示强制后的结果。",
+    "live_locked_teacher": "课堂问题进行中：你在上方公布答案后，强制后的结果会在这里和每位学生的页面上显示。",
     "live_server_only": "这个模型只在服务器上运行（{reason}）：每次更改后控件才生效。",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
@@ -452,6 +463,8 @@ ZH: dict[str, str] = {
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
     "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
+    "ppl_ans_chaotic": "在普通 RNN 设置下该模型是混沌的：若下方的②在本浏览器中重新计算（精度与服务器不同），"
+                       "强制后的困惑度可能与答案中服务器算出的数字明显不同。",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",
     "ppl_wait_teacher": "你揭晓答案后，所有人都会看到困惑度和续写文本。",
 }

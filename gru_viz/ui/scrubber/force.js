@@ -166,10 +166,13 @@ class GvForce {
       { x: [s], y: [r.ppl_forced], mode: "markers", name: this.ui.curve_now,
         marker: { color: "#D55E00", size: 13, symbol: "diamond" }, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
     ];
-    const layout = { height: 260, margin: { l: 60, r: 10, t: 36, b: 44 }, title: { text: this.ui.curve_title,
-      font: { size: this.ui.projector ? 18 : 14 } }, xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
+    const big = this.ui.projector; // a projector's floor is 18 px, ticks and legend included
+    const layout = { height: big ? 320 : 260, font: { size: big ? 18 : 12 },
+      margin: { l: big ? 80 : 60, r: 10, t: big ? 44 : 36, b: big ? 64 : 44 },
+      title: { text: this.ui.curve_title, font: { size: big ? 20 : 14 } },
+      xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
       yaxis: { title: { text: this.ui.curve_y }, type: "log" }, showlegend: true,
-      legend: { orientation: "h", y: -0.3 } };
+      legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
       if (this.curveDrawn && this.curveShown === c) {
         P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]); // only the marker moved

@@ -107,8 +107,10 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
     # (recomputed here only when the setting settles, cached per text and forcing; marked stale on the page
     # until then), so the panel's data with the weights stays a short reference
     scrub = live_scrub_view(view, inspected)
+    member = class_panel.current()
     live_force.live_force(_unchanged_unless_the_server_moved(
-        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub)))
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub,
+                              teacher=member is not None and member.teacher)))
     live_force.live_setting_data(live_scrub_setting(inspected, payload["id"], probe, forcing, locked))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
