@@ -301,9 +301,10 @@ def _set_range(page, testid: str, value: float) -> None:
 
 
 def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(browser, tmp_path, ckpt):
+    from gru_viz.attribution import attribution
     from gru_viz.export_html import scrubber_html
     from gru_viz.inference import trace_text
-    from gru_viz.scrub_payload import scrub_payload
+    from gru_viz.scrub_payload import attribution_data, scrub_payload
     from gru_viz.ui.actions import probe_prefix
     from gru_viz.ui.live_force import force_data
     from gru_viz.ui.tabs.scrub import ui_data
@@ -312,7 +313,8 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     stored = load_checkpoint(MODEL)
     view = View()
     tr = trace_text(stored.model, stored.vocab, SHORT)
-    data = {"payload": scrub_payload(tr, stored.vocab.idx_to_token, list(range(32))), "ui": ui_data(view),
+    att = attribution_data(attribution(stored.model, tr.tokens))  # as "Download this view" saves it
+    data = {"payload": scrub_payload(tr, stored.vocab.idx_to_token, list(range(32)), att), "ui": ui_data(view),
             "goto": None}
     force = force_data(view, scratch_payload(stored.model, stored.vocab), SHORT, False, 500)
     path = tmp_path / "export.html"
@@ -345,6 +347,15 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     norm = stored.vocab.normalize(SHORT + typed)
     assert cont == predict(probe_prefix(norm), 80, model, stored.vocab, f)
     page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")
+    # the page's scrubber follows the panel: its heatmaps are this setting's trace of the typed text, and the
+    # attribution it was saved with (free, the shorter text) is left out and said to be stale
+    shown = page.wait_for_function("""t => { const S = document.querySelector('#gsc-mount .gsc-host-root').__gsc;
+        return S && S.plots && S.p.text === t && S.p.forcing.strength === 0.5 && !S.pendingFrame
+          && {R: S.heatDiv.data[0].z, rows: S.heatDiv.data[0].y.map(Number), stale: S.done.dataset.attStale}; }""",
+                                   arg=norm).json_value()
+    want_R = trace_text(stored.model, stored.vocab, norm, f, normalize=False).R[:, shown["rows"]].T
+    assert shown["rows"] == list(range(32)) and np.abs(np.array(shown["R"]) - want_R).max() < 1e-6
+    assert shown["stale"] == "1" and page.is_visible("#gsc-mount [data-testid='gv-att-stale']")
     page.screenshot(path=str(tmp_path / "export-live.png"))
     assert_nothing_fetched(opened)
 

@@ -140,7 +140,7 @@ class GvForce {
   // the server's rows and attribution for the setting it just recorded: into the scrubber, which says whether
   // they are of the setting drawn
   settingArrived(redraw = true) {
-    if (this.root.__gfc && this.root.__gfc !== this) { window.removeEventListener("gv-attribution", this.onSetting); return; }
+    if (this.dead) return;
     const a = window.__gvAttribution;
     if (!a || a.model !== this.modelId) return;
     const key = gvAttKey(a) + "|" + (a.rows || []).join(",");
@@ -220,6 +220,10 @@ function gvForceMount(component) {
   const sig = (data.model ? data.model.id : "-") + "|" + JSON.stringify(data.ui) + "|" + JSON.stringify(data.cont);
   let F = root.__gfc;
   if (!F || F.sig !== sig) {
+    if (F) { // replaced (another language, model or view): it listens no more
+      F.dead = true;
+      window.removeEventListener("gv-attribution", F.onSetting);
+    }
     F = new GvForce(root, data);
     F.sig = sig;
     root.__gfc = F;
