@@ -25,8 +25,12 @@ def plotly_file() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
-# Loaded in this order as one script: the cell and the attribution bars define what scrubber.js calls.
-SOURCES = ("cell.js", "attribution.js", "scrubber.js")
+# The scrubber's parts, loaded in this order as one script: its helpers, the cell and the attribution bars
+# (functions scrubber.js calls), the Scrubber class and its mount, then its methods by part.
+SOURCES = ("scrub_util.js", "cell.js", "attribution.js", "scrubber.js", "scrub_charts.js", "scrub_tape.js",
+           "scrub_equation.js", "scrub_controls.js")
+# The model worker: the engine, the jobs and the worker with the page's client (tests load these alone).
+MODEL_SOURCES = ("model_engine.js", "model_jobs.js", "model_worker.js")
 
 
 def scrubber_js() -> str:
@@ -34,8 +38,8 @@ def scrubber_js() -> str:
     return "\n".join((SCRUBBER_DIR / name).read_text(encoding="utf-8") for name in SOURCES)
 
 
-# ②'s panel: the model worker, the panel, and what draws the scrubber's views of its trace (before the scrubber).
-FORCE_SOURCES = ("model.js", "force.js", "live_scrub.js")
+# ②'s panel: the model worker, the panel and its controls, and what draws the scrubber's views of its trace.
+FORCE_SOURCES = (*MODEL_SOURCES, "force.js", "force_controls.js", "live_scrub.js")
 
 
 def module_js(entry: str) -> str:

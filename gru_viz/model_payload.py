@@ -1,4 +1,4 @@
-"""A model's weights and vocabulary as the browser's model worker receives them (ui/scrubber/model.js): one
+"""A model's weights and vocabulary as the browser's model worker receives them (ui/scrubber/model_engine.js): one
 versioned, JSON-able dict, checked here when written and read, and again in the browser before any step runs.
 """
 

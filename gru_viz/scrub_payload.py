@@ -18,6 +18,8 @@ from gru_viz.data import visible_char
 from gru_viz.inference import TextTrace
 from gru_viz.model import Forcing, GateForce
 
+# The browser's data contract (ui/scrubber/scrub_util.js GV_CONTRACT): this payload, ②'s component data
+# (live_force.force_data) and the setting ② sends back carry it; either side refuses another version.
 VERSION = 1
 BITS = 16
 TOP_K = 5

@@ -1,4 +1,4 @@
-"""Shared fixtures: The Time Machine from ../shared (never downloaded in tests) and a private cache dir."""
+"""Shared fixtures: The Time Machine from ../shared (never downloaded in tests), a private cache dir, the app."""
 
 from __future__ import annotations
 
@@ -36,6 +36,15 @@ def _cache_dir(tmp_path_factory):
         os.environ.pop("GRU_VIZ_CACHE_DIR", None)
     else:
         os.environ["GRU_VIZ_CACHE_DIR"] = old
+
+
+@pytest.fixture()
+def at():
+    """The app run once headless with AppTest (helpers.running_app), for the in-process app tests."""
+    from helpers import running_app
+
+    with running_app(90) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")

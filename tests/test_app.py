@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 from app_page import heat_z, no_errors, open_tab, scrubber, set_small_run
-from helpers import running_app, selectbox_for
+from helpers import APP, selectbox_for
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-
-
-@pytest.fixture()
-def at():
-    with running_app(60) as app:
-        yield app
 
 
 def test_first_load_shows_pretrained_scrubber(at):
@@ -113,7 +105,6 @@ def test_bad_uploads_show_messages(at, tmp_path):
 
 
 def test_good_checkpoint_upload_is_inspectable(at):
-    from pathlib import Path
 
     data = (Path(__file__).resolve().parents[1] / "assets" / "pretrained" / "epoch_0005.safetensors").read_bytes()
     at.file_uploader(key="upload_ckpt").upload("mine.safetensors", data)

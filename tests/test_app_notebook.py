@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import running_app
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -17,12 +16,6 @@ from gru_viz.checkpoint import load_checkpoint
 from gru_viz.notebook import SEED_ORDER, notebook_bytes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
-
-
-@pytest.fixture()
-def at():
-    with running_app(90) as app:
-        yield app
 
 
 def no_errors(app) -> None:
@@ -81,7 +74,7 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at, monke
     at.session_state["tab"] = "force"
     at.run()
     no_errors(at)
-    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model.js's "torch" convention)
+    # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model_engine.js's "torch" convention)
     from gru_viz.model_payload import read_model_payload
 
     live = [json.loads(c.proto.json) for c in at.get("bidi_component") if '"model"' in c.proto.json]

@@ -4,20 +4,9 @@ tab's settings; one forcing described once, in the page's language."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from app_page import chart, no_errors, open_tab, share_link
-from helpers import running_app
+from helpers import APP
 from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-
-
-@pytest.fixture()
-def at():
-    with running_app(60) as app:
-        yield app
 
 
 def test_only_the_open_tab_is_drawn_and_values_survive_switching(at):

@@ -7,15 +7,8 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 from app_page import chart, heat_z, no_errors, open_tab, scrubber, set_small_run
-from helpers import running_app, selectbox_for, wait_for
-
-
-@pytest.fixture()
-def at():
-    with running_app(60) as app:
-        yield app
+from helpers import selectbox_for, wait_for
 
 
 def test_start_pause_resume_stop(at):

@@ -137,6 +137,16 @@ def test_no_modules_import_each_other_in_a_loop():
     assert cycles(GRAPH) == []
 
 
+def test_the_readmes_layout_names_every_file_of_the_package_and_tools():
+    """The README's Layout section is the house's drawing: a new file appears in it, a gone one leaves it."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):readme.index("\n## ", readme.index("## Layout") + 1)]
+    files = [p for folder in (PACKAGE, PACKAGE.parent / "tools") for p in folder.rglob("*")
+             if p.suffix in (".py", ".js") and p.name != "__init__.py" and "__pycache__" not in p.parts]
+    assert len(files) > 60
+    assert [str(p.relative_to(PACKAGE.parent)) for p in files if p.name not in layout] == []
+
+
 def test_only_the_page_state_touches_the_session_state():
     """Every read and write of the session goes through page_state's registry (declared keys only). The two
     custom components (the scrubber, the live forcing tab) read their own value where Streamlit keeps it."""

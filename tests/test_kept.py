@@ -104,3 +104,26 @@ def test_a_run_whose_page_closed_while_training_is_freed_when_its_thread_ends_an
     w.drop("session_ended")  # what the session's end does, while the thread may still be finishing its batch
     assert w.join(10)
     assert w.handle is None and w.progress().dropped == "session_ended" and len(slots.kept) == 0
+
+
+@pytest.mark.parametrize("tokens,max_tokens", [("raw", 0), ("d2l", 0), ("raw", 10_000)])
+def test_a_pasted_corpus_counts_the_bytes_building_it_allocated(tokens, max_tokens):
+    """corpus_bytes against what tracemalloc saw make_corpus allocate (the text itself was there before it), on
+    issue 31's case: a paste of 2,000,000 CJK characters (26 MB a session there)."""
+    import sys
+    import tracemalloc
+
+    from gru_viz.serve.kept import corpus_bytes
+
+    text = ("".join(chr(0x4E00 + (i * 7919) % 3990) for i in range(2_000_000)) if tokens == "raw" and not max_tokens
+            else "The time traveller (for so it will be convenient to speak of him) was expounding. " * 24_000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        built = make_corpus(text, "Pasted text", max_tokens, tokens)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = corpus_bytes(built) - sys.getsizeof(text)
+    assert 0.9 * grown <= counted <= 1.1 * grown + 4096, (grown, counted)
+    assert corpus_bytes(built) >= sys.getsizeof(text) + 8 * len(built.tokens)

@@ -3,21 +3,10 @@ the Python documentation with every character kept."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import streamlit as st
-from helpers import running_app, selectbox_for
+from helpers import APP, selectbox_for
 from streamlit.testing.v1 import AppTest
 from zh_text import chinese_text
-
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-
-
-@pytest.fixture()
-def at():
-    with running_app(90) as app:
-        yield app
 
 
 def no_errors(app) -> None:

@@ -1,8 +1,10 @@
 """Floods of issue 31 against a running app, optionally in a box: class mode (starts and joins from fresh
 sessions with forged X-Forwarded-For from loopback, then a genuine teacher from 127.0.0.2 and a student from
-127.0.0.3) and finished runs (one visitor's runs one after another). Prints one JSON object.
+127.0.0.3), pasted texts (visitors who paste 2,000,000 characters and leave) and finished runs (one visitor's runs
+one after another). Prints one JSON object.
 
     python tools/flood.py --box 2,2700m        # Community Cloud's large app; --box 1,1g the small one
+    python tools/flood.py --box 1,1g --no-class --no-runs --pastes 10   # 10 visitors paste 2,000,000 characters
 """
 
 from __future__ import annotations
@@ -96,6 +98,29 @@ def runs_flood(port: int, runs: int, paste: bool, hidden: int = 512) -> dict:
     return {"runs": runs, "finished": finished, "runs_still_inspectable": kept, "refused": refused}
 
 
+def pastes_flood(server: AppServer, pastes: int, after: float) -> dict:
+    """`pastes` visitors each paste 2,000,000 CJK characters (issue 31: 26 MB a session, kept after its socket
+    closed) and leave; memory is read then, and again `after` s later (past the reconnect window) after a page run."""
+    text = "".join(chr(0x4E00 + (i * 7919) % 3990) for i in range(2_000_000))
+    page(server.port).close()  # the app loaded (torch and all) before the baseline
+    before = round(tree_rss_kb(server.proc.pid) / 1024)
+    shown = 0
+    for _ in range(pastes):
+        v = Visitor(server.port, 300)
+        v.query = "corpus_source=paste&tokens=raw&max_tokens=200000"
+        v.rerun()
+        v.set_text("paste_text", text)
+        shown += any("vocabulary of" in t for t in v.texts)  # the corpus's caption: it was built
+        v.close()
+    out = {"pastes": pastes, "pastes_built": shown, "rss_before_pastes_mb": before,
+           "rss_after_pastes_mb": round(tree_rss_kb(server.proc.pid) / 1024)}
+    time.sleep(after)
+    late = page(server.port)  # a page run after the wait
+    late.close()
+    out |= {"pastes_wait_s": after, "rss_after_pastes_wait_mb": round(tree_rss_kb(server.proc.pid) / 1024)}
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--box", default=None, metavar="CPUS,MEMORY")
@@ -106,6 +131,9 @@ def main() -> int:
     p.add_argument("--paste", action="store_true", help="runs on a paste of 3,990 distinct characters (issue 31)")
     p.add_argument("--no-class", action="store_true", help="only the finished-runs flood")
     p.add_argument("--hidden", type=int, default=512, help="hidden units of the flood's runs")
+    p.add_argument("--pastes", type=int, default=0, help="visitors who each paste 2,000,000 CJK characters first")
+    p.add_argument("--after", type=float, default=130, help="seconds after the pastes before memory is read again")
+    p.add_argument("--no-runs", dest="no_runs", action="store_true", help="skip the finished-runs flood")
     a = p.parse_args()
     try:
         box = Box(parse_box(a.box)).create() if a.box else None
@@ -124,8 +152,11 @@ def main() -> int:
         if not a.no_class:
             out |= class_flood(server.port, a.starts, a.joins)
         out["rss_after_class_flood_mb"] = round(tree_rss_kb(pid) / 1024)
-        out |= runs_flood(server.port, a.runs, a.paste, a.hidden)
-        out["rss_after_runs_mb"] = round(tree_rss_kb(pid) / 1024)
+        if a.pastes:
+            out |= pastes_flood(server, a.pastes, a.after)
+        if not a.no_runs:
+            out |= runs_flood(server.port, a.runs, a.paste, a.hidden)
+            out["rss_after_runs_mb"] = round(tree_rss_kb(pid) / 1024)
         out["alive"] = server.alive()
     except (ServerError, ProtocolError, OSError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"

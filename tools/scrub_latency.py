@@ -115,20 +115,23 @@ def step_latencies(browser, url: str, steps: int) -> tuple[list[float], float | 
 
 
 # ② in the browser: per event, the time from the input event to the frame after the views of that setting are
-# painted (force.js marks data-painted >= data-asked), and to the frame after the degradation curve is.
+# painted (force.js marks data-painted >= data-asked), to the frame after ②'s scrubber (heatmaps, state chart,
+# cell) shows that trace with its figures drawn, and to the frame after the degradation curve is.
 LIVE_JS = """
 async ([kind, n, gap]) => {
   const root = document.querySelector('.gfc-host-root'), curve = root.querySelector('.gfc-curve');
   const frame = () => new Promise(requestAnimationFrame);
-  const views = [], full = [];
+  const views = [], full = [], scrub = [];
+  const scrubAt = (asked) => { const h = root.querySelector('.gfc-scrub .gsc-host-root'), S = h && h.__gsc;
+    return !h || (S && S.plots && !S.pendingFrame && Number(String(S.p.id).replace('live-', '')) >= asked); };
   const z = root.querySelector('[data-testid="gv-force-z"]'), probe = root.querySelector('[data-testid="gv-probe"]');
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     if (kind === 'control') { z.value = String(0.05 * (1 + (i % 19))); z.dispatchEvent(new Event('input')); }
     else { probe.value += 'abcdefghij klmnopqrst uvwxyz'[i % 28]; probe.dispatchEvent(new Event('input')); }
     const asked = Number(root.dataset.asked), cAsked = Number(curve.dataset.asked || 0);
-    let tv = null, tc = null;
-    while (tv === null || tc === null) {
+    let tv = null, tc = null, ts = null;
+    while (tv === null || tc === null || ts === null) {
       await frame();
       const now = performance.now();
       if (tv === null && Number(root.dataset.painted || -1) >= asked) { await frame(); tv = performance.now() - t0; }
@@ -136,12 +139,13 @@ async ([kind, n, gap]) => {
       if (tc === null && Number(root.dataset.painted || -1) >= asked && curveDone) {
         await frame(); tc = performance.now() - t0;
       }
+      if (ts === null && scrubAt(asked)) { await frame(); ts = performance.now() - t0; }
       if (now - t0 > 30000) break;
     }
-    views.push(tv); full.push(tc);
+    views.push(tv); full.push(tc); scrub.push(ts);
     await new Promise(r => setTimeout(r, gap));
   }
-  return {views, full};
+  return {views, full, scrub};
 }
 """
 
@@ -157,8 +161,11 @@ def live_latencies(browser, url: str, events: int, gap_ms: int = 150) -> dict:
     for kind in ("control", "typed"):
         r = page.evaluate(LIVE_JS, [kind, events, gap_ms])
         views, full = [v for v in r["views"] if v is not None], [v for v in r["full"] if v is not None]
+        scrub = [v for v in r["scrub"] if v is not None]
         out[kind] = {"events": len(views), "views_ms_p50": round(statistics.median(views), 1),
                      "views_ms_p95": round(pct(views, 0.95), 1),
+                     "scrubber_ms_p50": round(statistics.median(scrub), 1) if scrub else None,
+                     "scrubber_ms_p95": round(pct(scrub, 0.95), 1) if scrub else None,
                      "with_curve_ms_p50": round(statistics.median(full), 1),
                      "with_curve_ms_p95": round(pct(full, 0.95), 1)}
     context.close()

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The upload flood of issue 31, against the real app: one session PUTs many 16 MB files to
-/_stcore/upload_file/<its session>/<new id> (its own XSRF cookie and header), then a genuine visitor opens the page.
+"""The upload flood of issue 31, against the real app: on a freshly started server where no page has run yet, one
+session whose own page run was stopped at once PUTs many 16 MB files to /_stcore/upload_file/<its session>/<new id>
+(its own XSRF cookie and header), then a genuine visitor opens the page.
 
     python tools/upload_flood.py --box 1,1g --puts 140 [--json]
 
@@ -44,12 +45,14 @@ def memory(server: AppServer, box: Box | None) -> dict:
 
 def flood(out: dict, server: AppServer, box: Box | None, puts: int, size: int, timeout: float, after: float) -> None:
     """Fills `out` as it goes, so a server that dies midway still leaves the figures up to then."""
-    early = StreamlitClient(server.port, timeout)  # the page's first run, by a visitor before the flood
-    early.rerun()
-    early.close()  # an idle socket would miss the server's pings during the flood and be closed
     out["before"] = memory(server, box)
-    attacker = StreamlitClient(server.port, timeout)
-    attacker.rerun()  # a session that ran the page once, as a tab's
+    for _ in range(10):  # no page has run on this server yet: the attacker's session is stopped before its page
+        attacker = StreamlitClient(server.port, timeout)
+        if attacker.stopped_run():  # runs, so nothing of the app ran before the PUTs (the bound is the server's)
+            break
+        attacker.close()
+    else:
+        raise ProtocolError("no session got its id without its page running")
     statuses: collections.Counter = collections.Counter()
     held = []
     data = bytes(size)
@@ -63,6 +66,8 @@ def flood(out: dict, server: AppServer, box: Box | None, puts: int, size: int, t
             if not server.alive():
                 out["died_after_puts"] = i + 1
                 break
+            attacker.idle(time.monotonic() + 0.05)  # answer the server's pings: a silent socket is closed, and
+            # then its session's PUTs are refused (a loaded server took 90 s for 140 PUTs, past the ping timeout)
             if i % 10 == 9 or i == puts - 1:
                 held.append(uploaded_bytes(server.url))
     finally:

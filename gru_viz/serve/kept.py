@@ -1,5 +1,6 @@
-"""What visitors keep between runs (finished runs with their snapshots and last-good copies), counted against a
-per-visitor and a per-server budget that the run queue's admission sees; the oldest is dropped first.
+"""What visitors keep between runs (finished runs with their snapshots and last-good copies, their own texts as
+corpora), counted against a per-visitor and a per-server budget that the run queue's admission sees; the oldest is
+dropped first.
 
 A plain, thread-safe object shared by every session. Dropping calls the entry's `drop(reason)` (the worker frees
 its models and tells its page why, in the page's language, from the reason's key).
@@ -7,6 +8,7 @@ its models and tells its page why, in the page's language, from the reason's key
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +27,17 @@ KEPT_FIXED = 4 * MB
 def kept_run_bytes(hidden: int, vocab_size: int, snapshots: int, variants: int = 1) -> int:
     """Bytes an ended run keeps until it is dropped: (model + gradients + last good + `snapshots`) × variants."""
     return KEPT_FIXED + 4 * param_count(hidden, vocab_size) * max(1, variants) * (3 + max(0, snapshots))
+
+
+def corpus_bytes(corpus: object) -> int:
+    """Bytes a visitor's own corpus (gru_viz.data.Corpus) holds, as sys.getsizeof counts them: its raw and
+    normalised text (once when they are one object), its token list (pointers to the vocabulary's own ids) and its
+    vocabulary's containers and tokens. A paste of 2,000,000 CJK characters holds about 24 MB (issue 31: 26 MB)."""
+    raw, text, tokens, vocab = (getattr(corpus, k) for k in ("raw", "text", "tokens", "vocab"))
+    total = sys.getsizeof(raw) + (0 if text is raw else sys.getsizeof(text)) + sys.getsizeof(tokens)
+    containers = [v for v in vars(vocab).values() if isinstance(v, (list, dict, tuple))]
+    total += sum(sys.getsizeof(c) for c in containers)
+    return total + sum(sys.getsizeof(t) for t in getattr(vocab, "idx_to_token", ()))
 
 
 @dataclass
@@ -82,6 +95,13 @@ class KeptMemory:
         for drop in calls:
             drop(reason)
         return used
+
+    def touch(self, key: object) -> None:
+        """In use again (a visitor's text their page still trains on): it becomes the newest, so older entries go
+        before it."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
 
     def remove(self, key: object) -> None:
         """Forget an entry without dropping it (its run trains again, or its owner discarded it)."""

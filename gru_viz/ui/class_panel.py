@@ -380,6 +380,8 @@ def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float
     answer = ppl_answer(float(numbers["free"]), float(numbers["forced"]))
     answer_md = view.t(f"ppl_ans_{answer}", free=float(numbers["free"]), forced=float(numbers["forced"]))
     answer_md += " " + view.t("ppl_ans_on", n=len(str(numbers["text"])))
+    if preset == "plain_rnn":  # chaotic here (docs: float32 and float64 part after a few hundred steps)
+        answer_md += " " + view.t("ppl_ans_chaotic")
     with st.container(border=True):
         st.markdown(f"**{view.t('ppl_question', preset=view.t(f'preset_{preset}'))}**")
         if member.teacher:

@@ -190,7 +190,7 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookModel), or None"),
     Private("upload_order_unknown", "a notebook file's vocabulary order could not be recognised", False),
     Private("uploaded_error", "why the upload was refused (escaped)", ""),
-    Private("_own_corpus", "the visitor's own text as a corpus: (key of text and settings, corpus)"),
+    Private("_own_corpus", "the visitor's own text as a corpus, counted as kept (ui.own_text.OwnCorpus)"),
     Private("_polling", "a live view polls a running run (a full rerun stops it when the run ends)", False),
     Private("_race_started", "the race was started from the gates tab (it says so while it runs)", False),
     Private("lesson_ready", "the lesson whose set-up button was pressed last"),

@@ -21,7 +21,7 @@ LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump",
           "unit_numbers", "at_step", "r_title", "z_title", "mix_names", "next_char", "numbers_at", "hover_help",
           "loading_unit", "charts_failed", "shortcuts_bar", "cell_title", "cell_forced", "att_title", "att_shown",
           "att_forced", "att_free", "att_help", "att_largest", "att_scale", "cell_reset", "cell_update",
-          "att_stale", "cell_strength")
+          "att_stale", "cell_strength", "client_version")
 CELL_LABELS = ("cell_reset", "cell_update", "cell_cand", "cell_output")
 
 
@@ -54,11 +54,19 @@ def attribution_for(trace: TextTrace, inspected: Inspected, forcing: Forcing):
                             lambda: attribution(inspected.model, trace.tokens, forcing), size=6)
 
 
-def live_scrub_data(view: View, inspected: Inspected, text: str, forcing: Forcing, locked: bool) -> dict:
-    """What ②'s panel needs to draw the scrubber's views of the browser's trace: labels, the rows (ranked by the
-    free model's Z on the server's probe, as ① ranks them, and kept while the person types), the tokens as
-    drawn, and the attribution of the setting the server has, with the text and forcing it belongs to (the page
-    marks it stale while its own setting differs). No attribution while a class question is open."""
+def live_scrub_view(view: View, inspected: Inspected) -> dict:
+    """What ②'s panel needs to draw the scrubber's views of the browser's trace, the same from setting to setting
+    (it travels with the model's weights, which are sent only when it changes): labels, the tokens as drawn."""
+    tokens = list(inspected.vocab.idx_to_token)
+    return {"ui": ui_data(view), "tokens": tokens,
+            "visible": {ch: visible_char(ch) for ch in tokens if visible_char(ch) != ch}}
+
+
+def live_scrub_setting(inspected: Inspected, model_id: str, text: str, forcing: Forcing, locked: bool) -> dict:
+    """What changes with the setting the server recorded (sent apart from the weights): the rows (ranked by the
+    free model's Z on that probe, as ① ranks them, kept while the person types) and the attribution with the
+    text and forcing it belongs to (the page marks it stale while its own setting differs). No attribution while
+    a class question is open."""
     model, vocab = inspected.model, inspected.vocab
     rows = None
     att = None
@@ -66,11 +74,7 @@ def live_scrub_data(view: View, inspected: Inspected, text: str, forcing: Forcin
         free = inspected.cached("trace", (text, FREE),
                                 lambda: trace_text(model, vocab, text, FREE, normalize=False), size=6)
         rows = rows_shown(str(ps.get("units_mode")), free.Z)
-        if not locked:
-            other = attribution_for(free, inspected, FREE) if forcing.active else None
+        if not locked:  # this setting's matrix only (① adds the free model's beside it): one per settle
             att = {"text": text, "forcing": forcing_data(forcing),
-                   "data": attribution_data(attribution_for(free, inspected, forcing), other)}
-    tokens = list(vocab.idx_to_token)
-    return {"ui": ui_data(view), "rows": rows, "tokens": tokens,
-            "visible": {ch: visible_char(ch) for ch in tokens if visible_char(ch) != ch},
-            "attribution": att}
+                   "data": attribution_data(attribution_for(free, inspected, forcing))}
+    return {"model": model_id, "rows": rows, "attribution": att}

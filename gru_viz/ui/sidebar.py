@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import streamlit as st
 
@@ -13,23 +12,11 @@ from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
+from gru_viz.ui.own_text import dropped_notice, own_corpus
 from gru_viz.ui.page_state import CAPS
 from gru_viz.ui.state import offline_corpus, timemachine
 from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
-
-
-def _own_text_corpus(text: str, name: str, max_tokens: int, tokens: str = "d2l",
-                     max_vocab: int | None = None) -> Corpus:
-    """A visitor's text as a corpus, built once per change of text, length or tokenisation (not at every rerun:
-    a 2 MB paste took 0.15 s and 20 MB each time)."""
-    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), name, max_tokens, tokens, max_vocab)
-    cached = ps.get("_own_corpus")
-    if cached is None or cached[0] != key:
-        ps.put("_own_corpus", None)  # a failed build must not leave the previous text's corpus behind
-        cached = (key, make_corpus(text, name, max_tokens, tokens, max_vocab))
-        ps.put("_own_corpus", cached)
-    return cached[1]
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
@@ -62,12 +49,17 @@ def _training_corpus(view: View, source: str, max_tokens: int, tokens: str = "d2
                 return None, ""
             if up.size > MAX_TEXT_BYTES:
                 return None, view.t("too_large", name=md_escape(up.name), mb=MAX_TEXT_BYTES // 1_000_000)
-            return _own_text_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab), ""
+            dropped = dropped_notice(view, source, up.file_id)  # freed to make room: said, not rebuilt
+            if dropped:
+                return None, dropped
+            return own_corpus(decode_text(up.getvalue(), up.name), up.name, max_tokens, tokens, max_vocab,
+                              "upload", up.file_id), ""
+        dropped = dropped_notice(view, source)  # before the text box: a dropped paste is cleared there
         label = view.t("paste_here_raw" if tokens == "raw" else "paste_here")  # what this tokenisation keeps
         raw = str(ps.widget(sb.text_area, label, "paste_text", lang=view.lang, height=150))
         if not raw.strip():
-            return None, ""
-        return _own_text_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""
+            return None, dropped
+        return own_corpus(raw, view.t("pasted_text"), max_tokens, tokens, max_vocab), ""
     except CorpusError as exc:
         return None, md_escape(str(exc))
 

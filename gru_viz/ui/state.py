@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -135,15 +135,24 @@ class SessionGuard:
     """Lives in a session-scoped cache: Streamlit releases it when the browser session ends."""
 
     runs: list
+    texts: list = field(default_factory=list)  # its own text as a corpus (ui.own_text.OwnCorpus), counted as kept
 
 
 def _on_session_end(guard: SessionGuard) -> None:
-    """The browser session ended: stop its runs now and give back what they keep."""
+    """The browser session ended: stop its runs now and give back what they and its own text keep."""
     for w in guard.runs:
         w.stop()
         if w.limiter is not None and w.limiter.kept is not None:  # no Streamlit call here: it runs outside a page
             w.limiter.kept.remove(w)
         w.drop("session_ended")
+    for text in guard.texts:
+        text.forget("session_ended")
+
+
+def session_keeps(text: object) -> None:
+    """The session's own text (an object with `forget(reason)` and `dropped`), given back when the session ends."""
+    guard = _session_guard()
+    guard.texts = [t for t in guard.texts if not getattr(t, "dropped", "")] + [text]
 
 
 @st.cache_resource(scope="session", on_release=_on_session_end, show_spinner=False)
@@ -155,7 +164,11 @@ def init_session() -> None:
     """Default session state, and re-adoption of this session's runs after a reconnect."""
     _watchdog()
     fast_kernel_build()
-    _session_guard().runs = runs()  # a new guard after a reconnect takes over the same runs
+    guard = _session_guard()
+    guard.runs = runs()  # a new guard after a reconnect takes over the same runs, and the same text
+    held = ps.get("_own_corpus")
+    if held is not None and held not in guard.texts:
+        guard.texts.append(held)
     now = time.monotonic()
     for w in runs():
         w.last_seen = now

@@ -121,3 +121,30 @@ def test_typing_in_the_probe_retraces_the_scrubber_and_the_attribution_waits_for
     settled = _snapshot(app, "S.done.dataset.attStale === '0' && tr.text.startsWith('zebra ')")
     assert settled["runs"] == runs + 1
     _check_attribution(settled, m32, vocab, Forcing())
+
+
+def test_data_of_another_version_is_refused_with_a_readable_message(browser, tmp_path):
+    """A page whose code and data disagree (a cached script after an upgrade) says so and draws nothing."""
+    from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
+    from gru_viz.scrub_payload import VERSION
+
+    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in FORCE_SOURCES)
+    src += "\n" + scrubber_js().replace("export default function scrubber(", "function scrubber(")
+    other = VERSION + 1
+    mount = (f"scrubber({{data: {{payload: {{version: {other}, id: 'x'}}, ui: {{labels: {{client_version: "
+             f"'scrubber {{js}} {{py}}'}}}}, goto: null}}, parentElement: document.getElementById('a')}});\n"
+             f"gvForceMount({{data: {{version: {other}, model: null, ui: {{client_version: 'panel {{js}} {{py}}'}}}}, "
+             "parentElement: document.getElementById('b')});")
+    path = tmp_path / "version.html"
+    path.write_text(f"<!doctype html><meta charset='utf-8'><div id='a'></div><div id='b'></div>"
+                    f"<script>{_inline_script(src)}\n{mount}</script>", encoding="utf-8")
+    ctx = browser.new_context(offline=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    assert page.text_content("#a [role=alert]") == f"scrubber {VERSION} {other}"
+    assert page.text_content("#b [role=alert]") == f"panel {VERSION} {other}"
+    assert page.evaluate("document.querySelectorAll('.js-plotly-plot, .gsc, .gfc').length") == 0
+    assert not errors, errors
+    ctx.close()

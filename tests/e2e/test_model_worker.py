@@ -1,4 +1,4 @@
-"""The GRU's forward pass in the browser (gru_viz/ui/scrubber/model.js) against Python float64, in Chromium.
+"""The GRU's forward pass in the browser (gru_viz/ui/scrubber/model_*.js) against Python float64, in Chromium.
 
 A page opened from file:// (as the exported HTML is) runs the engine in a Web Worker made from a Blob. Two checks
 (issue 33): per step, Python started from the browser's own H_{t−1} reproduces R, Z, H̃, H and the
@@ -19,7 +19,7 @@ from conftest import assert_nothing_fetched, open_offline
 from torch.nn import functional as F
 
 from gru_viz.checkpoint import load_checkpoint
-from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
+from gru_viz.export_html import FORCE_SOURCES, MODEL_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
 from gru_viz.inference import predict, text_perplexity
 from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.model_payload import model_payload, scratch_payload, torch_gru_payload
@@ -71,8 +71,8 @@ window.gvPacked = async (q) => { const r = await gvRun("job", q); const t = r.tr
 
 
 def _page(browser, tmp_path: Path, payload: dict):
-    """A file:// page with model.js, the model loaded into a worker; errors collected."""
-    src = (SCRUBBER_DIR / "model.js").read_text(encoding="utf-8")
+    """A file:// page with the model worker's sources, the model loaded into a worker; errors collected."""
+    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in MODEL_SOURCES)
     blob = json.dumps(payload).replace("<", "\\u003c")
     html = (f"<!doctype html><meta charset='utf-8'><script>{_inline_script(src)}\n{HARNESS}</script>"
             f"<script type='application/json' id='m'>{blob}</script>"

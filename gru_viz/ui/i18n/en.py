@@ -155,12 +155,20 @@ EN: dict[str, str] = {
     "budget_minutes": "A run trains at most {minutes} minutes per start, then stops; Resume queues it again, "
                       "behind other visitors' first runs.",
     "budget_memory": "The runs training share {mb} MB: a run that does not fit yet lets smaller ones pass.",
-    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs kept more memory than one visitor "
-                                "may keep on this server, and this was your oldest. Its curve stays; train it again "
-                                "to inspect it.",
+    "run_dropped_kept_visitor": "Run {n}'s models were freed: your ended runs (and your own text) kept more memory "
+                                "than one visitor may keep on this server, and this was your oldest. Its curve "
+                                "stays; train it again to inspect it.",
     "run_dropped_kept_server": "Run {n}'s models were freed: the server needed the memory for new runs, and this was "
                                "one of the oldest kept. Its curve stays; train it again to inspect it.",
     "run_dropped_session_ended": "Run {n}'s models were freed when its page closed.",
+    "own_text_dropped_kept_visitor": "Your text was freed from the server's memory (it held {mb} MB): your ended runs "
+                                     "and your text kept more than one visitor may keep on this server, and it was "
+                                     "the oldest. Paste or upload it again to train on it.",
+    "own_text_dropped_kept_server": "Your text was freed from the server's memory (it held {mb} MB): the server needed "
+                                    "the memory for new runs, and it was one of the oldest things kept. Paste or "
+                                    "upload it again to train on it.",
+    "own_text_dropped_session_ended": "Your text was freed when the page closed.",
+    "own_text_upload_again": "Remove the file and upload it again.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",
@@ -276,6 +284,8 @@ EN: dict[str, str] = {
     "live_only_spaces": "(only spaces after the prefix: {n} of them; the forced model predicts a space at every step)",
     "live_free_word": "free",
     "live_locked": "A class question is open: the forced results appear when the teacher reveals the answer.",
+    "live_locked_teacher": "A class question is open: the forced results appear here, and on every student's "
+                           "page, when you reveal the answer above.",
     "live_server_only": "This model runs on the server only ({reason}): the controls apply after each change.",
     "status_stopped_why": "Stopped at epoch {epoch}: {reason}",
     "train_this_way_help": "Train a new model from scratch with these gate values held during training, with the "
@@ -308,6 +318,8 @@ EN: dict[str, str] = {
                  "recomputed once the controls rest (a downloaded page keeps only those of the setting it was "
                  "saved with).",
     "cell_strength": "at strength {s}",
+    "client_version": "This page's code (version {js}) does not match the server's data (version {py}): "
+                      "reload the page.",
     "share": "Share this view",
     "share_help": "This link reopens the same model, forcing, step and unit: copy it with the button on the right.",
     "exports": "Downloads",
@@ -509,6 +521,9 @@ EN: dict[str, str] = {
     "ppl_ans_down": "It went down: {free:.2f} → {forced:.2f}.",
     "ppl_ans_same": "It stayed about the same: {free:.2f} → {forced:.2f}.",
     "ppl_ans_on": "(Measured on the teacher's text, {n:,} characters.)",
+    "ppl_ans_chaotic": "With the plain RNN this model is chaotic: where ② below computes the numbers again in this "
+                       "browser (in another precision than the server's), its forced perplexity can differ visibly "
+                       "from the answer's, which is the server's.",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }

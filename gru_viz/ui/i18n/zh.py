@@ -10,7 +10,7 @@ ZH: dict[str, str] = {
     "settings_short": "设置",
     "corpus": "语料",
     "corpus_tm": "《时间机器》（H. G. 威尔斯）",
-    "corpus_offline": "离线：Python 文档（随 Python 安装）",
+    "corpus_offline": "离线：Python 文档（随 Python 安\u2060装）",  # U+2060: "安装" is never split over two lines
     "corpus_upload": "上传 .txt 文件",
     "corpus_paste": "粘贴文本",
     "upload_txt": "UTF-8 文本文件（.txt）：拖到下面的框里，或点框中的按钮选择",
@@ -141,11 +141,17 @@ ZH: dict[str, str] = {
     "budget_minutes": "每次开始后，一个训练最多运行 {minutes} 分钟，然后停止；点“继续”会重新排队，排在其他访客的"
                       "第一个训练之后。",
     "budget_memory": "正在运行的训练共用 {mb} MB 内存：暂时放不下的训练会让较小的训练先开始。",
-    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练占用的内存超过了这台服务器上每位访客可保留的"
-                                "上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
+    "run_dropped_kept_visitor": "训练 {n} 的模型已被释放：你已结束的训练（和你的文本）占用的内存超过了这台服务器上"
+                                "每位访客可保留的上限，而这是你最早的一个。它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_kept_server": "训练 {n} 的模型已被释放：服务器需要内存来运行新的训练，而这是保留最久的训练之一。"
                                "它的曲线还在；要查看模型，请重新训练。",
     "run_dropped_session_ended": "训练 {n} 的页面关闭后，它的模型已被释放。",
+    "own_text_dropped_kept_visitor": "你的文本已从服务器内存中释放（它占用 {mb} MB）：你已结束的训练和你的文本占用的"
+                                     "内存超过了这台服务器上每位访客可保留的上限，而它是最早的一项。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_kept_server": "你的文本已从服务器内存中释放（它占用 {mb} MB）：服务器需要内存来运行新的训练，"
+                                    "而它是保留最久的内容之一。要用它训练，请重新粘贴或上传。",
+    "own_text_dropped_session_ended": "页面关闭后，你的文本已被释放。",
+    "own_text_upload_again": "请移除该文件后重新上传。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",
@@ -253,6 +259,7 @@ ZH: dict[str, str] = {
     "live_only_spaces": "（前缀之后全是空格，共 {n} 个：强制后的模型每一步都预测空格）",
     "live_free_word": "自由",
     "live_locked": "课堂问题进行中：老师公布答案后才显示强制后的结果。",
+    "live_locked_teacher": "课堂问题进行中：你在上方公布答案后，强制后的结果会在这里和每位学生的页面上显示。",
     "live_server_only": "这个模型只在服务器上运行（{reason}）：每次更改后控件才生效。",
     "status_stopped_why": "在第 {epoch} 周期停止：{reason}",
     "train_this_way_help": "在训练时固定这些门的取值，用相同的设置和随机种子从零训练一个新模型，"
@@ -281,6 +288,7 @@ ZH: dict[str, str] = {
     "att_stale": "已过期：这些柱属于之前的设置或文本，而不是上方所画的这一个。控件停止变动后会重新计算"
                  "（下载的页面只保留保存时那个设置的结果）。",
     "cell_strength": "强度 {s}",
+    "client_version": "本页代码（版本 {js}）与服务器数据（版本 {py}）不符：请刷新页面。",
     "share": "分享当前视图",
     "share_help": "这个链接会打开相同的模型、强制设定、时间步和单元：用右侧的按钮复制。",
     "exports": "下载",
@@ -455,6 +463,8 @@ ZH: dict[str, str] = {
     "ppl_ans_down": "困惑度下降了：{free:.2f} → {forced:.2f}。",
     "ppl_ans_same": "困惑度大致不变：{free:.2f} → {forced:.2f}。",
     "ppl_ans_on": "（在老师的文本上测量，共 {n:,} 个字符。）",
+    "ppl_ans_chaotic": "在普通 RNN 设置下该模型是混沌的：若下方的②在本浏览器中重新计算（精度与服务器不同），"
+                       "强制后的困惑度可能与答案中服务器算出的数字明显不同。",
     "ppl_wait_student": "教师揭晓答案后，这里会显示困惑度和续写文本。",
     "ppl_wait_teacher": "你揭晓答案后，所有人都会看到困惑度和续写文本。",
 }

@@ -29,7 +29,7 @@ function gvScrubPayload(r, units, base) {
   };
   const att = base.attribution;
   const fresh = !!att && gvTraceKey(att.text, att.forcing) === gvTraceKey(r.text, r.force);
-  return { version: 1, id: "live-" + r.seq, text: r.text, steps: T, hidden: h, units, top_k: r.top.k,
+  return { version: GV_CONTRACT, id: "live-" + r.seq, text: r.text, steps: T, hidden: h, units, top_k: r.top.k,
     tokens: base.tokens, visible: base.visible, forced: gvActive(r.force),
     forcing: { R: r.force.R, Z: r.force.Z, strength: Number(r.force.strength ?? 1) },
     attribution: att && att.text === r.text ? att.data : null, attribution_stale: !!att && !fresh,

@@ -24,7 +24,7 @@ from gru_viz.ui.actions import (
 )
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
-from gru_viz.ui.scrub_view import live_scrub_data
+from gru_viz.ui.scrub_view import live_scrub_setting, live_scrub_view
 from gru_viz.ui.view import View, math_html, md_escape
 
 
@@ -103,11 +103,15 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
         locked = not class_panel.forcing_question(view, str(ps.get("preset")), free_ppl, forced_ppl, probe)
     raw = ps.get("probe")
     shown = model_default_probe(inspected) if raw is None else str(raw)
-    # the scrubber's views of the page's own trace, and the attribution of this (settled) setting: recomputed
-    # here only when the setting settles (cached per text and forcing), marked stale on the page until then
-    scrub = live_scrub_data(view, inspected, probe, forcing, locked)
+    # the scrubber's views of the page's own trace; the rows and attribution of this (settled) setting go apart
+    # (recomputed here only when the setting settles, cached per text and forcing; marked stale on the page
+    # until then), so the panel's data with the weights stays a short reference
+    scrub = live_scrub_view(view, inspected)
+    member = class_panel.current()
     live_force.live_force(_unchanged_unless_the_server_moved(
-        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub)))
+        live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub,
+                              teacher=member is not None and member.teacher)))
+    live_force.live_setting_data(live_scrub_setting(inspected, payload["id"], probe, forcing, locked))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
