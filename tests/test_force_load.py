@@ -1,6 +1,6 @@
 """② against the real server through its websocket (tools/force_load.py's client): with ② in the browser a drag
 or a typed word costs one rerun once it has settled; with ② on the server every move is a rerun. A settled rerun
-should not send the model's weights again (a strict xfail while it does), and a setting the server changes itself
+does not send the model's weights again (its rows and attribution travel apart), and a setting the server changes itself
 still reaches the browser.
 
 Counts of reruns and bytes, never times (the 30-visitor figures are in docs/LOADTEST.md)."""
@@ -25,10 +25,6 @@ pytestmark = pytest.mark.slow
 MODEL_KB = 1000  # the bundled 256-unit model's weights in ②'s data are about 1.2 MB of JSON
 
 
-RESENT = ("main's force_data now also carries the scrubber's attribution for the settled setting ('scrub'), which "
-          "changes with every settle: the whole data, the model's weights included, goes again (1.3 MB a settle); "
-          "the model must travel apart from what changes (gru_viz/ui/live_force.py, scrubber/force.js)")
-
 
 @pytest.fixture(scope="module")
 def rounds() -> dict:
@@ -52,7 +48,6 @@ def test_live_force_settles_once_per_drag_and_word_the_server_version_once_per_m
     assert live["reruns_moving"] == 2 * (2 + 1)  # one per drag and one per word, once settled
 
 
-@pytest.mark.xfail(strict=True, reason=RESENT)
 def test_a_settled_setting_does_not_resend_the_model(rounds):
     live = rounds["live"]
     # each settled rerun should bring back what changed, not the weights (1.2 MB each)
