@@ -219,3 +219,27 @@ def test_the_locked_forcing_note_tells_the_teacher_to_reveal_and_a_student_to_wa
         student = force_data(View(lang, False), "server only", "abc", True, 500)["ui"]["locked"]
         assert teacher == translate("live_locked_teacher", lang) and student == translate("live_locked", lang)
         assert teacher != student
+
+
+def test_custom_forcing_waits_in_a_class_until_every_preset_question_is_revealed(classroom_dir):
+    """A student could set Custom to R=1, Z=0 (the plain RNN) and read an open question's answer off it."""
+    teacher = app()
+    code, link = start_class(teacher)
+    alice = join(link, tab="force")
+    alice = rerun(alice, preset="custom", fr_on=True, fr_val=1.0, fz_on=True, fz_val=0.0)
+    assert "Perplexity, forced" not in ppl_metrics(alice)
+    assert any("custom forcing opens once the teacher has revealed" in i.value for i in alice.info)
+    teacher = rerun(teacher, tab="force", preset="custom", fr_on=True, fr_val=1.0, fz_on=True, fz_val=0.0)
+    assert "Perplexity, forced" not in ppl_metrics(teacher)  # the projected page gives nothing away either
+    assert any("once you have revealed" in i.value for i in teacher.info)
+    for preset in ("plain_rnn", "frozen_memory"):
+        teacher = rerun(teacher, preset=preset)
+        teacher.button(key=f"class_reveal_ppl_{preset}").click().run()
+    alice.run()
+    assert "Perplexity, forced" not in ppl_metrics(alice)  # amnesia's question is still open
+    assert any("Amnesia" in i.value and "Plain RNN" not in i.value for i in alice.info)
+    teacher = rerun(teacher, preset="amnesia")
+    teacher.button(key="class_reveal_ppl_amnesia").click().run()
+    alice.run()
+    assert "Perplexity, forced" in ppl_metrics(alice)
+    assert not [i for i in alice.info if "custom forcing opens" in i.value]

@@ -163,6 +163,15 @@ def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float
     with the reveal, so the projector and every phone show the same numbers, said with the text they were
     measured on."""
     member, question = current(), f"ppl_{preset}"
+    if member is not None and preset == "custom":
+        # a custom forcing can be set to any preset's gates (R=1, Z=0 is the plain RNN): it opens once the
+        # presets' answers are out, or a student could read an open question's answer off it
+        waiting = [q.removeprefix("ppl_") for q in QUESTIONS if q.startswith("ppl_") and q != "ppl_custom"
+                   and q not in member.state.revealed]
+        if waiting:
+            names = ", ".join(view.t(f"preset_{p}") for p in waiting)
+            st.info(view.t("ppl_custom_waits_teacher" if member.teacher else "ppl_custom_waits", presets=names))
+            return False
     if member is None or question not in QUESTIONS:
         return True
     labels = {c: view.t(f"ppl_c_{c}") for c in PPL_CHOICES}

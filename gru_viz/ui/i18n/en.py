@@ -526,5 +526,10 @@ EN: dict[str, str] = {
                        "browser (in another precision than the server's), its forced perplexity can differ visibly "
                        "from the answer's, which is the server's.",
     "ppl_wait_student": "The perplexity and the continuations appear when the teacher reveals the answer.",
+    "ppl_custom_waits": ("In this class, custom forcing opens once the teacher has revealed what these presets do: "
+                         "{presets}."),
+    "ppl_custom_waits_teacher": ("In a class, custom forcing opens for everyone once you have revealed what "
+                                 "these presets do: {presets} (a custom setting can copy a preset and give its "
+                                 "answer away)."),
     "ppl_wait_teacher": "The perplexity and the continuations appear for everyone when you reveal the answer.",
 }
