@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gru_viz.data import Vocab
+from gru_viz.data import TM_NAME, Corpus, Vocab
 from gru_viz.model import FREE, Forcing, GRUScratch
 from gru_viz.train import perplexity
 
@@ -25,6 +25,12 @@ def opening_words(text: str) -> str:
     head = text[: min(24, len(text) - 1)]
     cut = head.rfind(" ", 6)
     return head[:cut] if cut > 0 and head[:cut].strip() else head[: min(14, len(head))]
+
+
+def corpus_prefix(corpus: Corpus) -> str:
+    """Where a run's continuations start: d2l's "time traveller" on The Time Machine in d2l's tokens, else the
+    corpus's own first words (a model of Python's documentation continued from "time traveller" reads nothing)."""
+    return PREFIX if corpus.name == TM_NAME and corpus.vocab.mode == "d2l" else opening_words(corpus.text)
 
 
 @torch.no_grad()

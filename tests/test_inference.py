@@ -91,3 +91,16 @@ def test_trace_text_normalises_and_records():
     np.testing.assert_array_equal(forced.Z, 0) and np.testing.assert_allclose(forced.H, forced.H_tilde)
     unknown = trace_text(m, Vocab(["<unk>", "a"]), "ab")
     assert list(unknown.tokens) == [1, 0]
+
+
+def test_a_runs_continuations_start_from_time_traveller_only_on_the_book_in_d2l_tokens():
+    """Issue 30 item 7: a run on other text (the offline corpus, own text, raw characters) was continued from
+    d2l's "time traveller"; it starts from that text's own first words."""
+    from gru_viz.data import OFFLINE_NAME, TM_NAME, make_corpus
+    from gru_viz.inference import PREFIX, corpus_prefix
+
+    words = "the quick brown fox jumps over the lazy dog " * 20
+    assert corpus_prefix(make_corpus(words, TM_NAME)) == PREFIX
+    for corpus in (make_corpus(words, OFFLINE_NAME), make_corpus(words, "mine.txt"),
+                   make_corpus(words, TM_NAME, tokens="raw")):
+        assert corpus_prefix(corpus) == "the quick brown fox", corpus.name

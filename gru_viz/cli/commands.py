@@ -13,7 +13,7 @@ from pathlib import Path
 from gru_viz.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.cli.args import UsageError
 from gru_viz.data import atomic_write, install_timemachine, load_corpus, read_capped
-from gru_viz.inference import PREFIX, opening_words, predict, trace_text
+from gru_viz.inference import PREFIX, corpus_prefix, predict, trace_text
 from gru_viz.model import Forcing
 from gru_viz.rnn import new_model
 from gru_viz.train import ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
@@ -49,7 +49,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ConfigError(trainer.message)
     model, last = trainer.model, trainer.history[-1]
     model.cpu()
-    prefix = a.prefix if a.prefix is not None else (PREFIX if a.tokens == "d2l" else opening_words(corpus.text))
+    prefix = a.prefix if a.prefix is not None else corpus_prefix(corpus)
     sample = predict(prefix, 50, model, corpus.vocab, cfg.forcing)
     tps = last.tokens / wall  # cumulative tokens over the whole run
     meta = {"corpus": corpus.name, "wall_seconds": round(wall, 2), "tokens": a.tokens, "prefix": prefix,

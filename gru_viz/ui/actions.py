@@ -14,7 +14,7 @@ from typing import TypeVar
 import streamlit as st
 
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
-from gru_viz.inference import PREFIX, opening_words
+from gru_viz.inference import corpus_prefix, opening_words
 from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.race import VARIANTS
 from gru_viz.serve.budget import MB, settings_bytes
@@ -303,9 +303,10 @@ def start_run(view: View, training: Training, config: TrainConfig | None = None,
         st.error(view.t("too_big", need=need // MB, have=slots.memory_budget // MB, fits=", ".join(words)))
         return False
     try:
-        worker = TrainingWorker(training.corpus, config, label=label, limiter=slots, prefix=PREFIX,
-                                num_threads=TORCH_THREADS, race=race, number=len(runs()) + 1,
-                                time_limit=RUN_SECONDS, visitor=visitor, memory=need, network=client_network())
+        worker = TrainingWorker(training.corpus, config, label=label, limiter=slots,
+                                prefix=corpus_prefix(training.corpus), num_threads=TORCH_THREADS, race=race,
+                                number=len(runs()) + 1, time_limit=RUN_SECONDS, visitor=visitor, memory=need,
+                                network=client_network())
     except (ConfigError, ValueError) as exc:
         st.error(md_escape(str(exc)))
         return False

@@ -12,7 +12,6 @@ import streamlit as st
 
 from gru_viz.data import OFFLINE_NAME, TM_NAME, Corpus, visible_char
 from gru_viz.figures import perplexity_figure
-from gru_viz.inference import PREFIX
 from gru_viz.race import VARIANTS
 from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
@@ -183,7 +182,7 @@ def _live_body(view: View, training: Training) -> None:
                            for name, hist in snap.curves.items() if hist)
         st.caption(view.t("race_rates", rates=rates))
     if snap.sample:
-        st.markdown(f"**{html.escape(view.t('continuation', prefix=PREFIX, epoch=snap.sample_epoch))}**")
+        st.markdown(f"**{html.escape(view.t('continuation', prefix=current.prefix, epoch=snap.sample_epoch))}**")
         for name, text in snap.sample.items():
             st.code(f"{variant_name(view, name, current.race)}: {text}" if len(snap.sample) > 1 else text,
                     language=None)
