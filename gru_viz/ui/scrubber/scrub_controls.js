@@ -114,8 +114,9 @@ Object.assign(Scrubber.prototype, {
     if (this.attached) return;
     document.addEventListener("keydown", this.onKey);
     window.addEventListener("resize", this.onResize);
-    // capture, on the window: before the page's own handlers turn the press into a rerun
-    window.addEventListener("pointerdown", this.onOutside, true);
+    // capture, on the window: before the page's own handlers turn the key into a rerun. Not on pointerdown: the
+    // scrubber lives in a fragment, and its step sent in the same batch as a click elsewhere (a tab) made
+    // Streamlit rerun only the fragment, so the clicked tab stayed blank (tests/e2e/test_notebook_upload.py)
     window.addEventListener("keydown", this.onOutside, true);
     this.attached = true;
   },
@@ -123,7 +124,6 @@ Object.assign(Scrubber.prototype, {
   detach() {
     document.removeEventListener("keydown", this.onKey);
     window.removeEventListener("resize", this.onResize);
-    window.removeEventListener("pointerdown", this.onOutside, true);
     window.removeEventListener("keydown", this.onOutside, true);
     this.attached = false;
     if (this.playing) { clearTimeout(this.playing); this.playing = null; }
