@@ -62,7 +62,8 @@ def test_three_visitors_load_scrub_force_and_train_without_errors():
     assert out["peak_rss_mb"] >= _imports_rss_mb()
     assert set(out["update"]) == {"count", "p50_s", "p95_s", "max_s"}
     assert out["update"]["count"] > 0 and 0 < out["update"]["p50_s"] <= out["update"]["p95_s"] <= out["update"]["max_s"]
-    assert {"page load", "scrub: settled step", "forcing: preset radio", "forcing: scrubber keys",
+    # ② in the browser: its preset is the settled setting (the server-side radio is "forcing: preset radio")
+    assert {"page load", "scrub: settled step", "forcing: ② preset (settled)", "forcing: scrubber keys",
             "tab switch", "training start"} <= out["by_kind"].keys()
     assert out["update_and_tab_switch"]["count"] > out["update"]["count"]
     assert [r["visitor"] for r in out["runs"]] == [0]

@@ -132,6 +132,7 @@ def test_streamlit_run_serves_the_apps_st_app_whose_lifespan_bounds_the_manager_
     """`streamlit run streamlit_app.py` (Community Cloud's command) finds `app` and serves it; its lifespan, run
     once the runtime (and its manager) exists and before uvicorn answers, swaps the manager's class."""
     import asyncio
+    import concurrent.futures
     import importlib.util
 
     import streamlit.runtime
@@ -155,7 +156,9 @@ def test_streamlit_run_serves_the_apps_st_app_whose_lifespan_bounds_the_manager_
         async with uploads.lifespan(module.app):
             return type(mgr)
 
-    assert asyncio.run(serve()) is BoundedUploadedFileManager
+    # a thread of its own: an earlier test in this process may have left an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, serve()).result() is BoundedUploadedFileManager
 
 
 def test_files_of_sessions_the_runtime_no_longer_knows_are_dropped(monkeypatch):

@@ -77,8 +77,8 @@ def test_after_jump_to_the_next_the_arrows_step_the_scrubber_not_the_box(app):
 
 
 @pytest.mark.xfail(strict=True, reason="the pending step is no longer sent on a press outside the scrubber: sent in "
-                   "the same batch as a click on a tab it made Streamlit rerun only the scrubber's fragment and the tab "
-                   "stayed blank; the page keeps the step shown, the server hears it 600 ms later")
+                   "the same batch as a click on a tab it made Streamlit rerun only the scrubber's fragment and the "
+                   "tab stayed blank; the page keeps the step shown, the server hears it 600 ms later")
 def test_a_click_right_after_a_key_press_reruns_with_the_step_shown_not_the_servers_older_one(app):
     """A preset clicked 100 ms after → (inside the 600 ms before the step would be reported) reruns the page:
     the pending step goes to the server first, so what that rerun sends (the share link, the address) carries
