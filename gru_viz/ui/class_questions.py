@@ -10,6 +10,7 @@ import html
 import streamlit as st
 
 from gru_viz.figures import tally_figure
+from gru_viz.model import PRESETS
 from gru_viz.serve import classroom
 from gru_viz.serve.classroom import PPL_CHOICES, QUESTIONS, ClassError, ppl_answer
 from gru_viz.ui import page_state as ps
@@ -166,8 +167,7 @@ def forcing_question(view: View, preset: str, free_ppl: float, forced_ppl: float
     if member is not None and preset == "custom":
         # a custom forcing can be set to any preset's gates (R=1, Z=0 is the plain RNN): it opens once the
         # presets' answers are out, or a student could read an open question's answer off it
-        waiting = [q.removeprefix("ppl_") for q in QUESTIONS if q.startswith("ppl_") and q != "ppl_custom"
-                   and q not in member.state.revealed]
+        waiting = [p for p in PRESETS if f"ppl_{p}" in QUESTIONS and f"ppl_{p}" not in member.state.revealed]
         if waiting:
             names = ", ".join(view.t(f"preset_{p}") for p in waiting)
             st.info(view.t("ppl_custom_waits_teacher" if member.teacher else "ppl_custom_waits", presets=names))
