@@ -17,16 +17,17 @@ class _State:
         self._state = type("Inner", (), {"clear": lambda inner: setattr(inner, "cleared", True), "cleared": False})()
 
 
-def test_only_sessions_gone_past_the_reconnect_window_are_cleared(monkeypatch):
-    monkeypatch.setattr(gone_sessions, "_ended", [])  # not the sessions other tests' pages left behind
+def test_only_sessions_gone_past_the_reconnect_window_are_cleared():
+    # a ledger of its own: the server's (GONE) is swept by the watchdog thread an earlier AppTest started
+    ledger = gone_sessions.GoneSessions()
     back, gone, recent = _State(), _State(), _State()
-    gone_sessions.remember("back", back, now=0.0)  # reconnected: the runtime knows it again
-    gone_sessions.remember("gone", gone, now=0.0)
-    gone_sessions.remember("recent", recent, now=95.0)
-    assert gone_sessions.free_gone(10.0, lambda sid: sid == "back", now=100.0) == 1
+    ledger.remember("back", back, now=0.0)  # reconnected: the runtime knows it again
+    ledger.remember("gone", gone, now=0.0)
+    ledger.remember("recent", recent, now=95.0)
+    assert ledger.free_gone(10.0, lambda sid: sid == "back", now=100.0) == 1
     assert gone._state.cleared and not back._state.cleared and not recent._state.cleared
-    assert gone_sessions.pending() == 1  # the recent one, looked at again later
-    assert gone_sessions.free_gone(10.0, lambda sid: False, now=200.0) == 1 and recent._state.cleared
-    assert gone_sessions.pending() == 0
-    gone_sessions.remember("", _State())  # outside a page run: nothing to remember
-    assert gone_sessions.pending() == 0
+    assert ledger.pending() == 1  # the recent one, looked at again later
+    assert ledger.free_gone(10.0, lambda sid: False, now=200.0) == 1 and recent._state.cleared
+    assert ledger.pending() == 0
+    ledger.remember("", _State())  # outside a page run: nothing to remember
+    assert ledger.pending() == 0

@@ -14,18 +14,47 @@ from collections.abc import Callable
 
 from gru_viz.serve.budget import release_memory
 
-_lock = threading.Lock()
-_ended: list[tuple[float, str, object]] = []  # (when its page closed, session id, its state), oldest first
 MAX_PENDING = 1024  # beyond it the oldest are forgotten (Python's own collection still frees them)
 
 
-def remember(session_id: str, state: object, now: float | None = None) -> None:
-    """A session's page closed (Streamlit's on_release): look again once its reconnect window has passed."""
-    if not session_id or state is None:
-        return
-    with _lock:
-        _ended.append((time.monotonic() if now is None else now, session_id, state))
-        del _ended[:-MAX_PENDING]
+class GoneSessions:
+    """Closed sessions waiting for their reconnect window to pass: (when its page closed, session id, its state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ended: list[tuple[float, str, object]] = []  # oldest first
+
+    def remember(self, session_id: str, state: object, now: float | None = None) -> None:
+        """A session's page closed (Streamlit's on_release): look again once its reconnect window has passed."""
+        if not session_id or state is None:
+            return
+        with self._lock:
+            self._ended.append((time.monotonic() if now is None else now, session_id, state))
+            del self._ended[:-MAX_PENDING]
+
+    def free_gone(self, ttl: float, knows: Callable[[str], bool] | None, now: float | None = None) -> int:
+        """Clear the state of sessions closed more than `ttl` s ago that the runtime no longer knows, and hand the
+        freed pages back; returns how many. A session that came back is let be (its next close is remembered anew)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            due = [e for e in self._ended if now - e[0] > ttl]
+            self._ended[:] = [e for e in self._ended if now - e[0] <= ttl]
+        if knows is None:
+            return 0
+        gone = [state for _, sid, state in due if not knows(sid)]
+        for state in gone:
+            _clear(state)
+        if gone:
+            release_memory()
+        return len(gone)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._ended)
+
+
+# the server's one ledger: pages' on_release add to it, the watchdog thread sweeps it
+GONE = GoneSessions()
 
 
 def runtime_knows() -> Callable[[str], bool] | None:
@@ -44,25 +73,3 @@ def _clear(state: object) -> None:
         return
     with lock:
         inner.clear()
-
-
-def free_gone(ttl: float, knows: Callable[[str], bool] | None, now: float | None = None) -> int:
-    """Clear the state of sessions closed more than `ttl` s ago that the runtime no longer knows, and hand the
-    freed pages back; returns how many. A session that came back is let be (its next close is remembered anew)."""
-    now = time.monotonic() if now is None else now
-    with _lock:
-        due = [e for e in _ended if now - e[0] > ttl]
-        _ended[:] = [e for e in _ended if now - e[0] <= ttl]
-    if knows is None:
-        return 0
-    gone = [state for _, sid, state in due if not knows(sid)]
-    for state in gone:
-        _clear(state)
-    if gone:
-        release_memory()
-    return len(gone)
-
-
-def pending() -> int:
-    with _lock:
-        return len(_ended)

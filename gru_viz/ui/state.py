@@ -124,7 +124,7 @@ def _watchdog() -> threading.Thread:
     def loop() -> None:
         while True:
             reap_unseen(UNSEEN_GRACE_S)
-            gone_sessions.free_gone(ttl, gone_sessions.runtime_knows())
+            gone_sessions.GONE.free_gone(ttl, gone_sessions.runtime_knows())
             time.sleep(2.0)
 
     thread = threading.Thread(target=loop, name="gru-unseen-watchdog", daemon=True)
@@ -154,7 +154,7 @@ def _on_session_end(guard: SessionGuard) -> None:
         w.drop("session_ended")
     for text in guard.texts:
         text.forget("session_ended")
-    gone_sessions.remember(guard.session_id, guard.state)
+    gone_sessions.GONE.remember(guard.session_id, guard.state)
 
 
 def session_keeps(text: object) -> None:
