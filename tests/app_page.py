@@ -37,7 +37,7 @@ def scrubber(app) -> dict:
 
 def heat_z(data: dict, gate: str):
     """The scrubber's R or Z as (steps, rows), read back as the browser reads it."""
-    from gru_viz.scrub_payload import read_payload
+    from gru_viz.views.scrub_payload import read_payload
 
     return read_payload(data["payload"])[gate]
 

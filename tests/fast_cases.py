@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 
 V, H, B, T = 7, 12, 5, 6
 GATE_PARAMS = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r")

@@ -8,7 +8,7 @@ import torch
 from helpers import random_model
 from torch.nn import functional as F
 
-from gru_viz.analysis import (
+from gru_viz.explain.analysis import (
     TorchConventionGRU,
     char_features,
     gradient_flow,
@@ -19,8 +19,8 @@ from gru_viz.analysis import (
     summarize_flow,
     survival_at,
 )
-from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
-from gru_viz.rnn import RNNScratch, rnn_from_gru
+from gru_viz.nets.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.nets.rnn import RNNScratch, rnn_from_gru
 
 V, H = 6, 5
 
@@ -162,7 +162,7 @@ def test_summaries_of_flow_and_survival_read_the_right_entries():
 def _bundled(arch: str, epoch: int):
     from pathlib import Path
 
-    from gru_viz.checkpoint import load_checkpoint
+    from gru_viz.checkpoints.checkpoint import load_checkpoint
 
     folder = "pretrained" if arch == "gru" else "pretrained_rnn"
     return load_checkpoint(Path(__file__).resolve().parents[1] / "assets" / folder / f"epoch_{epoch:04d}.safetensors")
@@ -171,7 +171,7 @@ def _bundled(arch: str, epoch: int):
 def test_the_lessons_numbers_hold_on_the_bundled_models(timemachine_raw):
     """Each claim of docs/LESSONS.md's captions, on the app's default probe and target step (t = 60)."""
     from gru_viz.data import preprocess
-    from gru_viz.inference import trace_text
+    from gru_viz.explain.inference import trace_text
 
     text = preprocess(timemachine_raw.replace("\n", " "))
     start = text.find("the time traveller for so")

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.notebook import SEED_ORDER, notebook_bytes
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.checkpoints.notebook import SEED_ORDER, notebook_bytes
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 
@@ -23,7 +23,7 @@ def no_errors(app) -> None:
 
 
 def scrub_R(app) -> np.ndarray:
-    from gru_viz.scrub_payload import read_payload
+    from gru_viz.views.scrub_payload import read_payload
 
     return read_payload(json.loads(app.get("bidi_component")[0].proto.json)["payload"])["R"]
 
@@ -75,7 +75,7 @@ def test_an_nn_gru_file_is_scrubbed_forced_and_named_in_its_convention(at, monke
     at.run()
     no_errors(at)
     # ② runs in the browser: its model arrives in PyTorch's layout (ui/scrubber/model_engine.js's "torch" convention)
-    from gru_viz.model_payload import read_model_payload
+    from gru_viz.views.model_payload import read_model_payload
 
     live = [json.loads(c.proto.json) for c in at.get("bidi_component") if '"model"' in c.proto.json]
     tensors, _, convention = read_model_payload(live[0]["model"])
@@ -108,7 +108,7 @@ def test_every_new_string_is_in_both_languages_with_the_same_fields():
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_untrained_bare_file_is_refused_in_the_pages_language_with_both_perplexities_then_chosen(at, lang):
-    from gru_viz.notebook import FACTOR, load_notebook
+    from gru_viz.checkpoints.notebook import FACTOR, load_notebook
     from gru_viz.ui.view import View
 
     torch.manual_seed(0)  # an untrained d2l 1.0 concise model saved bare: neither order reads English better

@@ -67,7 +67,7 @@ def test_an_edit_sent_with_the_click_on_another_tab_is_kept(at):
 
 def test_a_forcing_is_described_once_in_the_pages_language():
     """One describer (the engine has none): the same forcing in English and in Chinese, its steps inclusive."""
-    from gru_viz.model import FREE, Forcing, GateForce
+    from gru_viz.nets.model import FREE, Forcing, GateForce
     from gru_viz.ui.actions import describe_forcing
     from gru_viz.ui.view import View
 

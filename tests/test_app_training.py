@@ -121,7 +121,7 @@ def test_race_starts_from_the_gates_tab(at):
 
 
 def test_every_race_model_has_a_name_in_each_language():
-    from gru_viz.race import VARIANTS
+    from gru_viz.train.race import VARIANTS
     from gru_viz.ui.strings import LANGS
     from gru_viz.ui.tabs.train import variant_name
     from gru_viz.ui.view import View

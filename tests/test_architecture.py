@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gru_viz"
-FIGURE_BUILDERS = {"gru_viz.figures", "gru_viz.cell_figure"}  # pure builders: arrays in, Plotly figure out
+FIGURE_BUILDERS = {"gru_viz.views.figures", "gru_viz.views.cell_figure"}  # pure builders: arrays in, Plotly figure out
 
 
 def module_files(package: Path) -> dict[str, Path]:
@@ -96,7 +96,7 @@ TABS = {m for m in GRAPH if m.startswith("gru_viz.ui.tabs.")}
 def test_the_engine_is_every_module_outside_ui_found_in_the_tree():
     on_disk = {p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts}
     assert len(ENGINE) == len(on_disk) >= 20
-    assert {"gru_viz.model", "gru_viz.train", "gru_viz.figures", "gru_viz.race"} <= ENGINE
+    assert {"gru_viz.nets.model", "gru_viz.train", "gru_viz.views.figures", "gru_viz.train.race"} <= ENGINE
 
 
 def test_the_wings_are_walked_file_by_file_as_part_of_the_engine():
@@ -124,7 +124,7 @@ def test_no_module_outside_ui_imports_streamlit():
 
 def test_only_the_figure_builders_import_plotly():
     assert importers_of(PACKAGE, "plotly") <= FIGURE_BUILDERS
-    assert "gru_viz.figures" in importers_of(PACKAGE, "plotly")
+    assert "gru_viz.views.figures" in importers_of(PACKAGE, "plotly")
 
 
 def test_no_import_runs_upward_and_no_tab_imports_another():

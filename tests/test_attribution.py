@@ -1,5 +1,5 @@
-"""Which characters mattered (gru_viz/attribution.py) against autograd, its 16-bit log-scale encoding, and the
-cell diagram's numbers (gru_viz/cell_figure.py) against the trace."""
+"""Which characters mattered (gru_viz/explain/attribution.py) against autograd, its 16-bit log-scale encoding, and the
+cell diagram's numbers (gru_viz/views/cell_figure.py) against the trace."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gru_viz.attribution import attribution, dequantize_log, max_relative_error, quantize_log
-from gru_viz.cell_figure import SHAPES, SLOTS, cell_layout
+from gru_viz.explain.attribution import attribution, dequantize_log, max_relative_error, quantize_log
+from gru_viz.explain.inference import TextTrace
 from gru_viz.fast import fast_trace
-from gru_viz.inference import TextTrace
-from gru_viz.model import FREE, PRESETS, Forcing, GateForce, GRUScratch
-from gru_viz.scrub_payload import attribution_data, read_payload, scrub_payload
+from gru_viz.nets.model import FREE, PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.views.cell_figure import SHAPES, SLOTS, cell_layout
+from gru_viz.views.scrub_payload import attribution_data, read_payload, scrub_payload
 
 FORCINGS = {
     "free": FREE,

@@ -1,4 +1,4 @@
-"""What the hand-written backwards share (gru_viz.backward), against autograd: the output layer's gradients that
+"""What the hand-written backwards share (gru_viz.nets.backward), against autograd: the output layer's gradients that
 seed them, the walk back that records norms, and the target check; and GateForce.free_share."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gru_viz.backward import check_target, loss_gradient, norms_back, top1_gradient
-from gru_viz.model import GateForce
+from gru_viz.nets.backward import check_target, loss_gradient, norms_back, top1_gradient
+from gru_viz.nets.model import GateForce
 
 
 def _output_layer(hidden: int = 5, vocab: int = 7):

@@ -60,7 +60,7 @@ def test_formula_subscripts_become_html_sub_and_nothing_else_does():
     assert math_html("H_t = tanh(X_t W_xh + H_{t−1} W_hh + b_h)") == (
         "H<sub>t</sub> = tanh(X<sub>t</sub> W<sub>xh</sub> + H<sub>t−1</sub> W<sub>hh</sub> + b<sub>h</sub>)")
     assert math_html("H̃_t and ‖∂ℓ_t/∂H_t′‖") == "H̃<sub>t</sub> and ‖∂ℓ<sub>t</sub>/∂H<sub>t′</sub>‖"
-    assert math_html("rnn_scratch, gru_viz.analysis <b>") == "rnn_scratch, gru_viz.analysis &lt;b&gt;"
+    assert math_html("rnn_scratch, gru_viz.explain.analysis <b>") == "rnn_scratch, gru_viz.explain.analysis &lt;b&gt;"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

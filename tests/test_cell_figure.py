@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gru_viz.cell_figure import BOX_W, COL, NODE_R, ONE_MINUS, cell_layout, two_lines
+from gru_viz.views.cell_figure import BOX_W, COL, NODE_R, ONE_MINUS, cell_layout, two_lines
 
 LABELS = {"cell_reset": "reset gate", "cell_update": "update gate", "cell_cand": "candidate",
           "cell_output": "to the output layer"}

@@ -12,10 +12,10 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from gru_viz import checkpoint as ck
-from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
+from gru_viz.checkpoints import checkpoint as ck
+from gru_viz.checkpoints.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from gru_viz.data import Vocab
-from gru_viz.model import PARAM_NAMES, GRUScratch
+from gru_viz.nets.model import PARAM_NAMES, GRUScratch
 
 VOCAB = Vocab(["<unk>", " ", "a", "b", "c"])
 

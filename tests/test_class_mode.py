@@ -14,8 +14,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from gru_viz.figures import tally_figure
 from gru_viz.serve.classroom import MAX_TEXT, PPL_CHOICES, QUESTIONS, open_store
+from gru_viz.views.figures import tally_figure
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PAYLOAD = ('[click](https://evil.example) ![x](https://evil.example/i.png) <img src=x onerror="alert(1)"> '

@@ -10,9 +10,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import make_corpus
-from gru_viz.inference import corpus_perplexity, text_perplexity
+from gru_viz.explain.inference import corpus_perplexity, text_perplexity
 from gru_viz.ui import strings
 
 ROOT = Path(__file__).resolve().parents[1]

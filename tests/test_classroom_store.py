@@ -274,7 +274,7 @@ def test_many_threads_voting_at_once_lose_no_vote(store):
 
 
 def test_every_forcing_preset_but_free_has_a_perplexity_question():
-    from gru_viz.model import PRESETS
+    from gru_viz.nets.model import PRESETS
 
     assert {q for q in QUESTIONS if q.startswith("ppl_")} == {f"ppl_{p}" for p in PRESETS if p != "free"}
     assert ppl_answer(10.0, 10.05) == "same" and ppl_answer(10.0, 12.0) == "up" and ppl_answer(10.0, 8.0) == "down"

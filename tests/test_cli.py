@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.cli import main
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter\n" * 30

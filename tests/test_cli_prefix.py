@@ -3,7 +3,7 @@ from d2l's "time traveller"."""
 
 from __future__ import annotations
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.cli import main
 
 # Written for this test: a small German text, so any English prefix would be out of place.

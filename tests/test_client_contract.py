@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, SOURCES
-from gru_viz.scrub_payload import VERSION
 from gru_viz.ui import live_force
+from gru_viz.views.export_html import FORCE_SOURCES, SCRUBBER_DIR, SOURCES
+from gru_viz.views.scrub_payload import VERSION
 
 
 def test_the_pages_code_knows_the_version_python_writes():

@@ -1,4 +1,4 @@
-"""The nn.GRU-convention model (gru_viz/concise.py): equal to nn.GRU + nn.Linear, forced by hand in PyTorch's
+"""The nn.GRU-convention model (gru_viz/nets/concise.py): equal to nn.GRU + nn.Linear, forced by hand in PyTorch's
 convention, its hand-written backward equal to autograd, and a checkpoint kind of its own."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gru_viz.analysis import gradient_flow
-from gru_viz.attribution import attribution
-from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
-from gru_viz.concise import ConciseGRU, concise_from_params, from_torch
+from gru_viz.checkpoints.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
+from gru_viz.checkpoints.notebook import SEED_ORDER
 from gru_viz.data import Vocab
-from gru_viz.inference import predict, text_perplexity, trace_text
-from gru_viz.model import Forcing, GateForce
-from gru_viz.notebook import SEED_ORDER
+from gru_viz.explain.analysis import gradient_flow
+from gru_viz.explain.attribution import attribution
+from gru_viz.explain.inference import predict, text_perplexity, trace_text
+from gru_viz.nets.concise import ConciseGRU, concise_from_params, from_torch
+from gru_viz.nets.model import Forcing, GateForce
 
 V, HIDDEN = 28, 12
 

@@ -16,7 +16,7 @@ from helpers import autograd_sgd_update
 
 from gru_viz.data import make_corpus
 from gru_viz.fast import fast_step, fast_trace, run_step
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce
 from gru_viz.train import TrainConfig, Trainer, textbook_step
 
 

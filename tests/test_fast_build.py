@@ -12,7 +12,7 @@ import torch
 
 from gru_viz.fast import build_record, choice, fast_step, run_step, start_background_build
 from gru_viz.fast import ext as fast_ext
-from gru_viz.model import Forcing, GRUScratch
+from gru_viz.nets.model import Forcing, GRUScratch
 
 # --- the optional C++ build: absent, failing, and never in the way -----------------------------------------
 

@@ -17,7 +17,7 @@ from gru_viz.fast import fast_step, fast_trace, run_step
 from gru_viz.fast import step as fast
 from gru_viz.fast import torch_fm as fast_fm
 from gru_viz.fast import torch_rows as fast_torch
-from gru_viz.model import PARAM_NAMES, PRESETS
+from gru_viz.nets.model import PARAM_NAMES, PRESETS
 from gru_viz.train import TrainConfig, Trainer, textbook_step
 
 

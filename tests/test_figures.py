@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gru_viz import figures
+from gru_viz.views import figures
 
 T, H = 12, 6
 rng = np.random.default_rng(0)

@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.data import Vocab, seq_data_iter_sequential
-from gru_viz.inference import corpus_perplexity, predict, text_perplexity, trace_text
-from gru_viz.model import PRESETS, GRUScratch
+from gru_viz.explain.inference import corpus_perplexity, predict, text_perplexity, trace_text
+from gru_viz.nets.model import PRESETS, GRUScratch
 
 VOCAB = Vocab(["<unk>", " ", "a", "b", "c", "d"])
 
@@ -97,7 +97,7 @@ def test_a_runs_continuations_start_from_time_traveller_only_on_the_book_in_d2l_
     """Issue 30 item 7: a run on other text (the offline corpus, own text, raw characters) was continued from
     d2l's "time traveller"; it starts from that text's own first words."""
     from gru_viz.data import OFFLINE_NAME, TM_NAME, make_corpus
-    from gru_viz.inference import PREFIX, corpus_prefix
+    from gru_viz.explain.inference import PREFIX, corpus_prefix
 
     words = "the quick brown fox jumps over the lazy dog " * 20
     assert corpus_prefix(make_corpus(words, TM_NAME)) == PREFIX

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from gru_viz import checkpoint as ck
+from gru_viz.checkpoints import checkpoint as ck
 
 ESCAPED_QUOTES = '{"a":"' + '\\"' * 500_000  # 1 MB, unterminated: the string regex retried at every quote
 LIVENESS_S = 120  # the parse takes well under a second here; importing torch a few; the old regex 70 minutes
@@ -81,7 +81,7 @@ def _crafted_files(tmp_path) -> dict[str, str]:
 def _model_params():
     import torch
 
-    from gru_viz.model import GRUScratch
+    from gru_viz.nets.model import GRUScratch
 
     return GRUScratch(3, 4, generator=torch.Generator().manual_seed(0)).params()
 
@@ -89,7 +89,7 @@ def _model_params():
 def test_escaped_quote_header_vocab_and_history_are_refused_in_linear_time(tmp_path):
     paths = _crafted_files(tmp_path)
     script = textwrap.dedent(f"""
-        from gru_viz.checkpoint import CheckpointError, load_checkpoint
+        from gru_viz.checkpoints.checkpoint import CheckpointError, load_checkpoint
         for path in {list(paths.values())!r}:
             try:
                 load_checkpoint(path)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch, param_shapes
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch, param_shapes
 
 V, H, B, T = 7, 5, 3, 6
 

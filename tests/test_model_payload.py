@@ -1,15 +1,15 @@
-"""The model's data contract for the browser (gru_viz/model_payload.py): exact weights, checks, refusals."""
+"""The model's data contract for the browser (gru_viz/views/model_payload.py): exact weights, checks, refusals."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import Vocab
-from gru_viz.model import GRUScratch
-from gru_viz.model_payload import ModelPayloadError, read_model_payload, scratch_payload, torch_gru_payload
-from gru_viz.rnn import RNNScratch
+from gru_viz.nets.model import GRUScratch
+from gru_viz.nets.rnn import RNNScratch
+from gru_viz.views.model_payload import ModelPayloadError, read_model_payload, scratch_payload, torch_gru_payload
 
 VOCAB = Vocab(["<unk>", " ", "e", "t", "a"])
 
@@ -57,7 +57,7 @@ def test_the_bundled_models_fit():
 
 
 def test_a_concise_model_travels_in_pytorchs_layout():
-    from gru_viz.concise import from_torch
+    from gru_viz.nets.concise import from_torch
 
     gru, lin = torch.nn.GRU(len(VOCAB), 4), torch.nn.Linear(4, len(VOCAB))
     tensors, _, convention = read_model_payload(scratch_payload(from_torch(gru, lin), VOCAB))

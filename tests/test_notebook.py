@@ -1,5 +1,6 @@
-"""Files from either edition's notebook: bare safetensors (gru_viz/notebook.py) and torch.save files through
-`python -m gru_viz import` (gru_viz/torch_import.py), the vocabulary order recognised, hostile files refused."""
+"""Files from either edition's notebook: bare safetensors (gru_viz/checkpoints/notebook.py) and torch.save files
+through `python -m gru_viz import` (gru_viz/checkpoints/torch_import.py), the vocabulary order recognised, hostile
+files refused."""
 
 from __future__ import annotations
 
@@ -17,13 +18,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
-from gru_viz.checkpoint import CheckpointError, load_checkpoint
-from gru_viz.cli import main
-from gru_viz.concise import ConciseGRU
-from gru_viz.data import preprocess
-from gru_viz.inference import predict, trace_text
-from gru_viz.model import PARAM_NAMES
-from gru_viz.notebook import (
+from gru_viz.checkpoints.checkpoint import CheckpointError, load_checkpoint
+from gru_viz.checkpoints.notebook import (
     EDITIONS,
     PASSAGE,
     SEED_ORDER,
@@ -32,7 +28,12 @@ from gru_viz.notebook import (
     load_notebook,
     notebook_bytes,
 )
-from gru_viz.torch_import import import_file
+from gru_viz.checkpoints.torch_import import import_file
+from gru_viz.cli import main
+from gru_viz.data import preprocess
+from gru_viz.explain.inference import predict, trace_text
+from gru_viz.nets.concise import ConciseGRU
+from gru_viz.nets.model import PARAM_NAMES
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 PROBE = "the time traveller spoke of the fourth dimension while the lamp burned low"

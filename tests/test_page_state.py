@@ -10,7 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from gru_viz.data import make_corpus
-from gru_viz.model import PARAM_NAMES, Forcing, GateForce
+from gru_viz.nets.model import PARAM_NAMES, Forcing, GateForce
 from gru_viz.train import TrainConfig, Trainer
 from gru_viz.ui import page_state
 

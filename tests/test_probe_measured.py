@@ -10,10 +10,10 @@ import streamlit as st
 from helpers import cut_network
 from streamlit.testing.v1 import AppTest
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import preprocess
-from gru_viz.inference import text_perplexity
-from gru_viz.model import PRESETS
+from gru_viz.explain.inference import text_perplexity
+from gru_viz.nets.model import PRESETS
 from gru_viz.ui.actions import FALLBACK_PROBE, probe_prefix
 from gru_viz.ui.i18n import en, zh
 from gru_viz.ui.state import ASSETS

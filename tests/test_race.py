@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from gru_viz.data import make_corpus
-from gru_viz.model import PARAM_NAMES, GRUScratch
-from gru_viz.race import VARIANTS, Race
+from gru_viz.nets.model import PARAM_NAMES, GRUScratch
 from gru_viz.serve.handle import RunHandle
 from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import TrainConfig, Trainer
+from gru_viz.train.race import VARIANTS, Race
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter " * 12
 CFG = TrainConfig(hidden=8, epochs=4, batch_size=4, num_steps=10, seed=3)

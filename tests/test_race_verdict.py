@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gru_viz.race import SAME_SPEED_FLOOR, speed_verdict
 from gru_viz.train import EpochReport
+from gru_viz.train.race import SAME_SPEED_FLOOR, speed_verdict
 
 
 def lane(*speeds: float) -> list[EpochReport]:
@@ -47,7 +47,7 @@ def test_lesson_2s_answer_on_the_page_says_the_races_measured_verdict():
         assert run.join(120) and run.progress().status == "finished"
         at.run()
         curves = run.progress().curves
-        from gru_viz.race import VARIANTS
+        from gru_viz.train.race import VARIANTS
 
         gru, rnn = list(VARIANTS)[:2]  # the free GRU and the plain RNN, the race's first two lanes
         found = speed_verdict(curves[gru], curves[rnn])

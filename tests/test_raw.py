@@ -13,8 +13,7 @@ import pytest
 import torch
 from zh_text import chinese_text
 
-from gru_viz.analysis import RAW_FEATURES, best_per_feature, rank_units, raw_char_features, sentence_ends
-from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
+from gru_viz.checkpoints.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
 from gru_viz.cli import main
 from gru_viz.data import (
     MAX_VOCAB,
@@ -28,12 +27,13 @@ from gru_viz.data import (
     make_corpus,
     visible_char,
 )
+from gru_viz.explain.analysis import RAW_FEATURES, best_per_feature, rank_units, raw_char_features, sentence_ends
 from gru_viz.fast import ext as fast_ext
 from gru_viz.fast import run_step
-from gru_viz.figures import show_char
-from gru_viz.model import FREE, PARAM_NAMES, GRUScratch
-from gru_viz.rnn import RNNScratch
+from gru_viz.nets.model import FREE, PARAM_NAMES, GRUScratch
+from gru_viz.nets.rnn import RNNScratch
 from gru_viz.train import textbook_step
+from gru_viz.views.figures import show_char
 
 EVERY_CLASS = 'Ab Z\tq9 0"x" \'y\' (a[b]{c})\n  indented.\r\n中文，标点。「引号」😀 e\u0301 Ω\n'
 
@@ -169,7 +169,7 @@ def _assert_close(a, b, names=PARAM_NAMES):
 
 
 def test_the_forward_never_builds_one_hot_inputs_above_the_threshold(monkeypatch):
-    import gru_viz.model as model_module
+    import gru_viz.nets.model as model_module
 
     def refuse(*a, **k):
         raise AssertionError("one_hot called")

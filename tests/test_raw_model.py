@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets" / "pretrained_raw"

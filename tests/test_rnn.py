@@ -11,12 +11,12 @@ import pytest
 import torch
 from helpers import autograd_sgd_update, random_model
 
-from gru_viz.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
+from gru_viz.checkpoints.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from gru_viz.cli import main
 from gru_viz.data import Vocab, make_corpus
-from gru_viz.inference import corpus_perplexity
-from gru_viz.model import PRESETS, Forcing, ForcingError, GRUScratch
-from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, new_model, rnn_from_gru, rnn_from_params
+from gru_viz.explain.inference import corpus_perplexity
+from gru_viz.nets.model import PRESETS, Forcing, ForcingError, GRUScratch
+from gru_viz.nets.rnn import RNN_PARAM_NAMES, RNNScratch, new_model, rnn_from_gru, rnn_from_params
 from gru_viz.train import ConfigError, TrainConfig, Trainer, textbook_step
 
 ROOT = Path(__file__).resolve().parents[1]

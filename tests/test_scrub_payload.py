@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.figures import units_to_show
-from gru_viz.inference import trace_text
-from gru_viz.model import PRESETS
-from gru_viz.scrub_payload import (
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.explain.inference import trace_text
+from gru_viz.nets.model import PRESETS
+from gru_viz.views.figures import units_to_show
+from gru_viz.views.scrub_payload import (
     GATE_RANGE,
     STATE_RANGE,
     TOP_K,
@@ -51,8 +51,8 @@ def _json_bytes(payload: dict) -> int:
 
 
 def test_payload_of_a_500_character_probe_fits_1_mb_with_32_units_and_4_mb_with_all_256(trace, bundled):
-    from gru_viz.attribution import attribution
-    from gru_viz.scrub_payload import attribution_data
+    from gru_viz.explain.attribution import attribution
+    from gru_viz.views.scrub_payload import attribution_data
 
     model, vocab = bundled
     # the largest case: a forcing, so the forced and the free model's attribution both travel
@@ -117,14 +117,14 @@ def test_units_outside_the_model_are_refused(trace, bundled, units):
 
 
 def test_payload_module_imports_neither_streamlit_nor_plotly():
-    code = ("import sys, gru_viz.scrub_payload, gru_viz.export_html; "
+    code = ("import sys, gru_viz.views.scrub_payload, gru_viz.views.export_html; "
             "bad = [m for m in ('streamlit', 'plotly') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 @pytest.mark.parametrize("preset", ["free", "amnesia"])
 def test_cell_diagram_numbers_equal_the_trace_at_three_decimals(bundled, preset):
-    from gru_viz.cell_figure import wire_values
+    from gru_viz.views.cell_figure import wire_values
 
     model, vocab = bundled
     tr = trace_text(model, vocab, PROBE[:120], PRESETS[preset], normalize=False)
@@ -147,7 +147,7 @@ def test_characters_that_would_not_show_travel_with_how_to_draw_them():
 
     text = "def f(x):\n\treturn x  # twice\n" * 40
     corpus = make_corpus(text, "code", 0, tokens="raw")
-    model = __import__("gru_viz.model", fromlist=["GRUScratch"]).GRUScratch(len(corpus.vocab), 8)
+    model = __import__("gru_viz.nets.model", fromlist=["GRUScratch"]).GRUScratch(len(corpus.vocab), 8)
     tr = trace_text(model, corpus.vocab, text[:60], normalize=False)
     payload = scrub_payload(tr, corpus.vocab.idx_to_token)
     assert payload["visible"]["\n"] == "↵" and payload["visible"]["\t"] == "⇥" and payload["visible"][" "] == "␣"

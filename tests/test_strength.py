@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gru_viz.fast import fast_step, fast_trace
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.train import TrainConfig, textbook_step
 
 V, H, B, T = 7, 5, 3, 6

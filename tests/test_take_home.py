@@ -28,11 +28,11 @@ from d2l_editions import (
 from torch import nn
 from torch.nn import functional as F
 
-from gru_viz.checkpoint import checkpoint_bytes, load_checkpoint
-from gru_viz.concise import from_torch
+from gru_viz.checkpoints.checkpoint import checkpoint_bytes, load_checkpoint
+from gru_viz.checkpoints.notebook import SEED_ORDER, load_notebook
 from gru_viz.data import Vocab
-from gru_viz.inference import predict, trace_text
-from gru_viz.notebook import SEED_ORDER, load_notebook
+from gru_viz.explain.inference import predict, trace_text
+from gru_viz.nets.concise import from_torch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
@@ -150,7 +150,7 @@ def test_readme_save_lines_give_a_file_the_app_reads_as_that_model(case, tmp_pat
 def test_the_pages_d2l10_download_loads_with_load_state_dict_alone(kind, tmp_path):
     from safetensors.torch import load_file
 
-    from gru_viz.notebook import notebook_bytes
+    from gru_viz.checkpoints.notebook import notebook_bytes
 
     ours = load_checkpoint(ASSETS / "epoch_0500.safetensors" if kind == "scratch" else concise_checkpoint(tmp_path))
     path = tmp_path / "for_d2l10.safetensors"

@@ -13,7 +13,7 @@ from helpers import autograd_sgd_update, wait_for
 
 from gru_viz import train as train_mod
 from gru_viz.data import make_corpus
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.train import ConfigError, TrainConfig, Trainer, grad_clipping, perplexity, resolve_device, textbook_step
 
 TEXT = "the time traveller for so it will be convenient to speak of him was expounding a recondite matter to us " * 20

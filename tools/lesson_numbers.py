@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gru_viz.analysis import gradient_flow_any, memory_survival, summarize_flow, survival_at
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import load_corpus, preprocess
-from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PRESETS
-from gru_viz.rnn import new_model
+from gru_viz.explain.analysis import gradient_flow_any, memory_survival, summarize_flow, survival_at
+from gru_viz.explain.inference import trace_text
+from gru_viz.nets.model import FREE, PRESETS
+from gru_viz.nets.rnn import new_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_START, PROBE_LEN, MAX_TARGET = "the time traveller for so", 120, 60  # as ui/tabs/scrub and ui/tabs/gates

@@ -18,7 +18,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 sys.path.insert(0, str(ROOT))  # the app of this checkout, whichever one the environment has installed
 from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 
-from gru_viz.model import PRESETS  # noqa: E402 (after the path: the page's own names, texts and keys)
+from gru_viz.nets.model import PRESETS  # noqa: E402 (after the path: the page's own names, texts and keys)
 from gru_viz.ui.actions import describe_forcing  # noqa: E402
 from gru_viz.ui.i18n.en import EN  # noqa: E402
 from gru_viz.ui.page_state import PRESET_KEYS, widget_prefix  # noqa: E402

@@ -31,9 +31,9 @@ def child(settings: dict) -> dict:
     import torch
 
     from gru_viz.data import load_corpus
-    from gru_viz.race import VARIANTS, Race
     from gru_viz.serve import budget
     from gru_viz.train import TrainConfig, Trainer
+    from gru_viz.train.race import VARIANTS, Race
 
     s = {**DEFAULTS, **settings}
     torch.set_num_threads(s["threads"])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gru_viz.analysis import RAW_FEATURES, UnitMatch, correlations, raw_char_features
-from gru_viz.checkpoint import load_checkpoint
+from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import offline_text
-from gru_viz.inference import trace_text
+from gru_viz.explain.analysis import RAW_FEATURES, UnitMatch, correlations, raw_char_features
+from gru_viz.explain.inference import trace_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_CHARS, LONG_CHARS, PIECE = 500, 60_000, 10_000  # the app's probe length; a longer stretch, in pieces

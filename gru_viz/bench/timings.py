@@ -12,9 +12,9 @@ import torch
 
 from gru_viz.bench.training import scratch_model, train_epochs
 from gru_viz.data import preprocess
+from gru_viz.explain.inference import trace_text
 from gru_viz.fast import fast_trace, run_step
-from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.nets.model import FREE, PRESETS, Forcing, GateForce, GRUScratch
 from gru_viz.train import TrainConfig
 
 PROBE_CHARS = 1000
@@ -89,7 +89,7 @@ def trace_timings(model: GRUScratch, corpus, device: torch.device, loops: list[s
 
 def figure_timings(model: GRUScratch, corpus) -> dict[str, float]:
     """The scrubber's three figures for a 1,000-character probe (all units): build time and bytes per step."""
-    from gru_viz import figures
+    from gru_viz.views import figures
 
     probe = probe_window(corpus.text)
     tr = trace_text(model, corpus.vocab, probe)

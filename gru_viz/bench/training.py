@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from gru_viz.data import batches
 from gru_viz.fast import choose_loops, run_step
 from gru_viz.fast.choice import Shapes, why_not
-from gru_viz.model import FREE, PARAM_NAMES, GRUScratch
+from gru_viz.nets.model import FREE, PARAM_NAMES, GRUScratch
 from gru_viz.train import TrainConfig, clipped_sgd, textbook_step
 
 CHECK_RTOL = 1e-5

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import sys
 
-from gru_viz.checkpoint import CheckpointError
+from gru_viz.checkpoints.checkpoint import CheckpointError
 from gru_viz.cli import commands
 from gru_viz.cli.args import UsageError
 from gru_viz.cli.parser import build_parser
 from gru_viz.data import CorpusError
-from gru_viz.model import ForcingError
+from gru_viz.nets.model import ForcingError
 from gru_viz.train import ConfigError
 
 USER_ERRORS = (CorpusError, CheckpointError, ConfigError, ForcingError, ValueError, OSError)

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from gru_viz.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from gru_viz.checkpoints.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from gru_viz.cli.args import UsageError
 from gru_viz.data import atomic_write, install_timemachine, load_corpus, read_capped
-from gru_viz.inference import PREFIX, corpus_prefix, predict, trace_text
-from gru_viz.model import Forcing
-from gru_viz.rnn import new_model
+from gru_viz.explain.inference import PREFIX, corpus_prefix, predict, trace_text
+from gru_viz.nets.model import Forcing
+from gru_viz.nets.rnn import new_model
 from gru_viz.train import ConfigError, EpochReport, RunStatus, TrainConfig, Trainer, history_dicts
 
 
@@ -82,8 +82,8 @@ def _forcing(a: argparse.Namespace) -> Forcing:
 
 def _load_model(path: str):
     """A checkpoint, or a bare safetensors file saved in a d2l notebook (its vocabulary order recognised)."""
-    from gru_viz.checkpoint import MAX_BYTES
-    from gru_viz.notebook import load_any
+    from gru_viz.checkpoints.checkpoint import MAX_BYTES
+    from gru_viz.checkpoints.notebook import load_any
 
     return load_any(read_capped(path, MAX_BYTES, "a checkpoint", CheckpointError), path)[0]
 
@@ -122,7 +122,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_import(a: argparse.Namespace) -> int:
-    from gru_viz.torch_import import import_file
+    from gru_viz.checkpoints.torch_import import import_file
 
     src = Path(a.file)
     out = a.out or src.with_suffix(".safetensors")
@@ -132,7 +132,7 @@ def cmd_import(a: argparse.Namespace) -> int:
     atomic_write(out, data)
     how = ", ".join(f"{e} {p:.1f}" for e, p in nb.perplexity.items())
     chosen = "recognised" if nb.chosen else "as given"
-    from gru_viz.notebook import LAYOUT_LABELS
+    from gru_viz.checkpoints.notebook import LAYOUT_LABELS
 
     print(f"{LAYOUT_LABELS[nb.layout]}, hidden {nb.checkpoint.model.hidden}, vocabulary order {nb.edition} ({chosen}"
           f"{'; test-passage perplexity ' + how if how else ''}) -> {out}")
@@ -140,7 +140,7 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from gru_viz.notebook import notebook_bytes
+    from gru_viz.checkpoints.notebook import notebook_bytes
 
     atomic_write(a.out, notebook_bytes(load_checkpoint(a.checkpoint), a.edition))
     print(f"{a.edition} notebook file -> {a.out}")

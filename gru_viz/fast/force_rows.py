@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from gru_viz.model import Forcing
+from gru_viz.nets.model import Forcing
 
 
 class ForceRows(NamedTuple):

@@ -19,7 +19,7 @@ from gru_viz.fast.ext import load_extension
 from gru_viz.fast.force_rows import ForceRows, _force_rows, _force_table, _strength, free_gates
 from gru_viz.fast.rooms import Rooms
 from gru_viz.fast.torch_rows import linear, matmul_tn, operand, run_backward, run_forward, use_onednn
-from gru_viz.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
+from gru_viz.nets.model import FREE, PARAM_NAMES, Forcing, GRUScratch, Trace
 from gru_viz.train.textbook import textbook_step
 
 __all__ = ["fast_step", "fast_trace", "run_step"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gru_viz.data import cache_dir
-from gru_viz.model import PRESETS
+from gru_viz.nets.model import PRESETS
 
 # No 0/O, 1/I/L, 5/S, 2/Z, 8/B: a code read off a projector from the back row is typed right the first time.
 ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"

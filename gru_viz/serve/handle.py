@@ -1,6 +1,6 @@
 """RunHandle: what a background worker drives, whether it holds one Trainer or a race of several.
 
-Both `gru_viz.train.Trainer` and `gru_viz.race.Race` implement it, so the worker never asks which it holds.
+Both `gru_viz.train.Trainer` and `gru_viz.train.race.Race` implement it, so the worker never asks which it holds.
 """
 
 from __future__ import annotations

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import torch
 
 from gru_viz.data import Corpus
-from gru_viz.inference import PREFIX, predict
-from gru_viz.model import Forcing, from_params
-from gru_viz.race import Race
+from gru_viz.explain.inference import PREFIX, predict
+from gru_viz.nets.model import Forcing, from_params
 from gru_viz.serve.budget import release_memory
 from gru_viz.serve.handle import RunHandle
 from gru_viz.serve.kept import kept_run_bytes
 from gru_viz.serve.slots import TrainingSlots
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, snapshot_epochs
+from gru_viz.train.race import Race
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from gru_viz.model import FREE, Forcing, GateForce
+from gru_viz.nets.model import FREE, Forcing, GateForce
 
 
 class ConfigError(ValueError):

@@ -8,7 +8,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from gru_viz.model import Forcing, GRUScratch
+from gru_viz.nets.model import Forcing, GRUScratch
 
 
 def perplexity(mean_loss: float) -> float:

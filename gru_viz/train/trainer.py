@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gru_viz.data import batches, min_corpus_tokens
-from gru_viz.model import Forcing, GRUScratch, clone_params
+from gru_viz.nets.model import Forcing, GRUScratch, clone_params
 from gru_viz.train.config import ConfigError, TrainConfig, resolve_device
 from gru_viz.train.report import EpochReport, RunStatus
 from gru_viz.train.textbook import perplexity, textbook_step

@@ -14,12 +14,12 @@ from typing import TypeVar
 import streamlit as st
 
 from gru_viz.data import Corpus, Vocab, offline_text, preprocess
-from gru_viz.inference import corpus_prefix, opening_words
-from gru_viz.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
-from gru_viz.race import VARIANTS
+from gru_viz.explain.inference import corpus_prefix, opening_words
+from gru_viz.nets.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.serve.budget import MB, settings_bytes
 from gru_viz.serve.worker import TrainingWorker
 from gru_viz.train import ConfigError, TrainConfig
+from gru_viz.train.race import VARIANTS
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.state import (
     RUN_SECONDS,

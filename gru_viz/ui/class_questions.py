@@ -9,14 +9,14 @@ import html
 
 import streamlit as st
 
-from gru_viz.figures import tally_figure
-from gru_viz.model import PRESETS
+from gru_viz.nets.model import PRESETS
 from gru_viz.serve import classroom
 from gru_viz.serve.classroom import PPL_CHOICES, QUESTIONS, ClassError, ppl_answer
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.class_panel import Member, current, error_text, store, voter_id
 from gru_viz.ui.state import client_network as network
 from gru_viz.ui.view import View
+from gru_viz.views.figures import tally_figure
 
 TEACHER_POLL_S = 2.0  # the teacher's tallies refresh this often
 SHOWN_TEXTS = 12  # written answers listed under a tally, newest first

@@ -6,8 +6,8 @@ import io
 
 import streamlit as st
 
-from gru_viz.checkpoint import checkpoint_bytes
-from gru_viz.inference import TextTrace
+from gru_viz.checkpoints.checkpoint import checkpoint_bytes
+from gru_viz.explain.inference import TextTrace
 from gru_viz.ui.actions import Inspected
 from gru_viz.ui.view import View
 
@@ -43,8 +43,8 @@ def downloads(view: View, inspected: Inspected, trace: TextTrace) -> None:
 def _notebook_downloads(view: View, inspected: Inspected) -> None:
     """A GRU over d2l's 28 characters, as a file for each edition's notebook: its names and its vocabulary order
     (d2l 1.0's alphabetical one permuted back), built only when a button is pressed."""
-    from gru_viz.checkpoint import Checkpoint
-    from gru_viz.notebook import EDITIONS, SEED_ORDER, notebook_bytes
+    from gru_viz.checkpoints.checkpoint import Checkpoint
+    from gru_viz.checkpoints.notebook import EDITIONS, SEED_ORDER, notebook_bytes
 
     model, vocab, name = inspected.model, inspected.vocab, inspected.name
     if getattr(model, "arch", "gru") == "rnn" or sorted(vocab.idx_to_token) != sorted(SEED_ORDER):

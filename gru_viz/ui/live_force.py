@@ -9,13 +9,13 @@ import math
 
 import streamlit as st
 
-from gru_viz.export_html import SCRUBBER_DIR, module_js
-from gru_viz.model_payload import ModelPayloadError, scratch_payload
-from gru_viz.scrub_payload import VERSION
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.page_state import MAX_PROBE_INPUT, MAX_UNITS_TEXT, PRESET_KEYS
 from gru_viz.ui.scrubber import plotly_source
 from gru_viz.ui.view import View
+from gru_viz.views.export_html import SCRUBBER_DIR, module_js
+from gru_viz.views.model_payload import ModelPayloadError, scratch_payload
+from gru_viz.views.scrub_payload import VERSION
 
 NAME = "gru_viz.force"
 KEY = "live_force"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS
-from gru_viz.model import PRESETS
+from gru_viz.nets.model import PRESETS
 from gru_viz.serve.classroom import normalize_code
 from gru_viz.train import TrainConfig
 

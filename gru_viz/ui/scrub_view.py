@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from gru_viz.attribution import attribution
-from gru_viz.cell_figure import cell_layout
 from gru_viz.data import visible_char
-from gru_viz.figures import COLORS, GATE_COLORS, MARKER_COLOR, units_to_show
-from gru_viz.inference import TextTrace, trace_text
-from gru_viz.model import FREE, Forcing
-from gru_viz.scrub_payload import attribution_data, forcing_data
+from gru_viz.explain.attribution import attribution
+from gru_viz.explain.inference import TextTrace, trace_text
+from gru_viz.nets.model import FREE, Forcing
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected
 from gru_viz.ui.view import View
+from gru_viz.views.cell_figure import cell_layout
+from gru_viz.views.figures import COLORS, GATE_COLORS, MARKER_COLOR, units_to_show
+from gru_viz.views.scrub_payload import attribution_data, forcing_data
 
 # The scrubber's words, passed to the browser in the page's language.
 LABELS = ("first", "prev", "next", "last", "play", "pause_play", "step", "jump", "jump_placeholder", "jump_help",

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from gru_viz.checkpoint import CheckpointError
+from gru_viz.checkpoints.checkpoint import CheckpointError
 from gru_viz.data import Corpus, CorpusError, decode_text, make_corpus
 from gru_viz.train import TrainConfig, available_devices, resolve_device
 from gru_viz.ui import page_state as ps
@@ -195,7 +195,7 @@ def checkpoint_upload(view: View) -> None:
 
 
 def _load_upload(view: View, up, edition: str | None) -> None:
-    from gru_viz.notebook import VocabOrderError, load_any
+    from gru_viz.checkpoints.notebook import VocabOrderError, load_any
 
     try:
         ckpt, nb = load_any(up.getvalue(), up.name, edition, max_hidden=CAPS["hidden"])  # the app's cap
@@ -208,7 +208,7 @@ def _load_upload(view: View, up, edition: str | None) -> None:
         st.success(view.t("ckpt_loaded", name=md_escape(up.name), hidden=ckpt.model.hidden, vocab=len(ckpt.vocab)))
     except CheckpointError as exc:
         if isinstance(exc, VocabOrderError):  # the one refusal with a way on (the switch): said in the page's language
-            from gru_viz.notebook import FACTOR
+            from gru_viz.checkpoints.notebook import FACTOR
 
             ps.put("uploaded_error", view.t("nb_order_unknown", name=md_escape(up.name), factor=FACTOR,
                                             seed=exc.perplexity["seed"], d2l10=exc.perplexity["d2l-1.0"]))
@@ -221,7 +221,7 @@ def _load_upload(view: View, up, edition: str | None) -> None:
 def _edition_switch(view: View, up) -> bool:
     """Which edition's vocabulary order a notebook file is read in: recognised, or the person's choice. True when
     a new choice read the file again (it said how that went)."""
-    from gru_viz.notebook import EDITIONS
+    from gru_viz.checkpoints.notebook import EDITIONS
 
     nb = ps.get("uploaded_nb")
     if nb is not None and nb.edition == "metadata":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gru_viz.checkpoint import Checkpoint, load_checkpoint
+from gru_viz.checkpoints.checkpoint import Checkpoint, load_checkpoint
 from gru_viz.data import OFFLINE_NAME, TM_NAME, Corpus, CorpusError, fetch_timemachine, make_corpus, offline_text
 from gru_viz.serve.budget import MB, memory_left
 from gru_viz.serve.kept import KeptMemory

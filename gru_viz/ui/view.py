@@ -6,8 +6,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from gru_viz.figures import AXES
 from gru_viz.ui.strings import translate
+from gru_viz.views.figures import AXES
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import assert_nothing_fetched, open_offline
 
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.inference import predict, text_perplexity
-from gru_viz.model import PRESETS, Forcing
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.explain.inference import predict, text_perplexity
+from gru_viz.nets.model import PRESETS, Forcing
 from gru_viz.ui.actions import probe_prefix
 
 pytestmark = pytest.mark.e2e

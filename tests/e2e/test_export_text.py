@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gru_viz.export_html import PAGE_CSS
+from gru_viz.views.export_html import PAGE_CSS
 
 pytestmark = pytest.mark.e2e
 

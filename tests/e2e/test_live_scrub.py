@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gru_viz.attribution import attribution
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.inference import trace_text
-from gru_viz.model import PRESETS, Forcing
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.explain.attribution import attribution
+from gru_viz.explain.inference import trace_text
+from gru_viz.nets.model import PRESETS, Forcing
 
 pytestmark = pytest.mark.e2e
 MODEL = Path(__file__).resolve().parents[2] / "assets" / "pretrained" / "epoch_0500.safetensors"
@@ -127,8 +127,8 @@ def test_typing_in_the_probe_retraces_the_scrubber_and_the_attribution_waits_for
 
 def test_data_of_another_version_is_refused_with_a_readable_message(browser, tmp_path):
     """A page whose code and data disagree (a cached script after an upgrade) says so and draws nothing."""
-    from gru_viz.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
-    from gru_viz.scrub_payload import VERSION
+    from gru_viz.views.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
+    from gru_viz.views.scrub_payload import VERSION
 
     src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in FORCE_SOURCES)
     src += "\n" + scrubber_js().replace("export default function scrubber(", "function scrubber(")

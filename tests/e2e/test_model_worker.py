@@ -18,11 +18,11 @@ import torch
 from conftest import assert_nothing_fetched, open_offline
 from torch.nn import functional as F
 
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.export_html import FORCE_SOURCES, MODEL_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
-from gru_viz.inference import predict, text_perplexity
-from gru_viz.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
-from gru_viz.model_payload import model_payload, scratch_payload, torch_gru_payload
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.explain.inference import predict, text_perplexity
+from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
+from gru_viz.views.export_html import FORCE_SOURCES, MODEL_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
+from gru_viz.views.model_payload import model_payload, scratch_payload, torch_gru_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "assets" / "pretrained" / "epoch_0500.safetensors"
@@ -301,14 +301,14 @@ def _set_range(page, testid: str, value: float) -> None:
 
 
 def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(browser, tmp_path, ckpt):
-    from gru_viz.attribution import attribution
-    from gru_viz.export_html import scrubber_html
-    from gru_viz.inference import trace_text
-    from gru_viz.scrub_payload import attribution_data, scrub_payload
+    from gru_viz.explain.attribution import attribution
+    from gru_viz.explain.inference import trace_text
     from gru_viz.ui.actions import probe_prefix
     from gru_viz.ui.live_force import force_data
     from gru_viz.ui.tabs.scrub import ui_data
     from gru_viz.ui.view import View
+    from gru_viz.views.export_html import scrubber_html
+    from gru_viz.views.scrub_payload import attribution_data, scrub_payload
 
     stored = load_checkpoint(MODEL)
     view = View()

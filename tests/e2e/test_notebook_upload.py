@@ -17,9 +17,9 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.checkpoint import load_checkpoint
-from gru_viz.model import PRESETS, Forcing
-from gru_viz.notebook import SEED_ORDER, load_any, notebook_bytes
+from gru_viz.checkpoints.checkpoint import load_checkpoint
+from gru_viz.checkpoints.notebook import SEED_ORDER, load_any, notebook_bytes
+from gru_viz.nets.model import PRESETS, Forcing
 
 pytestmark = pytest.mark.e2e
 

@@ -264,9 +264,9 @@ CELL_JS = """
 
 
 def test_stepping_moves_the_cell_diagram_and_the_attribution_bars_with_the_traces_numbers_and_no_rerun(app):
-    from gru_viz.checkpoint import load_checkpoint
-    from gru_viz.inference import trace_text
-    from gru_viz.model import PRESETS
+    from gru_viz.checkpoints.checkpoint import load_checkpoint
+    from gru_viz.explain.inference import trace_text
+    from gru_viz.nets.model import PRESETS
 
     open_scrubber(app, probe_query(preset="amnesia"))
     app.wait_until(lambda: app.page.evaluate(CELL_JS), "the cell diagram")

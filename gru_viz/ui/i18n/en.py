@@ -408,7 +408,7 @@ EN: dict[str, str] = {
     "g_conv_note_colah": "The roles of Z and 1 − Z are swapped: here Z_t close to 1 takes the new candidate. The "
                          "same model, with z read as 1 − z.",
     "g_conv_note_pytorch": "The reset gate multiplies W_hn h + b_hn after the matrix product and there are two "
-                           "biases: not the same function as d2l's cell. gru_viz.analysis.TorchConventionGRU "
+                           "biases: not the same function as d2l's cell. gru_viz.explain.analysis.TorchConventionGRU "
                            "reproduces nn.GRU exactly (tested).",
     "g_lesson_title": "Lesson: the chapter's exercises",
     "g_predict": "Your prediction first (nobody sees it but you)",

@@ -365,7 +365,7 @@ ZH: dict[str, str] = {
     "g_conv_note_d2l": "Z_t 接近 1 时保留旧的隐状态。这就是本应用计算的单元。",
     "g_conv_note_colah": "Z 与 1 − Z 的角色互换：这里 Z_t 接近 1 时采用新的候选隐状态。模型相同，只是把 z 读作 1 − z。",
     "g_conv_note_pytorch": "重置门在矩阵乘法之后乘以 W_hn h + b_hn，并且有两组偏置：与 d2l 的单元不是同一个函数。"
-                           "gru_viz.analysis.TorchConventionGRU 可以精确复现 nn.GRU（已测试）。",
+                           "gru_viz.explain.analysis.TorchConventionGRU 可以精确复现 nn.GRU（已测试）。",
     "g_lesson_title": "练习：本章的习题",
     "g_predict": "先写下你的预测（只有你能看到）",
     "g_setup": "为此设置应用",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gru_viz.export_html import plotly_file, scrubber_js
+from gru_viz.views.export_html import plotly_file, scrubber_js
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-// Which characters mattered (gru_viz/attribution.py): per step t, a bar under every character t' ≤ t on a log
+// Which characters mattered (gru_viz/explain/attribution.py): per step t, a bar under every character t' ≤ t on a log
 // scale and the tape's colouring, for the trace's model and (when it is forced) the free model beside it.
 
 // A bar spans this many decades below its row's largest value. Four made nearly every bar full height on the

@@ -1,4 +1,4 @@
-// The GRU cell of the scrubber (gru_viz/cell_figure.py draws it; this writes one unit's values into it per step
+// The GRU cell of the scrubber (gru_viz/views/cell_figure.py draws it; this writes one unit's values into it per step
 // with one Plotly.relayout of a small layout-only figure). Loaded before scrubber.js, which calls these.
 
 function gateForced(forcing, gate, t, unit) {

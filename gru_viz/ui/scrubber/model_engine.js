@@ -1,6 +1,6 @@
 // The GRU's forward pass in the browser: d2l's equations (or nn.GRU's), float64, in a Web Worker.
 //
-// The weights arrive once per model (gru_viz/model_payload.py, version 1) and are checked here before any step
+// The weights arrive once per model (gru_viz/views/model_payload.py, version 1) and are checked here before any step
 // runs. Every product is a dot product over a transposed weight with four accumulators (2-3x faster in V8 than
 // adding scaled rows). The worker is made from a Blob of gvModelEngine's own source, because the component has
 // no URL of its own (and an exported page opened from file:// has none either); where a worker cannot be made,
@@ -54,7 +54,7 @@ function gvModelEngine() {
     return out;
   }
 
-  // The payload checked as gru_viz.model_payload.read_model_payload checks it; the weights made ready to run.
+  // The payload checked as gru_viz.views.model_payload.read_model_payload checks it; the weights made ready to run.
   function prepare(p) {
     if (!p || p.kind !== KIND) throw new Error("not a gru_viz model payload");
     if (p.version !== VERSION) throw new Error(`model payload version ${p.version}, this page knows ${VERSION}`);
@@ -192,7 +192,7 @@ function gvModelEngine() {
   const perplexityOf = (meanLoss) => (!Number.isFinite(meanLoss) || meanLoss > 700 ? Infinity : Math.exp(meanLoss));
 
   // Run over ids from a zero state. record: keep R, Z, H̃, H (T·h) and log-probabilities (T·v) of every step.
-  // Returns the perplexity of predicting ids[1..] (gru_viz.inference.text_perplexity) and, when recorded, arrays.
+  // Returns the perplexity of predicting ids[1..] (gru_viz.explain.inference.text_perplexity) and, when recorded, arrays.
   function run(M, ids, force, record) {
     const F = forceOf(M, force);
     const h = M.h, v = M.v, T = ids.length;

@@ -1,7 +1,7 @@
 // The scrubber's small helpers (numbers from the payload, characters as drawn, plotly.js loaded once, icons, DOM
 // nodes), loaded first: every other part of the scrubber calls these.
 
-// The version of the data the page's Python writes for this code (gru_viz.scrub_payload.VERSION: the scrubber's
+// The version of the data the page's Python writes for this code (gru_viz.views.scrub_payload.VERSION: the scrubber's
 // payload, ②'s component data and the setting it sends back). A page whose code and data disagree (a cached
 // script after an upgrade) says so instead of drawing numbers it may misread.
 const GV_CONTRACT = 1;

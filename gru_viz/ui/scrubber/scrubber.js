@@ -1,9 +1,9 @@
-// The time-step scrubber of gru_viz, in the browser: one recorded trace arrives once (gru_viz/scrub_payload.py),
+// The time-step scrubber of gru_viz, in the browser: one recorded trace arrives once (gru_viz/views/scrub_payload.py),
 // is drawn once with plotly.js, and every step, hover and click after that is answered here.
 //
 // Streamlit (custom components v2) calls the default export again on every rerun; it rebuilds only when the
 // trace or the labels change, so the rerun that a settled step causes redraws nothing. The same file runs in
-// the exported HTML (gru_viz/export_html.py), where `setStateValue` does nothing.
+// the exported HTML (gru_viz/views/export_html.py), where `setStateValue` does nothing.
 
 const WINDOW = 80; // at most this many steps visible at once along the heatmaps' x axis (fewer on narrow screens)
 

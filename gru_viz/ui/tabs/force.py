@@ -8,8 +8,8 @@ import os
 
 import streamlit as st
 
-from gru_viz.inference import predict, text_perplexity
-from gru_viz.model import FREE, Forcing
+from gru_viz.explain.inference import predict, text_perplexity
+from gru_viz.nets.model import FREE, Forcing
 from gru_viz.ui import class_panel, class_questions
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import (

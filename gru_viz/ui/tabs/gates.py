@@ -8,7 +8,8 @@ import html
 import numpy as np
 import streamlit as st
 
-from gru_viz.analysis import (
+from gru_viz.data import visible_char
+from gru_viz.explain.analysis import (
     FEATURES,
     RAW_FEATURES,
     best_per_feature,
@@ -18,11 +19,9 @@ from gru_viz.analysis import (
     rank_units,
     summarize_flow,
 )
-from gru_viz.data import visible_char
-from gru_viz.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
-from gru_viz.inference import trace_text
-from gru_viz.model import FREE, PRESETS, Forcing
-from gru_viz.race import VARIANTS, speed_verdict
+from gru_viz.explain.inference import trace_text
+from gru_viz.nets.model import FREE, PRESETS, Forcing
+from gru_viz.train.race import VARIANTS, speed_verdict
 from gru_viz.ui import class_questions
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
@@ -30,6 +29,7 @@ from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import cached, pretrained_rnn, runs
 from gru_viz.ui.view import View, math_html, md_escape
+from gru_viz.views.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {

@@ -6,11 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from gru_viz.export_html import scrubber_html
-from gru_viz.figures import units_to_show
-from gru_viz.inference import TextTrace, trace_text
-from gru_viz.model import FREE, PRESETS, Forcing
-from gru_viz.scrub_payload import attribution_data, scrub_payload
+from gru_viz.explain.inference import TextTrace, trace_text
+from gru_viz.nets.model import FREE, PRESETS, Forcing
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe, probe_label
 from gru_viz.ui.chrome import error_boundary, share_box
@@ -19,6 +16,9 @@ from gru_viz.ui.exports import downloads
 from gru_viz.ui.scrub_view import attribution_for, rows_shown, ui_data
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
 from gru_viz.ui.view import View
+from gru_viz.views.export_html import scrubber_html
+from gru_viz.views.figures import units_to_show
+from gru_viz.views.scrub_payload import attribution_data, scrub_payload
 
 EQUATIONS = r"""
 \begin{aligned}

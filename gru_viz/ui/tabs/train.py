@@ -11,16 +11,16 @@ from collections import Counter
 import streamlit as st
 
 from gru_viz.data import OFFLINE_NAME, TM_NAME, Corpus, visible_char
-from gru_viz.figures import perplexity_figure
-from gru_viz.race import VARIANTS
 from gru_viz.serve.worker import RunProgress, TrainingWorker
 from gru_viz.train import EpochReport, RunStatus
+from gru_viz.train.race import VARIANTS
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.actions import Training, start_run
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.context import PageContext
 from gru_viz.ui.state import RUN_SECONDS, active_run, pretrained, runs, training_slots
 from gru_viz.ui.view import View, md_escape
+from gru_viz.views.figures import perplexity_figure
 
 POLL_SECONDS = 1.0
 STATUS_POLL_SECONDS = 2.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from gru_viz.model import FREE, PRESETS, Forcing
+from gru_viz.nets.model import FREE, PRESETS, Forcing
 from gru_viz.train import EpochReport, RunStatus, TrainConfig, Trainer, TrainingDiverged
 
 # Stable ids (the keys of a race's histories and samples); the page names them in its language (variant_<id>).

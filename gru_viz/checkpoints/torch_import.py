@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as st_save
 
-from gru_viz.checkpoint import MAX_BYTES, CheckpointError, checkpoint_bytes
+from gru_viz.checkpoints.checkpoint import MAX_BYTES, CheckpointError, checkpoint_bytes
+from gru_viz.checkpoints.notebook import NotebookModel, load_notebook
 from gru_viz.data import read_capped
-from gru_viz.notebook import NotebookModel, load_notebook
 
 MAX_ENTRIES = 64  # a GRU's state dict is 11 tensors (6 for nn.GRU) plus 5-6 bookkeeping entries
 MAX_PICKLE_BYTES = 1024 * 1024  # data.pkl only names tensors: a few KB

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from gru_viz.data import TM_NAME, Corpus, Vocab
-from gru_viz.model import FREE, Forcing, GRUScratch
+from gru_viz.nets.model import FREE, Forcing, GRUScratch
 from gru_viz.train import perplexity
 
 PREFIX = "time traveller"  # d2l's prefix for continuations (predict_ch8('time traveller', …))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from safetensors.torch import save as st_save
 
-from gru_viz.checkpoint import (
+from gru_viz.checkpoints.checkpoint import (
     ARCHS,
     FORMAT,
     MAX_BYTES,
@@ -24,11 +24,11 @@ from gru_viz.checkpoint import (
     load_checkpoint,
     read_header,
 )
-from gru_viz.concise import ARCH as TORCH_ARCH
-from gru_viz.concise import TORCH_PARAM_NAMES
 from gru_viz.data import UNK, Vocab, preprocess
-from gru_viz.inference import text_perplexity
-from gru_viz.model import PARAM_NAMES
+from gru_viz.explain.inference import text_perplexity
+from gru_viz.nets.concise import ARCH as TORCH_ARCH
+from gru_viz.nets.concise import TORCH_PARAM_NAMES
+from gru_viz.nets.model import PARAM_NAMES
 
 # The zh.d2l.ai edition (the seed's): <unk> first, then by frequency in The Time Machine (this app's order).
 SEED_ORDER: tuple[str, ...] = (UNK, " ", *"etainoshrdlmucfwgypbvkxzjq")

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gru_viz.backward import check_target, loss_gradient, norms_back, top1_gradient
-from gru_viz.model import FREE, CharModel, Forcing, Forward, Recording
+from gru_viz.nets.backward import check_target, loss_gradient, norms_back, top1_gradient
+from gru_viz.nets.model import FREE, CharModel, Forcing, Forward, Recording
 
 ARCH = "torch-gru"
 # Our checkpoint's names: nn.GRU's own (layer 0) and the Linear's, so a notebook loads them with one prefix.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gru_viz.model import FREE, Forcing, ForcingError, Forward, GRUScratch, Recording, ScratchModule
+from gru_viz.nets.model import FREE, Forcing, ForcingError, Forward, GRUScratch, Recording, ScratchModule
 
 # d2l's names for rnn_scratch's parameters, in the chapter's order.
 RNN_PARAM_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gru_viz.backward import check_target, loss_gradient, norms_back
-from gru_viz.model import FREE, Forcing, ForcingError, GRUScratch
-from gru_viz.rnn import RNNScratch, arch_of
+from gru_viz.nets.backward import check_target, loss_gradient, norms_back
+from gru_viz.nets.model import FREE, Forcing, ForcingError, GRUScratch
+from gru_viz.nets.rnn import RNNScratch, arch_of
 
 
 @torch.no_grad()
@@ -24,7 +24,7 @@ def gradient_flow(model: GRUScratch, tokens: list[int], target: int, forcing: Fo
     Written out (not autograd) so the chain rule through Z, R and H̃ is visible; tests check it against autograd.
     """
     if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's cell: the reset gate after the product
-        from gru_viz.concise import gradient_flow_torch
+        from gru_viz.nets.concise import gradient_flow_torch
 
         return gradient_flow_torch(model, tokens, target, forcing)
     check_target(tokens, target)

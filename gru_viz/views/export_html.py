@@ -8,7 +8,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-SCRUBBER_DIR = Path(__file__).resolve().parent / "ui" / "scrubber"
+SCRUBBER_DIR = Path(__file__).resolve().parents[1] / "ui" / "scrubber"
 # Latin fonts before the CJK one: where none of the first four is installed, a CJK font drew “ and ” a full em
 # wide, as extra spaces around every quote (Chinese characters still fall through to the CJK font).
 PAGE_CSS = """

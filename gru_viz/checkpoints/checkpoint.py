@@ -17,11 +17,11 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from gru_viz.concise import ARCH as TORCH_ARCH
-from gru_viz.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS, UNK, Vocab, atomic_write, read_capped, size_label
-from gru_viz.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
-from gru_viz.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
+from gru_viz.nets.concise import ARCH as TORCH_ARCH
+from gru_viz.nets.concise import TORCH_PARAM_NAMES, ConciseGRU, concise_from_params, torch_param_shapes
+from gru_viz.nets.model import PARAM_NAMES, GRUScratch, from_params, param_shapes
+from gru_viz.nets.rnn import RNN_PARAM_NAMES, RNNScratch, rnn_from_params, rnn_param_shapes
 
 FORMAT = "gru_viz.checkpoint/1"
 MAX_BYTES = 64 * 1024 * 1024

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gru_viz.attribution import LOG_RANGE, TARGET, dequantize_log, quantize_log, triangle
 from gru_viz.data import visible_char
-from gru_viz.inference import TextTrace
-from gru_viz.model import Forcing, GateForce
+from gru_viz.explain.attribution import LOG_RANGE, TARGET, dequantize_log, quantize_log, triangle
+from gru_viz.explain.inference import TextTrace
+from gru_viz.nets.model import Forcing, GateForce
 
 # The browser's data contract (ui/scrubber/scrub_util.js GV_CONTRACT): this payload, ②'s component data
 # (live_force.force_data) and the setting ② sends back carry it; either side refuses another version.

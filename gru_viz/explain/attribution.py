@@ -8,8 +8,8 @@ import copy
 import numpy as np
 import torch
 
-from gru_viz.backward import top1_gradient
-from gru_viz.model import FREE, Forcing, GRUScratch
+from gru_viz.nets.backward import top1_gradient
+from gru_viz.nets.model import FREE, Forcing, GRUScratch
 
 # The target of step t is the model's own top-1 next character (always defined, the last step included, and the
 # bar the scrubber's "next character" chart shows first); a forced model explains its own top-1 prediction.
@@ -26,7 +26,7 @@ def attribution(model: GRUScratch, tokens: list[int] | np.ndarray, forcing: Forc
     ∂ log p(ŷ_t)/∂H_s, so the whole matrix costs one backward sweep of (T−s)-row matmuls.
     """
     if getattr(model, "convention", "d2l") == "torch":  # nn.GRU's cell: the reset gate after the product
-        from gru_viz.concise import attribution_torch
+        from gru_viz.nets.concise import attribution_torch
 
         return attribution_torch(model, tokens, forcing, dtype)
     ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).reshape(1, -1)
