@@ -133,8 +133,19 @@ class GvForce {
     gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
     this.lastJob = r;
-    this.drawCurve();
-    gvScrubFollow(this, r);
+    this.follow();
+  }
+
+  // The figures (the curve's marker, the scrubber's views) after the frame that paints the numbers and texts,
+  // for the latest result only: a drag's results that a newer one overtook before that frame are never drawn.
+  follow() {
+    if (this.followFrame) return;
+    this.followFrame = requestAnimationFrame(() => setTimeout(() => {
+      this.followFrame = 0;
+      if (this.dead || this.locked || !this.lastJob) return;
+      this.drawCurve();
+      gvScrubFollow(this, this.lastJob);
+    }, 0));
   }
 
   // the server's rows and attribution for the setting it just recorded: into the scrubber, which says whether
@@ -147,7 +158,7 @@ class GvForce {
     if (key === this.attKey) return;
     this.attKey = key;
     this.scrubData = { ...this.scrubData, rows: a.rows, attribution: a.attribution };
-    if (redraw && !this.locked && this.lastJob) gvScrubFollow(this, this.lastJob);
+    if (redraw && !this.locked && this.lastJob) this.follow();
   }
 
   showCurve(c) {

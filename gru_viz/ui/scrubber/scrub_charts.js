@@ -119,8 +119,9 @@ Object.assign(Scrubber.prototype, {
   plot(t, row) {
     const P = this.Plotly, n = this.n;
     // the window moves (a relayout) only once the step leaves it; the marker is an overlay
-    const xr = this.heatDiv._fullLayout.xaxis.range;
-    if (t < xr[0] + 1 || t > xr[1] - 1) P.relayout(this.heatDiv, { "xaxis.range": this.windowFor(t) });
+    // (at either end of the trace the window cannot move: a relayout there would only redraw it)
+    const xr = this.heatDiv._fullLayout.xaxis.range, w = this.windowFor(t);
+    if ((t < xr[0] + 1 || t > xr[1] - 1) && (w[0] !== xr[0] || w[1] !== xr[1])) P.relayout(this.heatDiv, { "xaxis.range": w });
     this.place();
     // the state chart: new y values and bar colours, one restyle
     const hp = new Array(n), ht = this.column(this.Ht, t), h = this.column(this.H, t), z = this.column(this.Z, t);

@@ -102,9 +102,14 @@ class Scrubber {
   // the rows differ: then the caller builds a new Scrubber.
   retrace(p) {
     if (p.text !== this.p.text || p.units.join() !== this.units.join()) return false;
+    const same = p.id === this.p.id; // the same trace with the server's new attribution: no figure changes
     this.p = p;
     Object.assign(this, scrubArrays(p));
     attReplace(this);
+    if (same) {
+      this.later(this.shownStep(), this.rowOf.get(this.unit), false);
+      return true;
+    }
     if (this.plots) this.Plotly.restyle(this.heatDiv, { z: [this.zOf(this.R), this.zOf(this.Z)] }, [0, 1]);
     this.shown = -1;
     this.draw();
