@@ -21,12 +21,15 @@ SCRUB = f"{ROOT} .gfc-scrub"
 
 # What ②'s scrubber draws at the moment the condition first holds (polled every frame): the setting and
 # sequence painted, the heatmaps' rows and z, the state chart's values, the cell's text, the stale mark, the
-# script runs finished so far.
+# script runs finished so far. The scrubber is scrolled into view first: its figures off screen are drawn only
+# when they come near it (scrub_lazy.js), and none may still miss a setting when the snapshot is taken.
 SNAPSHOT = """(cond) => {
   const tr = window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
   const box = document.querySelector('.gfc-scrub'), host = box && box.querySelector('.gsc-host-root');
   const S = host && host.__gsc;
-  if (!tr || !S || !S.plots || S.pendingFrame || Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
+  if (host) host.scrollIntoView({block: 'start'});
+  if (!tr || !S || !S.plots || S.pendingFrame || S.missed.size) return null;
+  if (Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
   if (!new Function('tr', 'S', 'return ' + cond)(tr, S)) return null;
   const heat = S.heatDiv.data, mix = S.mixDiv.data, done = S.done.dataset;
   return {setting: tr.setting, text: tr.text, steps: tr.steps, rows: heat[0].y.map(Number), R: heat[0].z, Z: heat[1].z,
