@@ -181,12 +181,18 @@ class GvForce {
     const layout = { height: big ? 320 : 260, font: { size: big ? 18 : 12 },
       margin: { l: big ? 80 : 60, r: 10, t: big ? 44 : 36, b: big ? 64 : 44 },
       title: { text: this.ui.curve_title, font: { size: big ? 20 : 14 } },
-      xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
-      yaxis: { title: { text: this.ui.curve_y }, type: "log" }, showlegend: true,
+      // "allow": no measuring of every tick label at each redraw to hide those past the edge
+      xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03], ticklabeloverflow: "allow" },
+      yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow" }, showlegend: true,
       legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
-      if (this.curveDrawn && this.curveShown === c) {
-        P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]); // only the marker moved
+      const same = this.curveShown && String(this.curveShown.ppl) === String(c.ppl); // the gates did not change
+      if (this.curveDrawn && (this.curveShown === c || same)) {
+        this.curveShown = c;
+        this.curveBox.dataset.painted = String(c.seq);
+        // only the marker moved; while a newer curve is computed it waits for that curve (one redraw, not two)
+        const newer = Number(this.curveBox.dataset.asked) > c.seq;
+        if (!newer) P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]);
         return;
       }
       this.curveShown = c;
