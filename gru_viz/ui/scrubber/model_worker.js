@@ -117,8 +117,10 @@ class GvModelClient {
           break;
         }
       }
-      const c = this.curveJob;
-      if (!q && lane === last && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
+      // the curve gives way: its next point waits while a job is computed or waiting (on two cores the job
+      // would otherwise share one with the curve); a point already running finishes
+      const c = this.curveJob, jobFirst = this.lanes.length > 1 && (this.lanes[0].busy || this.pending.size > 0);
+      if (!q && lane === last && !jobFirst && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
       if (!q) continue;
       lane.busy = true;
       lane.inflight = q;
