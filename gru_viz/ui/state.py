@@ -124,7 +124,7 @@ def _watchdog() -> threading.Thread:
     def loop() -> None:
         while True:
             reap_unseen(UNSEEN_GRACE_S)
-            gone_sessions.GONE.free_gone(ttl, gone_sessions.runtime_knows())
+            gone_sessions.GONE.free_gone(ttl, gone_sessions.runtime_knows(), release=gone_sessions.release_runtime)
             time.sleep(2.0)
 
     thread = threading.Thread(target=loop, name="gru-unseen-watchdog", daemon=True)
