@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from gru_viz.serve.kept import KeptMemory, object_bytes
 
 MB = 2**20
-# Results about one session's own models (its runs, its upload). A trace of 500 characters at hidden 512 with
-# its scrubber payload holds about 10 MB; the oldest beyond this go, whatever the per-name counts allow.
+# Results about one session's own models (its runs, its upload): the scrubber's results about an uploaded model of
+# hidden 512 held 5.2 MB by object_bytes (its trace, payloads and the model sent to the browser; docs/LOADTEST.md).
+# The oldest beyond this go, whatever the per-name counts allow.
 RESULTS_PER_SESSION_MB = float(os.environ.get("GRU_VIZ_RESULTS_PER_SESSION_MB", "64"))
 
 
