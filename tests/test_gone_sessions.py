@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 from streamlit.elements.widgets.text_widgets import TextAreaSerde
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.memory_session_storage import MemorySessionStorage
 from streamlit.runtime.session_manager import SessionInfo
 from streamlit.runtime.state.common import WidgetMetadata
@@ -103,6 +105,18 @@ def test_expired_sessions_leave_streamlits_reconnect_storage_when_reaped():
     assert gone_sessions.reap_expired(mgr) == 1
     assert len(mgr._session_storage._cache._data) == 0
     assert gone_sessions.reap_expired(SimpleNamespace()) == 0  # a runtime without that storage: nothing to do
+
+
+def test_a_gone_sessions_download_data_is_released_with_its_media_references():
+    """A download button's deferred data (the app's `data=lambda: ...` keep the model and trace they export) stays
+    in Streamlit's media manager until the session shuts down, which an expired session never does."""
+    media = MediaFileManager(MemoryMediaFileStorage("/media"))
+    model = bytearray(1_000_000)  # what the lambda keeps alive
+    media.add_deferred(lambda: bytes(model), "application/octet-stream", "coords")  # outside a run: "dontcare"
+    media.remove_orphaned_files()  # what a later page run of another session does: it stays
+    assert len(media._deferred_callables) == 1
+    gone_sessions.release_runtime("dontcare", SimpleNamespace(media_file_mgr=media, _session_mgr=None))
+    assert len(media._deferred_callables) == 0
 
 
 # --- a real server: N visitors paste 2,000,000 characters each and close their tabs -------------------------------

@@ -89,19 +89,22 @@ def runtime_knows() -> Callable[[str], bool] | None:
     return None if not callable(info) else (lambda sid: info(sid) is not None)
 
 
-def release_runtime(session_id: str) -> None:
+def release_runtime(session_id: str, runtime: object | None = None) -> None:
     """What AppSession.shutdown would release for a session that never gets it: its media files and download
-    buttons' deferred data (a `data=lambda: ...` keeps the session's model and trace alive), and the expired
+    buttons' deferred data (Streamlit drops a session's references at the start of its next run, so the last run's
+    stay, and the app's `data=lambda: ...` downloads keep the inspected model and trace alive), and the expired
     entries of the reconnect storage, which keep whole sessions until the next disconnect writes to it."""
-    from streamlit.runtime import Runtime
+    if runtime is None:
+        from streamlit.runtime import Runtime
 
-    if not Runtime.exists():
-        return
-    media = getattr(Runtime.instance(), "media_file_mgr", None)
+        if not Runtime.exists():
+            return
+        runtime = Runtime.instance()
+    media = getattr(runtime, "media_file_mgr", None)
     if media is not None:
         media.clear_session_refs(session_id)  # both documented safe from any thread
         media.remove_orphaned_files()
-    reap_expired(_session_manager())
+    reap_expired(getattr(runtime, "_session_mgr", None))
 
 
 def reap_expired(session_mgr: object | None) -> int:
