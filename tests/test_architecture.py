@@ -8,7 +8,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gru_viz"
-FIGURE_BUILDERS = {"gru_viz.views.figures", "gru_viz.views.cell_figure"}  # pure builders: arrays in, Plotly figure out
+# pure builders: arrays in, Plotly figure out
+FIGURE_BUILDERS = {"gru_viz.views.figures", "gru_viz.views.analysis_figures", "gru_viz.views.cell_figure"}
 
 
 def module_files(package: Path) -> dict[str, Path]:

@@ -14,7 +14,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from gru_viz.serve.classroom import MAX_TEXT, PPL_CHOICES, QUESTIONS, open_store
+from gru_viz.serve.class_terms import MAX_TEXT, PPL_CHOICES, QUESTIONS
+from gru_viz.serve.classroom import open_store
 from gru_viz.views.figures import tally_figure
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

@@ -6,21 +6,8 @@ import threading
 
 import pytest
 
-from gru_viz.serve.classroom import (
-    ALPHABET,
-    CODE_LENGTH,
-    IDLE_SECONDS,
-    MAX_TEXT,
-    QUESTIONS,
-    TOUCH_EVERY,
-    TTL_SECONDS,
-    VOTERS_PER_NETWORK,
-    ClassError,
-    ClassStore,
-    normalize_code,
-    open_store,
-    ppl_answer,
-)
+from gru_viz.serve.class_terms import ALPHABET, CODE_LENGTH, MAX_TEXT, QUESTIONS, ClassError, normalize_code, ppl_answer
+from gru_viz.serve.classroom import IDLE_SECONDS, TOUCH_EVERY, TTL_SECONDS, VOTERS_PER_NETWORK, ClassStore, open_store
 
 
 class Clock:

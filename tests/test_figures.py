@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gru_viz.views import figures
+from gru_viz.views import analysis_figures, figures
 
 T, H = 12, 6
 rng = np.random.default_rng(0)
@@ -31,8 +31,8 @@ def every_figure() -> dict[str, go.Figure]:
         "topk": figures.topk_figure(Z[0], list("abcdef"), 3),
         "perplexity": figures.perplexity_figure(runs, reference=("d2l", [1, 2], [25.0, 12.0]), max_epoch=1),
         "state": figures.state_heatmap(R, CHARS, 2, "H"),
-        "gradient": figures.gradient_flow_figure([("GRU", np.ones(4))], "abcd", 3),
-        "survival": figures.survival_figure(np.ones((3, 2)), "abc", 2),
+        "gradient": analysis_figures.gradient_flow_figure([("GRU", np.ones(4))], "abcd", 3),
+        "survival": analysis_figures.survival_figure(np.ones((3, 2)), "abc", 2),
     }
 
 
@@ -142,11 +142,11 @@ def test_payload_of_a_500_character_probe_is_small():
 
 def test_gradient_flow_and_survival_figures():
     norms = np.array([1e-6, 1e-3, 0.1, 1.0])
-    fig = figures.gradient_flow_figure([("GRU", norms), ("RNN", norms / 10)], "abcd", 3)
+    fig = analysis_figures.gradient_flow_figure([("GRU", norms), ("RNN", norms / 10)], "abcd", 3)
     assert [t.name for t in fig.data] == ["GRU", "RNN"] and fig.layout.yaxis.type == "log"
     np.testing.assert_allclose(fig.data[1].y, norms / 10, rtol=1e-6)
     S = np.array([[0.1, 0.3], [0.5, 0.5], [1.0, 1.0]])
-    sfig = figures.survival_figure(S, "abc", 2)
+    sfig = analysis_figures.survival_figure(S, "abc", 2)
     np.testing.assert_allclose(sfig.data[1].y, [0.2, 0.5, 1.0], rtol=1e-6)
     assert figures.scale_colors([0.0, 1.0])[0] != figures.scale_colors([0.0, 1.0])[1]
     assert len(figures.scale_colors([-1, 0, 1], figures.STATE_SCALE, -1, 1)) == 3

@@ -14,8 +14,8 @@ from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.data import preprocess
 from gru_viz.explain.inference import text_perplexity
 from gru_viz.nets.model import PRESETS
-from gru_viz.ui.actions import FALLBACK_PROBE, probe_prefix
 from gru_viz.ui.i18n import en, zh
+from gru_viz.ui.probe import FALLBACK_PROBE, probe_prefix
 from gru_viz.ui.state import ASSETS
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")

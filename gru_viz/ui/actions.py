@@ -1,4 +1,4 @@
-"""What several tabs share: the forcing set up, the probe text, the model chosen, starting a run.
+"""What several tabs share: the forcing set up, the model chosen, starting a run (the probe text: probe.py).
 
 Tabs import this and never each other; each gets what it needs in the PageContext app.py builds (context.py).
 """
@@ -6,15 +6,14 @@ Tabs import this and never each other; each gets what it needs in the PageContex
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import streamlit as st
 
-from gru_viz.data import Corpus, Vocab, offline_text, preprocess
-from gru_viz.explain.inference import corpus_prefix, opening_words
+from gru_viz.data import Corpus, Vocab
+from gru_viz.explain.inference import corpus_prefix
 from gru_viz.nets.model import PRESETS, Forcing, ForcingError, GateForce, GRUScratch
 from gru_viz.serve.budget import MB, settings_bytes
 from gru_viz.serve.worker import TrainingWorker
@@ -30,7 +29,6 @@ from gru_viz.ui.state import (
     pretrained,
     pretrained_raw,
     runs,
-    timemachine,
     training_slots,
     visitor_id,
     visitor_run,
@@ -38,8 +36,6 @@ from gru_viz.ui.state import (
 from gru_viz.ui.view import View, md_escape
 
 T = TypeVar("T")
-MAX_PROBE = 500  # characters the scrubber traces
-FALLBACK_PROBE = "the time traveller for so it will be convenient to speak of him"
 
 
 @dataclass(frozen=True)
@@ -129,77 +125,6 @@ def describe_forcing(view: View, forcing: Forcing) -> str:
     if parts and not forcing.full:
         parts.append(view.t("forcing_strength", s=f"{forcing.strength:g}"))
     return ", ".join(parts) or view.t("forcing_free")
-
-
-# --- the probe ---------------------------------------------------------------------------------
-
-
-def default_probe() -> str:
-    """A passage of The Time Machine, taken from the downloaded book (never stored in this repository), or a
-    line of it written here when the book could not be downloaded.
-
-    Lines are joined with spaces here so the probe reads naturally (d2l's corpus joins them with nothing).
-    """
-    tm, _ = timemachine()
-    if tm is None:
-        return FALLBACK_PROBE
-    return _passage(tm.raw, tm.text)
-
-
-@functools.lru_cache(maxsize=2)
-def _passage(raw: str, text: str) -> str:
-    """The probe's passage of the book, found once per book (preprocessing the whole book took 4 ms, at every
-    rerun, twice); the strings are the cached corpus's own, whose hashes Python keeps."""
-    text = preprocess(raw.replace("\n", " ")) if raw else text
-    start = max(0, text.find("the time traveller for so"))
-    return text[start : start + 200].rsplit(" ", 1)[0] or FALLBACK_PROBE
-
-
-def default_raw_probe() -> str:
-    """For a raw-character model: the beginning of the offline Python documentation (quotes, brackets, line
-    breaks and indentation), the text docs/RAW.md measures the bundled model's units on."""
-    return offline_text()[:MAX_PROBE]
-
-
-def own_passage(text: str) -> str:
-    """A model trained here is probed on its own corpus: the book's passage when the corpus is the book, else the
-    corpus's first MAX_PROBE characters, cut at a space when there is one (a word is not split in two)."""
-    start = text.find("the time traveller for so")
-    if start >= 0:
-        return text[start : start + 200].rsplit(" ", 1)[0]
-    head = text[:MAX_PROBE]
-    cut = head.rsplit(" ", 1)[0] if len(text) > MAX_PROBE else head
-    return cut or head
-
-
-def model_default_probe(inspected: Inspected | None) -> str:
-    """The probe a model is scored on when the person chose none: its own corpus for a model trained here;
-    for the bundled d2l models the book's passage (offline, the line written in the code); for a raw-character
-    model the Python documentation it read."""
-    if inspected is not None and inspected.own_text:
-        return own_passage(inspected.own_text)
-    if inspected is not None and inspected.vocab.mode == "raw":
-        return default_raw_probe()
-    return default_probe()
-
-
-def probe_text(inspected: Inspected | None = None) -> str:
-    """The probe every tab reads: the person's text, else the model's default (model_default_probe), normalised
-    as the inspected model's corpus was (d2l's letters and spaces, or every character for a raw vocabulary) and
-    cut to MAX_PROBE ('' when nothing is left)."""
-    raw = model_default_probe(inspected) if ps.get("probe") is None else str(ps.get("probe"))
-    return (inspected.vocab.normalize(raw) if inspected is not None else preprocess(raw))[:MAX_PROBE]
-
-
-def probe_label(view: View, inspected: Inspected) -> str:
-    """The probe box's label: what the inspected model's vocabulary keeps of a text (d2l's letters, or raw)."""
-    return view.t("probe_raw" if inspected.vocab.mode == "raw" else "probe")
-
-
-def probe_prefix(probe: str) -> str:
-    """Where continuations start: the probe's first words, so the continuation follows the text the
-    perplexities are measured on."""
-    return opening_words(probe)
 
 
 # --- the model chooser ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from gru_viz.serve import classroom
-from gru_viz.serve.classroom import IDLE_SECONDS, MAX_VOTERS, VOTERS_PER_NETWORK, ClassError, ClassState
+from gru_viz.serve.class_terms import ClassError, ClassState, normalize_code
+from gru_viz.serve.classroom import IDLE_SECONDS, MAX_VOTERS, VOTERS_PER_NETWORK
 from gru_viz.serve.ratelimit import ClassLimits
 from gru_viz.serve.teachers import Teachers
 from gru_viz.ui import page_state as ps
@@ -137,7 +138,7 @@ def class_bar(view: View) -> Member | None:
     """The class expander under the title: join or start a class, or the class this page is in. Sets current()."""
     ps.put("_class_now", None)  # should anything below fail, the tabs run as outside a class
     raw = str(ps.get("class") or "")
-    code = classroom.normalize_code(raw)
+    code = normalize_code(raw)
     problem, member = "", None
     if raw and code is None:
         problem = view.t("class_bad_code")  # what was typed is not repeated: nothing of it can render as a link
@@ -194,7 +195,7 @@ def _teacher_box(view: View, member: Member) -> None:
     store().touch(member.code)
     link = join_link(view, member.code)
     qr, info = st.columns([1, 2] if view.projector else [1, 3])
-    # The SVG is segno's (modules only, no text of anyone's); the code is of classroom.ALPHABET: safe as HTML.
+    # The SVG is segno's (modules only, no text of anyone's); the code is of class_terms.ALPHABET: safe as HTML.
     qr.markdown(f'<div style="max-width:{360 if view.projector else 240}px;background:#fff">{qr_svg(link)}</div>',
                 unsafe_allow_html=True)
     info.caption(view.t("class_code"))

@@ -10,8 +10,7 @@ import html
 import streamlit as st
 
 from gru_viz.nets.model import PRESETS
-from gru_viz.serve import classroom
-from gru_viz.serve.classroom import PPL_CHOICES, QUESTIONS, ClassError, ppl_answer
+from gru_viz.serve.class_terms import LESSON_CHOICES, PPL_CHOICES, QUESTIONS, ClassError, Tally, clean_text, ppl_answer
 from gru_viz.ui import page_state as ps
 from gru_viz.ui.class_panel import Member, current, error_text, store, voter_id
 from gru_viz.ui.state import client_network as network
@@ -40,7 +39,7 @@ def _send(view: View, member: Member, question: str, choice: str | None, mine: t
     """Send the vote whenever the choice or the written words changed (once chosen, until the answer is shown)."""
     if choice is None or question in member.state.revealed:
         return
-    if mine != (choice, classroom.clean_text(text)):
+    if mine != (choice, clean_text(text)):
         try:
             store().vote(member.code, question, voter_id(), choice, text, network=network())
         except ClassError as exc:
@@ -69,7 +68,7 @@ def _wrap(label: str, width: int) -> str:
 
 
 def _tally_chart(view: View, member: Member, question: str, labels: dict[str, str], answer: str | None,
-                 key: str) -> classroom.Tally | None:
+                 key: str) -> Tally | None:
     try:
         tally = store().tally(member.code, question)
     except ClassError as exc:
@@ -105,7 +104,7 @@ def _teacher_tally(view: View, member: Member, question: str, labels: dict[str, 
         side.markdown(f"**{view.t('class_answer')}** {answer_md}")
         if answer is None:
             side.caption(view.t("class_no_single"))
-    if question in classroom.LESSON_CHOICES and side.toggle(view.t("class_show_texts"),
+    if question in LESSON_CHOICES and side.toggle(view.t("class_show_texts"),
                                                              key=f"class_texts_{question}"):
         side.markdown(written_html(tally.texts[:SHOWN_TEXTS]) if tally.texts else view.t("class_no_texts"),
                       unsafe_allow_html=True)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from gru_viz.nets.model import FREE, Forcing
-from gru_viz.ui.actions import Inspected, Training, current_forcing, probe_text
+from gru_viz.ui.actions import Inspected, Training, current_forcing
+from gru_viz.ui.probe import probe_text
 from gru_viz.ui.view import View
 
 

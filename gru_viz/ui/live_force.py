@@ -126,8 +126,8 @@ def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_ch
         ui["server_only"] = view.t("live_server_only", reason=payload)
     return {"version": VERSION, "model": payload if isinstance(payload, dict) else None, "probe": probe,
             "setting": setting(), "locked": locked, "ui": ui, "plotly": plotly_source(),
-            # the probe as actions.probe_text reads it (normalised, cut to max_chars); continuations of 80
-            # characters from actions.probe_prefix of it
+            # the probe as probe.probe_text reads it (normalised, cut to max_chars); continuations of 80
+            # characters from probe.probe_prefix of it
             "cont": {"n": 80, "max_chars": max_chars}, "scrub": scrub}
 
 

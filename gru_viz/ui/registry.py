@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.nets.model import PRESETS
-from gru_viz.serve.classroom import normalize_code
+from gru_viz.serve.class_terms import normalize_code
 from gru_viz.train import TrainConfig
 from gru_viz.ui.session_kept import SessionResults
 

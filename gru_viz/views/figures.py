@@ -40,7 +40,7 @@ MARGIN = {"l": 60, "r": 20, "t": 40, "b": 40}
 MARKER_COLOR = "#D55E00"
 
 
-def _fig(data: list[dict], layout: dict, height: int, font_size: int) -> go.Figure:
+def make_figure(data: list[dict], layout: dict, height: int, font_size: int) -> go.Figure:
     """A figure from plain dicts with the app's look: white template, margins, type size, height."""
     base = {"template": TEMPLATE, "height": height, "margin": MARGIN, "font": {"size": font_size},
             "hoverlabel": {"font": {"size": font_size}}}
@@ -71,7 +71,8 @@ def _vline(x: float, xref: str, yref: str, color: str, width: int) -> dict:
             "line": {"color": color, "width": width}}
 
 
-def _char_ticks(chars: Sequence[str], stop: int, every: int = 1, start: int = 0) -> dict:
+def char_ticks(chars: Sequence[str], stop: int, every: int = 1, start: int = 0) -> dict:
+    """The probe's characters as tick labels of an x axis, every `every`-th step from `start` up to `stop`."""
     ticks = range(start, stop, every)
     return {"tickvals": list(ticks), "ticktext": [show_char(chars[t]) for t in ticks], "tickangle": 0}
 
@@ -126,7 +127,7 @@ def perplexity_figure(runs: Sequence[tuple[str, Sequence[int], Sequence[float]]]
               "xaxis": xaxis,
               "yaxis": {"title": {"text": ax["perplexity"]}, "type": "log", "tickvals": ticks,
                         "ticktext": [f"{t:g}" for t in ticks], "minor": {"showgrid": False}}}
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)
 
 
 # Tick sets for a log axis, sparse to dense: the sparsest that puts MIN_TICKS on the curve's range is used.
@@ -191,7 +192,7 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
     layout = _rows((0.5, 0.5), 0.08)
     layout["xaxis"].update(range=x_range, showgrid=False)
     layout["xaxis2"].update(range=x_range, showgrid=False, tickfont={"size": font_size - 1},
-                            **_char_ticks(chars, sent.stop, start=sent.start))
+                            **char_ticks(chars, sent.stop, start=sent.start))
     for y in ("yaxis", "yaxis2"):
         layout[y].update(title={"text": ax["unit"]}, autorange="reversed", showgrid=False)
         if rows is not None:
@@ -201,7 +202,7 @@ def gate_heatmaps(R: np.ndarray, Z: np.ndarray, chars: Sequence[str], step: int,
                              for text, y in zip(titles, (layout["yaxis"]["domain"][1], layout["yaxis2"]["domain"][1]))]
     layout["shapes"] = [_vline(step, "x", "y", MARKER_COLOR, 3), _vline(step, "x2", "y2", MARKER_COLOR, 3)]
     layout["meta"] = {"step": int(step), "labels_shown": len(sent), "steps_sent": [sent.start, sent.stop]}
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)
 
 
 def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: np.ndarray,
@@ -239,7 +240,7 @@ def state_mix_figure(h_prev: np.ndarray, h_tilde: np.ndarray, h: np.ndarray, z: 
         every = max(1, len(x) // 16)
         layout["xaxis2"].update(tickvals=x[::every].tolist(), ticktext=[str(u) for u in idx[::every]])
     layout.update(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, bargap=0.1)
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)
 
 
 def topk_figure(probs: np.ndarray, tokens: Sequence[str], k: int = 5, font_size: int = 13, height: int = 240,
@@ -251,7 +252,7 @@ def topk_figure(probs: np.ndarray, tokens: Sequence[str], k: int = 5, font_size:
              "textposition": "auto", "hovertemplate": "%{y}: %{x:.3f}<extra></extra>"}]
     layout = {"title": {"text": title}, "yaxis": {"autorange": "reversed", "type": "category"},
               "xaxis": {"range": [0, 1], "title": {"text": {**AXES, **(axes or {})}["probability"]}}}
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)
 
 
 def state_heatmap(values: np.ndarray, chars: Sequence[str], step: int, title: str, font_size: int = 13,
@@ -260,10 +261,10 @@ def state_heatmap(values: np.ndarray, chars: Sequence[str], step: int, title: st
     steps = values.shape[0]
     data = [{"type": "heatmap", "z": values.T.astype(np.float32), "zmin": -1, "zmax": 1, "zmid": 0,
              "colorscale": STATE_COLORS, "hovertemplate": "step %{x}<br>unit %{y}<br>%{z:.3f}<extra></extra>"}]
-    layout = {"title": {"text": title}, "xaxis": _char_ticks(chars, steps, max(1, -(-steps // 120))),
+    layout = {"title": {"text": title}, "xaxis": char_ticks(chars, steps, max(1, -(-steps // 120))),
               "yaxis": {"title": {"text": "unit"}, "autorange": "reversed"},
               "shapes": [_vline(step, "x", "y", "#000000", 2)]}
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)
 
 
 def scale_colors(values: np.ndarray, scale: str = GATE_SCALE, vmin: float = 0.0, vmax: float = 1.0) -> list[str]:
@@ -272,46 +273,6 @@ def scale_colors(values: np.ndarray, scale: str = GATE_SCALE, vmin: float = 0.0,
 
     span = vmax - vmin if vmax > vmin else 1.0
     return sample_colorscale(scale, np.clip((np.asarray(values, dtype=float) - vmin) / span, 0, 1).tolist())
-
-
-def _log_lines_layout(target: int, chars: Sequence[str], title: str, y_title: str) -> dict:
-    return {"title": {"text": title}, "showlegend": True,
-            "legend": {"orientation": "h", "y": -0.22, "yanchor": "top", "x": 0},
-            "yaxis": {"type": "log", "title": {"text": y_title}, "exponentformat": "power"},
-            "xaxis": _char_ticks(chars, target + 1, max(1, (target + 1) // 40))}
-
-
-def gradient_flow_figure(curves: Sequence[tuple[str, np.ndarray]], chars: Sequence[str], target: int,
-                         font_size: int = 13, height: int = 320, title: str = "", y_title: str = "") -> go.Figure:
-    """‖∂loss_t/∂H_t'‖ against t' for several models (log scale): how far back the error signal reaches."""
-    # float64: an untrained plain RNN keeps about 1e-40 of the signal over 60 steps, below float32's range
-    data = [{"type": "scatter", "x": np.arange(len(norms)), "y": np.maximum(norms, 1e-300).astype(np.float64),
-             "mode": "lines+markers", "name": label, "marker": {"size": 4},
-             "line": {"color": RUN_COLORS[i % len(RUN_COLORS)], "width": 2.5},
-             "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra>" + label + "</extra>"}
-            for i, (label, norms) in enumerate(curves)]
-    return _fig(data, _log_lines_layout(target, chars, title, y_title), height, font_size)
-
-
-def survival_figure(survival: np.ndarray, chars: Sequence[str], target: int, font_size: int = 13,
-                    height: int = 320, title: str = "", y_title: str = "",
-                    names: tuple[str, str, str] = ("10-90 % of units", "median unit", "mean over units")) -> go.Figure:
-    """How much of H_t' survives in H_t through the update gate: the median unit, the 10-90 % band, and the mean
-    (dotted: a few units that keep much pull it far above the typical unit)."""
-    mean, median = survival.mean(axis=1), np.median(survival, axis=1)
-    lo, hi = np.quantile(survival, 0.1, axis=1), np.quantile(survival, 0.9, axis=1)
-    x = np.arange(len(mean))
-    floor = 1e-300  # float64 throughout: after 60 steps the typical unit keeps far less than float32 can hold
-    data = [{"type": "scatter", "x": np.concatenate([x, x[::-1]]),
-             "y": np.maximum(np.concatenate([hi, lo[::-1]]), floor), "fill": "toself",
-             "fillcolor": "rgba(0,114,178,0.15)", "line": {"width": 0}, "hoverinfo": "skip", "name": names[0]},
-            {"type": "scatter", "x": x, "y": np.maximum(median, floor), "mode": "lines", "name": names[1],
-             "line": {"color": COLORS["hidden"], "width": 2.5},
-             "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra></extra>"},
-            {"type": "scatter", "x": x, "y": np.maximum(mean, floor), "mode": "lines", "name": names[2],
-             "line": {"color": COLORS["cand"], "width": 2, "dash": "dot"},
-             "hovertemplate": "t′ = %{x}<br>%{y:.2e}<extra></extra>"}]
-    return _fig(data, _log_lines_layout(target, chars, title, y_title), height, font_size)
 
 
 def tally_figure(labels: Sequence[str], counts: Sequence[int], answer: int | None = None, font_size: int = 13,
@@ -330,4 +291,4 @@ def tally_figure(labels: Sequence[str], counts: Sequence[int], answer: int | Non
                         "tickfont": {"color": "#000"}},
               "xaxis": {"range": [0, top * 1.15 + 0.5], "visible": False},
               "margin": {"l": 10, "r": 20, "t": 40, "b": 10}}
-    return _fig(data, layout, height, font_size)
+    return make_figure(data, layout, height, font_size)

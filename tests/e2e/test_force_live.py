@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.explain.inference import predict, text_perplexity
 from gru_viz.nets.model import PRESETS, Forcing, GateForce
-from gru_viz.ui.actions import probe_prefix
+from gru_viz.ui.probe import probe_prefix
 
 MODEL = Path(__file__).resolve().parents[2] / "assets" / "pretrained" / "epoch_0500.safetensors"
 ROOT = ".gfc-host-root"

@@ -303,8 +303,8 @@ def _set_range(page, testid: str, value: float) -> None:
 def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(browser, tmp_path, ckpt):
     from gru_viz.explain.attribution import attribution
     from gru_viz.explain.inference import trace_text
-    from gru_viz.ui.actions import probe_prefix
     from gru_viz.ui.live_force import force_data
+    from gru_viz.ui.probe import probe_prefix
     from gru_viz.ui.tabs.scrub import ui_data
     from gru_viz.ui.view import View
     from gru_viz.views.export_html import scrubber_html

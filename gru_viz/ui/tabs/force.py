@@ -12,18 +12,10 @@ from gru_viz.explain.inference import predict, text_perplexity
 from gru_viz.nets.model import FREE, Forcing
 from gru_viz.ui import class_panel, class_questions
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import (
-    MAX_PROBE,
-    Inspected,
-    Training,
-    describe_forcing,
-    model_default_probe,
-    probe_label,
-    probe_prefix,
-    start_run,
-)
+from gru_viz.ui.actions import Inspected, Training, describe_forcing, start_run
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import PRESET_KEYS
+from gru_viz.ui.probe import MAX_PROBE, model_default_probe, probe_label, probe_prefix
 from gru_viz.ui.scrub_view import live_scrub_setting, live_scrub_view
 from gru_viz.ui.view import View, math_html, md_escape
 

@@ -29,7 +29,8 @@ from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.page_state import LESSONS
 from gru_viz.ui.state import cached, pretrained_rnn, runs
 from gru_viz.ui.view import View, math_html, md_escape
-from gru_viz.views.figures import STATE_SCALE, gradient_flow_figure, scale_colors, survival_figure
+from gru_viz.views.analysis_figures import gradient_flow_figure, survival_figure
+from gru_viz.views.figures import STATE_SCALE, scale_colors
 
 MAX_GRAD_STEPS = 120  # the hand-written backward is O(t·hidden²): keep the probe prefix short enough to feel instant
 CONVENTIONS = {

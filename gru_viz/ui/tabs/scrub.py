@@ -9,10 +9,11 @@ import streamlit as st
 from gru_viz.explain.inference import TextTrace, trace_text
 from gru_viz.nets.model import FREE, PRESETS, Forcing
 from gru_viz.ui import page_state as ps
-from gru_viz.ui.actions import Inspected, describe_forcing, model_default_probe, probe_label
+from gru_viz.ui.actions import Inspected, describe_forcing
 from gru_viz.ui.chrome import error_boundary, share_box
 from gru_viz.ui.context import PageContext, needs_model
 from gru_viz.ui.exports import downloads
+from gru_viz.ui.probe import model_default_probe, probe_label
 from gru_viz.ui.scrub_view import attribution_for, rows_shown, ui_data
 from gru_viz.ui.scrubber import plotly_source, reported_view, scrubber
 from gru_viz.ui.view import View
@@ -134,7 +135,7 @@ def _download_view(view: View, data: dict, trace: TextTrace, inspected: Inspecte
     them), with the model's weights and ②'s panel where the model runs in a browser (typed text and the gates
     work offline too); the page is built only when the button is pressed."""
     from gru_viz.ui import live_force
-    from gru_viz.ui.actions import MAX_PROBE
+    from gru_viz.ui.probe import MAX_PROBE
 
     name = inspected.name
     payload = inspected.cached("browser_model", (), lambda: live_force.model_payload_for(inspected.model,
