@@ -64,6 +64,18 @@ def _session_with_paste(text: str) -> SafeSessionState:
     return SafeSessionState(inner, lambda: None)
 
 
+def test_a_failing_release_does_not_stop_the_sweep():
+    """The watchdog that sweeps also stops unseen runs: an internal of Streamlit's that changed must not end it."""
+    ledger = gone_sessions.GoneSessions()
+    ledger.remember("a", _State(), now=0.0)
+    ledger.remember("b", _State(), now=0.0)
+
+    def broken(sid):
+        raise AttributeError("an internal moved")
+
+    assert ledger.free_gone(1.0, lambda sid: False, now=5.0, release=broken) == 2 and ledger.pending() == 0
+
+
 def test_a_gone_sessions_pasted_text_is_no_longer_referenced_by_its_state():
     """Before, the state was cleared but the widget's metadata kept the paste (2,000,000 characters a session) until
     Python's next full collection, which the app's postScriptGC=false leaves to chance."""

@@ -5,12 +5,14 @@ without ever being shut down (docs/LOADTEST.md, "Memory after sessions close")."
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from gru_viz.serve.budget import release_memory
 
+log = logging.getLogger(__name__)
 MAX_PENDING = 1024  # beyond it the oldest are forgotten (Python's own collection still frees them)
 # A full collection holds the GIL 0.3-0.7 s with torch loaded (why the app turns Streamlit's own off after each
 # run): at most one per this many seconds, and only after a session was freed; the next sweep catches the rest.
@@ -52,9 +54,12 @@ class GoneSessions:
             return 0
         gone = [(sid, state) for _, sid, state in due if not knows(sid)]
         for sid, state in gone:
-            _clear(state)
-            if release is not None:
-                release(sid)
+            try:  # Streamlit's internals: should one change, the watchdog (which also stops unseen runs) lives on
+                _clear(state)
+                if release is not None:
+                    release(sid)
+            except Exception:  # noqa: BLE001
+                log.warning("could not free the state of gone session %s", sid, exc_info=True)
         self.freed += len(gone)
         self._uncollected += len(gone)
         if self._uncollected and (self._collected_at is None or now - self._collected_at >= self.collect_every):
