@@ -96,6 +96,16 @@ def test_an_uploaded_model_unpacks_as_the_pages_read_it_and_is_gone_once_dropped
     assert not held and held.ckpt is None and held.dropped == "kept_server"
 
 
+def test_every_reason_an_upload_or_results_are_dropped_for_is_said_in_both_languages():
+    from gru_viz.ui.i18n.en import EN
+    from gru_viz.ui.i18n.zh import ZH
+
+    for reason in ("kept_visitor", "kept_server", "session_ended"):  # KeptMemory's reasons and the session's end
+        assert f"upload_dropped_{reason}" in EN and f"upload_dropped_{reason}" in ZH
+    for reason in ("kept_visitor", "kept_server"):  # a session that ended has no page to say it on
+        assert EN[f"results_dropped_{reason}"].count("{mb}") == ZH[f"results_dropped_{reason}"].count("{mb}") == 1
+
+
 def test_an_upload_and_its_results_are_counted_and_a_dropped_upload_is_said(at):
     """The app: the uploaded model and the scrubber's results about it are entries of the visitor's in the
     server's KeptMemory; when the server needs the room both go, the page says so, and the chooser no longer

@@ -176,6 +176,8 @@ EN: dict[str, str] = {
     "upload_dropped_kept_server": "Your uploaded model was freed from the server's memory (it held {mb} MB): the "
                                   "server needed the memory for new runs, and it was one of the oldest things kept. "
                                   "Remove the file and upload it again to inspect it.",
+    "upload_dropped_session_ended": "Your uploaded model was freed when the page closed. Remove the file and upload "
+                                    "it again to inspect it.",
     "results_dropped_kept_visitor": "Results about your own models (traces, the scrubber's data: {mb} MB) were freed "
                                     "to stay within what one visitor may keep on this server; they are computed "
                                     "again as needed.",
