@@ -130,3 +130,23 @@ def test_an_upload_and_its_results_are_counted_and_a_dropped_upload_is_said(at):
     assert any("uploaded model was freed" in w.value for w in at.sidebar.warning)
     assert any("Results about your own models" in t.value for t in at.toast)
     assert selectbox_for(at, "inspect").value != "upload"
+
+
+def test_the_run_model_materialised_for_the_chooser_is_counted_with_the_results(at):
+    """The one model of a run the page materialises to inspect (a copy of a snapshot: 4 bytes per parameter) was in
+    no budget; it is one of the session's results now, and a reset of the runs lets it go."""
+    from app_page import open_tab, set_small_run
+
+    set_small_run(at, 3)
+    at.button(key="btn_start").click().run()
+    run = at.session_state["runs"][0]
+    assert run.join(60)
+    open_tab(at, "scrub")
+    selectbox_for(at, "inspect").set_value(f"run:{run.run_id}:latest").run()
+    no_errors(at)
+    results = at.session_state["_lru"]
+    (model_bytes,) = [n for (name, _), (_, n) in results._items.items() if name == "run_model"]
+    assert model_bytes >= 4 * param_count(8, len(run.corpus.vocab))
+    open_tab(at, "train")
+    at.button(key="btn_reset").click().run()
+    assert not any(name == "run_model" for name, _ in results._items)

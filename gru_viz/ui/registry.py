@@ -182,7 +182,6 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_url_restored", "the link's values were read (the session's first run)", False),
     Private("_offline_default", "the default corpus was switched to the offline one (once per session)", False),
     Private("runs", "this session's training runs (workers), oldest first", factory=list),
-    Private("_run_models", "the one run model materialised for the chooser, by (run, epoch)", factory=dict),
     Private("_lru", "results about the visitor's own models, counted as kept (state.cached, ui.session_kept)",
             factory=SessionResults),
     Private("_visitor", "this browser's id (state.visitor_id)"),
