@@ -160,9 +160,9 @@ def _ordered(view: View, n: int) -> list:
 
 def _preset_keys(view: View) -> None:
     """Preset buttons with number-key shortcuts, so a presenter can flip the gates while scrubbing."""
-    cols = st.columns(4)
+    row = st.container(horizontal=True)  # wraps onto a second line where four do not fit (a tablet)
     for i, key in enumerate(PRESETS):  # the presets in their one order: free, plain RNN, frozen memory, amnesia
-        cols[i].button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="stretch",
+        row.button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="content",
                        type="primary" if ps.get("preset") == key else "secondary",
                        on_click=ps.put, args=("preset", key))
 
