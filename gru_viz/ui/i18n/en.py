@@ -465,7 +465,7 @@ EN: dict[str, str] = {
                         "page of it open.",
     "class_code": "Class code",
     "class_scan": "Scan the QR code, open the link, or type the code under “Class mode”.",
-    "class_voters": "{n} students have answered so far.",
+    "class_voters": "Students who have answered so far: {n}.",
     "class_reload": "Reloading this page keeps you the teacher, in this browser only.",
     "class_end": "End the class",
     "class_leave": "Leave the class",
