@@ -153,7 +153,7 @@ def test_gradient_flow_and_survival_figures():
 
 
 @pytest.mark.parametrize("lo, hi", [(1.01, 28.0), (3.1, 4.9), (11.0, 19.0), (4.95, 5.05), (1.3, 1.35), (20.0, 25.5),
-                                    (1.0, 1e6), (100.0, 101.0)])
+                                    (1.0, 1e6), (100.0, 101.0), (13.14, 24.5), (1.01, 1.11), (1.22, 1.34)])
 def test_the_training_curves_log_axis_has_at_least_three_ticks_on_the_curves_range(lo, hi):
     """Issue 30: a curve between two of the fixed ticks (3.1 to 4.9 between 3 and 5) showed one tick or none."""
     epochs = list(range(1, 11))
@@ -163,6 +163,17 @@ def test_the_training_curves_log_axis_has_at_least_three_ticks_on_the_curves_ran
     assert 3 <= len(on_curve) <= 12, ticks
     assert list(fig.layout.yaxis.ticktext) == [f"{t:g}" for t in ticks]
     assert len(set(fig.layout.yaxis.ticktext)) == len(ticks)  # no two ticks read the same
+
+
+def test_the_log_axis_has_three_ticks_on_every_range_a_training_curve_can_span():
+    """Issue 30: an offline quick run from 24.5 down to 13.14 showed two ticks, 15 and 20 (the even-step fallback
+    counted intervals, not ticks); every range from a 0.05 % to a 100× span, 1 to 5,000, now has three or more."""
+    for lo in np.geomspace(1.0001, 5000, 400):
+        for ratio in (1.0005, 1.003, 1.02, 1.1, 1.3, 1.5, 2, 2.5, 4, 10, 100):
+            hi = lo * ratio
+            ticks = [t for t in figures.log_ticks(lo, hi) if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+            assert 3 <= len(ticks) <= 12, (lo, hi, ticks)
+            assert len({f"{t:g}" for t in ticks}) == len(ticks), (lo, hi, ticks)  # as the axis writes them
 
 
 def _lines(text: str) -> list[str]:
