@@ -20,6 +20,7 @@ def here(monkeypatch, tmp_path):
     monkeypatch.setenv("GRU_VIZ_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("GRU_VIZ_FAST_BACKEND", raising=False)
     monkeypatch.setattr(choice, "_memo", {})
+    monkeypatch.setattr(choice, "LOAD", lambda: 0.0)  # a quiet machine, whatever this one is doing
     present = {"torch-fm", "torch-rows", "textbook"}
     monkeypatch.setattr(choice, "why_not", lambda loops, shapes, strength=1.0: None if loops in present else "absent")
     return present
@@ -94,6 +95,23 @@ def test_timings_are_cached_per_cpu_model_and_shapes(here, monkeypatch):
     monkeypatch.setattr(choice, "cpu_model", lambda: "another CPU")
     made = choice.choose_loops(**D2L, calibrate_now=False)
     assert (made.loops, made.code) == ("torch-fm", "default") and "default order" in made.reason
+
+
+def test_timings_taken_on_a_busy_machine_are_taken_again_once_it_is_quiet(here, monkeypatch):
+    load = [2.0]  # per core: a class training at once
+    monkeypatch.setattr(choice, "LOAD", lambda: load[0])
+    busy = timings({"torch-fm": 30.0, "torch-rows": 10.0, "textbook": 40.0})
+    assert choice.choose_loops(**D2L, measure=busy).loops == "torch-rows"
+    assert choice.cached(choice.Shapes("cpu", "float32", 28, 32, 256, 1))["load"] == 2.0
+    quiet = timings({"torch-fm": 10.0, "torch-rows": 30.0, "textbook": 40.0})
+    for now, retimed in ((1.5, False), (0.9, False), (0.3, True)):  # still busy, in between, quiet
+        load[0] = now
+        choice._memo.clear()
+        made = choice.choose_loops(**D2L, measure=quiet)
+        assert bool(quiet.asked) == retimed and made.loops == ("torch-fm" if retimed else "torch-rows")
+    n = len(quiet.asked)  # taken quietly now: kept
+    choice._memo.clear()
+    assert choice.choose_loops(**D2L, measure=quiet).loops == "torch-fm" and len(quiet.asked) == n
 
 
 def test_without_timings_the_default_order_holds(here):

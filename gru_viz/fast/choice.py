@@ -37,6 +37,10 @@ CALIBRATION_ROUNDS = 3  # candidates alternate round by round, so a burst of loa
 # set). The others change how a set runs, not which: GRU_VIZ_ONEDNN=0 and GRU_VIZ_TORCHSCRIPT=0 (torch_rows), and
 # whether the kernel is built: GRU_VIZ_BUILD_EXT=0 (ext).
 OVERRIDE_ENV = "GRU_VIZ_FAST_BACKEND"
+# Timings taken while the machine was busy (more runnable threads than cores: a class training at once, a build)
+# can rank the sets wrongly, since the sets suffer unequally from sharing caches and cores; they are kept (a figure
+# beats none) but taken again at the next run's start once the load is down to QUIET per core.
+BUSY, QUIET = 1.0, 0.5
 
 
 class LoopChoice(NamedTuple):
@@ -65,6 +69,17 @@ class Shapes:
 
         return (f"{self.device}|{self.dtype}|V{self.vocab}|B{self.batch}|h{self.hidden}|T{self.steps}|"
                 f"t{self.threads}|torch {torch.__version__}|{module_name()}")
+
+
+def load_per_core() -> float:
+    """The 1-minute load average per core (0.0 where the OS does not say)."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return 0.0
+
+
+LOAD: Callable[[], float] = load_per_core  # how busy the machine is now (tests inject it)
 
 
 def cpu_model() -> str:
@@ -134,7 +149,8 @@ def store(shapes: Shapes, ms: dict[str, float], chosen: str) -> None:
     """Keep the timings and the choice (a cache that cannot be written only means measuring again)."""
     with contextlib.suppress(OSError):
         data = _read()
-        data[shapes.key()] = {"ms": ms, "chosen": chosen, "cpu": cpu_model(), "when": time.strftime("%Y-%m-%d %H:%M")}
+        data[shapes.key()] = {"ms": ms, "chosen": chosen, "cpu": cpu_model(), "when": time.strftime("%Y-%m-%d %H:%M"),
+                              "load": round(LOAD(), 2)}
         path = cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.part")
@@ -214,8 +230,10 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
     entry = cached(shapes)
     ms = {n: float(v) for n, v in entry.get("ms", {}).items() if n in LOOPS}
     current = current if current in available else entry.get("chosen")
-    if (calibrate_now and (measure or TIMER) and len(available) > 1 and any(n not in ms for n in available)):
-        # a new set (the kernel just built) is timed beside the others now, not against old figures
+    # a new set (the kernel just built) is timed beside the others now, not against old figures; figures taken on a
+    # busy machine are taken again once it is quiet (at a run's start: a running run keeps its loops, trainer.py)
+    retime = any(n not in ms for n in available) or _taken_busy(entry)
+    if calibrate_now and (measure or TIMER) and len(available) > 1 and retime:
         ms = calibrate(available, measure or TIMER(shapes), budget_s)
         loops, code = decide(available, ms, current)
         store(shapes, ms, loops)
@@ -231,6 +249,14 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
 
 
 _memo: dict[tuple, LoopChoice] = {}
+
+
+def _taken_busy(entry: dict) -> bool:
+    """The cached figures were taken on a busy machine (BUSY or more per core) and it is quiet now."""
+    try:
+        return float(entry.get("load", 0.0)) >= BUSY and LOAD() <= QUIET
+    except (TypeError, ValueError):
+        return False
 
 
 class BuildState(NamedTuple):

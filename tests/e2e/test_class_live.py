@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import INIT_JS, TIMEOUT_MS, VIEWPORT, AppPage
+from tests.e2e.browser_page import INIT_JS, TIMEOUT_MS, VIEWPORT, AppPage
 
 pytestmark = pytest.mark.e2e
 ROOT = ".gfc-host-root"
