@@ -69,9 +69,10 @@ def _layout(app, where: str, min_charts: int) -> None:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_on_a_tablet_the_gates_tab_and_the_title_row_fit_with_the_sidebar_open(app, lang):
+def test_on_a_tablet_the_title_row_and_the_charts_of_four_three_and_one_fit_with_the_sidebar_open(app, lang):
     """Issue 30: at 1024×768 with the sidebar open, ④'s right-hand title and a legend entry were cut and its 61
-    character labels overlapped; the language box read "Englis" and the switch "Projector m…"."""
+    character labels overlapped; the language box read "Englis" and the switch "Projector m…"; ③'s "Resume" read
+    "Res…"; ①'s cell drawing ran past its edge."""
     app.page.set_viewport_size({"width": 1024, "height": 768})
     app.open(f"lang={lang}&tab=gates")
     assert app.sidebar.is_visible()  # the tablet case: the sidebar takes 300 px of the width
@@ -84,6 +85,10 @@ def test_on_a_tablet_the_gates_tab_and_the_title_row_fit_with_the_sidebar_open(a
     cut = app.page.evaluate(CUT_JS)
     assert not cut, f"cut in ③'s controls: {cut}"
     _layout(app, f"③ at 1024×768 ({lang})", 1)
+    # ①: the GRU cell's drawing beside its equation ran past its right edge ("H_t = −0.29" cut)
+    app.open(f"lang={lang}&tab=scrub")
+    app.page.locator(".gsc-cell").first.scroll_into_view_if_needed()
+    _layout(app, f"① at 1024×768 ({lang})", 4)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
