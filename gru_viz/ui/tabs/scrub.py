@@ -184,7 +184,8 @@ def _settings(view: View, inspected: Inspected) -> None:
         ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90)
         ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
-    _preset_keys(view)
+    if not view.projector:  # on a projector they come right under the charts instead (_scrub)
+        _preset_keys(view)
 
 
 def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> None:
@@ -200,6 +201,8 @@ def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> Non
     trace = inspected.cached("trace", (norm, forcing),
                              lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
     st.fragment(_scrubber)(view, trace, inspected)
+    if view.projector:  # right under the charts, not below the equations and the downloads at the page's end
+        _preset_keys(view)
     with st.expander(view.t("equations"), expanded=True):
         torch_cell = getattr(model, "convention", "d2l") == "torch"
         if torch_cell:
