@@ -331,7 +331,6 @@ EN: dict[str, str] = {
                   "each edition are in the README's section \"From your d2l notebook\".",
     "dl_csv": "Trace (CSV)",
     "dl_npz": "Trace (NPZ)",
-    "dl_figures": "Each chart's camera icon saves a PNG.",
     "bad_query": "The link's setting “{name}” was not understood and was ignored.",
     "ax_unit": "unit",
     "ax_gate": "gate",
