@@ -310,7 +310,6 @@ ZH: dict[str, str] = {
                   " \"From your d2l notebook\" 一节。",
     "dl_csv": "轨迹（CSV）",
     "dl_npz": "轨迹（NPZ）",
-    "dl_figures": "每个图表的相机图标可保存 PNG。",
     "bad_query": "链接中的设置“{name}”无法识别，已忽略。",
     "ax_unit": "单元",
     "ax_gate": "门",
