@@ -76,3 +76,28 @@ def test_a_forcing_is_described_once_in_the_pages_language():
     assert describe_forcing(View("zh"), forcing) == "Z=1（10 个单元）（时间步 5-20）"
     assert describe_forcing(View("zh"), FREE) == "自由" and describe_forcing(View("en"), FREE) == "free"
     assert not hasattr(Forcing, "describe")
+
+
+def _page_order(node, out: list[str]) -> list[str]:
+    """The main area's buttons and expanders in page order, as keys or labels."""
+    for child in getattr(node, "children", {}).values():
+        if child.type in ("button", "expander"):
+            out.append(getattr(child, "key", None) or str(child.label))
+        _page_order(child, out)
+    return out
+
+
+def test_on_a_projector_the_preset_keys_sit_right_under_the_scrubbers_charts(at):
+    """Issue 30, item 8: on a projector ① draws its charts first and its settings last, so the preset keys sat at
+    the very bottom, under the equations and the downloads; now they follow the charts. Off the projector they
+    stay above the scrubber, under the probe's settings."""
+    from gru_viz.ui.i18n.en import EN
+
+    order = _page_order(at.main, [])
+    assert order.index(EN["probe_settings"]) < order.index("k_free") < order.index(EN["equations"])
+    at.session_state["proj"] = True
+    at.run()
+    no_errors(at)
+    order = _page_order(at.main, [])
+    assert order.index("k_free") < order.index(EN["equations"]) < order.index(EN["probe_settings"])
+    assert [k for k in order if str(k).startswith("k_")] == ["k_free", "k_plain_rnn", "k_frozen_memory", "k_amnesia"]

@@ -78,3 +78,14 @@ def test_a_presets_caption_shows_its_formula_with_subscripts_not_tex_source(lang
             "H̃", "H")
     finally:
         st.cache_resource.clear()
+
+
+def test_no_text_sends_anyone_to_a_chart_toolbar_the_page_does_not_draw():
+    """Issue 30: the mode bar was turned off (its icons covered legends and titles), yet the downloads still said
+    "Each chart's camera icon saves a PNG" (每个图表的相机图标可保存 PNG)."""
+    from gru_viz.ui.view import View
+
+    assert not any(View(projector=p).chart_config["displayModeBar"] for p in (False, True))
+    for strings in (en.EN, zh.ZH):
+        said = [k for k, v in strings.items() if re.search(r"camera|toolbar|mode bar|相机|工具栏", v, re.I)]
+        assert not said, said

@@ -153,7 +153,7 @@ def test_gradient_flow_and_survival_figures():
 
 
 @pytest.mark.parametrize("lo, hi", [(1.01, 28.0), (3.1, 4.9), (11.0, 19.0), (4.95, 5.05), (1.3, 1.35), (20.0, 25.5),
-                                    (1.0, 1e6), (100.0, 101.0)])
+                                    (1.0, 1e6), (100.0, 101.0), (13.14, 24.5), (1.01, 1.11), (1.22, 1.34)])
 def test_the_training_curves_log_axis_has_at_least_three_ticks_on_the_curves_range(lo, hi):
     """Issue 30: a curve between two of the fixed ticks (3.1 to 4.9 between 3 and 5) showed one tick or none."""
     epochs = list(range(1, 11))
@@ -163,3 +163,68 @@ def test_the_training_curves_log_axis_has_at_least_three_ticks_on_the_curves_ran
     assert 3 <= len(on_curve) <= 12, ticks
     assert list(fig.layout.yaxis.ticktext) == [f"{t:g}" for t in ticks]
     assert len(set(fig.layout.yaxis.ticktext)) == len(ticks)  # no two ticks read the same
+
+
+def test_the_log_axis_has_three_ticks_on_every_range_a_training_curve_can_span():
+    """Issue 30: an offline quick run from 24.5 down to 13.14 showed two ticks, 15 and 20 (the even-step fallback
+    counted intervals, not ticks); every range from a 0.05 % to a 100× span, 1 to 5,000, now has three or more."""
+    for lo in np.geomspace(1.0001, 5000, 400):
+        for ratio in (1.0005, 1.003, 1.02, 1.1, 1.3, 1.5, 2, 2.5, 4, 10, 100):
+            hi = lo * ratio
+            ticks = [t for t in figures.log_ticks(lo, hi) if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+            assert 3 <= len(ticks) <= 12, (lo, hi, ticks)
+            assert len({f"{t:g}" for t in ticks}) == len(ticks), (lo, hi, ticks)  # as the axis writes them
+
+
+def _lines(text: str) -> list[str]:
+    return str(text).split("<br>")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_gates_tab_charts_fit_a_tablet_half_column(lang):
+    """Issue 30 on a tablet (1024×768, sidebar open, each ④ chart about 280 px wide): the survival chart's title and
+    the trained RNN's legend entry were cut, and 61 character labels overlapped on the x axis."""
+    from gru_viz.ui.strings import translate
+    from gru_viz.ui.view import math_html
+
+    def t(key: str, **fmt: object) -> str:
+        return translate(key, lang, **fmt)
+
+    text = "the time traveller for so it will be convenient to speak of him was expounding"
+    target = 60
+    names = [t("g_free"), t("g_rnn"), t("g_rnn_trained", epoch=500), t("g_current", what=t("forcing_free"))]
+    norms = np.geomspace(1e-3, 1.0, target + 1)
+    grad = analysis_figures.gradient_flow_figure([(n, norms) for n in names], text, target,
+                                                 title=math_html(t("g_grad_chart", t=target)))
+    surv = analysis_figures.survival_figure(np.ones((target + 1, 4)), text, target,
+                                            title=t("g_surv_chart", t=target),
+                                            names=(t("g_surv_band"), t("g_surv_median"), t("g_surv_mean")))
+    for fig in (grad, surv):
+        validated(fig)
+        x = fig.layout.xaxis
+        assert 5 <= len(x.tickvals) <= analysis_figures.MAX_CHAR_TICKS, list(x.tickvals)
+        assert target in x.tickvals  # the target's own character is labelled
+        assert list(x.ticktext) == [figures.show_char(text[i]) for i in x.tickvals]
+        assert len(set(np.diff(x.tickvals))) == 1  # evenly spaced
+        title = fig.layout.title  # above the plot area, growing the top margin by its lines: never over the plot
+        assert title.automargin and (title.yref, title.y, title.yanchor) == ("paper", 1, "bottom")
+        assert all(analysis_figures.columns(line) <= analysis_figures.TITLE_WIDTH
+                   for line in _lines(fig.layout.title.text)), fig.layout.title.text
+        for trace in fig.data:
+            assert all(analysis_figures.columns(line) <= analysis_figures.LEGEND_WIDTH
+                       for line in _lines(trace.name)), trace.name
+    # the hover still names the curve on one line
+    assert all(f"<extra>{n}</extra>" in tr.hovertemplate for n, tr in zip(names, grad.data))
+
+
+def test_wrap_breaks_only_between_words_and_before_brackets():
+    wrap = analysis_figures.wrap
+    title = "How much of H<sub>t′</sub> survives in H<sub>60</sub> through Z (log scale)"
+    lines = _lines(wrap(title, 34))
+    assert lines == ["How much of H<sub>t′</sub> survives in H<sub>60</sub>", "through Z (log scale)"]
+    assert _lines(wrap("GRU weights, gates removed (Z=0, R=1)", 30)) == ["GRU weights, gates removed", "(Z=0, R=1)"]
+    zh = "按 d2l 方法训练的普通 RNN（第 500 周期）"
+    assert _lines(wrap(zh, 30)) == ["按 d2l 方法训练的普通 RNN", "（第 500 周期）"]
+    assert analysis_figures.columns("普通 RNN") == 8 and analysis_figures.columns("H<sub>t</sub>") == 2
+    assert wrap("short", 30) == "short" and wrap("", 30) == ""
+    assert wrap("supercalifragilistic word", 5) == "supercalifragilistic<br>word"  # a long word keeps its line

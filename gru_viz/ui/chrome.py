@@ -40,8 +40,13 @@ button p { white-space: normal !important; overflow: visible !important; text-ov
 """
 
 
-# Always: headings wrap into balanced lines (a Chinese title left one character alone on its last line).
-PAGE_CSS = "<style>h1, h2, h3, h4 { text-wrap: balance; }</style>"
+# Always: headings wrap into balanced lines (a Chinese title left one character alone on its last line); a
+# button's label wraps instead of ending in "…" where its column is narrow (a tablet with the sidebar open); there
+# the title is smaller too (the Chinese one took four lines of its narrowed column).
+PAGE_CSS = ("<style>h1, h2, h3, h4 { text-wrap: balance; }\n"
+            "button p { white-space: normal !important; overflow: visible !important; "
+            "text-overflow: clip !important; }\n"
+            "@media (max-width: 1100px) { [data-testid='stMain'] h1 { font-size: 2rem; } }</style>")
 
 
 def header_controls() -> tuple[View, object | None, object]:
@@ -50,7 +55,9 @@ def header_controls() -> tuple[View, object | None, object]:
     mode a Settings button in this row, so the charts start higher on the screen and the settings stay one click
     away)."""
     projector = bool(ps.get("proj"))
-    widths = [2.0, 3.1, 1.6, 1.5, 2.5] if projector else [4.6, 1.5, 2.3]
+    # the language box and the switch need about 130 and 180 px: on a tablet with the sidebar open (564 px of
+    # page) [4.6, 1.5, 2.3] cut both ("Englis", "Projector m…")
+    widths = [2.0, 3.1, 1.6, 1.5, 2.5] if projector else [3.6, 1.9, 2.6]
     cols = st.columns(widths, vertical_alignment="bottom")
     title, chooser = cols[0], (cols[1] if projector else None)
     lang = ps.widget(cols[-2].selectbox, LANGUAGE_LABEL, "lang", lang="any",

@@ -36,8 +36,7 @@ def downloads(view: View, inspected: Inspected, trace: TextTrace) -> None:
                              mime="text/csv", key="dl_csv", on_click="ignore")
         c[2].download_button(view.t("dl_npz"), data=trace.npz_bytes, file_name=f"{name}_trace.npz",
                              mime="application/octet-stream", key="dl_npz", on_click="ignore")
-        _notebook_downloads(view, inspected)
-        st.caption(view.t("dl_figures"))
+        _notebook_downloads(view, inspected)  # no "camera icon" line: the charts have no toolbar (View.chart_config)
 
 
 def _notebook_downloads(view: View, inspected: Inspected) -> None:

@@ -144,10 +144,12 @@ def log_ticks(lo: float, hi: float) -> list[float]:
                  for m in mantissas if lo <= m * 10.0**k <= hi]
         if len(ticks) >= MIN_TICKS:
             return [float(f"{t:.6g}") for t in ticks]
-    step = 10.0 ** math.floor(math.log10((hi - lo) / MIN_TICKS))  # a range too narrow for any: even steps
+    # a range too narrow for any: even steps, the widest of 5, 2 or 1 × 10^k that still puts MIN_TICKS on the range
+    # (counting the ticks, not the intervals: 13.1 to 24.5 in steps of 5 has only 15 and 20)
+    step = 10.0 ** math.floor(math.log10((hi - lo) / MIN_TICKS))
     for factor in (5, 2, 1):
-        if (hi - lo) / (step * factor) >= MIN_TICKS - 1:
-            step *= factor
+        if math.floor(hi / (step * factor)) - math.ceil(lo / (step * factor)) + 1 >= MIN_TICKS:
+            step *= factor  # factor 1 always fits: the range is at least MIN_TICKS steps long
             break
     first = math.ceil(lo / step)
     return [float(f"{i * step:.6g}") for i in range(first, math.floor(hi / step) + 1)]

@@ -160,9 +160,9 @@ def _ordered(view: View, n: int) -> list:
 
 def _preset_keys(view: View) -> None:
     """Preset buttons with number-key shortcuts, so a presenter can flip the gates while scrubbing."""
-    cols = st.columns(4)
+    row = st.container(horizontal=True)  # wraps onto a second line where four do not fit (a tablet)
     for i, key in enumerate(PRESETS):  # the presets in their one order: free, plain RNN, frozen memory, amnesia
-        cols[i].button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="stretch",
+        row.button(view.t(f"preset_{key}"), key=f"k_{key}", shortcut=str(i + 1), width="content",
                        type="primary" if ps.get("preset") == key else "secondary",
                        on_click=ps.put, args=("preset", key))
 
@@ -184,7 +184,8 @@ def _settings(view: View, inspected: Inspected) -> None:
         ps.widget(top[0].text_area, probe_label(view, inspected), "probe", lang=view.lang, shown=shown, height=90)
         ps.widget(top[1].radio, view.t("units"), "units_mode", lang=view.lang,
                   format_func=lambda k: view.t(f"units_{k}"))
-    _preset_keys(view)
+    if not view.projector:  # on a projector they come right under the charts instead (_scrub)
+        _preset_keys(view)
 
 
 def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> None:
@@ -200,6 +201,8 @@ def _scrub(view: View, inspected: Inspected, norm: str, forcing: Forcing) -> Non
     trace = inspected.cached("trace", (norm, forcing),
                              lambda: trace_text(model, vocab, norm, forcing, normalize=False), size=6)
     st.fragment(_scrubber)(view, trace, inspected)
+    if view.projector:  # right under the charts, not below the equations and the downloads at the page's end
+        _preset_keys(view)
     with st.expander(view.t("equations"), expanded=True):
         torch_cell = getattr(model, "convention", "d2l") == "torch"
         if torch_cell:

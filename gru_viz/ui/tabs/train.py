@@ -98,33 +98,34 @@ def _controls(view: View, training: Training) -> None:
     current = runs()[-1] if runs() else None
     snap = current.progress() if current else None
     active = snap is not None and snap.active
-    c = st.columns([1, 1, 1, 1, 1, 2.2])
-    if c[0].button(view.t("start"), type="primary", disabled=active, key="btn_start", width="stretch"):
+    # a row that wraps: on a tablet (1024x768, sidebar open) fixed columns cut "Resume" and the quick run's label
+    row = st.container(horizontal=True)
+    if row.button(view.t("start"), type="primary", disabled=active, key="btn_start", width="content"):
         if start_run(view, training):
             st.rerun()
-    if c[1].button(view.t("pause"), disabled=not (active and snap.status == RunStatus.RUNNING), key="btn_pause",
-                   width="stretch"):
+    if row.button(view.t("pause"), disabled=not (active and snap.status == RunStatus.RUNNING), key="btn_pause",
+                  width="content"):
         current.pause()
         st.rerun()
     resumable = current is not None and (snap.status == RunStatus.PAUSED or current.can_continue)
-    if c[2].button(view.t("resume"), disabled=not resumable, key="btn_resume", width="stretch"):
+    if row.button(view.t("resume"), disabled=not resumable, key="btn_resume", width="content"):
         if snap.status == RunStatus.PAUSED:
             current.resume()
         elif active_run() is None:
             current.restart()
         st.rerun()
-    if c[3].button(view.t("stop"), disabled=not active, key="btn_stop", width="stretch"):
+    if row.button(view.t("stop"), disabled=not active, key="btn_stop", width="content"):
         current.stop()
         current.join(timeout=1.0)
         st.rerun()
-    if c[4].button(view.t("reset"), disabled=not runs(), key="btn_reset", width="stretch"):
+    if row.button(view.t("reset"), disabled=not runs(), key="btn_reset", width="content"):
         for w in runs():
             w.stop()
         runs().clear()
-        ps.drop("_run_models")
+        ps.get("_lru").drop("replaced")  # the runs' models and results about them: not asked for again
         st.rerun()
     config = training.config
-    if c[5].button(view.t("quick"), disabled=active, key="btn_quick", width="stretch") and config is not None:
+    if row.button(view.t("quick"), disabled=active, key="btn_quick", width="content") and config is not None:
         if start_run(view, training, dataclasses.replace(config, hidden=64, epochs=30)):
             st.rerun()
     _run_budget(view)
