@@ -24,7 +24,7 @@ SCRUB = f"{ROOT} .gfc-scrub"
 # script runs finished so far. The scrubber is scrolled into view first: its figures off screen are drawn only
 # when they come near it (scrub_lazy.js), and none may still miss a setting when the snapshot is taken.
 SNAPSHOT = """(cond) => {
-  const tr = window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
+  const tr = window.gruVizTrace && window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
   const box = document.querySelector('.gfc-scrub'), host = box && box.querySelector('.gsc-host-root');
   const S = host && host.__gsc;
   if (host) host.scrollIntoView({block: 'start'});
@@ -177,10 +177,14 @@ def test_a_drag_with_the_scrubber_scrolled_away_draws_no_heatmap_and_the_heatmap
     app.page.wait_for_function("() => window.Plotly")
     app.page.evaluate(COUNT_HEAT_CALLS)
     app.page.click(f"{ROOT} button[data-preset='frozen_memory']")
+    app.page.wait_for_function("() => { const c = document.querySelector('.gfc-curve');"
+                               " return Number(c.dataset.painted) >= Number(c.dataset.asked); }")  # it moves the rest
     app.page.evaluate("() => { for (const e of [document.querySelector('[data-testid=\"stMain\"]'), "
                       "document.scrollingElement]) if (e) e.scrollTop = 0; }")
-    heat_top = app.page.evaluate("() => document.querySelector('.gfc-scrub').getBoundingClientRect().top")
-    assert heat_top > 1.5 * 720, f"the scrubber starts at {heat_top} px: not far enough off screen for this test"
+    heat_top = app.page.evaluate("() => document.querySelector('.gfc-scrub .gsc-heat').getBoundingClientRect().top")
+    assert heat_top > 1.5 * 720, f"the heatmaps start at {heat_top} px: not far enough off screen for this test"
+    app.page.wait_for_timeout(300)  # the observer has seen them off screen
+    app.page.evaluate("window.__heatCalls.count = 0")
     for s in (0.9, 0.7, 0.5):
         _set_range(app.page, "gv-strength", s)
         app.page.wait_for_timeout(40)
