@@ -122,8 +122,10 @@ async ([kind, n, gap]) => {
   const root = document.querySelector('.gfc-host-root'), curve = root.querySelector('.gfc-curve');
   const frame = () => new Promise(requestAnimationFrame);
   const views = [], full = [], scrub = [];
+  // ②'s scrubber shows that trace: its figures on screen drawn (those off screen wait until scrolled to)
   const scrubAt = (asked) => { const h = root.querySelector('.gfc-scrub .gsc-host-root'), S = h && h.__gsc;
-    return !h || (S && S.plots && !S.pendingFrame && Number(String(S.p.id).replace('live-', '')) >= asked); };
+    return !h || (S && (S.plots || S.done.dataset.missed === 'charts') && !S.pendingFrame
+                  && Number(String(S.p.id).replace('live-', '')) >= asked); };
   const z = root.querySelector('[data-testid="gv-force-z"]'), probe = root.querySelector('[data-testid="gv-probe"]');
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -156,6 +158,9 @@ def live_latencies(browser, url: str, events: int, gap_ms: int = 150) -> dict:
     page = context.new_page()
     page.goto(url)
     page.wait_for_selector("[data-testid='gv-ppl-free'][data-value]", timeout=120_000)
+    # where a student moving the controls looks: the probe box at the top of the window, the controls, numbers
+    # and curve below it (at 1280×720 the top of the heatmaps too; the rest of the scrubber is off screen)
+    page.locator("[data-testid='gv-probe']").evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(1500)
     out = {}
     for kind in ("control", "typed"):

@@ -1,6 +1,7 @@
 """What visitors keep between runs (finished runs with their snapshots and last-good copies, their own texts as
-corpora), counted against a per-visitor and a per-server budget that the run queue's admission sees; the oldest is
-dropped first.
+corpora, an uploaded model, the results computed about their own models), counted against a per-visitor and a
+per-server budget that the run queue's admission sees; results (computed again when needed) are dropped first,
+then the oldest.
 
 A plain, thread-safe object shared by every session. Dropping calls the entry's `drop(reason)` (the worker frees
 its models and tells its page why, in the page's language, from the reason's key).
@@ -40,11 +41,57 @@ def corpus_bytes(corpus: object) -> int:
     return total + sum(sys.getsizeof(t) for t in getattr(vocab, "idx_to_token", ()))
 
 
+def object_bytes(value: object, _seen: set[int] | None = None, _depth: int = 0) -> int:
+    """Bytes an object holds, counted as it is laid out: numpy arrays' and tensors' buffers (a view's base once),
+    a module's parameters and buffers, strings and bytes by sys.getsizeof, containers and plain objects (their
+    __dict__, dataclasses included) with what they hold; each object once. For results kept per session (traces,
+    payloads, perplexities) and uploaded models (tests/test_kept.py checks it against tracemalloc)."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen or _depth > 12 or value is None or isinstance(value, (bool, int, float)):
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, (str, bytes, bytearray)):
+        return size
+    import numpy as np  # here: kept.py stays importable without numpy's load at the server's start
+
+    if isinstance(value, np.ndarray):
+        base = value.base if isinstance(value.base, np.ndarray) else None
+        return size if base is not None and id(base) in seen else size + value.nbytes
+    if type(value).__module__.startswith("torch"):
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            key = storage.data_ptr() or id(value)
+            if key in seen:
+                return size
+            seen.add(key)
+            return size + storage.nbytes()
+        if isinstance(value, torch.nn.Module):
+            return size + sum(object_bytes(t, seen, _depth + 1) for t in (*value.parameters(), *value.buffers()))
+    if isinstance(value, dict):
+        return size + sum(object_bytes(k, seen, _depth + 1) + object_bytes(v, seen, _depth + 1)
+                          for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return size + sum(object_bytes(v, seen, _depth + 1) for v in value)
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict):
+        return size + sum(object_bytes(v, seen, _depth + 1) for v in attrs.values())
+    return size
+
+
 @dataclass
 class _Entry:
     owner: str
     nbytes: int
     drop: Callable[[str], None]
+    cheap: bool = False  # computed again when needed (results): dropped before anything a visitor cannot get back
+
+
+def _drop_order(items: list) -> list:
+    """(key, entry) pairs in the order they go: what can be computed again first, then the oldest."""
+    return [kv for kv in items if kv[1].cheap] + [kv for kv in items if not kv[1].cheap]
 
 
 class KeptMemory:
@@ -56,15 +103,19 @@ class KeptMemory:
         self._entries: OrderedDict[object, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, key: object, owner: str, nbytes: int, drop: Callable[[str], None]) -> None:
+    def add(self, key: object, owner: str, nbytes: int, drop: Callable[[str], None], cheap: bool = False) -> None:
+        """Count (or count anew) an entry as the owner's newest; `cheap` ones (results, computed again when
+        needed) are dropped before the others, whatever their age, and make room only among themselves (results
+        never push out a run: they may stand above the budgets by their own bound, ui.session_kept). Never drops
+        the entry just added."""
         with self._lock:
             self._entries.pop(key, None)
-            self._entries[key] = _Entry(owner, nbytes, drop)
+            self._entries[key] = _Entry(owner, nbytes, drop, cheap)
             victims = []
             if self.per_owner is not None:
                 mine = [(k, e) for k, e in self._entries.items() if e.owner == owner]
                 used = sum(e.nbytes for _, e in mine)
-                for k, e in mine[:-1]:  # never the one just added
+                for k, e in _drop_order([kv for kv in mine[:-1] if kv[1].cheap or not cheap]):  # never the new one
                     if used <= self.per_owner:
                         break
                     victims.append((k, "kept_visitor"))
@@ -72,7 +123,7 @@ class KeptMemory:
             dropped = {k for k, _ in victims}
             if self.total_budget is not None:
                 used = sum(e.nbytes for k, e in self._entries.items() if k not in dropped)
-                for k, e in list(self._entries.items())[:-1]:
+                for k, e in _drop_order([kv for kv in list(self._entries.items())[:-1] if kv[1].cheap or not cheap]):
                     if used <= self.total_budget:
                         break
                     if k not in dropped:
@@ -84,12 +135,15 @@ class KeptMemory:
             drop(reason)
 
     def shrink_to(self, limit: int, reason: str = "kept_server") -> int:
-        """Drop the oldest entries until at most `limit` bytes are kept; returns the bytes kept."""
+        """Drop entries (results first, then the oldest) until at most `limit` bytes are kept; returns the bytes
+        kept."""
         with self._lock:
             calls = []
             used = sum(e.nbytes for e in self._entries.values())
-            while self._entries and used > limit:
-                _, e = self._entries.popitem(last=False)
+            for k, e in _drop_order(list(self._entries.items())):
+                if used <= limit:
+                    break
+                del self._entries[k]
                 used -= e.nbytes
                 calls.append(e.drop)
         for drop in calls:

@@ -167,13 +167,10 @@ def resolve_model(key: str) -> Inspected | None:
             if str(w.run_id) == run_id and not w.progress().dropped:
                 epoch = None if which == "latest" else int(which)
                 ident_epoch = w.progress().epoch if epoch is None else epoch
-                models = ps.get("_run_models")
-                k = (w.run_id, ident_epoch)
-                if k not in models:
-                    models.clear()  # keep one materialised run model per session
-                    models[k] = w.model(epoch).requires_grad_(False)
-                return Inspected(models[k], w.corpus.vocab, ("run", w.run_id, ident_epoch), name,
-                                 own_text=w.corpus.text)
+                # one materialised run model per session, counted with its results (ui.session_kept)
+                model = cached("run_model", (w.run_id, ident_epoch),
+                               lambda w=w, e=epoch: w.model(e).requires_grad_(False), size=1)
+                return Inspected(model, w.corpus.vocab, ("run", w.run_id, ident_epoch), name, own_text=w.corpus.text)
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from gru_viz.ui import class_panel, page_state, uploads
+from gru_viz.ui import class_panel, page_state, session_kept, uploads
 from gru_viz.ui.actions import Training, model_options, resolve_model
 from gru_viz.ui.chrome import error_boundary, header_controls, page_tabs, refused_link_settings, share_box
 from gru_viz.ui.context import PageContext
@@ -49,6 +49,7 @@ def main() -> None:
                                 format_func=options.get,
                                 label_visibility="collapsed" if view.projector else "visible")
         inspected = resolve_model(str(key))
+    session_kept.say_dropped_results(view, page_state.get("_lru"))  # freed to make room: said once
     ctx = PageContext(view, training, inspected)
     # Only the open tab is drawn (see page_tabs); the others stay empty until they are opened.
     open_tab, boxes = page_tabs(view, tuple(TABS))

@@ -12,6 +12,7 @@ from gru_viz.data import MAX_VOCAB, TOKENISATIONS
 from gru_viz.nets.model import PRESETS
 from gru_viz.serve.class_terms import normalize_code
 from gru_viz.train import TrainConfig
+from gru_viz.ui.session_kept import SessionResults
 
 PRESET_KEYS = (*PRESETS, "custom")
 LESSONS = ("l1", "l2", "l3", "l4")
@@ -181,10 +182,10 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_url_restored", "the link's values were read (the session's first run)", False),
     Private("_offline_default", "the default corpus was switched to the offline one (once per session)", False),
     Private("runs", "this session's training runs (workers), oldest first", factory=list),
-    Private("_run_models", "the one run model materialised for the chooser, by (run, epoch)", factory=dict),
-    Private("_lru", "per-session result caches of the visitor's own models (state.cached)", factory=dict),
+    Private("_lru", "results about the visitor's own models, counted as kept (state.cached, ui.session_kept)",
+            factory=SessionResults),
     Private("_visitor", "this browser's id (state.visitor_id)"),
-    Private("uploaded", "the checkpoint uploaded to inspect: (file name, checkpoint)"),
+    Private("uploaded", "the model uploaded to inspect, counted as kept: a KeptUpload, unpacks as (name, checkpoint)"),
     Private("uploaded_id", "the uploaded model's identity for caches: file id and vocabulary edition"),
     Private("uploaded_file", "the upload's file id, so a rerun does not load it again"),
     Private("uploaded_nb", "what a notebook file was recognised as (notebook.NotebookModel), or None"),

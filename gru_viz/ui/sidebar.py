@@ -14,7 +14,8 @@ from gru_viz.ui.actions import Training
 from gru_viz.ui.chrome import error_boundary
 from gru_viz.ui.own_text import dropped_notice, own_corpus
 from gru_viz.ui.page_state import CAPS
-from gru_viz.ui.state import offline_corpus, timemachine
+from gru_viz.ui.session_kept import KeptUpload
+from gru_viz.ui.state import offline_corpus, session_keeps, timemachine, training_slots, visitor_id
 from gru_viz.ui.uploads import MAX_CKPT_MB, MAX_TEXT_BYTES
 from gru_viz.ui.view import View, md_escape
 
@@ -175,6 +176,12 @@ def checkpoint_upload(view: View) -> None:
     is allocated; a refusal says why. A notebook file's vocabulary order is recognised, with a switch."""
     up = st.file_uploader(view.t("upload_ckpt"), type=["safetensors"], key="upload_ckpt",
                           max_upload_size=MAX_CKPT_MB, help=view.t("upload_ckpt_help", mb=MAX_CKPT_MB))
+    held = ps.get("uploaded")
+    if isinstance(held, KeptUpload) and held.dropped and held.dropped != "replaced":  # freed to make room: said once
+        st.warning(view.t(f"upload_dropped_{held.dropped}", mb=max(1, round(held.nbytes / 2**20))))
+        ps.drop("uploaded")
+    elif isinstance(held, KeptUpload) and held.kept is not None and held:
+        held.kept.touch(held)  # still here to inspect: the visitor's ended runs go before it
     if up is None:
         return
     loaded = ps.get("uploaded_file") != up.file_id
@@ -200,7 +207,7 @@ def _load_upload(view: View, up, edition: str | None) -> None:
     try:
         ckpt, nb = load_any(up.getvalue(), up.name, edition, max_hidden=CAPS["hidden"])  # the app's cap
         ckpt.model.requires_grad_(False)
-        ps.put("uploaded", (up.name, ckpt))
+        _keep_upload(up.name, ckpt)
         ps.put("uploaded_nb", nb)
         ps.put("uploaded_error", "")
         ps.put("uploaded_id", f"{up.file_id}:{nb.edition if nb else ''}")  # the model's identity for caches
@@ -216,6 +223,20 @@ def _load_upload(view: View, up, edition: str | None) -> None:
             ps.put("uploaded_error", md_escape(str(exc)))
         ps.put("upload_order_unknown", isinstance(exc, VocabOrderError))
         st.error(str(ps.get("uploaded_error")))
+
+
+def _keep_upload(name: str, ckpt) -> None:
+    """The uploaded model into the session, counted with what the visitor and the server keep (serve.kept): it may
+    be dropped to make room, and the session's end gives it back."""
+    old = ps.get("uploaded")
+    if isinstance(old, KeptUpload):
+        old.forget()
+    kept = training_slots().kept
+    held = KeptUpload(name, ckpt, kept)
+    ps.put("uploaded", held)
+    session_keeps(held)
+    if kept is not None:  # may drop this visitor's (or, near the server's limit, anyone's) oldest: never this one
+        kept.add(held, visitor_id(), held.nbytes, held.drop)
 
 
 def _edition_switch(view: View, up) -> bool:

@@ -124,7 +124,7 @@ def _watchdog() -> threading.Thread:
     def loop() -> None:
         while True:
             reap_unseen(UNSEEN_GRACE_S)
-            gone_sessions.GONE.free_gone(ttl, gone_sessions.runtime_knows())
+            gone_sessions.GONE.free_gone(ttl, gone_sessions.runtime_knows(), release=gone_sessions.release_runtime)
             time.sleep(2.0)
 
     thread = threading.Thread(target=loop, name="gru-unseen-watchdog", daemon=True)
@@ -140,7 +140,7 @@ class SessionGuard:
     """Lives in a session-scoped cache: Streamlit releases it when the browser session ends."""
 
     runs: list
-    texts: list = field(default_factory=list)  # its own text as a corpus (ui.own_text.OwnCorpus), counted as kept
+    texts: list = field(default_factory=list)  # its own text, upload and results (ui.own_text, ui.session_kept)
     session_id: str = ""
     state: object = None  # the session's state, cleared once the session is gone for good (gone_sessions)
 
@@ -158,9 +158,10 @@ def _on_session_end(guard: SessionGuard) -> None:
 
 
 def session_keeps(text: object) -> None:
-    """The session's own text (an object with `forget(reason)` and `dropped`), given back when the session ends."""
+    """What the session keeps (its own text, its upload, its results: objects with `forget(reason)` and `dropped`),
+    given back when the session ends."""
     guard = _session_guard()
-    guard.texts = [t for t in guard.texts if not getattr(t, "dropped", "")] + [text]
+    guard.texts = [t for t in guard.texts if not getattr(t, "dropped", "") and t is not text] + [text]
 
 
 @st.cache_resource(scope="session", on_release=_on_session_end, show_spinner=False)
@@ -253,14 +254,15 @@ def cached(name: str, key: tuple, compute, shared: bool = False, size: int = 8):
     spares a class of 30 the same 30 computations; results of a visitor's own models stay in that visitor's
     session.
     """
-    if not shared:
-        cache = ps.get("_lru").setdefault(name, OrderedDict())  # type: ignore[union-attr]
-        if key not in cache:
-            cache[key] = compute()
-            while len(cache) > size:
-                cache.popitem(last=False)
-        cache.move_to_end(key)
-        return cache[key]
+    if not shared:  # counted with what the visitor keeps (ui.session_kept): dropped first when room is needed
+        results = ps.get("_lru")
+        value, changed = results.get(name, key, compute, size)  # type: ignore[union-attr]
+        if changed:
+            results.kept = kept = training_slots().kept  # type: ignore[union-attr]
+            if kept is not None:
+                kept.add(results, visitor_id(), results.nbytes, results.drop, cheap=True)  # type: ignore[union-attr]
+            session_keeps(results)
+        return value
     lock, caches, computing = _shared_results()
     with lock:
         cache = caches.setdefault(name, OrderedDict())

@@ -28,7 +28,7 @@ def plotly_file() -> Path:
 # The scrubber's parts, loaded in this order as one script: its helpers, the cell and the attribution bars
 # (functions scrubber.js calls), the Scrubber class and its mount, then its methods by part.
 SOURCES = ("scrub_util.js", "cell.js", "attribution.js", "scrubber.js", "scrub_charts.js", "scrub_tape.js",
-           "scrub_equation.js", "scrub_controls.js")
+           "scrub_equation.js", "scrub_controls.js", "scrub_lazy.js")
 # The model worker: the engine, the jobs and the worker with the page's client (tests load these alone).
 MODEL_SOURCES = ("model_engine.js", "model_jobs.js", "model_worker.js")
 

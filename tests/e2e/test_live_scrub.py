@@ -21,12 +21,15 @@ SCRUB = f"{ROOT} .gfc-scrub"
 
 # What ②'s scrubber draws at the moment the condition first holds (polled every frame): the setting and
 # sequence painted, the heatmaps' rows and z, the state chart's values, the cell's text, the stale mark, the
-# script runs finished so far.
+# script runs finished so far. The scrubber is scrolled into view first: its figures off screen are drawn only
+# when they come near it (scrub_lazy.js), and none may still miss a setting when the snapshot is taken.
 SNAPSHOT = """(cond) => {
   const tr = window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
   const box = document.querySelector('.gfc-scrub'), host = box && box.querySelector('.gsc-host-root');
   const S = host && host.__gsc;
-  if (!tr || !S || !S.plots || S.pendingFrame || Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
+  if (host) host.scrollIntoView({block: 'start'});
+  if (!tr || !S || !S.plots || S.pendingFrame || S.missed.size) return null;
+  if (Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
   if (!new Function('tr', 'S', 'return ' + cond)(tr, S)) return null;
   const heat = S.heatDiv.data, mix = S.mixDiv.data, done = S.done.dataset;
   return {setting: tr.setting, text: tr.text, steps: tr.steps, rows: heat[0].y.map(Number), R: heat[0].z, Z: heat[1].z,
@@ -150,3 +153,48 @@ def test_data_of_another_version_is_refused_with_a_readable_message(browser, tmp
     assert page.evaluate("document.querySelectorAll('.js-plotly-plot, .gsc, .gfc').length") == 0
     assert not errors, errors
     ctx.close()
+
+
+# Counts the Plotly calls on ②'s scrubber's heatmaps (restyle, relayout, react, newPlot) from now on.
+COUNT_HEAT_CALLS = """() => {
+  const P = window.Plotly, n = window.__heatCalls = {count: 0};
+  for (const k of ['newPlot', 'react', 'restyle', 'relayout']) {
+    const f = P[k];
+    P[k] = function (gd, ...rest) {
+      if (gd && gd.classList && gd.classList.contains('gsc-heat') && gd.closest('.gfc-scrub')) n.count += 1;
+      return f.call(this, gd, ...rest);
+    };
+  }
+}"""
+
+
+def test_a_drag_with_the_scrubber_scrolled_away_draws_no_heatmap_and_the_heatmaps_catch_up_when_scrolled_to(app):
+    """Work counted, not timed: while ②'s scrubber is off screen, moving a control draws none of its heatmaps
+    (the panel's numbers follow); scrolled to, they show the worker's trace of the latest setting exactly."""
+    app.page.set_viewport_size({"width": 1280, "height": 720})
+    app.open("tab=force")
+    app.page.wait_for_selector(f"{ROOT} [data-testid='gv-ppl-free'][data-value]")
+    app.page.wait_for_function("() => window.Plotly")
+    app.page.evaluate(COUNT_HEAT_CALLS)
+    app.page.click(f"{ROOT} button[data-preset='frozen_memory']")
+    app.page.evaluate("() => { for (const e of [document.querySelector('[data-testid=\"stMain\"]'), "
+                      "document.scrollingElement]) if (e) e.scrollTop = 0; }")
+    heat_top = app.page.evaluate("() => document.querySelector('.gfc-scrub').getBoundingClientRect().top")
+    assert heat_top > 1.5 * 720, f"the scrubber starts at {heat_top} px: not far enough off screen for this test"
+    for s in (0.9, 0.7, 0.5):
+        _set_range(app.page, "gv-strength", s)
+        app.page.wait_for_timeout(40)
+    app.page.wait_for_function("""() => { const tr = window.gruVizTrace(), box = document.querySelector('.gfc-scrub');
+        return tr && tr.setting.f_strength === 0.5 && Number(box.dataset.painted) >= Number(
+          document.querySelector('.gfc-host-root').dataset.asked); }""")
+    app.page.wait_for_timeout(500)
+    assert app.page.evaluate("window.__heatCalls.count") == 0, "heatmaps off screen were drawn"
+    missed = app.page.evaluate("document.querySelector('.gfc-scrub .gsc-done').dataset.missed")
+    assert missed in ("charts", "z") or "z" in missed.split(), missed
+    snap = _snapshot(app, "tr.setting.f_strength === 0.5")  # scrolls to the scrubber and waits for no missed view
+    assert app.page.evaluate("window.__heatCalls.count") >= 1
+    same = app.page.evaluate("""() => { const tr = window.gruVizTrace();
+        const S = document.querySelector('.gfc-scrub .gsc-host-root').__gsc, heat = S.heatDiv.data;
+        const rows = heat[1].y.map(Number);
+        return rows.every((u, i) => heat[1].z[i].every((z, t) => z === tr.Z[t][u])); }""")
+    assert same and snap["setting"]["preset"] == "frozen_memory"

@@ -169,6 +169,20 @@ EN: dict[str, str] = {
                                     "upload it again to train on it.",
     "own_text_dropped_session_ended": "Your text was freed when the page closed.",
     "own_text_upload_again": "Remove the file and upload it again.",
+    "upload_dropped_kept_visitor": "Your uploaded model was freed from the server's memory (it held {mb} MB): what you "
+                                   "keep here (ended runs, your text, this model) was more than one visitor may keep "
+                                   "on this server, and it was the oldest. Remove the file and upload it again to "
+                                   "inspect it.",
+    "upload_dropped_kept_server": "Your uploaded model was freed from the server's memory (it held {mb} MB): the "
+                                  "server needed the memory for new runs, and it was one of the oldest things kept. "
+                                  "Remove the file and upload it again to inspect it.",
+    "upload_dropped_session_ended": "Your uploaded model was freed when the page closed. Remove the file and upload "
+                                    "it again to inspect it.",
+    "results_dropped_kept_visitor": "Results about your own models (traces, the scrubber's data: {mb} MB) were freed "
+                                    "to stay within what one visitor may keep on this server; they are computed "
+                                    "again as needed.",
+    "results_dropped_kept_server": "Results about your own models ({mb} MB) were freed: the server needed the memory "
+                                   "for new runs. They are computed again as needed.",
     "status_running": "Training…",
     "status_paused": "Paused.",
     "status_stopped": "Stopped at epoch {epoch}.",

@@ -152,6 +152,16 @@ ZH: dict[str, str] = {
                                     "而它是保留最久的内容之一。要用它训练，请重新粘贴或上传。",
     "own_text_dropped_session_ended": "页面关闭后，你的文本已被释放。",
     "own_text_upload_again": "请移除该文件后重新上传。",
+    "upload_dropped_kept_visitor": "你上传的模型已从服务器内存中释放（它占用 {mb} MB）：你在这里保留的内容"
+                                   "（已结束的训练、你的文本和这个模型）超过了这台服务器上每位访客可保留的上限，而它是最早的一项。"
+                                   "要查看它，请移除该文件后重新上传。",
+    "upload_dropped_kept_server": "你上传的模型已从服务器内存中释放（它占用 {mb} MB）：服务器需要内存来运行新的训练，"
+                                  "而它是保留最久的内容之一。要查看它，请移除该文件后重新上传。",
+    "upload_dropped_session_ended": "页面关闭后，你上传的模型已被释放。要查看它，请移除该文件后重新上传。",
+    "results_dropped_kept_visitor": "关于你自己模型的计算结果（轨迹、滑块所需的数据：{mb} MB）已被释放，"
+                                    "以免超过这台服务器上每位访客可保留的上限；需要时会重新计算。",
+    "results_dropped_kept_server": "关于你自己模型的计算结果（{mb} MB）已被释放：服务器需要内存来运行新的训练。"
+                                   "需要时会重新计算。",
     "status_running": "训练中……",
     "status_paused": "已暂停。",
     "status_stopped": "已在第 {epoch} 周期停止。",

@@ -17,7 +17,7 @@ function cellValues(S, t, row) {
 
 function cellUpdate(S, t, row) {
   const cell = S.ui.cell, L = S.ui.labels, P = S.Plotly;
-  if (!P || !S.cellDiv.layout || row === undefined) return;
+  if (!P || !S.cellDiv.layout || row === undefined || !S.onScreen(S.cellDiv, "cell")) return;
   const v = cellValues(S, t, row), sl = cell.slots, sh = cell.shapes, [g0, g1] = cell.gauge;
   const ch = S.p.text[t];
   const text = {

@@ -133,8 +133,19 @@ class GvForce {
     gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
     this.lastJob = r;
-    this.drawCurve();
-    gvScrubFollow(this, r);
+    this.follow();
+  }
+
+  // The figures (the curve's marker, the scrubber's views) after the frame that paints the numbers and texts,
+  // for the latest result only: a drag's results that a newer one overtook before that frame are never drawn.
+  follow() {
+    if (this.followFrame) return;
+    this.followFrame = requestAnimationFrame(() => setTimeout(() => {
+      this.followFrame = 0;
+      if (this.dead || this.locked || !this.lastJob) return;
+      this.drawCurve();
+      gvScrubFollow(this, this.lastJob);
+    }, 0));
   }
 
   // the server's rows and attribution for the setting it just recorded: into the scrubber, which says whether
@@ -147,7 +158,7 @@ class GvForce {
     if (key === this.attKey) return;
     this.attKey = key;
     this.scrubData = { ...this.scrubData, rows: a.rows, attribution: a.attribution };
-    if (redraw && !this.locked && this.lastJob) gvScrubFollow(this, this.lastJob);
+    if (redraw && !this.locked && this.lastJob) this.follow();
   }
 
   showCurve(c) {
@@ -170,12 +181,18 @@ class GvForce {
     const layout = { height: big ? 320 : 260, font: { size: big ? 18 : 12 },
       margin: { l: big ? 80 : 60, r: 10, t: big ? 44 : 36, b: big ? 64 : 44 },
       title: { text: this.ui.curve_title, font: { size: big ? 20 : 14 } },
-      xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03] },
-      yaxis: { title: { text: this.ui.curve_y }, type: "log" }, showlegend: true,
+      // "allow": no measuring of every tick label at each redraw to hide those past the edge
+      xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03], ticklabeloverflow: "allow" },
+      yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow" }, showlegend: true,
       legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
-      if (this.curveDrawn && this.curveShown === c) {
-        P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]); // only the marker moved
+      const same = this.curveShown && String(this.curveShown.ppl) === String(c.ppl); // the gates did not change
+      if (this.curveDrawn && (this.curveShown === c || same)) {
+        this.curveShown = c;
+        this.curveBox.dataset.painted = String(c.seq);
+        // only the marker moved; while a newer curve is computed it waits for that curve (one redraw, not two)
+        const newer = Number(this.curveBox.dataset.asked) > c.seq;
+        if (!newer) P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]);
         return;
       }
       this.curveShown = c;

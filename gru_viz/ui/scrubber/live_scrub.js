@@ -38,12 +38,13 @@ function gvScrubPayload(r, units, base) {
 }
 
 // Draw payload `lp` in `root`: into the scrubber there when only the numbers changed, else a new one.
-function gvScrubShow(root, lp, ui) {
+// `lazy`: its figures off screen wait until they are scrolled to (scrub_lazy.js).
+function gvScrubShow(root, lp, ui, lazy = false) {
   const old = root.__gsc;
   if (old && old.retrace(lp)) return old;
   const keep = old ? { step: old.step, unit: old.unit, gotoN: old.gotoN, lastSent: old.lastSent } : null;
   if (old) old.detach();
-  const S = new Scrubber(root, { payload: lp, ui, goto: null }, keep);
+  const S = new Scrubber(root, { payload: lp, ui, goto: null, lazy }, keep);
   S.sig = old ? old.sig : null;
   root.__gsc = S;
   S.done.dataset.trace = lp.id;
@@ -63,7 +64,7 @@ function gvScrubFollow(F, r) {
     if (!root) root = el("div", "gsc-host-root", F.scrubBox);
     F.scrubBox.style.display = "";
     const units = d.rows || Array.from({ length: r.hidden }, (_, i) => i);
-    gvScrubShow(root, gvScrubPayload(r, units, d), { ...d.ui, plotly: F.plotly });
+    gvScrubShow(root, gvScrubPayload(r, units, d), { ...d.ui, plotly: F.plotly }, true);
   } else {
     // an exported page: its scrubber was drawn from the server's trace of the setting it was saved with
     const page = window.__gscMounted;

@@ -255,6 +255,7 @@ function gvModelEngine() {
     return { idx, p, k };
   }
 
-  const E = { VERSION, TOP_K, prepare, normalize, encode, decode, run, continuation, topK, step, forceOf };
+  const E = { VERSION, TOP_K, prepare, normalize, encode, decode, run, continuation, topK, step, forceOf, logSoftmax,
+    perplexityOf };
   return Object.assign(E, gvModelJobs(E));
 }

@@ -17,6 +17,44 @@ function gvModelJobs(E) {
     return memo.get(key);
   }
 
+  // E.run kept per forcing: a text that starts as the last one of that forcing did (a character typed at the
+  // end) is computed from the step where they part. What comes before is that run's own numbers (states,
+  // log-probabilities) and the loss is summed again over all steps in the same order, so the result is, bit for
+  // bit, a run from the start's.
+  const kept = new Map();
+  function runKept(M, ids, force, record) {
+    const key = `${M.id}|${JSON.stringify(force || null)}|${record ? 1 : 0}`;
+    const prev = kept.get(key), h = M.h, v = M.v, T = ids.length;
+    kept.delete(key);
+    let k = 0;
+    if (prev) while (k < Math.min(prev.ids.length, T) && prev.ids[k] === ids[k]) k++;
+    const tr = {};
+    for (const n of record ? ["R", "Z", "H_tilde", "H", "logp"] : ["H", "logp"]) {
+      const w = n === "logp" ? v : h;
+      tr[n] = new Float64Array(T * w);
+      if (k) tr[n].set(prev.trace[n].subarray(0, k * w));
+    }
+    const F = E.forceOf(M, force);
+    let hPrev = k ? tr.H.slice((k - 1) * h, k * h) : new Float64Array(h), H = new Float64Array(h);
+    const R = new Float64Array(h), Z = new Float64Array(h), Ht = new Float64Array(h), tmp = new Float64Array(h);
+    const logits = new Float64Array(v), lp = new Float64Array(v);
+    for (let t = k; t < T; t++) {
+      E.step(M, F, ids[t], t, hPrev, R, Z, Ht, H, logits, tmp);
+      E.logSoftmax(logits, lp, 0, v);
+      tr.logp.set(lp, t * v);
+      tr.H.set(H, t * h);
+      if (record) { tr.R.set(R, t * h); tr.Z.set(Z, t * h); tr.H_tilde.set(Ht, t * h); }
+      [hPrev, H] = [H, hPrev];
+    }
+    let loss = 0;
+    for (let t = 0; t + 1 < T; t++) loss -= tr.logp[t * v + ids[t + 1]];
+    kept.set(key, { ids: ids.slice(), trace: tr });
+    if (kept.size > 16) kept.delete(kept.keys().next().value);
+    const ppl = T >= 2 ? E.perplexityOf(loss / (T - 1)) : NaN;
+    // the page gets copies (its arrays are moved to it); the kept ones stay here
+    return { ppl, trace: record ? Object.fromEntries(Object.entries(tr).map(([n, a]) => [n, a.slice()])) : null };
+  }
+
   // the probe as gru_viz.ui.actions.probe_text reads it: normalised, cut to q.maxChars characters (code points)
   function probeText(M, q) {
     const text = E.normalize(M, q.text || "");
@@ -40,15 +78,16 @@ function gvModelJobs(E) {
     const res = { model: M.id, version: E.VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v,
       force: q.force, tag: q.tag };
     if (!ids.length) return res;
-    const forced = E.run(M, ids, q.force, true);
+    const forced = runKept(M, ids, q.force, true);
     res.trace = forced.trace;
     res.top = E.topK(forced.trace.logp, ids.length, M.v);
     res.ppl_forced = forced.ppl;
-    res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => E.run(M, ids, null, false).ppl);
+    res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => runKept(M, ids, null, false).ppl);
     if (q.cont) {
       res.cont_prefix = q.cont.fromProbe ? probePrefix(text) : E.normalize(M, q.cont.prefix ?? "");
       const pre = E.encode(M, res.cont_prefix);
-      res.cont_forced = E.decode(M, E.continuation(M, pre, q.cont.n, q.force));
+      res.cont_forced = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}|${JSON.stringify(q.force)}`,
+        () => E.decode(M, E.continuation(M, pre, q.cont.n, q.force)));
       res.cont_free = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}`,
         () => E.decode(M, E.continuation(M, pre, q.cont.n, null)));
     }
@@ -60,8 +99,8 @@ function gvModelJobs(E) {
     const text = probeText(M, q);
     const ids = E.encode(M, text);
     const f = { ...q.force, strength: q.s };
-    const ppl = ids.length < 2 ? NaN : q.s === 0 ? remember(`${M.id}|free|${text}`, () => E.run(M, ids, null, false).ppl)
-      : remember(`${M.id}|pt|${JSON.stringify(f)}|${text}`, () => E.run(M, ids, f, false).ppl);
+    const ppl = ids.length < 2 ? NaN : q.s === 0 ? remember(`${M.id}|free|${text}`, () => runKept(M, ids, null, false).ppl)
+      : remember(`${M.id}|pt|${JSON.stringify(f)}|${text}`, () => runKept(M, ids, f, false).ppl);
     return { model: M.id, seq: q.seq, s: q.s, ppl };
   }
 
@@ -75,5 +114,5 @@ function gvModelJobs(E) {
   }
 
 
-  return { job, point, curve, probeText, probePrefix };
+  return { job, point, curve, probeText, probePrefix, runKept };
 }

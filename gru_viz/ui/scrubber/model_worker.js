@@ -1,6 +1,7 @@
 // The model worker: a Web Worker made from a Blob of the engine's and the jobs' own source (the component has no
 // URL, nor has an exported page opened from file://), or the same engine on the page's thread where a worker
-// cannot be made; and the page's client, which computes only the latest job of each kind.
+// cannot be made; and the page's client, which computes only the latest job of each kind (the views' jobs and
+// the curve's points in two workers).
 
 // The worker's own source: the engine plus a message loop that keeps one model and answers jobs in order.
 function gvModelWorkerSource() {
@@ -13,55 +14,71 @@ self.onmessage = (ev) => {
   try {
     if (q.type === "load") { M = E.prepare(q.model); self.postMessage({ type: "loaded", model: M.id }); return; }
     if (!M || q.model !== M.id) throw new Error("the model is not loaded");
+    const t0 = performance.now();
     const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
-    // the trace's arrays move to the page instead of being copied
+    // the trace's arrays move to the page instead of being copied; ms: the worker's own time (benchmarks)
     const moved = out.trace ? Object.values(out.trace).map((a) => a.buffer) : [];
-    self.postMessage({ type: q.type, seq: q.seq, result: out }, moved);
+    self.postMessage({ type: q.type, seq: q.seq, result: out, ms: performance.now() - t0 }, moved);
   } catch (err) {
     self.postMessage({ type: "error", seq: q.seq, message: String(err && err.message || err) });
   }
 };`;
 }
 
-// The page's side: one worker per page, one model at a time, and only the latest job of each kind computed
-// (a drag sends many settings; those overtaken while one runs are dropped, never queued).
+// The page's side: two workers per page, one model at a time: the first computes the views' jobs, the second the
+// degradation curve's points, so a moved control never waits behind the curve; only the latest job of each
+// kind is computed (a drag sends many settings; those overtaken while one runs are dropped, never queued).
+// Where no worker can be made, one lane on the page's thread does both, jobs first.
 class GvModelClient {
   constructor() {
     this.seq = 0;
-    this.busy = false;
     this.pending = new Map(); // kind -> the latest job not yet sent
     this.handlers = new Map(); // kind -> callback(result)
     this.onerror = () => {};
     this.model = null;
+    this.lanes = [];
     try {
       const url = URL.createObjectURL(new Blob([gvModelWorkerSource()], { type: "text/javascript" }));
-      this.worker = new Worker(url);
-      this.worker.onmessage = (ev) => this._reply(ev.data);
-      this.worker.onerror = (ev) => { ev.preventDefault(); this._fallback(); };
+      for (let i = 0; i < 2; i++) this.lanes.push(this._lane(new Worker(url))); // the views', then the curve's
       this.mode = "worker";
     } catch (err) {
       this._fallback();
     }
   }
 
+  _lane(worker) {
+    const lane = { worker, busy: false, loaded: false, inflight: null };
+    worker.onmessage = (ev) => this._reply(lane, ev.data);
+    worker.onerror = (ev) => { ev.preventDefault(); this._fallback(); };
+    return lane;
+  }
+
   _fallback() {
     // no worker (a page policy, an old browser): the same engine on this thread, one job per task
     if (this.mode === "page") return;
     this.mode = "page";
-    this.busy = false; // a job the worker lost is asked again below, with the model
-    if (this.worker) this.worker.terminate();
+    for (const l of this.lanes) {
+      l.worker.terminate();
+      // a job a worker lost is asked again (a newer one of its kind wins); a lost curve point is asked again
+      // anyway (the curve moves on only when a point comes back)
+      if (l.inflight && l.inflight.type !== "point" && !this.pending.has(l.inflight.type)) {
+        this.pending.set(l.inflight.type, l.inflight);
+      }
+    }
     const E = gvModelEngine();
     let M = null;
-    this.worker = { postMessage: (q) => setTimeout(() => {
+    const lane = { busy: false, loaded: false, inflight: null };
+    lane.worker = { postMessage: (q) => setTimeout(() => {
       try {
-        if (q.type === "load") { M = E.prepare(q.model); this._reply({ type: "loaded", model: M.id }); return; }
+        if (q.type === "load") { M = E.prepare(q.model); this._reply(lane, { type: "loaded", model: M.id }); return; }
         if (!M || q.model !== M.id) throw new Error("the model is not loaded");
         const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
-        this._reply({ type: q.type, seq: q.seq, result: out });
+        this._reply(lane, { type: q.type, seq: q.seq, result: out });
       } catch (err) {
-        this._reply({ type: "error", seq: q.seq, message: String(err && err.message || err) });
+        this._reply(lane, { type: "error", seq: q.seq, message: String(err && err.message || err) });
       }
     }, 0), terminate() {} };
+    this.lanes = [lane];
     if (this.modelPayload) this.load(this.modelPayload, true);
   }
 
@@ -69,14 +86,18 @@ class GvModelClient {
     if (this.model === payload.id && !again) return;
     this.model = payload.id;
     this.modelPayload = payload;
-    this.loaded = false;
-    this.worker.postMessage({ type: "load", model: payload });
+    for (const l of this.lanes) {
+      l.loaded = false;
+      l.worker.postMessage({ type: "load", model: payload });
+    }
   }
 
   on(kind, fn) { this.handlers.set(kind, fn); }
 
+  get loaded() { return this.lanes.length > 0 && this.lanes.every((l) => l.loaded); } // every lane has the model
+
   // kind: "job" or "curve"; the latest job of a kind replaces one still waiting. A curve is computed one
-  // strength at a time, so a job (a control moved again) waits for at most one point, never a whole curve.
+  // strength at a time, so where it shares a lane with the jobs, a job waits for at most one point.
   submit(kind, q) {
     const job = { ...q, type: kind, model: this.model, seq: ++this.seq };
     if (kind === "curve") this.curveJob = { q: job, i: 0, ppl: [] };
@@ -85,25 +106,32 @@ class GvModelClient {
   }
 
   _pump() {
-    if (this.busy || !this.loaded) return;
-    let q = null;
-    for (const [kind, job] of this.pending) {
-      this.pending.delete(kind);
-      q = job;
-      break;
+    const last = this.lanes[this.lanes.length - 1];
+    for (const lane of this.lanes) {
+      if (lane.busy || !lane.loaded) continue;
+      let q = null;
+      if (lane === this.lanes[0]) {
+        for (const [kind, job] of this.pending) {
+          this.pending.delete(kind);
+          q = job;
+          break;
+        }
+      }
+      const c = this.curveJob;
+      if (!q && lane === last && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
+      if (!q) continue;
+      lane.busy = true;
+      lane.inflight = q;
+      lane.worker.postMessage(q);
     }
-    const c = this.curveJob;
-    if (!q && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
-    if (!q) return;
-    this.busy = true;
-    this.worker.postMessage(q);
   }
 
-  _reply(m) {
+  _reply(lane, m) {
     if (m.type === "loaded") {
-      if (m.model === this.model) this.loaded = true;
+      if (m.model === this.model) lane.loaded = true;
     } else {
-      this.busy = false;
+      lane.busy = false;
+      lane.inflight = null;
       const c = this.curveJob;
       if (m.type === "error") this.onerror(m.message);
       else if (!m.result || m.result.model !== this.model) { /* an earlier model's answer */ }
@@ -122,5 +150,5 @@ class GvModelClient {
     this._pump();
   }
 
-  terminate() { this.worker.terminate(); }
+  terminate() { for (const l of this.lanes) l.worker.terminate(); }
 }

@@ -34,7 +34,10 @@ Object.assign(Scrubber.prototype, {
       xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, ticks: "", range, showgrid: false },
       yaxis: { anchor: "x", domain: [1 - half, 1], type: "category", range: [n - 0.5, -0.5], autorange: false,
                showgrid: false, title: { text: A.unit } },
-      xaxis2: { anchor: "y2", domain: [0, 1], range, showgrid: false, tickfont: { size: font - 1 }, ...ticks },
+      // "allow": Plotly's default for these axes measures every tick label at every redraw to hide those
+      // past the figure's edge (about 3× the cost of a restyle of z); labels here end inside it
+      xaxis2: { anchor: "y2", domain: [0, 1], range, showgrid: false, tickfont: { size: font - 1 }, ...ticks,
+                ticklabeloverflow: "allow" },
       yaxis2: { anchor: "x2", domain: [0, half], type: "category", range: [n - 0.5, -0.5], autorange: false,
                 showgrid: false, title: { text: A.unit } },
       annotations: [[L.r_title, 1], [L.z_title, half]].map(([text, y]) => ({ text, x: 0.5, xanchor: "center",
@@ -63,6 +66,7 @@ Object.assign(Scrubber.prototype, {
       yaxis: { anchor: "x", domain: [0.3 * 0.94 + 0.06, 1], range: [-1.05, 1.05], title: { text: A.value },
                zeroline: true },
       xaxis2: { anchor: "y2", domain: [0, 1], title: { text: A.hidden_unit }, range: [-0.5, n - 0.5], tickangle: 0,
+                ticklabeloverflow: "allow",
                 tickvals: x.filter((i) => i % every === 0), ticktext: this.units.filter((_, i) => i % every === 0) },
       yaxis2: { anchor: "x2", domain: [0, 0.3 * 0.94], range: [0, 1], title: { text: "Z<sub>t</sub>" },
                 tickvals: [0, 0.5, 1] } };
@@ -88,6 +92,7 @@ Object.assign(Scrubber.prototype, {
         window.__gruVizBuilds = (window.__gruVizBuilds || 0) + 1; // whole-figure draws (tests count them)
         this.done.dataset.builds = window.__gruVizBuilds;
         this.events();
+        this.watch();
         this.shown = -1;
         this.draw();
       });
@@ -118,11 +123,20 @@ Object.assign(Scrubber.prototype, {
   },
 
   plot(t, row) {
-    const P = this.Plotly, n = this.n;
+    const P = this.Plotly;
     // the window moves (a relayout) only once the step leaves it; the marker is an overlay
-    const xr = this.heatDiv._fullLayout.xaxis.range;
-    if (t < xr[0] + 1 || t > xr[1] - 1) P.relayout(this.heatDiv, { "xaxis.range": this.windowFor(t) });
+    // (at either end of the trace the window cannot move: a relayout there would only redraw it)
+    const xr = this.heatDiv._fullLayout.xaxis.range, w = this.windowFor(t);
+    if ((t < xr[0] + 1 || t > xr[1] - 1) && (w[0] !== xr[0] || w[1] !== xr[1]) && this.onScreen(this.heatDiv, "window")) {
+      P.relayout(this.heatDiv, { "xaxis.range": w });
+    }
     this.place();
+    if (this.onScreen(this.mixDiv, "mix")) this.plotMix(t);
+    if (this.onScreen(this.topDiv, "top")) this.plotTop(t);
+  },
+
+  plotMix(t) {
+    const P = this.Plotly, n = this.n;
     // the state chart: new y values and bar colours, one restyle
     const hp = new Array(n), ht = this.column(this.Ht, t), h = this.column(this.H, t), z = this.column(this.Z, t);
     const seg = new Array(3 * n);
@@ -135,8 +149,11 @@ Object.assign(Scrubber.prototype, {
     const C = this.ui.colors;
     P.restyle(this.mixDiv, { y: [seg, hp, ht, h, z], "marker.color": ["#c8c8c8", C.prev, C.cand, C.hidden,
                                                                        z.map(this.gateColor)] }, [0, 1, 2, 3, 4]);
-    // the next character
-    const k = this.p.top_k, ps = [], chars = [], text = [];
+  },
+
+  // the next character
+  plotTop(t) {
+    const P = this.Plotly, k = this.p.top_k, ps = [], chars = [], text = [];
     for (let j = 0; j < k; j++) {
       const p = this.topP[t * k + j];
       ps.push(p);

@@ -73,6 +73,8 @@ class Scrubber {
     this.send = () => {};
     this.live = false;
     this.plots = null;
+    this.lazy = !!data.lazy; // ②'s own scrubber: figures off screen wait (scrub_lazy.js)
+    this.missed = new Set();
     this.shown = -1;
     this.onKey = (e) => this.key(e);
     this.onOutside = (e) => this.outside(e);
@@ -82,7 +84,7 @@ class Scrubber {
       this.select(keep.step, keep.unit, false);
       this.report(); // only sends when the step or unit had to change for the new trace
     } else this.draw();
-    loadPlotly(ui.plotly).then((Plotly) => this.charts(Plotly)).catch((err) => {
+    loadPlotly(ui.plotly).then((Plotly) => this.whenNear(() => this.charts(Plotly))).catch((err) => {
       this.note.textContent = ui.labels.charts_failed + " (" + err.message + ")";
     });
   }
@@ -102,15 +104,22 @@ class Scrubber {
   // the rows differ: then the caller builds a new Scrubber.
   retrace(p) {
     if (p.text !== this.p.text || p.units.join() !== this.units.join()) return false;
+    const same = p.id === this.p.id; // the same trace with the server's new attribution: no figure changes
     this.p = p;
     Object.assign(this, scrubArrays(p));
     attReplace(this);
-    if (this.plots) this.Plotly.restyle(this.heatDiv, { z: [this.zOf(this.R), this.zOf(this.Z)] }, [0, 1]);
+    if (same) {
+      this.later(this.shownStep(), this.rowOf.get(this.unit), false);
+      return true;
+    }
+    if (this.plots && this.onScreen(this.heatDiv, "z")) this.restyleZ();
     this.shown = -1;
     this.draw();
     this.done.dataset.trace = p.id;
     return true;
   }
+
+  restyleZ() { this.Plotly.restyle(this.heatDiv, { z: [this.zOf(this.R), this.zOf(this.Z)] }, [0, 1]); }
 
   // values of row i at step t
   at(arr, t, i) { return arr[t * this.n + i]; }

@@ -122,7 +122,7 @@ def _controls(view: View, training: Training) -> None:
         for w in runs():
             w.stop()
         runs().clear()
-        ps.drop("_run_models")
+        ps.get("_lru").drop("replaced")  # the runs' models and results about them: not asked for again
         st.rerun()
     config = training.config
     if row.button(view.t("quick"), disabled=active, key="btn_quick", width="content") and config is not None:
