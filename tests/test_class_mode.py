@@ -122,7 +122,7 @@ def test_a_teacher_and_two_students_the_tally_equals_their_votes(classroom_dir):
     bob.radio(key=f"class.{code}.ppl_plain_rnn.en").set_value("same").run()
     teacher.run()
     assert tally(teacher, "ppl_plain_rnn") == [1, 0, 1]
-    assert "2 students have answered" in "".join(c.value for c in teacher.caption)
+    assert "Students who have answered so far: 2." in "".join(c.value for c in teacher.caption)
     teacher.button(key="class_reveal_ppl_plain_rnn").click().run()
     metrics = ppl_metrics(teacher)
     free, forced = float(metrics["Perplexity, free"]), float(metrics["Perplexity, forced"])

@@ -2,8 +2,8 @@
 (1024×768, sidebar open) and every tab's charts on a projector (1280×720), in English and 中文.
 
 One reader, LAYOUT_JS, looks at every visible Plotly chart (the scrubber's inside its shadow root too) and
-names each title or legend entry that overlaps a tick label, any of their texts cut by the chart's edge, tick
-labels of one axis that overlap each other, and a mode bar drawn at all (its icons covered legends and titles).
+names each title or legend entry that overlaps a tick label or mark, any of their texts cut by the chart's edge,
+tick labels of one axis that overlap each other, and a mode bar drawn at all (its icons covered legends and titles).
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ LAYOUT_JS = """
       .map(el => ({el, box: el.getBoundingClientRect(), text: text(el).slice(0, 40)}));
     const titles = named('.gtitle, .annotation-text, .legendtext');
     const ticks = named('.xtick > text, .x2tick > text, .ytick > text, .y2tick > text');
+    const marks = [...plot.querySelectorAll('path.ticks')].filter(shown)
+      .map(el => ({box: el.getBoundingClientRect(), text: 'a tick mark'}));
     const chart = (plot.querySelector('.gtitle') || plot.querySelector('.annotation-text') || {}).textContent || '';
     const where = `chart "${chart.trim().slice(0, 30)}"`;
     for (const t of titles) {
-      for (const k of ticks) if (meet(t.box, k.box)) problems.push(`${where}: "${t.text}" over tick "${k.text}"`);
+      for (const k of [...ticks, ...marks])
+        if (meet(t.box, k.box)) problems.push(`${where}: "${t.text}" over tick "${k.text}"`);
       const b = t.box;
       // a text's box includes the font's ascent above its capitals: 3 px outside is no visible cut, half a line is
       if (b.left < frame.left - 3 || b.right > frame.right + 3 || b.top < frame.top - 3 || b.bottom > frame.bottom + 3)

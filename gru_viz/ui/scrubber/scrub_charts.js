@@ -30,7 +30,8 @@ Object.assign(Scrubber.prototype, {
     const gap = 0.08, half = (1 - gap) / 2;
     const heatLayout = { ...base, height: ui.heights.heat, showlegend: false,
       margin: { ...base.margin, l: Math.round(3.2 * font + 20) }, // three-digit unit numbers and the axis title
-      xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, range, showgrid: false },
+      // no tick marks either under R: on a projector they crossed Z's title just below
+      xaxis: { anchor: "y", domain: [0, 1], matches: "x2", showticklabels: false, ticks: "", range, showgrid: false },
       yaxis: { anchor: "x", domain: [1 - half, 1], type: "category", range: [n - 0.5, -0.5], autorange: false,
                showgrid: false, title: { text: A.unit } },
       // "allow": Plotly's default for these axes measures every tick label at every redraw to hide those
