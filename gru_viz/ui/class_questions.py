@@ -15,7 +15,7 @@ from gru_viz.ui import page_state as ps
 from gru_viz.ui.class_panel import Member, current, error_text, store, voter_id
 from gru_viz.ui.state import client_network as network
 from gru_viz.ui.view import View
-from gru_viz.views.figures import tally_figure
+from gru_viz.views.figures import columns, tally_figure
 
 TEACHER_POLL_S = 2.0  # the teacher's tallies refresh this often
 SHOWN_TEXTS = 12  # written answers listed under a tally, newest first
@@ -48,18 +48,13 @@ def _send(view: View, member: Member, question: str, choice: str | None, mine: t
     st.caption(view.t("class_sent"))
 
 
-def _columns(text: str) -> int:
-    """Printed width: a Chinese character takes two columns."""
-    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
-
-
 def _wrap(label: str, width: int) -> str:
     """A bar label broken into lines of about `width` columns, at spaces or, in Chinese, between characters."""
     words = label.split(" ") if " " in label else list(label)
     joint = " " if " " in label else ""
     lines, line = [], ""
     for word in words:
-        if line and _columns(line) + _columns(word) + len(joint) > width:
+        if line and columns(line) + columns(word) + len(joint) > width:
             lines.append(line)
             line = word
         else:

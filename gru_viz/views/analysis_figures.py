@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from gru_viz.views.figures import COLORS, RUN_COLORS, char_ticks, make_figure
+from gru_viz.views.figures import COLORS, RUN_COLORS, char_ticks, columns, make_figure
 
 # ④ draws these two charts side by side: on a tablet (1024×768, sidebar open) each is about 280 px wide. The
 # builders cannot know the width, so they fit that narrowest case by count: at most MAX_CHAR_TICKS character
@@ -20,13 +19,7 @@ from gru_viz.views.figures import COLORS, RUN_COLORS, char_ticks, make_figure
 MAX_CHAR_TICKS = 13
 TITLE_WIDTH = 34
 LEGEND_WIDTH = 30
-_TAG = re.compile(r"<[^>]*>")
 _ATOM = re.compile(r"[(（][^)）]*[)）]?|[^ (（]+")  # a word, or a bracketed group kept whole
-
-
-def columns(text: str) -> int:
-    """Columns `text` takes on screen, its HTML tags left out: a wide (CJK) character counts two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in _TAG.sub("", text))
 
 
 def wrap(text: str, width: int) -> str:

@@ -7,6 +7,8 @@ so every picture of the app can be compared with every other.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -75,6 +77,15 @@ def char_ticks(chars: Sequence[str], stop: int, every: int = 1, start: int = 0) 
     """The probe's characters as tick labels of an x axis, every `every`-th step from `start` up to `stop`."""
     ticks = range(start, stop, every)
     return {"tickvals": list(ticks), "ticktext": [show_char(chars[t]) for t in ticks], "tickangle": 0}
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def columns(text: str) -> int:
+    """Columns `text` takes on screen, its HTML tags left out: a wide (CJK) character counts two (for wrapping
+    titles, legends and bar labels, which Plotly never wraps itself)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in _TAG.sub("", text))
 
 
 def show_char(ch: str) -> str:
