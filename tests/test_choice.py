@@ -114,6 +114,25 @@ def test_timings_taken_on_a_busy_machine_are_taken_again_once_it_is_quiet(here, 
     assert choice.choose_loops(**D2L, measure=quiet).loops == "torch-fm" and len(quiet.asked) == n
 
 
+def test_a_server_remembering_busy_figures_still_takes_them_again_once_quiet(here, monkeypatch):
+    # as a long-running server asks: no measure given (the step's timer), so its in-process memo answers repeats
+    load = [2.0]
+    monkeypatch.setattr(choice, "LOAD", lambda: load[0])
+    measure = timings({"torch-fm": 30.0, "torch-rows": 10.0, "textbook": 40.0})
+    monkeypatch.setattr(choice, "TIMER", lambda shapes: measure)
+    assert choice.choose_loops(**D2L).loops == "torch-rows"
+    n = len(measure.asked)
+    assert choice.choose_loops(**D2L).loops == "torch-rows" and len(measure.asked) == n  # busy still: remembered
+    load[0] = 0.3
+    measure_quiet = timings({"torch-fm": 10.0, "torch-rows": 30.0, "textbook": 40.0})
+    monkeypatch.setattr(choice, "TIMER", lambda shapes: measure_quiet)
+    assert choice.choose_loops(**D2L, calibrate_now=False).loops == "torch-rows"  # the page never times
+    assert not measure_quiet.asked
+    assert choice.choose_loops(**D2L).loops == "torch-fm" and measure_quiet.asked  # a run's start: timed again
+    k = len(measure_quiet.asked)
+    assert choice.choose_loops(**D2L).loops == "torch-fm" and len(measure_quiet.asked) == k  # quiet figures: kept
+
+
 def test_without_timings_the_default_order_holds(here):
     here.discard("torch-fm")
     made = choice.choose_loops(**D2L, calibrate_now=False)

@@ -145,12 +145,13 @@ def cached(shapes: Shapes) -> dict:
     return entry if isinstance(entry, dict) else {}
 
 
-def store(shapes: Shapes, ms: dict[str, float], chosen: str) -> None:
-    """Keep the timings and the choice (a cache that cannot be written only means measuring again)."""
+def store(shapes: Shapes, ms: dict[str, float], chosen: str, load: float = 0.0) -> None:
+    """Keep the timings, the choice and the load per core they were taken under (a cache that cannot be written
+    only means measuring again)."""
     with contextlib.suppress(OSError):
         data = _read()
         data[shapes.key()] = {"ms": ms, "chosen": chosen, "cpu": cpu_model(), "when": time.strftime("%Y-%m-%d %H:%M"),
-                              "load": round(LOAD(), 2)}
+                              "load": round(load, 2)}
         path = cache_file()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.part")
@@ -225,18 +226,22 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
                     int(hidden), int(threads or torch.get_num_threads()), int(steps))
     available, forced = _override(candidates(shapes, strength))
     memo_key = (shapes, tuple(available), current, calibrate_now)
-    if measure is None and memo_key in _memo:  # a step asks every time: the file is read once per process
-        return _memo[memo_key]
+    if measure is None and memo_key in _memo:  # the page asks at every rerun: the file is read once per process
+        made, busy = _memo[memo_key]
+        if not (busy and calibrate_now and LOAD() <= QUIET):  # busy figures are looked at again at a run's start
+            return made
     entry = cached(shapes)
     ms = {n: float(v) for n, v in entry.get("ms", {}).items() if n in LOOPS}
     current = current if current in available else entry.get("chosen")
     # a new set (the kernel just built) is timed beside the others now, not against old figures; figures taken on a
     # busy machine are taken again once it is quiet (at a run's start: a running run keeps its loops, trainer.py)
-    retime = any(n not in ms for n in available) or _taken_busy(entry)
+    taken_load = _load_of(entry)
+    retime = any(n not in ms for n in available) or (taken_load >= BUSY and LOAD() <= QUIET)
     if calibrate_now and (measure or TIMER) and len(available) > 1 and retime:
         ms = calibrate(available, measure or TIMER(shapes), budget_s)
         loops, code = decide(available, ms, current)
-        store(shapes, ms, loops)
+        taken_load = LOAD()
+        store(shapes, ms, loops, taken_load)
     else:
         loops, code = decide(available, ms, current)
     timings = tuple(sorted(((n, ms[n]) for n in available if n in ms), key=lambda kv: kv[1]))
@@ -244,19 +249,19 @@ def choose_loops(device: str | torch.device, dtype: torch.dtype | str, vocab: in
         code = "forced"
     made = LoopChoice(loops, _reason(loops, code, timings, forced), code, timings)
     if measure is None and code != "default":
-        _memo[memo_key] = made
+        _memo[memo_key] = (made, taken_load >= BUSY)
     return made
 
 
-_memo: dict[tuple, LoopChoice] = {}
+_memo: dict[tuple, tuple[LoopChoice, bool]] = {}  # -> (the choice, whether its figures were taken busy)
 
 
-def _taken_busy(entry: dict) -> bool:
-    """The cached figures were taken on a busy machine (BUSY or more per core) and it is quiet now."""
+def _load_of(entry: dict) -> float:
+    """The load per core a cached entry's figures were taken under (0.0 for entries from before it was kept)."""
     try:
-        return float(entry.get("load", 0.0)) >= BUSY and LOAD() <= QUIET
+        return float(entry.get("load", 0.0))
     except (TypeError, ValueError):
-        return False
+        return 0.0
 
 
 class BuildState(NamedTuple):
