@@ -55,13 +55,13 @@ function gvModelJobs(E) {
     return { ppl, trace: record ? Object.fromEntries(Object.entries(tr).map(([n, a]) => [n, a.slice()])) : null };
   }
 
-  // the probe as gru_viz.ui.actions.probe_text reads it: normalised, cut to q.maxChars characters (code points)
+  // the probe as gru_viz.ui.probe.probe_text reads it: normalised, cut to q.maxChars characters (code points)
   function probeText(M, q) {
     const text = E.normalize(M, q.text || "");
     return q.maxChars ? Array.from(text).slice(0, q.maxChars).join("") : text;
   }
 
-  // gru_viz.ui.actions.probe_prefix: the probe's first words (about 14 characters, ended at a space)
+  // gru_viz.ui.probe.probe_prefix: the probe's first words (about 14 characters, ended at a space)
   function probePrefix(text) {
     const a = Array.from(text);
     if (a.length <= 2) return text;
