@@ -35,7 +35,7 @@ def rounds() -> dict:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = force_load.main(["--visitors", "2", "--moves", "6", "--drag", "3", "--typed", "5", "--ramp", "1",
-                                "--json"])
+                                "--modes", "server,live", "--json"])
     found = json.loads(out.getvalue().strip().splitlines()[-1])
     assert code == 0, found
     return {r["mode"]: r for r in found["rounds"]}

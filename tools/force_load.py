@@ -12,7 +12,8 @@ move, as the slider's step) and types `--typed` characters (words of `--word`) i
   a key press ends: a setting seen is a setting sent), each typed word one rerun with the new probe (the text
   box sends its text when it is committed, not per key);
 - live ②: moves and keys send nothing (the page computes them); each drag and each word, once it has settled,
-  is one rerun carrying the setting (the component's state, as force.js sends it 600 ms after the last change).
+  is one rerun carrying the setting (the component's state, as force.js sends it 600 ms after the last change),
+  with the attribution bars out of view (`live`: none computed) or in view (`live-bars`: computed each settle).
 The server's CPU seconds (utime + stime of the server and its children, /proc) are read when it is healthy,
 after the page loads and after the moves. The kernel build is off (GRU_VIZ_BUILD_EXT=0) so a compiler does
 not count. Only 127.0.0.1 is contacted. See docs/LOADTEST.md.
@@ -36,7 +37,9 @@ from app_server import HOST, ROOT, AppServer, ServerError
 sys.path.insert(0, str(ROOT))  # the app of this checkout, whichever one the environment has installed
 from streamlit_client import ProtocolError, StreamlitClient  # noqa: E402
 
-MODES = {"server": "0", "live": "1"}
+# live: the attribution bars out of view (the page says so with each settled setting: none computed);
+# live-bars: every visitor has them in view (each settle computes the gradient through the probe)
+MODES = {"server": "0", "live": "1", "live-bars": "1"}
 QUERY = "tab=force&preset=custom&fz_on=true&fz_val=0.0"
 BASE = "a gate decides how much of the past to keep "  # the probe every visitor starts from (text written here)
 STEP = 0.05  # the Z slider's step (gru_viz/ui/registry.py)
@@ -88,7 +91,7 @@ def visit(i: int, mode: str, a, port: int, loaded: threading.Barrier, out: dict,
         c.reruns, c.received = 0, 0
         loaded.wait(a.timeout * 4)
         z, probe = 0.0, BASE
-        live = json.loads(c.widget("live_force")[2].json)["setting"] if mode == "live" else None
+        live = json.loads(c.widget("live_force")[2].json)["setting"] if mode != "server" else None
         for kind, n in plan(rng, a.moves, a.drag, a.typed, a.word):
             time.sleep(rng.uniform(0.2, 0.8))  # think time before a drag or a word
             if kind == "drag":
@@ -109,8 +112,8 @@ def visit(i: int, mode: str, a, port: int, loaded: threading.Barrier, out: dict,
                 else:
                     time.sleep(0.1 * n)  # typing: each key re-traced in the page
                 want = "probe="
-            if mode == "live":  # the settled setting: one rerun
-                live.update(version=1, fz_on=True, fz_val=z, probe=probe)
+            if mode != "server":  # the settled setting: one rerun
+                live.update(version=1, fz_on=True, fz_val=z, probe=probe, att=mode == "live-bars")
                 rec["times"].append(c.set_json("live_force", {"setting": live}))
             if want not in c.query:
                 rec["errors"].append(f"{kind}: the address bar has {c.query!r}, not {want}")
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--typed", type=int, default=20, help="characters typed into the probe per visitor")
     p.add_argument("--word", type=int, default=5, help="characters in one typed word (settled or committed once)")
     p.add_argument("--rounds", type=int, default=1, help="server, live, server, live, …: rounds of each")
-    p.add_argument("--modes", default="server,live", help="which of server,live to run, in this order each round")
+    p.add_argument("--modes", default="server,live,live-bars",
+                   help="which of server,live,live-bars to run, in this order each round")
     p.add_argument("--ramp", type=float, default=10, help="seconds over which the visitors open the page")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--seed", type=int, default=0)

@@ -116,7 +116,9 @@ def step_latencies(browser, url: str, steps: int) -> tuple[list[float], float | 
 
 # ② in the browser: per event, the time from the input event to the frame after the views of that setting are
 # painted (force.js marks data-painted >= data-asked), to the frame after ②'s scrubber (heatmaps, state chart,
-# cell) shows that trace with its figures drawn, and to the frame after the degradation curve is.
+# cell) shows that trace with its figures drawn, and to the frame after the continuations and the degradation
+# curve are (the continuations' own marks where the page has them: a version that paints them with the numbers
+# has none).
 LIVE_JS = """
 async ([kind, n, gap]) => {
   const root = document.querySelector('.gfc-host-root'), curve = root.querySelector('.gfc-curve');
@@ -127,17 +129,20 @@ async ([kind, n, gap]) => {
     return !h || (S && (S.plots || S.done.dataset.missed === 'charts') && !S.pendingFrame
                   && Number(String(S.p.id).replace('live-', '')) >= asked); };
   const z = root.querySelector('[data-testid="gv-force-z"]'), probe = root.querySelector('[data-testid="gv-probe"]');
+  const cont = root.querySelector('[data-testid="gv-cont-forced"]');
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     if (kind === 'control') { z.value = String(0.05 * (1 + (i % 19))); z.dispatchEvent(new Event('input')); }
     else { probe.value += 'abcdefghij klmnopqrst uvwxyz'[i % 28]; probe.dispatchEvent(new Event('input')); }
     const asked = Number(root.dataset.asked), cAsked = Number(curve.dataset.asked || 0);
+    const kAsked = cont.dataset.asked === undefined ? null : Number(cont.dataset.asked);
     let tv = null, tc = null, ts = null;
     while (tv === null || tc === null || ts === null) {
       await frame();
       const now = performance.now();
       if (tv === null && Number(root.dataset.painted || -1) >= asked) { await frame(); tv = performance.now() - t0; }
-      const curveDone = cAsked === 0 || Number(curve.dataset.painted || -1) >= cAsked;
+      const curveDone = (cAsked === 0 || Number(curve.dataset.painted || -1) >= cAsked)
+        && (kAsked === null || Number(cont.dataset.painted || -1) >= kAsked);
       if (tc === null && Number(root.dataset.painted || -1) >= asked && curveDone) {
         await frame(); tc = performance.now() - t0;
       }

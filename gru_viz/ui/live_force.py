@@ -101,13 +101,16 @@ def _valid(s: object) -> dict | None:
 
 
 def _settled() -> None:
-    """The browser's settled setting: recorded (address bar, Share link, "Train it this way"); nothing redrawn."""
+    """The browser's settled setting: recorded (address bar, Share link, "Train it this way"); nothing redrawn.
+    With it the page says whether its attribution bars are in view (`att`): only then are they computed."""
     state = st.session_state.get(KEY)
-    s = _valid(state.get("setting") if hasattr(state, "get") else None)
+    told = state.get("setting") if hasattr(state, "get") else None
+    s = _valid(told)
     if s is None:
         return
     for k, v in s.items():
         ps.put(k, v)
+    ps.put("_force_att", told.get("att") is True)
 
 
 def force_data(view: View, payload: dict | str, probe: str, locked: bool, max_chars: int,

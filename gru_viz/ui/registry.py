@@ -199,6 +199,8 @@ PRIVATE: dict[str, Private] = {p.key: p for p in (
     Private("_scrub_goto", "what the scrubber should move to: step, unit and a counter", factory=dict),
     Private("_scrub_extra", "a unit outside the rows shown that was asked for (it gets a row)"),
     Private("_force_sent", "the setting and probe in the data ②'s browser half last got (live, tabs/force.py)"),
+    Private("_force_att", "whether ②'s page has its attribution bars in view (said with each settled setting): "
+                          "the attribution is computed only then", False),
     Private("_class_now", "the class this page run belongs to (class_panel.current)"),
     Private("_class_teacher", "(code, token) of the class this session teaches"),
     Private("_class_error", "a class could not be started: the error, shown once"),

@@ -62,11 +62,13 @@ def live_scrub_view(view: View, inspected: Inspected) -> dict:
             "visible": {ch: visible_char(ch) for ch in tokens if visible_char(ch) != ch}}
 
 
-def live_scrub_setting(inspected: Inspected, model_id: str, text: str, forcing: Forcing, locked: bool) -> dict:
+def live_scrub_setting(inspected: Inspected, model_id: str, text: str, forcing: Forcing, locked: bool,
+                       shown: bool = True) -> dict:
     """What changes with the setting the server recorded (sent apart from the weights): the rows (ranked by the
     free model's Z on that probe, as ① ranks them, kept while the person types) and the attribution with the
     text and forcing it belongs to (the page marks it stale while its own setting differs). No attribution while
-    a class question is open."""
+    a class question is open, nor while the page has its bars out of view (`shown` False: "held", the page
+    keeps the bars it has and asks when they come into view; a gradient through the probe costs ~0.2 s)."""
     model, vocab = inspected.model, inspected.vocab
     rows = None
     att = None
@@ -74,6 +76,8 @@ def live_scrub_setting(inspected: Inspected, model_id: str, text: str, forcing: 
         free = inspected.cached("trace", (text, FREE),
                                 lambda: trace_text(model, vocab, text, FREE, normalize=False), size=6)
         rows = rows_shown(str(ps.get("units_mode")), free.Z)
+        if not locked and not shown:
+            return {"model": model_id, "rows": rows, "attribution": None, "held": True}
         if not locked:  # this setting's matrix only (① adds the free model's beside it): one per settle
             att = {"text": text, "forcing": forcing_data(forcing),
                    "data": attribution_data(attribution_for(free, inspected, forcing))}

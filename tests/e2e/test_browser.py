@@ -155,8 +155,9 @@ def test_force_presets_change_continuation(app):
 
     def shown(preset: str) -> tuple[str, str]:
         app.page.click(f"{root} button[data-preset='{preset}']")
-        app.page.wait_for_function("p => { const t = window.gruVizTrace(); return t && t.setting.preset === p; }",
-                                   arg=preset, timeout=60_000)
+        # the continuations come after the numbers (their own job): wait for those of this setting too
+        app.page.wait_for_function("p => { const t = window.gruVizTrace(); return t && t.setting.preset === p "
+                                   "&& t.cont_forced !== null; }", arg=preset, timeout=60_000)
         trace = app.page.evaluate("window.gruVizTrace()")
         forced = app.page.get_attribute(f"{root} [data-testid='gv-cont-forced']", "data-text")
         assert forced == trace["cont_forced"], "the page shows another continuation than its trace"

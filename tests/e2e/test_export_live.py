@@ -58,6 +58,7 @@ def test_the_downloaded_view_retraces_typed_text_and_follows_the_strength_offlin
     f = Forcing(PRESETS["plain_rnn"].reset, PRESETS["plain_rnn"].update, strength=0.5)
     want = text_perplexity(model, ids, f)
     page.wait_for_function("w => Math.abs(window.gruVizTrace().ppl_forced - w) < 1e-9", arg=want)
+    page.wait_for_function("() => window.gruVizTrace().cont_forced !== null")  # after the numbers, its own job
     assert page.get_attribute("[data-testid='gv-cont-forced']", "data-text") == predict(probe_prefix(text), 80, model,
                                                                                          vocab, f)
     page.wait_for_selector(".gfc-curve.js-plotly-plot", state="attached")

@@ -76,6 +76,7 @@ def test_the_page_shows_pythons_numbers_for_presets_custom_forcing_and_strength(
                                    "&& Math.abs(t.setting.f_strength - s[1]) < 1e-12; }",
                                    arg=[preset, 1.0 if strength is None else strength])
         app.page.wait_for_timeout(300)
+        app.page.wait_for_function("() => window.gruVizTrace().cont_forced !== null")  # they come after the numbers
         tr = _trace(app)
         assert _per_step(m, vocab, tr, f) < 1e-12, preset
         ids = vocab.encode(tr["text"])

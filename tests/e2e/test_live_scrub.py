@@ -80,8 +80,10 @@ def _check_attribution(snap: dict, model32, vocab, f: Forcing) -> None:
 def test_moving_the_strength_redraws_heatmaps_state_chart_and_cell_in_the_page_and_marks_attribution_stale(app, model):
     m, vocab, m32 = model
     app.open("tab=force&step=12")
-    free = _snapshot(app, "tr.setting.preset === 'free'")
-    runs = free["runs"]
+    # scrolled to, the page asks for the bars of the setting shown (one rerun): they arrive
+    free = _snapshot(app, "tr.setting.preset === 'free' && S.done.dataset.att")
+    app.wait_idle()
+    runs = app.runs()
     assert free["stale"] == "0" and not free["staleShown"] and free["att"]
     _check_views(free, m, vocab, Forcing())
 
@@ -101,7 +103,9 @@ def test_moving_the_strength_redraws_heatmaps_state_chart_and_cell_in_the_page_a
 
     # the setting rests: one rerun records it and brings the attribution of this setting
     settled = _snapshot(app, "S.done.dataset.attStale === '0' && tr.setting.f_strength === 0.5")
-    assert settled["runs"] == runs + 1
+    app.wait_until(lambda: app.runs() >= runs + 1, "the settled setting's rerun")
+    app.page.wait_for_timeout(800)
+    assert app.runs() == runs + 1
     assert not settled["staleShown"]
     _check_views(settled, m, vocab, f)
     _check_attribution(settled, m32, vocab, f)
@@ -111,8 +115,9 @@ def test_moving_the_strength_redraws_heatmaps_state_chart_and_cell_in_the_page_a
 def test_typing_in_the_probe_retraces_the_scrubber_and_the_attribution_waits_for_the_settled_text(app, model):
     m, vocab, m32 = model
     app.open("tab=force")
-    first = _snapshot(app)
-    runs = first["runs"]
+    _snapshot(app, "S.done.dataset.att")
+    app.wait_idle()
+    runs = app.runs()
     app.page.click(f"{ROOT} [data-testid='gv-probe']")
     app.page.keyboard.press("Control+Home")
     app.page.keyboard.type("zebra ", delay=50)
@@ -126,6 +131,43 @@ def test_typing_in_the_probe_retraces_the_scrubber_and_the_attribution_waits_for
     app.wait_until(lambda: app.runs() >= runs + 1, "the settled text's rerun")
     assert app.runs() == runs + 1  # one rerun for the whole word
     _check_attribution(settled, m32, vocab, Forcing())
+
+
+# the server's last answer for ②'s scrubber: whether it held the attribution back, and for which setting it sent one
+SERVER_ATT = """() => { const a = window.__gvAttribution;
+  return a ? {held: !!a.held, text: a.attribution ? a.attribution.text : null,
+              forcing: a.attribution ? a.attribution.forcing : null} : null; }"""
+
+
+def test_the_attribution_is_computed_only_when_its_bars_are_in_view(app, model):
+    """A gradient through the whole probe costs the server about 0.2 s a settle: with ②'s scrubber scrolled
+    away, a settled setting is recorded and no attribution computed ("held"); scrolled to, the page asks once
+    for the bars of the setting shown, and they are that setting's."""
+    m, vocab, m32 = model
+    told: list[bytes] = []  # the settled settings the page sent (the component's state travels as JSON text)
+    app.page.on("websocket", lambda ws: ws.on("framesent", lambda f: told.append(
+        f if isinstance(f, bytes) else f.encode()) if b'"att":' in (f if isinstance(f, bytes) else f.encode())
+        else None))
+    asked = lambda: sum(b'"att":true' in f for f in told)  # noqa: E731
+    app.page.set_viewport_size({"width": 1280, "height": 720})
+    app.open("tab=force")
+    app.page.wait_for_selector(f"{ROOT} [data-testid='gv-ppl-free'][data-value]", timeout=90_000)
+    top = app.page.evaluate(f"""() => document.querySelector('{SCRUB}').getBoundingClientRect().top""")
+    assert top > app.page.viewport_size["height"], "the scrubber is on screen: this test needs it below the fold"
+    app.wait_idle()
+    app.rerun_after(lambda: app.page.click(f"{ROOT} button[data-preset='amnesia']"))  # settles: one rerun
+    app.wait_until(lambda: told, "the settled setting")
+    held = app.page.evaluate(SERVER_ATT)
+    assert held["held"] and held["text"] is None, held
+    assert asked() == 0 and len(told) == 1, told
+    snap = _snapshot(app, "S.done.dataset.attStale === '0' && tr.setting.preset === 'amnesia' && S.done.dataset.att")
+    app.wait_idle()
+    app.page.wait_for_timeout(800)
+    assert asked() == 1, "scrolling to the bars asked for them more than once (or never)"
+    got = app.page.evaluate(SERVER_ATT)
+    assert not got["held"] and got["text"] == snap["text"], got
+    assert got["forcing"]["R"]["value"] == 0 and got["forcing"]["Z"] is None, got  # amnesia's, not the free model's
+    _check_attribution(snap, m32, vocab, PRESETS["amnesia"])
 
 
 def test_data_of_another_version_is_refused_with_a_readable_message(browser, tmp_path):

@@ -59,7 +59,9 @@ def _js_force(f: Forcing) -> dict:
 HARNESS = """
 window.gvClient = new GvModelClient();
 window.gvRun = (kind, q) => new Promise((ok, bad) => {
-  gvClient.on(kind, ok); gvClient.onerror = bad; gvClient.submit(kind, q);
+  // a curve answers point by point: the promise takes the complete one
+  gvClient.on(kind, (r) => { if (kind !== "curve" || r.done) ok(r); });
+  gvClient.onerror = bad; gvClient.submit(kind, q);
 });
 const b64 = (a) => { const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength); let s = "";
   for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode.apply(null, u.subarray(i, i + 8192));
@@ -215,6 +217,37 @@ def test_degradation_curve_is_python_perplexity_at_each_strength(engine, ckpt):
     assert res["ppl"][0] != res["ppl"][-1]
 
 
+def test_the_curve_comes_point_by_point_and_only_its_last_answer_is_complete(engine, ckpt):
+    """The page draws the degradation curve as its points come (two workers share them): every answer before
+    the last has some points missing and says it is not done; the last has them all, Python's at each strength."""
+    answers = engine.evaluate("""q => new Promise((ok, bad) => { const got = [];
+        gvClient.on("curve", (r) => { got.push(r); if (r.done) ok(got); }); gvClient.onerror = bad;
+        gvClient.submit("curve", q); })""", {"text": SHORT, "force": _js_force(PRESETS["frozen_memory"]), "points": 6})
+    assert len(answers) == 7 and [a["done"] for a in answers] == [False] * 6 + [True]
+    assert [sum(p is not None for p in a["ppl"]) for a in answers] == list(range(1, 8))
+    model, f = ckpt.model.double(), PRESETS["frozen_memory"]
+    ids = ckpt.vocab.encode(ckpt.vocab.normalize(SHORT))
+    for s, ppl in zip(answers[-1]["strengths"], answers[-1]["ppl"]):
+        ref = text_perplexity(model, ids, Forcing(f.reset, f.update, strength=s))
+        assert abs(ppl - ref) < 1e-9 * ref
+
+
+def test_continuations_asked_apart_from_the_job_are_pythons(engine, ckpt):
+    """The page asks for the continuations as a job of their own (after the numbers): the same text as
+    predict_ch8's greedy decoding in Python, forced and free, from the probe's first words."""
+    from gru_viz.ui.probe import probe_prefix
+
+    model = ckpt.model.double()
+    f = Forcing.gates(r=0.0, z=None, strength=0.5)
+    res = engine.evaluate("q => gvRun('cont', q)", {"text": LONG, "force": _js_force(f), "maxChars": 500,
+                                                     "cont": {"fromProbe": True, "n": 80}})
+    text = ckpt.vocab.normalize(LONG)
+    assert res["cont_prefix"] == probe_prefix(text)
+    assert res["cont_forced"] == predict(probe_prefix(text), 80, model, ckpt.vocab, f)
+    assert res["cont_free"] == predict(probe_prefix(text), 80, model, ckpt.vocab)
+    assert res["cont_forced"] != res["cont_free"]
+
+
 HOSTILE = ["Café naïve RÉSUMÉ", "e\u0301t\u00e9 Ångström", "时间旅行者 and 時間", "a\x00b\x07c\x1bd\x7f",
            "line\x0bbreak\x0cform\x1cfs\x1dgs\x1ers\x85nel\u2028ls\u2029ps", "crlf\r\nand\rcr\nlf",
            "👍🏽 family 👨‍👩‍👧 flag 🇫🇷", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math 𝟙𝟚", "RTL \u05e9\u05dc\u05d5\u05dd \u202eevil",
@@ -342,6 +375,7 @@ def test_exported_html_retraces_typed_text_and_follows_the_strength_offline(brow
     f = Forcing(PRESETS["amnesia"].reset, PRESETS["amnesia"].update, strength=0.5)
     want = text_perplexity(model, ids2, f)
     page.wait_for_function("w => Math.abs(window.gruVizTrace().ppl_forced - w) < 1e-9", arg=want)
+    page.wait_for_function("() => window.gruVizTrace().cont_forced !== null")  # after the numbers, its own job
     assert abs(ppl("gv-ppl-forced") - want) < 1e-9
     cont = page.get_attribute("[data-testid='gv-cont-forced']", "data-text")
     norm = stored.vocab.normalize(SHORT + typed)

@@ -11,6 +11,7 @@ const GV_CURVE_POINTS = 10; // strengths 0, 0.1, … 1
 
 let gvClientShared = null; // one worker per page, whichever component mounts first
 let gvCurrentJob = null;
+let gvCurrentCont = null; // the continuations, which come after the job's numbers (the same `pair`)
 
 // Read-only: a copy of the current trace (arrays per step), or null before one is computed or while a class
 // question hides the forced results.
@@ -22,8 +23,14 @@ window.gruVizTrace = () => {
   return { version: GV_CONTRACT, model: r.model, text: r.text, steps: r.steps, hidden: r.hidden,
     forcing: structuredClone(r.force), setting: structuredClone(r.tag), R: per(tr.R, r.hidden), Z: per(tr.Z, r.hidden),
     H_tilde: per(tr.H_tilde, r.hidden), H: per(tr.H, r.hidden), logp: per(tr.logp, r.vocab),
-    ppl_free: r.ppl_free, ppl_forced: r.ppl_forced, cont_free: r.cont_free, cont_forced: r.cont_forced };
+    ppl_free: r.ppl_free, ppl_forced: r.ppl_forced, ...gvContOf(r) };
 };
+
+// the continuations of job r (null until they have come)
+function gvContOf(r) {
+  const c = gvCurrentCont && gvCurrentCont.pair === r.pair ? gvCurrentCont : null;
+  return { cont_prefix: c ? c.cont_prefix : null, cont_free: c ? c.cont_free : null, cont_forced: c ? c.cont_forced : null };
+}
 
 
 function gvDiff(parent, free, forced) {
@@ -58,11 +65,13 @@ class GvForce {
       this.settingArrived(false);
     }
     this.build();
+    if (this.scrubData) this.watchBars();
     if (data.model) {
       if (!gvClientShared) gvClientShared = new GvModelClient();
       this.client = gvClientShared;
       this.client.load(data.model);
       this.client.on("job", (r) => this.showJob(r));
+      this.client.on("cont", (c) => this.showCont(c));
       this.client.on("curve", (r) => this.showCurve(r));
       this.client.onerror = (msg) => { this.note.textContent = msg; };
       this.compute();
@@ -72,18 +81,36 @@ class GvForce {
   }
 
   changed() {
+    this.lastChange = performance.now();
     this.compute();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.settle(), GV_SETTLE_MS);
   }
 
+  // The settled setting to the server, saying whether the attribution bars are in view (`att`): the server
+  // computes them (a gradient through the whole probe) only then. Sent again, with att, when the bars come into
+  // view for a setting sent without.
   settle() {
-    const key = JSON.stringify(this.setting) + "|" + this.probe;
-    if (key === this.lastSent) return;
+    const key = JSON.stringify(this.setting) + "|" + this.probe, att = !!this.barsInView;
+    if (key === this.lastSent && (!att || this.attAsked === key)) return;
     this.lastSent = key;
+    if (att) this.attAsked = key;
     this.sentKeys.add(key);
     if (this.sentKeys.size > 64) this.sentKeys.delete(this.sentKeys.values().next().value);
-    (this.send || (() => {}))("setting", { version: GV_CONTRACT, ...this.setting, probe: this.probe });
+    (this.send || (() => {}))("setting", { version: GV_CONTRACT, ...this.setting, probe: this.probe, att });
+  }
+
+  // ②'s scrubber (its tape and attribution bars at the top) near the viewport or not; coming into view with
+  // the controls at rest asks for the bars of the setting shown (while a control moves, its settle will)
+  watchBars() {
+    if (typeof IntersectionObserver === "undefined") { this.barsInView = true; return; }
+    this.barsIo = new IntersectionObserver((entries) => {
+      if (this.dead) { this.barsIo.disconnect(); return; }
+      this.barsInView = entries[entries.length - 1].isIntersecting;
+      const resting = !this.lastChange || performance.now() - this.lastChange >= GV_SETTLE_MS;
+      if (this.barsInView && resting && !this.locked) this.settle();
+    });
+    this.barsIo.observe(this.scrubBox);
   }
 
   compute() {
@@ -99,13 +126,16 @@ class GvForce {
     this.force = force;
     if (this.locked) {
       // a class question is open: nothing forced is computed before the teacher reveals
-      gvCurrentJob = null;
+      gvCurrentJob = gvCurrentCont = null;
       return;
     }
-    const maxChars = this.cont.max_chars;
-    this.client.submit("job", { text: this.probe, force, maxChars, cont: { fromProbe: true, n: this.cont.n },
-      tag: { ...this.setting } }); // the result says which setting it is of
+    const maxChars = this.cont.max_chars, pair = (this.pair = (this.pair || 0) + 1);
+    // the numbers and the trace first; the continuations apart (they need not hold the numbers back)
+    this.client.submit("job", { text: this.probe, force, maxChars, pair, tag: { ...this.setting } });
     this.root.dataset.asked = String(this.client.seq); // painted >= asked: this setting's views are drawn
+    this.client.submit("cont", { text: this.probe, force, maxChars, pair, cont: { fromProbe: true, n: this.cont.n } });
+    this.contForced.dataset.asked = String(this.client.seq);
+    this.contBox.classList.add("gfc-pending"); // the continuations shown are of an earlier setting until then
     if (gvActive(force)) {
       this.client.submit("curve", { text: this.probe, force, maxChars, points: GV_CURVE_POINTS });
       this.curveBox.dataset.asked = String(this.client.seq);
@@ -123,17 +153,25 @@ class GvForce {
       node.dataset.value = String(x);
     }
     this.pplOn.textContent = (this.ui.ppl_on_probe || "").replace("{n}", String(r.steps));
-    this.contFree.textContent = r.cont_free ?? "";
-    this.contFrom.textContent = (this.ui.cont_from || "").replace("{prefix}", r.cont_prefix ?? "");
-    gvDiff(this.contForced, r.cont_free ?? "", r.cont_forced ?? "");
-    const tail = (r.cont_forced ?? "").slice((r.cont_prefix ?? "").length);
-    if (/^ +$/.test(tail)) // a row of marked spaces reads as redacted words: say what it is
-      el("span", "gfc-spaces", this.contForced, " " + (this.ui.only_spaces || "").replace("{n}", String(tail.length)));
-    this.contForced.dataset.text = r.cont_forced ?? "";
     gvCurrentJob = r; // window.gruVizTrace() builds its arrays only when asked
     this.root.dataset.painted = String(r.seq);
     this.lastJob = r;
     this.follow();
+  }
+
+  // the continuations of the latest setting asked (those of one a newer setting overtook are not shown)
+  showCont(c) {
+    if (this.locked || c.pair !== this.pair) return;
+    this.contFree.textContent = c.cont_free ?? "";
+    this.contFrom.textContent = (this.ui.cont_from || "").replace("{prefix}", c.cont_prefix ?? "");
+    gvDiff(this.contForced, c.cont_free ?? "", c.cont_forced ?? "");
+    const tail = (c.cont_forced ?? "").slice((c.cont_prefix ?? "").length);
+    if (/^ +$/.test(tail)) // a row of marked spaces reads as redacted words: say what it is
+      el("span", "gfc-spaces", this.contForced, " " + (this.ui.only_spaces || "").replace("{n}", String(tail.length)));
+    this.contForced.dataset.text = c.cont_forced ?? "";
+    this.contForced.dataset.painted = String(c.seq);
+    this.contBox.classList.remove("gfc-pending");
+    gvCurrentCont = c;
   }
 
   // The figures (the curve's marker, the scrubber's views) after the frame that paints the numbers and texts,
@@ -154,16 +192,21 @@ class GvForce {
     if (this.dead) return;
     const a = window.__gvAttribution;
     if (!a || a.model !== this.modelId) return;
-    const key = gvAttKey(a) + "|" + (a.rows || []).join(",");
+    const key = gvAttKey(a) + "|" + (a.rows || []).join(",") + (a.held ? "|held" : "");
     if (key === this.attKey) return;
     this.attKey = key;
-    this.scrubData = { ...this.scrubData, rows: a.rows, attribution: a.attribution };
+    // held: the server computed none (the bars were out of view); the ones drawn stay, stale if they are not
+    // of this setting, until the page asks
+    const attribution = a.held ? this.scrubData.attribution : a.attribution;
+    this.scrubData = { ...this.scrubData, rows: a.rows, attribution };
     if (redraw && !this.locked && this.lastJob) this.follow();
   }
 
+  // the curve's points as they come: drawn once a frame at most, complete when c.done
   showCurve(c) {
     this.curve = c;
-    this.drawCurve();
+    if (this.curveFrame) return;
+    this.curveFrame = requestAnimationFrame(() => { this.curveFrame = 0; this.drawCurve(); });
   }
 
   drawCurve() {
@@ -173,7 +216,7 @@ class GvForce {
     const s = Number(this.setting.f_strength);
     const data = [
       { x: c.strengths, y: c.ppl, mode: "lines+markers", name: this.ui.curve_name, line: { color: "#0072B2" },
-        hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
+        connectgaps: true, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
       { x: [s], y: [r.ppl_forced], mode: "markers", name: this.ui.curve_now,
         marker: { color: "#D55E00", size: 13, symbol: "diamond" }, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
     ];
@@ -186,10 +229,11 @@ class GvForce {
       yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow" }, showlegend: true,
       legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
-      const same = this.curveShown && String(this.curveShown.ppl) === String(c.ppl); // the gates did not change
+      // the gates did not change (a new strength): the same points
+      const same = this.curveShown && c.done && this.curveShown.done && String(this.curveShown.ppl) === String(c.ppl);
       if (this.curveDrawn && (this.curveShown === c || same)) {
         this.curveShown = c;
-        this.curveBox.dataset.painted = String(c.seq);
+        if (c.done) this.curveBox.dataset.painted = String(c.seq);
         // only the marker moved; while a newer curve is computed it waits for that curve (one redraw, not two)
         const newer = Number(this.curveBox.dataset.asked) > c.seq;
         if (!newer) P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]);
@@ -198,7 +242,7 @@ class GvForce {
       this.curveShown = c;
       if (this.curveDrawn) P.react(this.curveBox, data, layout);
       else { P.newPlot(this.curveBox, data, layout, { displayModeBar: false, responsive: true }); this.curveDrawn = true; }
-      this.curveBox.dataset.painted = String(c.seq);
+      if (c.done) this.curveBox.dataset.painted = String(c.seq);
     }).catch((err) => { this.note.textContent = String(err.message || err); });
   }
 
@@ -240,6 +284,7 @@ function gvForceMount(component) {
     if (F) { // replaced (another language, model or view): it listens no more
       F.dead = true;
       window.removeEventListener("gv-attribution", F.onSetting);
+      if (F.barsIo) F.barsIo.disconnect();
     }
     F = new GvForce(root, data);
     F.sig = sig;

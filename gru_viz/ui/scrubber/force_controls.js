@@ -119,6 +119,7 @@ Object.assign(GvForce.prototype, {
     this.pplOn = el("div", "gfc-on", m);
     this.contFrom = el("div", "gfc-small", this.results);
     const conts = el("div", "gfc-conts", this.results);
+    this.contBox = conts;
     const cf = el("div", null, conts);
     el("b", null, cf, ui.cont_free);
     this.contFree = el("div", "gfc-cont", cf);

@@ -75,23 +75,32 @@ function gvModelJobs(E) {
   function job(M, q) {
     const text = probeText(M, q);
     const ids = E.encode(M, text);
-    const res = { model: M.id, version: E.VERSION, seq: q.seq, text, ids, steps: ids.length, hidden: M.h, vocab: M.v,
-      force: q.force, tag: q.tag };
+    const res = { model: M.id, version: E.VERSION, seq: q.seq, pair: q.pair, text, ids, steps: ids.length, hidden: M.h,
+      vocab: M.v, force: q.force, tag: q.tag };
     if (!ids.length) return res;
     const forced = runKept(M, ids, q.force, true);
     res.trace = forced.trace;
     res.top = E.topK(forced.trace.logp, ids.length, M.v);
     res.ppl_forced = forced.ppl;
     res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => runKept(M, ids, null, false).ppl);
-    if (q.cont) {
-      res.cont_prefix = q.cont.fromProbe ? probePrefix(text) : E.normalize(M, q.cont.prefix ?? "");
-      const pre = E.encode(M, res.cont_prefix);
-      res.cont_forced = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}|${JSON.stringify(q.force)}`,
-        () => E.decode(M, E.continuation(M, pre, q.cont.n, q.force)));
-      res.cont_free = remember(`${M.id}|cont|${q.cont.n}|${pre.join(",")}`,
-        () => E.decode(M, E.continuation(M, pre, q.cont.n, null)));
-    }
+    if (q.cont) Object.assign(res, continuations(M, text, q.cont, q.force));
     return res;
+  }
+
+  // the greedy continuations, forced and free, of n characters after the probe's first words (c.fromProbe) or
+  // of c.prefix, kept per prefix and forcing
+  function continuations(M, text, c, force) {
+    const prefix = c.fromProbe ? probePrefix(text) : E.normalize(M, c.prefix ?? "");
+    const pre = E.encode(M, prefix);
+    return { cont_prefix: prefix,
+      cont_forced: remember(`${M.id}|cont|${c.n}|${pre.join(",")}|${JSON.stringify(force)}`,
+        () => E.decode(M, E.continuation(M, pre, c.n, force))),
+      cont_free: remember(`${M.id}|cont|${c.n}|${pre.join(",")}`, () => E.decode(M, E.continuation(M, pre, c.n, null))) };
+  }
+
+  // the continuations alone (q.cont as in job), asked apart from the job so that its numbers come first
+  function cont(M, q) {
+    return { model: M.id, seq: q.seq, pair: q.pair, ...continuations(M, probeText(M, q), q.cont, q.force) };
   }
 
   // one point of the degradation curve: the probe's perplexity at strength q.s of the forcing's gates
@@ -101,7 +110,7 @@ function gvModelJobs(E) {
     const f = { ...q.force, strength: q.s };
     const ppl = ids.length < 2 ? NaN : q.s === 0 ? remember(`${M.id}|free|${text}`, () => runKept(M, ids, null, false).ppl)
       : remember(`${M.id}|pt|${JSON.stringify(f)}|${text}`, () => runKept(M, ids, f, false).ppl);
-    return { model: M.id, seq: q.seq, s: q.s, ppl };
+    return { model: M.id, seq: q.seq, i: q.i, s: q.s, ppl };
   }
 
   function curve(M, q) {
@@ -114,5 +123,5 @@ function gvModelJobs(E) {
   }
 
 
-  return { job, point, curve, probeText, probePrefix, runKept };
+  return { job, cont, point, curve, probeText, probePrefix, runKept };
 }

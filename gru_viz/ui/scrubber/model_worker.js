@@ -14,8 +14,9 @@ self.onmessage = (ev) => {
   try {
     if (q.type === "load") { M = E.prepare(q.model); self.postMessage({ type: "loaded", model: M.id }); return; }
     if (!M || q.model !== M.id) throw new Error("the model is not loaded");
+    if (!["job", "cont", "point", "curve"].includes(q.type)) throw new Error("unknown job " + q.type);
     const t0 = performance.now();
-    const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
+    const out = E[q.type](M, q); // job, cont, point or curve
     // the trace's arrays move to the page instead of being copied; ms: the worker's own time (benchmarks)
     const moved = out.trace ? Object.values(out.trace).map((a) => a.buffer) : [];
     self.postMessage({ type: q.type, seq: q.seq, result: out, ms: performance.now() - t0 }, moved);
@@ -25,10 +26,12 @@ self.onmessage = (ev) => {
 };`;
 }
 
-// The page's side: two workers per page, one model at a time: the first computes the views' jobs, the second the
-// degradation curve's points, so a moved control never waits behind the curve; only the latest job of each
-// kind is computed (a drag sends many settings; those overtaken while one runs are dropped, never queued).
-// Where no worker can be made, one lane on the page's thread does both, jobs first.
+// The page's side: two workers per page, one model at a time. The first computes the views' jobs (it keeps the
+// last run of each forcing, so a typed character costs one step there); the continuations go to whichever is
+// free; the degradation curve's points are shared between the two (point i to worker i mod 2, which keeps its
+// run of that strength for the next character) and wait while a views job runs or waits. Only the latest job of
+// each kind is computed (a drag sends many settings; those overtaken while one runs are dropped, never queued).
+// Where no worker can be made, one lane on the page's thread does all, jobs first.
 class GvModelClient {
   constructor() {
     this.seq = 0;
@@ -39,7 +42,7 @@ class GvModelClient {
     this.lanes = [];
     try {
       const url = URL.createObjectURL(new Blob([gvModelWorkerSource()], { type: "text/javascript" }));
-      for (let i = 0; i < 2; i++) this.lanes.push(this._lane(new Worker(url))); // the views', then the curve's
+      for (let i = 0; i < 2; i++) this.lanes.push(this._lane(new Worker(url)));
       this.mode = "worker";
     } catch (err) {
       this._fallback();
@@ -59,11 +62,11 @@ class GvModelClient {
     this.mode = "page";
     for (const l of this.lanes) {
       l.worker.terminate();
-      // a job a worker lost is asked again (a newer one of its kind wins); a lost curve point is asked again
-      // anyway (the curve moves on only when a point comes back)
-      if (l.inflight && l.inflight.type !== "point" && !this.pending.has(l.inflight.type)) {
-        this.pending.set(l.inflight.type, l.inflight);
-      }
+      // a job a worker lost is asked again (a newer one of its kind wins), and so is a lost point of the curve
+      const q = l.inflight;
+      if (q && q.type === "point") {
+        if (this.curveJob && this.curveJob.q.seq === q.seq) this.curveJob.sent.delete(q.i);
+      } else if (q && !this.pending.has(q.type)) this.pending.set(q.type, q);
     }
     const E = gvModelEngine();
     let M = null;
@@ -72,7 +75,7 @@ class GvModelClient {
       try {
         if (q.type === "load") { M = E.prepare(q.model); this._reply(lane, { type: "loaded", model: M.id }); return; }
         if (!M || q.model !== M.id) throw new Error("the model is not loaded");
-        const out = q.type === "curve" ? E.curve(M, q) : q.type === "point" ? E.point(M, q) : E.job(M, q);
+        const out = E[q.type](M, q);
         this._reply(lane, { type: q.type, seq: q.seq, result: out });
       } catch (err) {
         this._reply(lane, { type: "error", seq: q.seq, message: String(err && err.message || err) });
@@ -96,31 +99,44 @@ class GvModelClient {
 
   get loaded() { return this.lanes.length > 0 && this.lanes.every((l) => l.loaded); } // every lane has the model
 
-  // kind: "job" or "curve"; the latest job of a kind replaces one still waiting. A curve is computed one
-  // strength at a time, so where it shares a lane with the jobs, a job waits for at most one point.
+  // kind: "job", "cont" or "curve"; the latest job of a kind replaces one still waiting. A curve is computed one
+  // strength at a time, so a job waits for at most one point of it.
   submit(kind, q) {
     const job = { ...q, type: kind, model: this.model, seq: ++this.seq };
-    if (kind === "curve") this.curveJob = { q: job, i: 0, ppl: [] };
+    if (kind === "curve") this.curveJob = { q: job, sent: new Set(), got: 0, ppl: new Array(job.points + 1).fill(null) };
     else this.pending.set(kind, job);
     this._pump();
   }
 
+  // the curve's next point for lane number li, or null (all sent, or none of this lane's left)
+  _point(li) {
+    const c = this.curveJob, n = this.lanes.length;
+    if (!c) return null;
+    for (let i = 0; i <= c.q.points; i++) {
+      if (!c.sent.has(i) && i % n === li) {
+        c.sent.add(i);
+        return { ...c.q, type: "point", i, s: i / c.q.points };
+      }
+    }
+    return null;
+  }
+
   _pump() {
-    const last = this.lanes[this.lanes.length - 1];
-    for (const lane of this.lanes) {
+    const views = this.lanes[0];
+    // the curve gives way while a views job runs or waits (on two cores it would otherwise share one with it);
+    // a point already running finishes
+    const jobFirst = this.pending.has("job") || (views.busy && views.inflight && views.inflight.type === "job");
+    for (const [li, lane] of this.lanes.entries()) {
       if (lane.busy || !lane.loaded) continue;
       let q = null;
-      if (lane === this.lanes[0]) {
-        for (const [kind, job] of this.pending) {
+      for (const kind of li === 0 ? ["job", "cont"] : ["cont"]) {
+        if (this.pending.has(kind)) {
+          q = this.pending.get(kind);
           this.pending.delete(kind);
-          q = job;
           break;
         }
       }
-      // the curve gives way: its next point waits while a job is computed or waiting (on two cores the job
-      // would otherwise share one with the curve); a point already running finishes
-      const c = this.curveJob, jobFirst = this.lanes.length > 1 && (this.lanes[0].busy || this.pending.size > 0);
-      if (!q && lane === last && !jobFirst && c && c.i <= c.q.points) q = { ...c.q, type: "point", s: c.i / c.q.points };
+      if (!q && !(jobFirst && this.lanes.length > 1)) q = this._point(li);
       if (!q) continue;
       lane.busy = true;
       lane.inflight = q;
@@ -139,13 +155,13 @@ class GvModelClient {
       else if (!m.result || m.result.model !== this.model) { /* an earlier model's answer */ }
       else if (m.type === "point") {
         if (c && m.seq === c.q.seq) {
-          c.ppl.push(m.result.ppl);
-          c.i += 1;
-          if (c.i > c.q.points) {
-            this.curveJob = null;
-            const strengths = c.ppl.map((_, i) => i / c.q.points);
-            (this.handlers.get("curve") || (() => {}))({ model: this.model, seq: c.q.seq, strengths, ppl: c.ppl });
-          }
+          c.ppl[m.result.i] = m.result.ppl;
+          c.got += 1;
+          const done = c.got > c.q.points;
+          if (done) this.curveJob = null;
+          // each point as it comes (the page draws those it has), the last one with done: true
+          (this.handlers.get("curve") || (() => {}))({ model: this.model, seq: c.q.seq, done,
+            strengths: c.ppl.map((_, i) => i / c.q.points), ppl: c.ppl.slice() });
         }
       } else (this.handlers.get(m.type) || (() => {}))(m.result);
     }

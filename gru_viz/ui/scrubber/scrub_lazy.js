@@ -4,6 +4,17 @@
 
 const GSC_NEAR = "50% 0px"; // half a screen above and below counts as on screen: drawn before it is scrolled to
 
+// The element that scrolls `el` (Streamlit's main area scrolls itself, not the document), as the observers' root:
+// with the viewport as root, that area clips its content at the screen's edge and the margin above counts for
+// nothing (a figure just below the fold was drawn only once scrolled onto the screen). null: the viewport.
+function gscScroller(el) {
+  for (let p = el.parentElement; p; p = p.parentElement) {
+    const y = getComputedStyle(p).overflowY;
+    if ((y === "auto" || y === "scroll") && p.scrollHeight > p.clientHeight) return p;
+  }
+  return null;
+}
+
 Object.assign(Scrubber.prototype, {
   // start watching the figures (after charts() drew them); without IntersectionObserver everything is drawn
   watch() {
@@ -13,7 +24,7 @@ Object.assign(Scrubber.prototype, {
       if (this.root.__gsc !== this) { this.io.disconnect(); return; }
       for (const e of entries) this.seen.set(e.target, e.isIntersecting);
       this.catchUp();
-    }, { rootMargin: GSC_NEAR });
+    }, { root: gscScroller(this.box), rootMargin: GSC_NEAR });
     for (const d of [this.heatDiv, this.mixDiv, this.topDiv, this.cellDiv]) this.io.observe(d);
   },
 
@@ -28,7 +39,7 @@ Object.assign(Scrubber.prototype, {
       io.disconnect();
       this.done.dataset.missed = "";
       draw();
-    }, { rootMargin: GSC_NEAR });
+    }, { root: gscScroller(this.box), rootMargin: GSC_NEAR });
     io.observe(this.box);
   },
 

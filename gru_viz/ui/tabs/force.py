@@ -103,7 +103,8 @@ def _render_live(ctx: PageContext, payload: dict) -> None:
     live_force.live_force(_unchanged_unless_the_server_moved(
         live_force.force_data(view, payload, shown, locked, MAX_PROBE, scrub,
                               teacher=member is not None and member.teacher)))
-    live_force.live_setting_data(live_scrub_setting(inspected, payload["id"], probe, forcing, locked))
+    live_force.live_setting_data(live_scrub_setting(inspected, payload["id"], probe, forcing, locked,
+                                                    shown=bool(ps.get("_force_att"))))
     st.divider()
     _train_this_way(view, forcing, ctx.training)
 
