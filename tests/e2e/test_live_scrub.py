@@ -22,13 +22,16 @@ SCRUB = f"{ROOT} .gfc-scrub"
 # What ②'s scrubber draws at the moment the condition first holds (polled every frame): the setting and
 # sequence painted, the heatmaps' rows and z, the state chart's values, the cell's text, the stale mark, the
 # script runs finished so far. The scrubber is scrolled into view first: its figures off screen are drawn only
-# when they come near it (scrub_lazy.js), and none may still miss a setting when the snapshot is taken.
+# when they scroll in (scrub_lazy.js), and none on the screen may still miss a setting when the snapshot is taken.
 SNAPSHOT = """(cond) => {
   const tr = window.gruVizTrace && window.gruVizTrace(), root = document.querySelector('.gfc-host-root');
   const box = document.querySelector('.gfc-scrub'), host = box && box.querySelector('.gsc-host-root');
   const S = host && host.__gsc;
   if (host) host.scrollIntoView({block: 'start'});
-  if (!tr || !S || !S.plots || S.pendingFrame || S.missed.size) return null;
+  // a figure still off the screen may miss the setting (it catches up when scrolled to); none on it may
+  const fig = {z: S && S.heatDiv, window: S && S.heatDiv, mix: S && S.mixDiv, top: S && S.topDiv, cell: S && S.cellDiv};
+  const off = (d) => { const r = d.getBoundingClientRect(); return r.top >= innerHeight || r.bottom <= 0; };
+  if (!tr || !S || !S.plots || S.pendingFrame || [...S.missed].some((m) => !fig[m] || !off(fig[m]))) return null;
   if (Number(box.dataset.painted) < Number(root.dataset.asked)) return null;
   if (!new Function('tr', 'S', 'return ' + cond)(tr, S)) return null;
   const heat = S.heatDiv.data, mix = S.mixDiv.data, done = S.done.dataset;

@@ -59,9 +59,7 @@ def _js_force(f: Forcing) -> dict:
 HARNESS = """
 window.gvClient = new GvModelClient();
 window.gvRun = (kind, q) => new Promise((ok, bad) => {
-  // a curve answers point by point: the promise takes the complete one
-  gvClient.on(kind, (r) => { if (kind !== "curve" || r.done) ok(r); });
-  gvClient.onerror = bad; gvClient.submit(kind, q);
+  gvClient.on(kind, ok); gvClient.onerror = bad; gvClient.submit(kind, q);
 });
 const b64 = (a) => { const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength); let s = "";
   for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode.apply(null, u.subarray(i, i + 8192));
@@ -215,21 +213,6 @@ def test_degradation_curve_is_python_perplexity_at_each_strength(engine, ckpt):
         ref = text_perplexity(model, ids, Forcing(f.reset, f.update, strength=s))
         assert abs(ppl - ref) < 1e-9 * ref
     assert res["ppl"][0] != res["ppl"][-1]
-
-
-def test_the_curve_comes_point_by_point_and_only_its_last_answer_is_complete(engine, ckpt):
-    """The page draws the degradation curve as its points come (two workers share them): every answer before
-    the last has some points missing and says it is not done; the last has them all, Python's at each strength."""
-    answers = engine.evaluate("""q => new Promise((ok, bad) => { const got = [];
-        gvClient.on("curve", (r) => { got.push(r); if (r.done) ok(got); }); gvClient.onerror = bad;
-        gvClient.submit("curve", q); })""", {"text": SHORT, "force": _js_force(PRESETS["frozen_memory"]), "points": 6})
-    assert len(answers) == 7 and [a["done"] for a in answers] == [False] * 6 + [True]
-    assert [sum(p is not None for p in a["ppl"]) for a in answers] == list(range(1, 8))
-    model, f = ckpt.model.double(), PRESETS["frozen_memory"]
-    ids = ckpt.vocab.encode(ckpt.vocab.normalize(SHORT))
-    for s, ppl in zip(answers[-1]["strengths"], answers[-1]["ppl"]):
-        ref = text_perplexity(model, ids, Forcing(f.reset, f.update, strength=s))
-        assert abs(ppl - ref) < 1e-9 * ref
 
 
 def test_continuations_asked_apart_from_the_job_are_pythons(engine, ckpt):

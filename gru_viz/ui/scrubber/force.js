@@ -82,6 +82,7 @@ class GvForce {
 
   changed() {
     this.lastChange = performance.now();
+    this.settleWaits = 0;
     this.compute();
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.settle(), GV_SETTLE_MS);
@@ -91,6 +92,12 @@ class GvForce {
   // computes them (a gradient through the whole probe) only then. Sent again, with att, when the bars come into
   // view for a setting sent without.
   settle() {
+    // not while the workers still compute this setting (its curve): the rerun's redraw and the server's work
+    // would share the cores with them (the curve took 2-3× longer); 5 s at most
+    if (this.client && this.client.busy && ++this.settleWaits < 50) {
+      this.timer = setTimeout(() => this.settle(), 100);
+      return;
+    }
     const key = JSON.stringify(this.setting) + "|" + this.probe, att = !!this.barsInView;
     if (key === this.lastSent && (!att || this.attAsked === key)) return;
     this.lastSent = key;
@@ -202,11 +209,9 @@ class GvForce {
     if (redraw && !this.locked && this.lastJob) this.follow();
   }
 
-  // the curve's points as they come: drawn once a frame at most, complete when c.done
   showCurve(c) {
     this.curve = c;
-    if (this.curveFrame) return;
-    this.curveFrame = requestAnimationFrame(() => { this.curveFrame = 0; this.drawCurve(); });
+    this.drawCurve();
   }
 
   drawCurve() {
@@ -216,7 +221,7 @@ class GvForce {
     const s = Number(this.setting.f_strength);
     const data = [
       { x: c.strengths, y: c.ppl, mode: "lines+markers", name: this.ui.curve_name, line: { color: "#0072B2" },
-        connectgaps: true, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
+        hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
       { x: [s], y: [r.ppl_forced], mode: "markers", name: this.ui.curve_now,
         marker: { color: "#D55E00", size: 13, symbol: "diamond" }, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
     ];
@@ -229,11 +234,10 @@ class GvForce {
       yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow" }, showlegend: true,
       legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
-      // the gates did not change (a new strength): the same points
-      const same = this.curveShown && c.done && this.curveShown.done && String(this.curveShown.ppl) === String(c.ppl);
+      const same = this.curveShown && String(this.curveShown.ppl) === String(c.ppl); // the gates did not change
       if (this.curveDrawn && (this.curveShown === c || same)) {
         this.curveShown = c;
-        if (c.done) this.curveBox.dataset.painted = String(c.seq);
+        this.curveBox.dataset.painted = String(c.seq);
         // only the marker moved; while a newer curve is computed it waits for that curve (one redraw, not two)
         const newer = Number(this.curveBox.dataset.asked) > c.seq;
         if (!newer) P.restyle(this.curveBox, { x: [[s]], y: [[r.ppl_forced]] }, [1]);
@@ -242,7 +246,7 @@ class GvForce {
       this.curveShown = c;
       if (this.curveDrawn) P.react(this.curveBox, data, layout);
       else { P.newPlot(this.curveBox, data, layout, { displayModeBar: false, responsive: true }); this.curveDrawn = true; }
-      if (c.done) this.curveBox.dataset.painted = String(c.seq);
+      this.curveBox.dataset.painted = String(c.seq);
     }).catch((err) => { this.note.textContent = String(err.message || err); });
   }
 
@@ -264,8 +268,6 @@ class GvForce {
     }
     this.serverKey = key;
     this.wasLocked = this.locked;
-    // the server's attribution for the setting it just recorded: into the scrubber, which says whether it is
-    // of the setting drawn
   }
 }
 

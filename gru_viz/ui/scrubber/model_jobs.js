@@ -1,7 +1,7 @@
-// The model worker's jobs: what the page asks for (a traced probe with perplexities and continuations, one point
-// of the degradation curve, a whole curve), built on the engine's steps (model_engine.js) and kept per text and
-// setting so that moving one control recomputes only what it changes. Runs inside the worker, whose source
-// carries this function beside the engine's (model_worker.js).
+// The model worker's jobs: what the page asks for (a traced probe with perplexities and top characters, its
+// continuations, one point of the degradation curve, a whole curve), built on the engine's steps
+// (model_engine.js) and kept per text and setting so that moving one control recomputes only what it changes.
+// Runs inside the worker, whose source carries this function beside the engine's (model_worker.js).
 
 function gvModelJobs(E) {
   // The job the page asks for: the probe traced under the forcing and free, the perplexities, the
@@ -80,7 +80,7 @@ function gvModelJobs(E) {
     if (!ids.length) return res;
     const forced = runKept(M, ids, q.force, true);
     res.trace = forced.trace;
-    res.top = E.topK(forced.trace.logp, ids.length, M.v);
+    res.top = topK(forced.trace.logp, ids.length, M.v);
     res.ppl_forced = forced.ppl;
     res.ppl_free = q.freeToo === false ? null : remember(`${M.id}|free|${text}`, () => runKept(M, ids, null, false).ppl);
     if (q.cont) Object.assign(res, continuations(M, text, q.cont, q.force));
@@ -94,8 +94,8 @@ function gvModelJobs(E) {
     const pre = E.encode(M, prefix);
     return { cont_prefix: prefix,
       cont_forced: remember(`${M.id}|cont|${c.n}|${pre.join(",")}|${JSON.stringify(force)}`,
-        () => E.decode(M, E.continuation(M, pre, c.n, force))),
-      cont_free: remember(`${M.id}|cont|${c.n}|${pre.join(",")}`, () => E.decode(M, E.continuation(M, pre, c.n, null))) };
+        () => E.decode(M, continuation(M, pre, c.n, force))),
+      cont_free: remember(`${M.id}|cont|${c.n}|${pre.join(",")}`, () => E.decode(M, continuation(M, pre, c.n, null))) };
   }
 
   // the continuations alone (q.cont as in job), asked apart from the job so that its numbers come first
@@ -123,5 +123,44 @@ function gvModelJobs(E) {
   }
 
 
-  return { job, cont, point, curve, probeText, probePrefix, runKept };
+  // d2l's predict_ch8, greedy: warm up on the prefix, then append the argmax n times (ties: the first index)
+  function continuation(M, prefixIds, n, force) {
+    const F = E.forceOf(M, force);
+    const h = M.h;
+    let hPrev = new Float64Array(h), H = new Float64Array(h);
+    const R = new Float64Array(h), Z = new Float64Array(h), Ht = new Float64Array(h), tmp = new Float64Array(h);
+    const logits = new Float64Array(M.v);
+    const ids = prefixIds.length ? prefixIds.slice() : [0];
+    const out = [ids[0]];
+    let t = 0;
+    for (let i = 1; i < ids.length; i++, t++) {
+      E.step(M, F, out[out.length - 1], t, hPrev, R, Z, Ht, H, logits, tmp);
+      [hPrev, H] = [H, hPrev];
+      out.push(ids[i]);
+    }
+    for (let k = 0; k < n; k++, t++) {
+      E.step(M, F, out[out.length - 1], t, hPrev, R, Z, Ht, H, logits, tmp);
+      [hPrev, H] = [H, hPrev];
+      let best = 0;
+      for (let j = 1; j < M.v; j++) if (logits[j] > logits[best]) best = j;
+      out.push(best);
+    }
+    return out;
+  }
+
+  // the TOP_K most probable next tokens per step, in np.argsort(-p, kind="stable")'s order
+  function topK(logp, T, v, k = E.TOP_K) {
+    const idx = new Uint16Array(T * k), p = new Float64Array(T * k);
+    for (let t = 0; t < T; t++) {
+      const order = Array.from({ length: v }, (_, i) => i);
+      order.sort((a, b) => logp[t * v + b] - logp[t * v + a] || a - b);
+      for (let j = 0; j < Math.min(k, v); j++) {
+        idx[t * k + j] = order[j];
+        p[t * k + j] = Math.exp(logp[t * v + order[j]]);
+      }
+    }
+    return { idx, p, k };
+  }
+
+  return { job, cont, point, curve, probeText, probePrefix, runKept, continuation, topK };
 }

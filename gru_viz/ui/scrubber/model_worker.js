@@ -97,6 +97,9 @@ class GvModelClient {
 
   on(kind, fn) { this.handlers.set(kind, fn); }
 
+  // a job running or waiting, or a curve not complete
+  get busy() { return this.lanes.some((l) => l.busy) || this.pending.size > 0 || !!this.curveJob; }
+
   get loaded() { return this.lanes.length > 0 && this.lanes.every((l) => l.loaded); } // every lane has the model
 
   // kind: "job", "cont" or "curve"; the latest job of a kind replaces one still waiting. A curve is computed one
@@ -129,7 +132,7 @@ class GvModelClient {
     for (const [li, lane] of this.lanes.entries()) {
       if (lane.busy || !lane.loaded) continue;
       let q = null;
-      for (const kind of li === 0 ? ["job", "cont"] : ["cont"]) {
+      for (const kind of li === 0 ? ["job", "cont"] : []) {
         if (this.pending.has(kind)) {
           q = this.pending.get(kind);
           this.pending.delete(kind);
@@ -157,11 +160,11 @@ class GvModelClient {
         if (c && m.seq === c.q.seq) {
           c.ppl[m.result.i] = m.result.ppl;
           c.got += 1;
-          const done = c.got > c.q.points;
-          if (done) this.curveJob = null;
-          // each point as it comes (the page draws those it has), the last one with done: true
-          (this.handlers.get("curve") || (() => {}))({ model: this.model, seq: c.q.seq, done,
-            strengths: c.ppl.map((_, i) => i / c.q.points), ppl: c.ppl.slice() });
+          if (c.got > c.q.points) { // all points: the curve (drawn whole, once: one redraw a setting)
+            this.curveJob = null;
+            (this.handlers.get("curve") || (() => {}))({ model: this.model, seq: c.q.seq,
+              strengths: c.ppl.map((_, i) => i / c.q.points), ppl: c.ppl });
+          }
         }
       } else (this.handlers.get(m.type) || (() => {}))(m.result);
     }
