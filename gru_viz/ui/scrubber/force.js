@@ -225,13 +225,14 @@ class GvForce {
       { x: [s], y: [r.ppl_forced], mode: "markers", name: this.ui.curve_now,
         marker: { color: "#D55E00", size: 13, symbol: "diamond" }, hovertemplate: "%{x:.2f}: %{y:.2f}<extra></extra>" },
     ];
-    const big = this.ui.projector; // a projector's floor is 18 px, ticks and legend included
+    const big = this.ui.projector, ticks = logTicksOf([...c.ppl, r.ppl_forced]); // a projector's floor: 18 px
     const layout = { height: big ? 320 : 260, font: { size: big ? 18 : 12 },
       margin: { l: big ? 80 : 60, r: 10, t: big ? 44 : 36, b: big ? 64 : 44 },
       title: { text: this.ui.curve_title, font: { size: big ? 20 : 14 } },
       // "allow": no measuring of every tick label at each redraw to hide those past the edge
       xaxis: { title: { text: this.ui.curve_x }, range: [-0.03, 1.03], ticklabeloverflow: "allow" },
-      yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow" }, showlegend: true,
+      yaxis: { title: { text: this.ui.curve_y }, type: "log", ticklabeloverflow: "allow", tickvals: ticks,
+               ticktext: ticks && ticks.map(String) }, showlegend: true,
       legend: { orientation: "h", y: big ? -0.4 : -0.3 } };
     loadPlotly(this.plotly).then((P) => {
       const same = this.curveShown && String(this.curveShown.ppl) === String(c.ppl); // the gates did not change
