@@ -43,6 +43,9 @@ CASES: dict[str, Forcing] = {
                                   update=GateForce(0.9, units=tuple(range(5, 60)), steps=(40, 170))),
     "custom_z_only": Forcing(update=GateForce(0.35, units=(1, 7, 30, 31, 200, 255), steps=(0, 120))),
     "plain_rnn_half": Forcing.gates(r=1.0, z=0.0, strength=0.5),
+    # every unit at full strength within a step range (the engine skips the gate's product there; one listed whole)
+    "custom_steps_every_unit": Forcing(reset=GateForce(0.6, steps=(15, 70)),
+                                       update=GateForce(0.1, units=tuple(range(256)), steps=(50, 140))),
 }
 CONT = {"prefix": "the traveller", "n": 60}
 
@@ -273,24 +276,26 @@ def test_the_torch_convention_equals_nn_gru(browser, tmp_path, ckpt):
     b = _arrays(res, len(ids), h, V)
     assert np.abs(b["H"] - ref_H).max() < 1e-12 and np.abs(b["logp"] - ref_logp).max() < 1e-12
 
-    f = Forcing(reset=GateForce(0.1, units=(0, 5, 6), steps=(3, 40)), update=GateForce(0.7, steps=(20, 80)),
-                strength=0.5)
     W_ih, W_hh, b_ih, b_hh = (t.detach() for t in (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0,
                                                    gru.bias_hh_l0))
-    H = torch.zeros(h, dtype=torch.float64)
-    hs = []
-    for t, tok in enumerate(ids):  # PyTorch's documented equations, with the blend on r and z
-        gi, gh = W_ih[:, tok] + b_ih, W_hh @ H + b_hh
-        r = torch.sigmoid(gi[:h] + gh[:h])
-        z = torch.sigmoid(gi[h : 2 * h] + gh[h : 2 * h])
-        r = f.reset.apply(r, t, f.reset.unit_mask(h, r.device), f.strength)
-        z = f.update.apply(z, t, f.update.unit_mask(h, z.device), f.strength)
-        n = torch.tanh(gi[2 * h :] + r * gh[2 * h :])
-        H = (1 - z) * n + z * H
-        hs.append(H)
-    b = _arrays(_browser_run(page, SHORT, f, cont=None), len(ids), h, V)
-    assert np.abs(b["H"] - torch.stack(hs).numpy()).max() < 1e-12
-    assert not np.allclose(b["H"], ref_H)  # the forcing did something
+    # blended on some units and steps; then forced whole at full strength (the engine skips those gates' products)
+    for f in (Forcing(reset=GateForce(0.1, units=(0, 5, 6), steps=(3, 40)), update=GateForce(0.7, steps=(20, 80)),
+                      strength=0.5),
+              Forcing(reset=GateForce(0.3, steps=(10, 60)), update=GateForce(0.2), strength=1.0)):
+        H = torch.zeros(h, dtype=torch.float64)
+        hs = []
+        for t, tok in enumerate(ids):  # PyTorch's documented equations, with the blend on r and z
+            gi, gh = W_ih[:, tok] + b_ih, W_hh @ H + b_hh
+            r = torch.sigmoid(gi[:h] + gh[:h])
+            z = torch.sigmoid(gi[h : 2 * h] + gh[h : 2 * h])
+            r = f.reset.apply(r, t, f.reset.unit_mask(h, r.device), f.strength)
+            z = f.update.apply(z, t, f.update.unit_mask(h, z.device), f.strength)
+            n = torch.tanh(gi[2 * h :] + r * gh[2 * h :])
+            H = (1 - z) * n + z * H
+            hs.append(H)
+        b = _arrays(_browser_run(page, SHORT, f, cont=None), len(ids), h, V)
+        assert np.abs(b["H"] - torch.stack(hs).numpy()).max() < 1e-12, f
+        assert not np.allclose(b["H"], ref_H)  # the forcing did something
     assert not errors, errors
     ctx.close()
 

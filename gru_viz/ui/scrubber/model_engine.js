@@ -1,8 +1,9 @@
 // The GRU's forward pass in the browser: d2l's equations (or nn.GRU's), float64, in a Web Worker.
 //
 // The weights arrive once per model (gru_viz/views/model_payload.py, version 1) and are checked here before any step
-// runs. Products are dot products over transposed weights with four accumulators (2-3x faster in V8 than adding
-// scaled rows), two rows at a time. The worker runs a Blob of this source (model_worker.js), or the page does.
+// runs. Products are matrix-vector products over transposed weights, four rows a pass (2-3x faster in V8 than
+// adding scaled rows); a gate forced whole skips its own. The worker runs a Blob of this source (model_worker.js),
+// or the page does.
 
 const GV_MODEL_VERSION = 1;
 
@@ -116,6 +117,7 @@ function gvModelEngine() {
           if (!Number.isInteger(u) || u < 0 || u >= M.h) throw new Error(`unit ${u} outside 0-${M.h - 1}`);
           mask[u] = 1;
         }
+        if (mask.every((m) => m === 1)) mask = null; // every unit listed: the same as none listed
       }
       return { value: g.value, mask, start: g.steps ? g.steps[0] : -Infinity, stop: g.steps ? g.steps[1] : Infinity };
     };
@@ -123,6 +125,10 @@ function gvModelEngine() {
     if (!(s >= 0 && s <= 1)) throw new Error("a forcing strength must lie in [0, 1]");
     return { R: one(f && f.R), Z: one(f && f.Z), s };
   }
+
+  // A gate forced on every unit at full strength at step t: its free value is not used, so neither its product
+  // nor its sigmoid is computed (a third of a step's arithmetic each; the result is the same to the last bit).
+  const whole = (g, t, s) => s === 1 && g !== null && g.mask === null && t >= g.start && t < g.stop;
 
   // gate = (1 − s)·free + s·value on forced units at forced steps (s = 1: the value itself)
   function applyForce(g, gate, t, s, h) {
@@ -201,11 +207,12 @@ function gvModelEngine() {
     if (M.convention === "d2l") {
       // the products first (H W_hz and H W_hr in one pass), the sums around them after
       const o = tok * h, { xz, xr, xh, bz, br, bh, bq } = M;
-      matVec2(M.hzT, M.hrT, hPrev, h, Z, R);
-      for (let j = 0; j < h; j++) {
-        Z[j] = sigmoid(xz[o + j] + Z[j] + bz[j]);
-        R[j] = sigmoid(xr[o + j] + R[j] + br[j]);
-      }
+      const zFree = !whole(F.Z, t, F.s), rFree = !whole(F.R, t, F.s);
+      if (zFree && rFree) matVec2(M.hzT, M.hrT, hPrev, h, Z, R);
+      else if (zFree) matVec(M.hzT, hPrev, h, h, Z);
+      else if (rFree) matVec(M.hrT, hPrev, h, h, R);
+      if (zFree) for (let j = 0; j < h; j++) Z[j] = sigmoid(xz[o + j] + Z[j] + bz[j]);
+      if (rFree) for (let j = 0; j < h; j++) R[j] = sigmoid(xr[o + j] + R[j] + br[j]);
       applyForce(F.Z, Z, t, F.s, h);
       applyForce(F.R, R, t, F.s, h);
       for (let j = 0; j < h; j++) tmp[j] = R[j] * hPrev[j];
@@ -216,10 +223,12 @@ function gvModelEngine() {
       for (let k = 0; k < M.v; k++) logits[k] += bq[k];
     } else {
       // nn.GRU: r, z, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h; rows r, z, n
-      const o = tok * 3 * h;
+      const o = tok * 3 * h, zFree = !whole(F.Z, t, F.s), rFree = !whole(F.R, t, F.s);
       for (let j = 0; j < h; j++) {
-        R[j] = sigmoid((M.ihT[o + j] + M.bih[j]) + (dot(M.whh, j * h, hPrev, h) + M.bhh[j]));
-        Z[j] = sigmoid((M.ihT[o + h + j] + M.bih[h + j]) + (dot(M.whh, (h + j) * h, hPrev, h) + M.bhh[h + j]));
+        if (rFree) R[j] = sigmoid((M.ihT[o + j] + M.bih[j]) + (dot(M.whh, j * h, hPrev, h) + M.bhh[j]));
+        if (zFree) {
+          Z[j] = sigmoid((M.ihT[o + h + j] + M.bih[h + j]) + (dot(M.whh, (h + j) * h, hPrev, h) + M.bhh[h + j]));
+        }
       }
       applyForce(F.Z, Z, t, F.s, h);
       applyForce(F.R, R, t, F.s, h);

@@ -27,8 +27,8 @@ self.onmessage = (ev) => {
 }
 
 // The page's side: two workers per page, one model at a time. The first computes the views' jobs (it keeps the
-// last run of each forcing, so a typed character costs one step there); the continuations go to whichever is
-// free; the degradation curve's points are shared between the two (point i to worker i mod 2, which keeps its
+// last run of each forcing, so a typed character costs one step there) and the continuations after them; the
+// degradation curve's points are shared between the two (point i to worker i mod 2, which keeps its
 // run of that strength for the next character) and wait while a views job runs or waits. Only the latest job of
 // each kind is computed (a drag sends many settings; those overtaken while one runs are dropped, never queued).
 // Where no worker can be made, one lane on the page's thread does all, jobs first.
