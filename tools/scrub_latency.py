@@ -133,6 +133,8 @@ async ([kind, n, gap]) => {
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     if (kind === 'control') { z.value = String(0.05 * (1 + (i % 19))); z.dispatchEvent(new Event('input')); }
+    else if (kind === 'jump') { // each move the other way from 0.5 by a new amount: no two steps alike
+      z.value = String(0.05 * (10 + (i % 2 ? 1 : -1) * (1 + (i % 9)))); z.dispatchEvent(new Event('input')); }
     else { probe.value += 'abcdefghij klmnopqrst uvwxyz'[i % 28]; probe.dispatchEvent(new Event('input')); }
     const asked = Number(root.dataset.asked), cAsked = Number(curve.dataset.asked || 0);
     const kAsked = cont.dataset.asked === undefined ? null : Number(cont.dataset.asked);
@@ -158,7 +160,8 @@ async ([kind, n, gap]) => {
 
 
 def live_latencies(browser, url: str, events: int, gap_ms: int = 150) -> dict:
-    """② in the browser: input → painted over `events` moves of the Z control and `events` typed characters."""
+    """② in the browser: input → painted over `events` moves of the Z control one step at a time (a drag, arrow
+    keys), `events` jumps of it by a new amount each time (no next setting to guess) and `events` typed characters."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.goto(url)
@@ -168,7 +171,7 @@ def live_latencies(browser, url: str, events: int, gap_ms: int = 150) -> dict:
     page.locator("[data-testid='gv-probe']").evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(1500)
     out = {}
-    for kind in ("control", "typed"):
+    for kind in ("control", "jump", "typed"):
         r = page.evaluate(LIVE_JS, [kind, events, gap_ms])
         views, full = [v for v in r["views"] if v is not None], [v for v in r["full"] if v is not None]
         scrub = [v for v in r["scrub"] if v is not None]

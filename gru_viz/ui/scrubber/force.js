@@ -32,7 +32,6 @@ function gvContOf(r) {
   return { cont_prefix: c ? c.cont_prefix : null, cont_free: c ? c.cont_free : null, cont_forced: c ? c.cont_forced : null };
 }
 
-
 function gvDiff(parent, free, forced) {
   parent.replaceChildren();
   for (let i = 0; i < forced.length; i++) {
@@ -134,6 +133,7 @@ class GvForce {
     if (this.locked) {
       // a class question is open: nothing forced is computed before the teacher reveals
       gvCurrentJob = gvCurrentCont = null;
+      this.client.forget();
       return;
     }
     const maxChars = this.cont.max_chars, pair = (this.pair = (this.pair || 0) + 1);

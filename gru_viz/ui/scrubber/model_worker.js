@@ -26,12 +26,31 @@ self.onmessage = (ev) => {
 };`;
 }
 
+// A drag's next setting is most often the same step again (a slider's step, an arrow key): from two forcings
+// that differ in one value (R's, Z's or the strength) by d, the forcing with that value moved by d once more, or
+// null (anything else changed, or it would leave [0, 1]). Rounded to 1e-9 as a slider's own value is.
+function gvNextForce(a, b) {
+  if (!a || !b) return null;
+  const keys = [["R", "value"], ["Z", "value"], ["strength"]];
+  const get = (f, k) => (k.length === 1 ? f[k[0]] : f[k[0]] && f[k[0]][k[1]]);
+  const set = (f, k, x) => { if (k.length === 1) f[k[0]] = x; else f[k[0]][k[1]] = x; return f; };
+  const moved = keys.filter((k) => get(a, k) !== get(b, k));
+  if (moved.length !== 1) return null;
+  const k = moved[0], x = get(a, k), y = get(b, k);
+  if (typeof x !== "number" || typeof y !== "number") return null;
+  if (JSON.stringify(set(JSON.parse(JSON.stringify(a)), k, y)) !== JSON.stringify(b)) return null; // one change
+  const z = Number((2 * y - x).toFixed(9));
+  return z >= 0 && z <= 1 && z !== y ? set(JSON.parse(JSON.stringify(b)), k, z) : null;
+}
+
 // The page's side: two workers per page, one model at a time. The first computes the views' jobs (it keeps the
 // last run of each forcing, so a typed character costs one step there) and the continuations after them; the
 // degradation curve's points are shared between the two (point i to worker i mod 2, which keeps its
 // run of that strength for the next character) and wait while a views job runs or waits. Only the latest job of
 // each kind is computed (a drag sends many settings; those overtaken while one runs are dropped, never queued).
-// Where no worker can be made, one lane on the page's thread does all, jobs first.
+// When nothing waits, the views' worker computes the guessed next setting (gvNextForce), answer dropped: its runs
+// kept, that setting's job is then a copy, not a trace. Where no worker can be made, one lane on the page's
+// thread does all, jobs first, and guesses nothing.
 class GvModelClient {
   constructor() {
     this.seq = 0;
@@ -66,8 +85,9 @@ class GvModelClient {
       const q = l.inflight;
       if (q && q.type === "point") {
         if (this.curveJob && this.curveJob.q.seq === q.seq) this.curveJob.sent.delete(q.i);
-      } else if (q && !this.pending.has(q.type)) this.pending.set(q.type, q);
+      } else if (q && !q.guess && !this.pending.has(q.type)) this.pending.set(q.type, q);
     }
+    this.guess = null;
     const E = gvModelEngine();
     let M = null;
     const lane = { busy: false, loaded: false, inflight: null };
@@ -97,8 +117,10 @@ class GvModelClient {
 
   on(kind, fn) { this.handlers.set(kind, fn); }
 
-  // a job running or waiting, or a curve not complete
-  get busy() { return this.lanes.some((l) => l.busy) || this.pending.size > 0 || !!this.curveJob; }
+  // a job running or waiting, or a curve not complete (a guess is not work anyone waits for)
+  get busy() {
+    return this.lanes.some((l) => l.busy && !l.inflight.guess) || this.pending.size > 0 || !!this.curveJob;
+  }
 
   get loaded() { return this.lanes.length > 0 && this.lanes.every((l) => l.loaded); } // every lane has the model
 
@@ -108,8 +130,16 @@ class GvModelClient {
     const job = { ...q, type: kind, model: this.model, seq: ++this.seq };
     if (kind === "curve") this.curveJob = { q: job, sent: new Set(), got: 0, ppl: new Array(job.points + 1).fill(null) };
     else this.pending.set(kind, job);
+    if (kind === "job") {
+      const prev = this.lastJob, same = prev && prev.text === job.text && prev.maxChars === job.maxChars;
+      const next = same && this.mode === "worker" ? gvNextForce(prev.force, job.force) : null;
+      this.guess = next && { ...job, force: next, seq: 0, guess: true, cont: this.lastCont };
+      this.lastJob = job;
+    } else if (kind === "cont") this.lastCont = job.cont; // the guess computes the continuations too (kept)
     this._pump();
   }
+
+  forget() { this.guess = this.lastJob = null; } // a class question opened: nothing forced is computed, guessed or not
 
   // the curve's next point for lane number li, or null (all sent, or none of this lane's left)
   _point(li) {
@@ -140,6 +170,7 @@ class GvModelClient {
         }
       }
       if (!q && !(jobFirst && this.lanes.length > 1)) q = this._point(li);
+      if (!q && li === 0 && this.guess && !this.pending.size) [q, this.guess] = [this.guess, null];
       if (!q) continue;
       lane.busy = true;
       lane.inflight = q;
@@ -151,10 +182,12 @@ class GvModelClient {
     if (m.type === "loaded") {
       if (m.model === this.model) lane.loaded = true;
     } else {
+      const guessed = lane.inflight && lane.inflight.guess;
       lane.busy = false;
       lane.inflight = null;
       const c = this.curveJob;
-      if (m.type === "error") this.onerror(m.message);
+      if (guessed) { /* its runs are kept in the worker; the answer itself is not shown */ }
+      else if (m.type === "error") this.onerror(m.message);
       else if (!m.result || m.result.model !== this.model) { /* an earlier model's answer */ }
       else if (m.type === "point") {
         if (c && m.seq === c.q.seq) {
