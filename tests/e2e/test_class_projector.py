@@ -14,15 +14,26 @@ SETTINGS = {"Hidden units": "64", "Epochs": "50", "Batch size": "16", "Learning 
 RANDOM = "random (fresh state)"
 
 
-def settings_values(app) -> dict[str, object]:
-    """The numbers and the sampling choice as the Settings popover shows them (opened, read, closed)."""
+def open_settings(app):
+    """The Settings popover, opened as a person does: once the page is idle. It is stateful (opening or closing it
+    reruns), and a click while the rerun of its closing is under way is undone by that rerun's answer."""
+    app.wait_idle()
     app.page.get_by_role("button", name="Settings").click()
     pop = app.page.get_by_test_id("stPopoverBody")
     pop.wait_for()
+    return pop
+
+
+def settings_values(app) -> dict[str, object]:
+    """The numbers and the sampling choice as the Settings popover shows them (opened, read, closed)."""
+    pop = open_settings(app)
     out: dict[str, object] = {label: pop.get_by_label(label, exact=True).input_value() for label in SETTINGS}
     option = pop.get_by_test_id("stRadioOption").filter(has=app.page.get_by_text(RANDOM, exact=True))
     out[RANDOM] = option.locator("input").is_checked()
     app.page.keyboard.press("Escape")
+    pop.wait_for(state="hidden")
+    app.page.wait_for_timeout(300)  # the closing's rerun starts
+    app.wait_idle()
     return out
 
 
@@ -31,8 +42,7 @@ def test_starting_a_class_closes_the_settings_and_after_a_reload_ending_it_keeps
     app.open(LINK)
     expected = {**SETTINGS, RANDOM: True}
     assert settings_values(app) == expected
-    app.page.get_by_role("button", name="Settings").click()
-    pop = app.page.get_by_test_id("stPopoverBody")
+    pop = open_settings(app)
     pop.get_by_text("Class mode", exact=False).first.click()  # the class box, folded in the settings
     app.rerun_after(lambda: pop.get_by_role("button", name="Start a class (teacher)").click())
     assert "class=" in app.page.url
