@@ -126,13 +126,15 @@ function gvModelEngine() {
     return { R: one(f && f.R), Z: one(f && f.Z), s };
   }
 
+  const forcedAt = (g, t) => g !== null && t >= g.start && t < g.stop;
+
   // A gate forced on every unit at full strength at step t: its free value is not used, so neither its product
   // nor its sigmoid is computed (a third of a step's arithmetic each; the result is the same to the last bit).
-  const whole = (g, t, s) => s === 1 && g !== null && g.mask === null && t >= g.start && t < g.stop;
+  const whole = (g, t, s) => s === 1 && forcedAt(g, t) && g.mask === null;
 
   // gate = (1 − s)·free + s·value on forced units at forced steps (s = 1: the value itself)
   function applyForce(g, gate, t, s, h) {
-    if (!g || t < g.start || t >= g.stop) return;
+    if (!forcedAt(g, t)) return;
     for (let j = 0; j < h; j++) {
       if (g.mask && !g.mask[j]) continue;
       gate[j] = s === 1 ? g.value : (1 - s) * gate[j] + s * g.value;
