@@ -4,7 +4,7 @@ from the step where the two texts part, and every number equals a run from the s
 from __future__ import annotations
 
 import pytest
-from test_model_worker import MODEL, _page
+from engine_page import MODEL, open_engine_page
 
 from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.views.model_payload import scratch_payload
@@ -33,7 +33,7 @@ BASE = "the time traveller for so it will be convenient to speak of him was expo
                                           "Z": {"value": 1, "units": None, "steps": None}, "strength": 0.5}])
 def test_a_probe_typed_on_is_computed_from_where_it_parts_and_equals_a_run_from_the_start(browser, tmp_path, force):
     stored = load_checkpoint(MODEL)
-    ctx, page, errors = _page(browser, tmp_path, scratch_payload(stored.model, stored.vocab))
+    ctx, page, errors = open_engine_page(browser, tmp_path, scratch_payload(stored.model, stored.vocab))
     middle = BASE[:40] + "q" + BASE[41:]
     texts = [BASE, BASE + "s", BASE + "st", middle, BASE[:30], "x"]
     got = page.evaluate(RESUME, [texts, force])

@@ -5,10 +5,10 @@ the engine's own to the last bit, and that a class question (forget) stops it.""
 from __future__ import annotations
 
 import pytest
+from engine_page import MODEL, SHORT, open_engine_page
 
 from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.views.model_payload import scratch_payload
-from tests.e2e.test_model_worker import MODEL, SHORT, _page
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,8 @@ Z = "z => ({ R: null, Z: { value: z, units: null, steps: null }, strength: 1 })"
 @pytest.fixture(scope="module")
 def page(browser, tmp_path_factory):
     stored = load_checkpoint(MODEL)
-    ctx, pg, errors = _page(browser, tmp_path_factory.mktemp("guess"), scratch_payload(stored.model, stored.vocab))
+    payload = scratch_payload(stored.model, stored.vocab)
+    ctx, pg, errors = open_engine_page(browser, tmp_path_factory.mktemp("guess"), payload)
     pg.evaluate(SPY)
     yield pg
     assert not errors, errors

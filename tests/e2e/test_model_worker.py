@@ -10,30 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import assert_nothing_fetched, open_offline
+from engine_page import LONG, MODEL, RAW_MODEL, SHORT, open_engine_page
 from torch.nn import functional as F
 
 from gru_viz.checkpoints.checkpoint import load_checkpoint
 from gru_viz.explain.inference import predict, text_perplexity
 from gru_viz.nets.model import PARAM_NAMES, PRESETS, Forcing, GateForce, GRUScratch
-from gru_viz.views.export_html import FORCE_SOURCES, MODEL_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
+from gru_viz.views.export_html import FORCE_SOURCES, SCRUBBER_DIR, _inline_script, scrubber_js
 from gru_viz.views.model_payload import model_payload, scratch_payload, torch_gru_payload
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "assets" / "pretrained" / "epoch_0500.safetensors"
-RAW_MODEL = ROOT / "assets" / "pretrained_raw" / "epoch_0030.safetensors"
-# Text written for these tests (never the book's): a default-length probe and a 500-character one.
-SHORT = ("The traveller held the small machine up to the lamp and we saw that it was made of ivory and a clear "
-         "crystal, and that one of its levers had been turned, so that the whole thing seemed to shiver.")
-LONG = (SHORT + " Nobody in the room believed him at first. The doctor laughed, the editor asked for another glass, "
-        "and the young man by the fire said that time was only a kind of space, which we move along without "
-        "thinking about it at all. Then the little model vanished, and the room went quiet, and we looked at "
-        "one another as people do when they have seen a trick they cannot")[:500]
 CASES: dict[str, Forcing] = {
     "free": PRESETS["free"],
     "plain_rnn": PRESETS["plain_rnn"],
@@ -59,38 +49,6 @@ def _js_force(f: Forcing) -> dict:
     return {"R": one(f.reset), "Z": one(f.update), "strength": f.strength}
 
 
-HARNESS = """
-window.gvClient = new GvModelClient();
-window.gvRun = (kind, q) => new Promise((ok, bad) => {
-  gvClient.on(kind, ok); gvClient.onerror = bad; gvClient.submit(kind, q);
-});
-const b64 = (a) => { const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength); let s = "";
-  for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode.apply(null, u.subarray(i, i + 8192));
-  return btoa(s); };
-window.gvPacked = async (q) => { const r = await gvRun("job", q); const t = r.trace || {};
-  const arrays = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, b64(v)]));
-  return { ...r, trace: null, top: null, arrays }; };
-"""
-
-
-def _page(browser, tmp_path: Path, payload: dict):
-    """A file:// page with the model worker's sources, the model loaded into a worker; errors collected."""
-    src = "\n".join((SCRUBBER_DIR / n).read_text(encoding="utf-8") for n in MODEL_SOURCES)
-    blob = json.dumps(payload).replace("<", "\\u003c")
-    html = (f"<!doctype html><meta charset='utf-8'><script>{_inline_script(src)}\n{HARNESS}</script>"
-            f"<script type='application/json' id='m'>{blob}</script>"
-            "<script>gvClient.load(JSON.parse(document.getElementById('m').textContent));</script>")
-    path = tmp_path / f"engine-{payload['id']}.html"
-    path.write_text(html, encoding="utf-8")
-    ctx = browser.new_context(offline=True)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    page.wait_for_function("gvClient.loaded === true", timeout=60_000)
-    return ctx, page, errors
-
-
 def _arrays(res: dict, T: int, h: int, v: int) -> dict[str, np.ndarray]:
     out = {}
     for k, b in res["arrays"].items():
@@ -109,7 +67,7 @@ def engine(browser, tmp_path_factory):
     stored = load_checkpoint(MODEL)  # float32 as stored: the browser widens them to float64 exactly
     payload = scratch_payload(stored.model, stored.vocab)
     assert payload["dtype"] == "float32"
-    ctx, page, errors = _page(browser, tmp_path_factory.mktemp("engine"), payload)
+    ctx, page, errors = open_engine_page(browser, tmp_path_factory.mktemp("engine"), payload)
     assert page.evaluate("gvClient.mode") == "worker"  # a Blob worker runs from file://
     yield page
     assert not errors, errors
@@ -245,7 +203,7 @@ HOSTILE = ["Café naïve RÉSUMÉ", "e\u0301t\u00e9 Ångström", "时间旅行�
 def test_probe_normalisation_and_tokens_equal_pythons_on_hostile_strings(browser, tmp_path, which):
     c = load_checkpoint(MODEL if which == "d2l" else RAW_MODEL)
     assert c.vocab.mode == which
-    ctx, page, errors = _page(browser, tmp_path, scratch_payload(c.model, c.vocab))
+    ctx, page, errors = open_engine_page(browser, tmp_path, scratch_payload(c.model, c.vocab))
     got = json.loads(page.evaluate("""s => { const E = gvModelEngine(), M = E.prepare(gvClient.modelPayload);
         return JSON.stringify(JSON.parse(s).map(x => { const n = E.normalize(M, x);
           return [n, E.encode(M, n)]; })); }""", json.dumps(HOSTILE)))
@@ -265,7 +223,7 @@ def test_the_torch_convention_equals_nn_gru(browser, tmp_path, ckpt):
     with torch.no_grad():
         for p in [*gru.parameters(), *lin.parameters()]:
             p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.6)
-    ctx, page, errors = _page(browser, tmp_path, torch_gru_payload(gru, lin, ckpt.vocab))
+    ctx, page, errors = open_engine_page(browser, tmp_path, torch_gru_payload(gru, lin, ckpt.vocab))
     ids = ckpt.vocab.encode(ckpt.vocab.normalize(SHORT))
     X = F.one_hot(torch.tensor(ids), V).double().unsqueeze(1)  # (T, 1, V)
     with torch.no_grad():
@@ -302,7 +260,7 @@ def test_the_torch_convention_equals_nn_gru(browser, tmp_path, ckpt):
 
 def test_a_payload_that_does_not_match_is_refused_in_the_browser(browser, tmp_path, ckpt):
     good = scratch_payload(ckpt.model, ckpt.vocab)
-    ctx, page, errors = _page(browser, tmp_path, good)
+    ctx, page, errors = open_engine_page(browser, tmp_path, good)
     for bad, why in (({**good, "version": 2}, "version"), ({**good, "convention": "keras"}, "convention"),
                      ({**good, "vocab_size": 27}, "size"),
                      ({**good, "tokens": {**good["tokens"], "mode": "bytes"}}, "tokenisation"),
